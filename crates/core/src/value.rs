@@ -1,0 +1,212 @@
+//! Typed field values, and the one place that turns JSON into them and back.
+
+use serde_json::Value as Json;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::field::{Field, FieldType};
+
+/// A field's value once parsed. Times are UTC with millisecond precision.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Text(String),
+    Integer(i64),
+    Number(f64),
+    Bool(bool),
+    Time(OffsetDateTime),
+    Json(Json),
+    TextList(Vec<String>),
+}
+
+/// Why a JSON value does not fit a field; the field name is added by the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldProblem(pub String);
+
+impl Value {
+    /// Parses a JSON value for `field`, applying its type and limits. `null` gives
+    /// [`Value::Null`] when the field is nullable.
+    pub fn from_json(field: &Field, json: Json) -> Result<Value, FieldProblem> {
+        let problem = |text: &str| Err(FieldProblem(text.to_owned()));
+        if json.is_null() {
+            return if field.nullable() { Ok(Value::Null) } else { problem("must not be null") };
+        }
+        match field.ty {
+            FieldType::Id => match json {
+                Json::String(text) => match crate::ObjectId::parse(&text) {
+                    Ok(_) => Ok(Value::Text(text)),
+                    Err(e) => Err(FieldProblem(e.to_string())),
+                },
+                _ => problem("must be a string of 24 lowercase hexadecimal characters"),
+            },
+            FieldType::Text { max_chars } => match json {
+                Json::String(text) if text.chars().count() <= max_chars => Ok(Value::Text(text)),
+                Json::String(_) => Err(FieldProblem(format!("must be at most {max_chars} characters long"))),
+                _ => problem("must be a string"),
+            },
+            FieldType::LongText { max_bytes } => match json {
+                Json::String(text) if text.len() <= max_bytes => Ok(Value::Text(text)),
+                Json::String(_) => Err(FieldProblem(format!("must be at most {max_bytes} bytes long"))),
+                _ => problem("must be a string"),
+            },
+            FieldType::DateTime => match json {
+                Json::String(text) => parse_time(&text).map(Value::Time).ok_or_else(|| {
+                    FieldProblem("must be an RFC 3339 date-time such as 2024-05-01T12:00:00.000Z".into())
+                }),
+                _ => problem("must be an RFC 3339 date-time string"),
+            },
+            FieldType::Json { max_bytes } => {
+                if json.to_string().len() > max_bytes {
+                    Err(FieldProblem(format!("must serialise to at most {max_bytes} bytes")))
+                } else {
+                    Ok(Value::Json(json))
+                }
+            }
+            FieldType::TextList => match json {
+                Json::Array(items) => items
+                    .into_iter()
+                    .map(|item| match item {
+                        Json::String(text) if text.chars().count() <= 1024 => Ok(text),
+                        Json::String(_) => Err(FieldProblem("items must be at most 1024 characters long".into())),
+                        _ => Err(FieldProblem("must be a list of strings".into())),
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(Value::TextList),
+                _ => problem("must be a list of strings"),
+            },
+            FieldType::Number { min, max } => match json.as_f64() {
+                Some(n) if min.is_some_and(|m| n < m) || max.is_some_and(|m| n > m) => Err(FieldProblem(format!(
+                    "must be a number between {} and {}",
+                    min.map_or("-∞".into(), |m| m.to_string()),
+                    max.map_or("∞".into(), |m| m.to_string())
+                ))),
+                Some(n) => Ok(Value::Number(n)),
+                None => problem("must be a number"),
+            },
+            FieldType::Integer { min } => match &json {
+                Json::Number(n) => {
+                    let whole = n
+                        .as_i64()
+                        .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15).map(|f| f as i64));
+                    match whole {
+                        Some(i) if i >= min => Ok(Value::Integer(i)),
+                        Some(_) => Err(FieldProblem(format!("must be a whole number of at least {min}"))),
+                        None => problem("must be a whole number, not a fraction"),
+                    }
+                }
+                _ => problem("must be a number"),
+            },
+            FieldType::Boolean => match json {
+                Json::Bool(b) => Ok(Value::Bool(b)),
+                _ => problem("must be true or false"),
+            },
+        }
+    }
+
+    /// The JSON form of the value, as every representation shows it.
+    pub fn to_json(&self) -> Json {
+        match self {
+            Value::Null => Json::Null,
+            Value::Text(text) => Json::String(text.clone()),
+            Value::Integer(i) => Json::from(*i),
+            Value::Number(n) => serde_json::Number::from_f64(*n).map_or(Json::Null, Json::Number),
+            Value::Bool(b) => Json::Bool(*b),
+            Value::Time(t) => Json::String(format_time(*t)),
+            Value::Json(json) => json.clone(),
+            Value::TextList(items) => Json::Array(items.iter().cloned().map(Json::String).collect()),
+        }
+    }
+
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            Value::Text(text) => Some(text),
+            _ => None,
+        }
+    }
+}
+
+/// Parses an RFC 3339 date-time (any offset) into UTC, truncated to milliseconds.
+pub fn parse_time(text: &str) -> Option<OffsetDateTime> {
+    let parsed = OffsetDateTime::parse(text, &Rfc3339).ok()?;
+    Some(truncate_to_millis(parsed.to_offset(time::UtcOffset::UTC)))
+}
+
+/// The canonical wire form: UTC with milliseconds, e.g. `2024-05-01T12:00:00.000Z`.
+pub fn format_time(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    )
+}
+
+/// Milliseconds since the Unix epoch, the storage form of a time in the embedded engine.
+pub fn unix_millis(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// The time `millis` milliseconds after the Unix epoch, if representable.
+pub fn from_unix_millis(millis: i64) -> Option<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000).ok()
+}
+
+/// The current time at the precision parley stores.
+pub fn now() -> OffsetDateTime {
+    truncate_to_millis(OffsetDateTime::now_utc())
+}
+
+fn truncate_to_millis(t: OffsetDateTime) -> OffsetDateTime {
+    t.replace_nanosecond(t.millisecond() as u32 * 1_000_000).unwrap_or(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::field::{RECORD_FIELDS, field_index};
+    use serde_json::json;
+
+    fn field(name: &str) -> &'static Field {
+        &RECORD_FIELDS[field_index(name).unwrap()]
+    }
+
+    #[test]
+    fn times_normalise_to_utc_milliseconds() {
+        let t = parse_time("2024-05-01T14:00:00.123456+02:00").unwrap();
+        assert_eq!(format_time(t), "2024-05-01T12:00:00.123Z");
+        assert_eq!(from_unix_millis(unix_millis(t)), Some(t));
+        assert!(parse_time("2024-05-01").is_none());
+    }
+
+    #[test]
+    fn integers_refuse_fractions_but_take_whole_floats() {
+        let f = field("handoverEscalations");
+        assert_eq!(Value::from_json(f, json!(2)), Ok(Value::Integer(2)));
+        assert_eq!(Value::from_json(f, json!(2.0)), Ok(Value::Integer(2)));
+        assert!(Value::from_json(f, json!(2.5)).unwrap_err().0.contains("fraction"));
+        assert!(Value::from_json(f, json!(-1)).is_err());
+        assert!(Value::from_json(f, json!("2")).is_err());
+    }
+
+    #[test]
+    fn strings_have_limits_and_types() {
+        let f = field("custom1");
+        assert!(Value::from_json(f, json!("é".repeat(1024))).is_ok());
+        assert!(Value::from_json(f, json!("é".repeat(1025))).unwrap_err().0.contains("1024"));
+        assert!(Value::from_json(f, json!(5)).is_err());
+        assert_eq!(Value::from_json(f, json!(null)), Ok(Value::Null));
+        assert!(Value::from_json(field("contactId"), json!(null)).is_err());
+    }
+
+    #[test]
+    fn intent_score_is_bounded() {
+        let f = field("intentScore");
+        assert!(Value::from_json(f, json!(0)).is_ok());
+        assert!(Value::from_json(f, json!(1.5)).is_err());
+    }
+}

@@ -1,0 +1,223 @@
+//! Statements on records, built once for every engine: the engines differ only in how a
+//! placeholder is written and how a value is bound.
+
+use std::fmt::Write as _;
+
+use parley_core::{Cursor, ObjectId, RECORD_FIELDS, RecordFilter, RecordUpdate, SortKey, Value};
+use time::OffsetDateTime;
+
+/// How an engine writes placeholders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// `?1, ?2, …`
+    Sqlite,
+    /// `$1, $2, …`
+    Postgres,
+}
+
+/// A statement and its parameters, bound in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Statement {
+    pub text: String,
+    pub params: Vec<Value>,
+    dialect: Dialect,
+}
+
+impl Statement {
+    fn new(dialect: Dialect) -> Self {
+        Statement { text: String::with_capacity(256), params: Vec::new(), dialect }
+    }
+
+    fn push(&mut self, text: &str) -> &mut Self {
+        self.text.push_str(text);
+        self
+    }
+
+    /// Appends a placeholder bound to `value`.
+    fn bind(&mut self, value: Value) -> &mut Self {
+        self.params.push(value);
+        let n = self.params.len();
+        match self.dialect {
+            Dialect::Sqlite => write!(self.text, "?{n}"),
+            Dialect::Postgres => write!(self.text, "${n}"),
+        }
+        .unwrap_or_default();
+        self
+    }
+}
+
+/// The column list of records, in catalogue order.
+pub fn record_columns() -> String {
+    RECORD_FIELDS.iter().map(|f| f.column).collect::<Vec<_>>().join(", ")
+}
+
+/// `INSERT` of one record that skips it when its `(projectId, inputId)` exists.
+pub fn insert_record(dialect: Dialect) -> String {
+    let placeholders: Vec<String> = (1..=RECORD_FIELDS.len())
+        .map(|n| match dialect {
+            Dialect::Sqlite => format!("?{n}"),
+            Dialect::Postgres => format!("${n}"),
+        })
+        .collect();
+    format!(
+        "INSERT INTO records ({}) VALUES ({}) ON CONFLICT (project_id, input_id) DO NOTHING",
+        record_columns(),
+        placeholders.join(", ")
+    )
+}
+
+/// The `UPDATE` of `PATCH /v2.0/analytics`.
+pub fn update_records(dialect: Dialect, update: &RecordUpdate, now: OffsetDateTime) -> Statement {
+    let mut s = Statement::new(dialect);
+    s.push("UPDATE records SET ");
+    for (index, value) in &update.changes {
+        s.push(RECORD_FIELDS[*index].column).push(" = ").bind(value.clone()).push(", ");
+    }
+    s.push("updated_at = ").bind(Value::Time(now));
+    s.push(" WHERE project_id = ").bind(Value::Text(update.project_id.to_string()));
+    s.push(" AND contact_id = ").bind(Value::Text(update.contact_id.clone()));
+    if let Some(session) = &update.session_id {
+        s.push(" AND session_id = ").bind(Value::Text(session.clone()));
+    }
+    if let Some(input) = &update.input_id {
+        s.push(" AND input_id = ").bind(Value::Text(input.clone()));
+    }
+    s
+}
+
+fn push_filter(s: &mut Statement, filter: &RecordFilter) {
+    s.push(" WHERE project_id = ").bind(Value::Text(filter.project_id.to_string()));
+    if let Some(contact) = &filter.contact_id {
+        s.push(" AND contact_id = ").bind(Value::Text(contact.clone()));
+    }
+    if let Some(session) = &filter.session_id {
+        s.push(" AND session_id = ").bind(Value::Text(session.clone()));
+    }
+    if let Some(from) = filter.from {
+        s.push(" AND timestamp >= ").bind(Value::Time(from));
+    }
+    if let Some(to) = filter.to {
+        s.push(" AND timestamp < ").bind(Value::Time(to));
+    }
+}
+
+/// Records matching `filter`, in `sort` order (nulls sort lowest), strictly after `after`.
+pub fn select_records(
+    dialect: Dialect,
+    filter: &RecordFilter,
+    sort: &[SortKey],
+    after: Option<&Cursor>,
+    offset: u64,
+    limit: u32,
+) -> Statement {
+    let mut s = Statement::new(dialect);
+    s.push("SELECT ").push(&record_columns()).push(" FROM records");
+    push_filter(&mut s, filter);
+    if let Some(cursor) = after {
+        push_seek(&mut s, sort, cursor);
+    }
+    s.push(" ORDER BY ");
+    for (i, key) in sort.iter().enumerate() {
+        if i > 0 {
+            s.push(", ");
+        }
+        s.push(RECORD_FIELDS[key.field].column);
+        s.push(if key.descending { " DESC NULLS LAST" } else { " ASC NULLS FIRST" });
+    }
+    s.push(" LIMIT ").bind(Value::Integer(i64::from(limit)));
+    if offset > 0 {
+        s.push(" OFFSET ").bind(Value::Integer(offset as i64));
+    }
+    s
+}
+
+/// `AND (…)`: the rows after the cursor in lexicographic order of the sort keys, where null is
+/// the lowest value (first ascending, last descending).
+fn push_seek(s: &mut Statement, sort: &[SortKey], cursor: &Cursor) {
+    let mut disjuncts = 0;
+    s.push(" AND (");
+    for (i, key) in sort.iter().enumerate() {
+        let value = &cursor.values[i];
+        if key.descending && *value == Value::Null {
+            continue; // nothing comes after null in a descending order
+        }
+        if disjuncts > 0 {
+            s.push(" OR ");
+        }
+        disjuncts += 1;
+        s.push("(");
+        for (prior, prior_value) in sort[..i].iter().zip(&cursor.values) {
+            let column = RECORD_FIELDS[prior.field].column;
+            if *prior_value == Value::Null {
+                s.push(column).push(" IS NULL AND ");
+            } else {
+                s.push(column).push(" = ").bind(prior_value.clone()).push(" AND ");
+            }
+        }
+        let column = RECORD_FIELDS[key.field].column;
+        match (key.descending, value) {
+            (false, Value::Null) => s.push(column).push(" IS NOT NULL"),
+            (false, _) => s.push(column).push(" > ").bind(value.clone()),
+            (true, _) => {
+                s.push("(").push(column).push(" < ").bind(value.clone()).push(" OR ").push(column).push(" IS NULL)")
+            }
+        };
+        s.push(")");
+    }
+    if disjuncts == 0 {
+        s.push("1 = 0");
+    }
+    s.push(")");
+}
+
+/// The number of records matching `filter`.
+pub fn count_records(dialect: Dialect, filter: &RecordFilter) -> Statement {
+    let mut s = Statement::new(dialect);
+    s.push("SELECT COUNT(*) FROM records");
+    push_filter(&mut s, filter);
+    s
+}
+
+/// One record by id among the given projects.
+pub fn select_record(dialect: Dialect, projects: &[ObjectId], id: ObjectId) -> Statement {
+    let mut s = Statement::new(dialect);
+    s.push("SELECT ").push(&record_columns()).push(" FROM records WHERE id = ").bind(Value::Text(id.to_string()));
+    s.push(" AND project_id IN (");
+    for (i, project) in projects.iter().enumerate() {
+        if i > 0 {
+            s.push(", ");
+        }
+        s.bind(Value::Text(project.to_string()));
+    }
+    if projects.is_empty() {
+        s.push("NULL");
+    }
+    s.push(")");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use parley_core::field::idx;
+
+    fn filter() -> RecordFilter {
+        RecordFilter { project_id: ObjectId::generate(), contact_id: None, session_id: None, from: None, to: None }
+    }
+
+    #[test]
+    fn seek_handles_nulls_in_both_directions() {
+        let sort = [SortKey { field: idx::IP, descending: true }, SortKey { field: idx::ID, descending: false }];
+        let cursor = Cursor { values: vec![Value::Null, Value::Text("a".into())] };
+        let s = select_records(Dialect::Postgres, &filter(), &sort, Some(&cursor), 0, 10);
+        assert!(s.text.contains("AND ((ip IS NULL AND id > $2))"), "{}", s.text);
+        assert!(s.text.ends_with("ORDER BY ip DESC NULLS LAST, id ASC NULLS FIRST LIMIT $3"), "{}", s.text);
+    }
+
+    #[test]
+    fn placeholders_follow_the_dialect() {
+        let s = count_records(Dialect::Sqlite, &RecordFilter { contact_id: Some("c".into()), ..filter() });
+        assert_eq!(s.text, "SELECT COUNT(*) FROM records WHERE project_id = ?1 AND contact_id = ?2");
+        assert_eq!(s.params.len(), 2);
+    }
+}

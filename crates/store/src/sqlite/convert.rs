@@ -1,0 +1,72 @@
+//! Values between the domain and SQLite: times as epoch milliseconds, JSON and string lists as
+//! JSON text, booleans as integers.
+
+use parley_core::field::FieldType;
+use parley_core::value::{from_unix_millis, unix_millis};
+use parley_core::{RECORD_FIELDS, Record, Value};
+use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
+
+use crate::error::{StoreError, StoreResult};
+
+/// The SQLite form of a value.
+pub fn to_sql(value: &Value) -> ToSqlOutput<'_> {
+    match value {
+        Value::Null => ToSqlOutput::Owned(SqlValue::Null),
+        Value::Text(text) => ToSqlOutput::Borrowed(ValueRef::Text(text.as_bytes())),
+        Value::Integer(i) => ToSqlOutput::Owned(SqlValue::Integer(*i)),
+        Value::Number(n) => ToSqlOutput::Owned(SqlValue::Real(*n)),
+        Value::Bool(b) => ToSqlOutput::Owned(SqlValue::Integer(i64::from(*b))),
+        Value::Time(t) => ToSqlOutput::Owned(SqlValue::Integer(unix_millis(*t))),
+        Value::Json(json) => ToSqlOutput::Owned(SqlValue::Text(json.to_string())),
+        Value::TextList(items) => ToSqlOutput::Owned(SqlValue::Text(serde_json::to_string(items).unwrap_or_default())),
+    }
+}
+
+/// Binds a statement's parameters in order.
+pub fn params(values: &[Value]) -> impl rusqlite::Params + '_ {
+    rusqlite::params_from_iter(values.iter().map(Sql))
+}
+
+/// One value as a bindable parameter.
+pub struct Sql<'a>(pub &'a Value);
+
+impl rusqlite::ToSql for Sql<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(to_sql(self.0))
+    }
+}
+
+/// Reads a record from a row whose columns are the catalogue's, in order.
+pub fn record_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
+    let mut values = Vec::with_capacity(RECORD_FIELDS.len());
+    for (i, field) in RECORD_FIELDS.iter().enumerate() {
+        let raw = row.get_ref(i)?;
+        values.push(
+            from_sql(field.ty, raw)
+                .map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, raw.data_type(), Box::new(e)))?,
+        );
+    }
+    Ok(Record::from_values(values))
+}
+
+fn from_sql(ty: FieldType, raw: ValueRef<'_>) -> StoreResult<Value> {
+    let corrupt = || StoreError::Internal(format!("stored value of type {:?} does not fit {ty:?}", raw.data_type()));
+    Ok(match (ty, raw) {
+        (_, ValueRef::Null) => Value::Null,
+        (FieldType::Id | FieldType::Text { .. } | FieldType::LongText { .. }, ValueRef::Text(bytes)) => {
+            Value::Text(String::from_utf8(bytes.to_vec()).map_err(|_| corrupt())?)
+        }
+        (FieldType::DateTime, ValueRef::Integer(ms)) => Value::Time(from_unix_millis(ms).ok_or_else(corrupt)?),
+        (FieldType::Json { .. }, ValueRef::Text(bytes)) => {
+            Value::Json(serde_json::from_slice(bytes).map_err(|_| corrupt())?)
+        }
+        (FieldType::TextList, ValueRef::Text(bytes)) => {
+            Value::TextList(serde_json::from_slice(bytes).map_err(|_| corrupt())?)
+        }
+        (FieldType::Number { .. }, ValueRef::Real(n)) => Value::Number(n),
+        (FieldType::Number { .. }, ValueRef::Integer(i)) => Value::Number(i as f64),
+        (FieldType::Integer { .. }, ValueRef::Integer(i)) => Value::Integer(i),
+        (FieldType::Boolean, ValueRef::Integer(i)) => Value::Bool(i != 0),
+        _ => return Err(corrupt()),
+    })
+}

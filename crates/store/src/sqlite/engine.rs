@@ -1,0 +1,187 @@
+//! The embedded engine's connections: one writer thread that commits concurrent writes together
+//! in groups (one fsync for many requests), and a small pool of read connections used from
+//! blocking tasks. WAL lets readers run beside the writer.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::{StoreError, StoreResult};
+use crate::migrations::{Migration, SQLITE};
+
+/// The most writes committed in one transaction.
+const MAX_GROUP: usize = 1024;
+
+/// A write, run inside the group's transaction under its own savepoint; it returns the function
+/// that answers its caller once the group's commit has (or has not) succeeded.
+type Job = Box<dyn FnOnce(&Connection) -> Box<dyn FnOnce(Option<StoreError>) + Send> + Send>;
+
+/// Connections to one SQLite file.
+pub struct Engine {
+    path: PathBuf,
+    writer: mpsc::UnboundedSender<Job>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+}
+
+impl Engine {
+    /// Opens (creating if needed) the database file, applies migrations and starts the writer.
+    pub fn open(path: &Path) -> StoreResult<Engine> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let mut writer = Connection::open(path)
+            .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+        writer
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+            )
+            .map_err(internal)?;
+        migrate(&mut writer, SQLITE)?;
+        let (sender, receiver) = mpsc::unbounded_channel();
+        thread::Builder::new()
+            .name("parley-sqlite-writer".into())
+            .spawn(move || write_loop(writer, receiver))
+            .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
+        Ok(Engine { path: path.to_owned(), writer: sender, readers: Arc::new(Mutex::new(Vec::new())) })
+    }
+
+    /// Runs `work` in the writer's next group; answers once the group is durable.
+    pub async fn write<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let (answer, answered) = oneshot::channel();
+        let job: Job = Box::new(move |conn: &Connection| {
+            let result = match conn.execute_batch("SAVEPOINT job") {
+                Ok(()) => {
+                    let result = work(conn);
+                    let end = if result.is_ok() { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
+                    conn.execute_batch(end).map_err(internal).and(result)
+                }
+                Err(e) => Err(internal(e)),
+            };
+            Box::new(move |commit_failure: Option<StoreError>| {
+                let _ = answer.send(match commit_failure {
+                    Some(failure) => Err(failure),
+                    None => result,
+                });
+            })
+        });
+        self.writer.send(job).map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
+        answered.await.map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?
+    }
+
+    /// Runs `work` on a read connection in a blocking task.
+    pub async fn read<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let readers = Arc::clone(&self.readers);
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = readers.lock().map_err(|_| StoreError::Internal("reader pool poisoned".into()))?.pop();
+            let conn = match pooled {
+                Some(conn) => conn,
+                None => open_reader(&path)?,
+            };
+            let result = work(&conn);
+            if let Ok(mut pool) = readers.lock() {
+                pool.push(conn);
+            }
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Internal(format!("read task failed: {e}")))?
+    }
+}
+
+fn open_reader(path: &Path) -> StoreResult<Connection> {
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+    conn.execute_batch("PRAGMA busy_timeout = 10000;").map_err(internal)?;
+    Ok(conn)
+}
+
+/// Takes every write waiting, runs them in one transaction, commits once, then answers them all.
+fn write_loop(conn: Connection, mut jobs: mpsc::UnboundedReceiver<Job>) {
+    let mut group = Vec::with_capacity(MAX_GROUP);
+    while let Some(first) = jobs.blocking_recv() {
+        group.push(first);
+        while group.len() < MAX_GROUP {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            let failure = internal(e);
+            for job in group.drain(..) {
+                job(&conn)(Some(failure.clone()));
+            }
+            continue;
+        }
+        let answers: Vec<_> = group.drain(..).map(|job| job(&conn)).collect();
+        let failure = conn.execute_batch("COMMIT").err().map(|e| {
+            let _ = conn.execute_batch("ROLLBACK");
+            internal(e)
+        });
+        for answer in answers {
+            answer(failure.clone());
+        }
+    }
+}
+
+/// Applies the migrations newer than the database's version, each in its own transaction.
+pub fn migrate(conn: &mut Connection, migrations: &[Migration]) -> StoreResult<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS parley_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+    )
+    .map_err(internal)?;
+    let current: i64 = conn
+        .query_row("SELECT COALESCE(MAX(version), 0) FROM parley_migrations", [], |row| row.get(0))
+        .map_err(internal)?;
+    for migration in migrations.iter().filter(|m| m.version > current) {
+        let tx = conn.transaction().map_err(internal)?;
+        tx.execute_batch(migration.sql)
+            .map_err(|e| StoreError::Internal(format!("migration {} failed: {e}", migration.name)))?;
+        tx.execute(
+            "INSERT INTO parley_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+            rusqlite::params![
+                migration.version,
+                migration.name,
+                parley_core::value::unix_millis(parley_core::value::now())
+            ],
+        )
+        .map_err(internal)?;
+        tx.commit().map_err(internal)?;
+        tracing::info!(version = migration.version, name = migration.name, "applied migration");
+    }
+    Ok(())
+}
+
+/// Maps an SQLite error by its code: a constraint violation is a conflict, a busy or unreachable
+/// file is unavailability, the rest is internal. The writer checks uniqueness itself before it
+/// writes (it is the only writer), so a violation here is never the client's doing by message.
+pub fn internal(error: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode;
+    match &error {
+        rusqlite::Error::SqliteFailure(failure, _) => match failure.code {
+            ErrorCode::ConstraintViolation => {
+                StoreError::Conflict(format!("sqlite constraint {}", failure.extended_code))
+            }
+            ErrorCode::DatabaseBusy
+            | ErrorCode::DatabaseLocked
+            | ErrorCode::CannotOpen
+            | ErrorCode::DiskFull
+            | ErrorCode::SystemIoFailure => StoreError::Unavailable(error.to_string()),
+            _ => StoreError::Internal(error.to_string()),
+        },
+        _ => StoreError::Internal(error.to_string()),
+    }
+}
