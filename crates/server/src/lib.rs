@@ -1,1 +1,20 @@
+//! parley's HTTP service: routes per resource, the credential extractor, content negotiation,
+//! problem bodies, configuration and telemetry. Requests flow one way: extract and parse (typed
+//! values only past the extractors), authorise, apply the domain, store, then represent in the
+//! format chosen once by negotiation.
 
+pub mod app;
+pub mod auth;
+pub mod bootstrap;
+pub mod config;
+pub mod extract;
+pub mod negotiate;
+pub mod openapi;
+pub mod problem;
+pub mod represent;
+pub mod routes;
+pub mod state;
+pub mod telemetry;
+
+pub use app::{Running, StartError, start};
+pub use config::Config;

@@ -1,0 +1,113 @@
+//! The application: the router with every resource under both prefixes, its layers, and a
+//! running server bound before it is spawned.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::{delete, get, patch, post};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tower_http::cors::{Any, CorsLayer};
+use tower_http::timeout::TimeoutLayer;
+
+use crate::bootstrap::{FirstStart, bootstrap};
+use crate::config::Config;
+use crate::problem::{ApiError, ErrorCode};
+use crate::routes::{analytics, apikeys, health, projects};
+use crate::state::AppState;
+
+/// The routes of the REST API, mounted under `/new/v2.0` and `/v2.0`.
+fn api() -> Router<AppState> {
+    Router::new()
+        .route("/analytics", patch(analytics::update_records).get(analytics::list_records))
+        .route("/analytics/records", post(analytics::ingest_records))
+        .route("/analytics/{recordId}", get(analytics::get_record))
+        .route("/projects", post(projects::create_project).get(projects::list_projects))
+        .route(
+            "/projects/{projectId}",
+            get(projects::get_project).patch(projects::update_project).delete(projects::delete_project),
+        )
+        .route("/users/me/apikeys", post(apikeys::create_api_key).get(apikeys::list_api_keys))
+        .route("/users/me/apikeys/{apiKeyId}", delete(apikeys::revoke_api_key))
+        .route("/health/live", get(health::live))
+        .route("/health/ready", get(health::ready))
+}
+
+/// The whole application for `state`.
+pub fn router(state: AppState, request_timeout: Duration) -> Router {
+    Router::new()
+        .nest("/new/v2.0", api())
+        .nest("/v2.0", api())
+        .route("/health/live", get(health::live))
+        .route("/health/ready", get(health::ready))
+        .route("/openapi.json", get(crate::openapi::document))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::disable())
+        .layer(TimeoutLayer::with_status_code(StatusCode::GATEWAY_TIMEOUT, request_timeout))
+        .layer(CorsLayer::new().allow_origin(Any).allow_methods(Any).allow_headers(Any).expose_headers(Any))
+        .layer(axum::middleware::from_fn(crate::telemetry::finish))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(ErrorCode::NotFound, "No resource at this address.")
+}
+
+/// A server listening on its own task.
+pub struct Running {
+    /// The address it is bound to (the real port when the configuration said 0).
+    pub addr: SocketAddr,
+    /// What the first start created, if this start was the first.
+    pub first_start: Option<FirstStart>,
+    shutdown: watch::Sender<bool>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Stops accepting, lets requests in flight finish, and waits for the server to end.
+    pub async fn stop(self) -> std::io::Result<()> {
+        let _ = self.shutdown.send(true);
+        self.task.await.map_err(std::io::Error::other)?
+    }
+
+    /// Waits until the server ends on its own or `signal` completes, then drains.
+    pub async fn until(self, signal: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
+        signal.await;
+        self.stop().await
+    }
+}
+
+/// Why a start failed, in one line.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot open the database: {0}")]
+    Store(#[from] parley_store::StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: SocketAddr, source: std::io::Error },
+}
+
+/// Opens the store, bootstraps it on the first start, binds the listener and serves.
+pub async fn start(config: &Config) -> Result<Running, StartError> {
+    let store = parley_store::open(&config.effective_database_url())?;
+    let first_start = bootstrap(store.as_ref(), config).await?;
+    let state = AppState { store: Arc::clone(&store) };
+    let listener =
+        TcpListener::bind(config.listen).await.map_err(|source| StartError::Listen { addr: config.listen, source })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Listen { addr: config.listen, source })?;
+    let app = router(state, Duration::from_secs(config.request_timeout_secs));
+    let (shutdown, mut stopped) = watch::channel(false);
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            })
+            .await
+    });
+    tracing::info!(address = %addr, engine = store.engine(), "parley listening on http://{addr}");
+    Ok(Running { addr, first_start, shutdown, task })
+}

@@ -1,0 +1,180 @@
+//! The OpenAPI 3.1 document, served at `/openapi.json`. Operations come from the handlers'
+//! annotations; the record and update schemas are built from the field catalogue, so they
+//! cannot drift from what the service accepts.
+
+use axum::Json;
+use axum::response::IntoResponse;
+use parley_core::{FieldType, RECORD_FIELDS};
+use utoipa::openapi::schema::{ArrayBuilder, KnownFormat, ObjectBuilder, Schema, SchemaFormat, SchemaType, Type};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::{RefOr, schema};
+use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
+
+use crate::routes::{analytics, apikeys, health, projects};
+
+/// The JSON schema of one field's value.
+fn field_schema(ty: FieldType, nullable: bool) -> Schema {
+    let of = |t: Type| if nullable { SchemaType::from_iter([t, Type::Null]) } else { SchemaType::new(t) };
+    let object = ObjectBuilder::new();
+    let built = match ty {
+        FieldType::Id => object.schema_type(of(Type::String)).pattern(Some("^[0-9a-f]{24}$")),
+        FieldType::Text { max_chars } => object.schema_type(of(Type::String)).max_length(Some(max_chars)),
+        FieldType::LongText { .. } => object.schema_type(of(Type::String)),
+        FieldType::DateTime => {
+            object.schema_type(of(Type::String)).format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+        }
+        FieldType::Json { .. } => object.schema_type(SchemaType::AnyValue),
+        FieldType::TextList => {
+            return Schema::Array(
+                ArrayBuilder::new()
+                    .schema_type(of(Type::Array))
+                    .items(ObjectBuilder::new().schema_type(Type::String))
+                    .build(),
+            );
+        }
+        FieldType::Number { min, max } => object.schema_type(of(Type::Number)).minimum(min).maximum(max),
+        FieldType::Integer { min } => object.schema_type(of(Type::Integer)).minimum(Some(min as f64)),
+        FieldType::Boolean => object.schema_type(of(Type::Boolean)),
+    };
+    Schema::Object(built.build())
+}
+
+/// An analytics record as every representation shows it.
+pub struct RecordSchema;
+
+impl PartialSchema for RecordSchema {
+    fn schema() -> RefOr<Schema> {
+        let mut object =
+            ObjectBuilder::new().schema_type(Type::Object).description(Some("An analytics record (records.md)."));
+        for field in RECORD_FIELDS {
+            object = object.property(field.name, field_schema(field.ty, field.nullable())).required(field.name);
+        }
+        RefOr::T(Schema::Object(object.build()))
+    }
+}
+
+impl ToSchema for RecordSchema {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "AnalyticsRecord".into()
+    }
+}
+
+/// The body of `PATCH /analytics`.
+pub struct UpdateRequestSchema;
+
+impl PartialSchema for UpdateRequestSchema {
+    fn schema() -> RefOr<Schema> {
+        let mut properties = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .min_properties(Some(1))
+            .additional_properties(Some(schema::AdditionalProperties::FreeForm(false)));
+        for field in RECORD_FIELDS.iter().filter(|f| f.editable) {
+            properties = properties.property(field.name, field_schema(field.ty, true));
+        }
+        let text = || ObjectBuilder::new().schema_type(Type::String).build();
+        let object = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property("projectId", ObjectBuilder::new().schema_type(Type::String).pattern(Some("^[0-9a-f]{24}$")))
+            .property("contactId", text())
+            .property("sessionId", text())
+            .property("inputId", text())
+            .property("properties", properties)
+            .required("projectId")
+            .required("contactId")
+            .required("properties");
+        RefOr::T(Schema::Object(object.build()))
+    }
+}
+
+impl ToSchema for UpdateRequestSchema {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "UpdateAnalyticsRequest".into()
+    }
+}
+
+/// An error body (rest.md §8).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct Problem {
+    /// The status's reason phrase.
+    r#type: String,
+    /// The reason phrase followed by " Error".
+    title: String,
+    status: u16,
+    detail: String,
+    /// The request path.
+    instance: String,
+    /// The error code (400, 401, 403, 406, 413, 415, 429, 503, 1000, 1002, 1004, 1005, 1008, 1013, 8001).
+    code: u16,
+    /// `api--<uuid v4>`, also in the `X-Trace-Id` header.
+    #[schema(rename = "traceId")]
+    trace_id: String,
+    /// The failing field, and for a batch the failing record's index.
+    #[schema(value_type = Object)]
+    details: serde_json::Value,
+}
+
+/// The counts of an ingest.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct IngestResult {
+    inserted: u64,
+    duplicates: u64,
+    /// Records dropped because the project does not collect analytics.
+    dropped: u64,
+}
+
+/// A page of records (the JSON form; HAL puts items under `_embedded.items`).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct RecordPage {
+    items: Vec<RecordSchema>,
+    total: u64,
+    #[schema(rename = "nextCursor")]
+    next_cursor: Option<String>,
+    #[schema(rename = "previousCursor")]
+    previous_cursor: Option<String>,
+}
+
+struct Credentials;
+
+impl Modify for Credentials {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components
+            .add_security_scheme("apiKeyHeader", SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))));
+        components
+            .add_security_scheme("apiKeyQuery", SecurityScheme::ApiKey(ApiKey::Query(ApiKeyValue::new("api_key"))));
+        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "parley", description = "Analytics store for conversational AI agents. Every route is also served under /v2.0."),
+    paths(
+        analytics::update_records,
+        analytics::ingest_records,
+        analytics::list_records,
+        analytics::get_record,
+        projects::create_project,
+        projects::list_projects,
+        projects::get_project,
+        projects::update_project,
+        projects::delete_project,
+        apikeys::create_api_key,
+        apikeys::list_api_keys,
+        apikeys::revoke_api_key,
+        health::live,
+        health::ready,
+    ),
+    components(schemas(RecordSchema, UpdateRequestSchema, Problem, IngestResult, RecordPage, projects::ProjectView, apikeys::ApiKeyView)),
+    modifiers(&Credentials),
+    security(("apiKeyHeader" = []), ("apiKeyQuery" = []), ("bearer" = []))
+)]
+pub struct ApiDoc;
+
+/// `GET /openapi.json`.
+pub async fn document() -> impl IntoResponse {
+    Json(ApiDoc::openapi())
+}

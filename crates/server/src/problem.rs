@@ -1,0 +1,189 @@
+//! The one catalogue of error codes, the API error, and the problem body every failure answers
+//! with (rest.md §8). Handlers return [`ApiError`]; the response middleware renders it, because
+//! only it knows the request path, the trace id and what the client accepts.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value as Json, json};
+
+/// Every error code of the contract, each tied to its status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    BadRequest,
+    Unauthorized,
+    Forbidden,
+    NotAcceptable,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    TooManyRequests,
+    Unavailable,
+    Missing,
+    NotFound,
+    Conflict,
+    Invalid,
+    Internal,
+    MethodNotAllowed,
+    Timeout,
+}
+
+impl ErrorCode {
+    /// The number clients see in `code`.
+    pub fn code(self) -> u16 {
+        match self {
+            ErrorCode::BadRequest => 400,
+            ErrorCode::Unauthorized => 401,
+            ErrorCode::Forbidden => 403,
+            ErrorCode::NotAcceptable => 406,
+            ErrorCode::PayloadTooLarge => 413,
+            ErrorCode::UnsupportedMediaType => 415,
+            ErrorCode::TooManyRequests => 429,
+            ErrorCode::Unavailable => 503,
+            ErrorCode::Missing => 1000,
+            ErrorCode::NotFound => 1002,
+            ErrorCode::Conflict => 1004,
+            ErrorCode::Invalid => 1005,
+            ErrorCode::Internal => 1008,
+            ErrorCode::MethodNotAllowed => 1013,
+            ErrorCode::Timeout => 8001,
+        }
+    }
+
+    pub fn status(self) -> StatusCode {
+        match self {
+            ErrorCode::BadRequest | ErrorCode::Missing | ErrorCode::Invalid => StatusCode::BAD_REQUEST,
+            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            ErrorCode::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
+            ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::Conflict => StatusCode::CONFLICT,
+            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
+        }
+    }
+
+    /// The code for a failure the framework produced on its own, by status.
+    pub fn for_status(status: StatusCode) -> ErrorCode {
+        match status {
+            StatusCode::UNAUTHORIZED => ErrorCode::Unauthorized,
+            StatusCode::FORBIDDEN => ErrorCode::Forbidden,
+            StatusCode::NOT_FOUND => ErrorCode::NotFound,
+            StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
+            StatusCode::NOT_ACCEPTABLE => ErrorCode::NotAcceptable,
+            StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
+            StatusCode::TOO_MANY_REQUESTS => ErrorCode::TooManyRequests,
+            StatusCode::SERVICE_UNAVAILABLE => ErrorCode::Unavailable,
+            StatusCode::REQUEST_TIMEOUT | StatusCode::GATEWAY_TIMEOUT => ErrorCode::Timeout,
+            s if s.is_server_error() => ErrorCode::Internal,
+            _ => ErrorCode::BadRequest,
+        }
+    }
+
+    /// The detail used when nothing more specific is known.
+    pub fn default_detail(self) -> &'static str {
+        match self {
+            ErrorCode::NotFound => "The requested resource was not found.",
+            ErrorCode::MethodNotAllowed => "This method is not allowed on this resource.",
+            ErrorCode::PayloadTooLarge => "The request body is too large.",
+            ErrorCode::Timeout => "The request took too long.",
+            ErrorCode::Internal => "An internal error occurred.",
+            ErrorCode::Unavailable => "The service is unavailable; try again shortly.",
+            _ => "The request could not be processed.",
+        }
+    }
+}
+
+/// A failure on its way to the client.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub detail: String,
+    pub details: Map<String, Json>,
+    /// Extra headers the failure needs (`WWW-Authenticate`, `Allow`, `Retry-After`).
+    pub headers: Vec<(header::HeaderName, HeaderValue)>,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
+        ApiError { code, detail: detail.into(), details: Map::new(), headers: Vec::new() }
+    }
+
+    /// 401 with the `WWW-Authenticate` challenge.
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        let mut error = ApiError::new(ErrorCode::Unauthorized, detail);
+        error.headers.push((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+        error
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        ApiError::new(ErrorCode::NotFound, format!("The {what} was not found."))
+    }
+
+    pub fn missing_payload() -> Self {
+        ApiError::new(ErrorCode::Missing, "Validation failed. Missing payload.")
+    }
+}
+
+impl From<parley_core::Error> for ApiError {
+    fn from(error: parley_core::Error) -> Self {
+        use parley_core::Error as E;
+        match error {
+            E::Missing { detail, details } => ApiError { details, ..ApiError::new(ErrorCode::Missing, detail) },
+            E::Invalid { detail, details } => ApiError { details, ..ApiError::new(ErrorCode::Invalid, detail) },
+            E::NotFound(detail) => ApiError::new(ErrorCode::NotFound, detail),
+            E::Forbidden(detail) => ApiError::new(ErrorCode::Forbidden, detail),
+            E::Conflict(detail) => ApiError::new(ErrorCode::Conflict, detail),
+            E::Unavailable(detail) => ApiError::new(ErrorCode::Unavailable, detail),
+            E::Internal(message) => {
+                tracing::error!(error = %message, "internal error");
+                ApiError::new(ErrorCode::Internal, ErrorCode::Internal.default_detail())
+            }
+        }
+    }
+}
+
+impl From<parley_store::StoreError> for ApiError {
+    fn from(error: parley_store::StoreError) -> Self {
+        ApiError::from(parley_core::Error::from(error))
+    }
+}
+
+impl IntoResponse for ApiError {
+    /// An unrendered problem: the status and headers now, the body from the response middleware.
+    fn into_response(self) -> Response {
+        let mut response = self.code.status().into_response();
+        for (name, value) in &self.headers {
+            response.headers_mut().insert(name, value.clone());
+        }
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
+/// How a problem body is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProblemFormat {
+    Json,
+    Xml,
+}
+
+/// The problem body of rest.md §8.
+pub fn problem_body(error: &ApiError, instance: &str, trace_id: &str) -> Json {
+    let status = error.code.status();
+    let reason = status.canonical_reason().unwrap_or("Error");
+    json!({
+        "type": reason,
+        "title": format!("{reason} Error"),
+        "status": status.as_u16(),
+        "detail": error.detail,
+        "instance": instance,
+        "code": error.code.code(),
+        "traceId": trace_id,
+        "details": error.details,
+    })
+}

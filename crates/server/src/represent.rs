@@ -1,0 +1,238 @@
+//! Writing a body in the negotiated format (rest.md §7). Handlers build a [`Body`] (a resource or
+//! a collection, as JSON values) and [`respond`] writes it as JSON, HAL, XML or CSV.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value as Json};
+
+use crate::negotiate::Format;
+
+/// What a handler answers with.
+#[derive(Debug, Clone)]
+pub enum Body {
+    /// One resource; `self_href` is its address, for HAL.
+    Resource { value: Map<String, Json>, self_href: String },
+    /// A page of a collection (the list shape of rest.md §3).
+    Collection(Collection),
+}
+
+/// A page of a collection.
+#[derive(Debug, Clone)]
+pub struct Collection {
+    pub items: Vec<Map<String, Json>>,
+    /// CSV column names, also used when there are no items.
+    pub columns: Vec<String>,
+    pub total: u64,
+    pub next: Option<String>,
+    pub previous: Option<String>,
+    /// The request path and query, for HAL's `self`; `next`/`previous` links replace the cursor.
+    pub self_href: String,
+}
+
+/// Writes `body` with `status` in `format`.
+pub fn respond(format: Format, status: StatusCode, body: Body) -> Response {
+    let bytes = match format {
+        Format::Json => json_bytes(&to_json(body)),
+        Format::Hal => json_bytes(&to_hal(body)),
+        Format::Xml => to_xml_document(&to_json(body)).into_bytes(),
+        Format::Csv => to_csv(body),
+    };
+    let mut response = (status, bytes).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
+    response
+}
+
+fn json_bytes(value: &Json) -> Vec<u8> {
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+fn to_json(body: Body) -> Json {
+    match body {
+        Body::Resource { value, .. } => Json::Object(value),
+        Body::Collection(c) => serde_json::json!({
+            "items": c.items,
+            "total": c.total,
+            "nextCursor": c.next,
+            "previousCursor": c.previous,
+        }),
+    }
+}
+
+fn link(href: &str) -> Json {
+    serde_json::json!({ "href": href })
+}
+
+fn item_id(item: &Map<String, Json>) -> Option<&str> {
+    item.get("id").or_else(|| item.get("_id")).and_then(Json::as_str)
+}
+
+fn to_hal(body: Body) -> Json {
+    match body {
+        Body::Resource { mut value, self_href } => {
+            value.insert("_links".into(), serde_json::json!({ "self": link(&self_href) }));
+            Json::Object(value)
+        }
+        Body::Collection(c) => {
+            let items: Vec<Json> = c
+                .items
+                .into_iter()
+                .map(|mut item| {
+                    if let Some(id) = item_id(&item).map(str::to_owned) {
+                        let base = c.self_href.split('?').next().unwrap_or_default();
+                        let href = format!("{base}/{id}");
+                        item.insert("_links".into(), serde_json::json!({ "self": link(&href) }));
+                    }
+                    Json::Object(item)
+                })
+                .collect();
+            let mut links = Map::new();
+            links.insert("self".into(), link(&c.self_href));
+            if let Some(next) = &c.next {
+                links.insert("next".into(), link(&with_cursor(&c.self_href, "next", next)));
+            }
+            if let Some(previous) = &c.previous {
+                links.insert("previous".into(), link(&with_cursor(&c.self_href, "previous", previous)));
+            }
+            serde_json::json!({
+                "_embedded": { "items": items },
+                "total": c.total,
+                "nextCursor": c.next,
+                "previousCursor": c.previous,
+                "_links": links,
+            })
+        }
+    }
+}
+
+/// `href` with its paging parameters replaced by `name=cursor`. Credentials in the query are
+/// dropped, so that a link never carries a secret.
+fn with_cursor(href: &str, name: &str, cursor: &str) -> String {
+    let (path, query) = href.split_once('?').unwrap_or((href, ""));
+    let mut kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| {
+            let key = pair.split('=').next().unwrap_or_default();
+            !pair.is_empty() && !matches!(key, "next" | "previous" | "skip" | "api_key" | "apikey")
+        })
+        .collect();
+    let pair = format!("{name}={cursor}");
+    kept.push(&pair);
+    format!("{path}?{}", kept.join("&"))
+}
+
+/// An XML 1.0 document with root `response`: one element per field, lists as repeated `item`
+/// elements, null as an empty element marked `xsi:nil`.
+pub fn to_xml_document(value: &Json) -> String {
+    let mut out = String::with_capacity(1024);
+    out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    out.push_str("<response xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">");
+    match value {
+        Json::Object(map) => write_fields(&mut out, map),
+        other => write_content(&mut out, other),
+    }
+    out.push_str("</response>");
+    out
+}
+
+fn write_fields(out: &mut String, map: &Map<String, Json>) {
+    for (name, value) in map {
+        write_element(out, name, value);
+    }
+}
+
+fn write_element(out: &mut String, name: &str, value: &Json) {
+    if value.is_null() {
+        out.push('<');
+        out.push_str(name);
+        out.push_str(" xsi:nil=\"true\"/>");
+        return;
+    }
+    out.push('<');
+    out.push_str(name);
+    out.push('>');
+    write_content(out, value);
+    out.push_str("</");
+    out.push_str(name);
+    out.push('>');
+}
+
+fn write_content(out: &mut String, value: &Json) {
+    match value {
+        Json::Null => {}
+        Json::String(text) => escape_text(out, text),
+        Json::Bool(_) | Json::Number(_) => out.push_str(&value.to_string()),
+        Json::Array(items) => {
+            for item in items {
+                write_element(out, "item", item);
+            }
+        }
+        // Objects from clients (inputData, slots) may have keys that are not XML names; those
+        // are written as JSON text so that nothing is lost and the document stays valid.
+        Json::Object(map) if map.keys().all(|k| is_xml_name(k)) => write_fields(out, map),
+        Json::Object(_) => escape_text(out, &value.to_string()),
+    }
+}
+
+/// Whether `name` is safe as an XML element name (a conservative subset of the XML 1.0 rule).
+fn is_xml_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    first_ok
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        && !name.to_ascii_lowercase().starts_with("xml")
+}
+
+/// Escapes text content; characters XML 1.0 cannot hold at all become U+FFFD.
+fn escape_text(out: &mut String, text: &str) {
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '\t' | '\n' => out.push(c),
+            '\r' => out.push_str("&#13;"),
+            '\u{0}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}' => out.push('\u{fffd}'),
+            c => out.push(c),
+        }
+    }
+}
+
+/// RFC 4180 CSV: a header row, one row per item; a single resource is a one-row table.
+fn to_csv(body: Body) -> Vec<u8> {
+    let (columns, rows): (Vec<String>, Vec<Map<String, Json>>) = match body {
+        Body::Resource { value, .. } => (value.keys().cloned().collect(), vec![value]),
+        Body::Collection(c) => (c.columns, c.items),
+    };
+    let mut writer = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
+    let _ = writer.write_record(&columns);
+    for row in &rows {
+        let cells = columns.iter().map(|column| match row.get(column) {
+            None | Some(Json::Null) => String::new(),
+            Some(Json::String(text)) => text.clone(),
+            Some(other) => other.to_string(),
+        });
+        let _ = writer.write_record(cells);
+    }
+    writer.into_inner().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn xml_is_valid_whatever_the_data() {
+        let doc = to_xml_document(&json!({"a": "x<&>\u{1}y", "list": ["p", null], "obj": {"bad key": 1}, "n": null}));
+        assert!(doc.contains("<a>x&lt;&amp;&gt;\u{fffd}y</a>"));
+        assert!(doc.contains("<list><item>p</item><item xsi:nil=\"true\"/></list>"));
+        assert!(doc.contains("<obj>{&quot;bad key&quot;:1}</obj>") || doc.contains("<obj>{\"bad key\":1}</obj>"));
+        assert!(doc.contains("<n xsi:nil=\"true\"/>"));
+    }
+
+    #[test]
+    fn cursor_links_drop_credentials_and_old_cursors() {
+        let href = with_cursor("/v2.0/analytics?projectId=p&api_key=secret&next=old&limit=5", "next", "new");
+        assert_eq!(href, "/v2.0/analytics?projectId=p&limit=5&next=new");
+    }
+}

@@ -1,0 +1,180 @@
+//! Analytics records: update (rest.md §1), ingest (§2), list and read (§3).
+
+use std::collections::HashMap;
+
+use axum::extract::{OriginalUri, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use parley_core::value::now;
+use parley_core::{
+    Caller, ListParams, NewRecord, ObjectId, Project, ProjectAccess, RECORD_FIELDS, Record, RecordQuery, RecordUpdate,
+};
+use serde_json::{Map, Value as Json};
+
+use super::require_project;
+use crate::extract::{IngestBody, JsonBody, PathId, QueryParams};
+use crate::negotiate::Format;
+use crate::problem::ApiError;
+use crate::represent::{Body, Collection, respond};
+use crate::state::AppState;
+
+#[utoipa::path(
+    patch,
+    path = "/new/v2.0/analytics",
+    tag = "analytics",
+    request_body = crate::openapi::UpdateRequestSchema,
+    responses(
+        (status = 204, description = "Updated; X-Matched-Records says how many records matched",
+            headers(("X-Matched-Records" = u64, description = "Number of records updated"))),
+        (status = 400, description = "Missing (1000) or invalid (1005) argument", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or bad credentials", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "May not write analytics in the project", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such project (1002)", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 60 KiB", body = crate::openapi::Problem, content_type = "application/problem+json"),
+    )
+)]
+/// `PATCH /analytics`: merges the named properties into every matching record, atomically.
+pub async fn update_records(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    let update = RecordUpdate::parse(body)?;
+    require_project(&state, &caller, update.project_id, ProjectAccess::Write).await?;
+    let matched = state.store.update_records(update, now()).await?;
+    Ok((StatusCode::NO_CONTENT, [("x-matched-records", matched.to_string())]).into_response())
+}
+
+#[utoipa::path(
+    post,
+    path = "/new/v2.0/analytics/records",
+    tag = "analytics",
+    request_body(content(
+        (Vec<crate::openapi::RecordSchema> = "application/json"),
+        (crate::openapi::RecordSchema = "application/x-ndjson"),
+    ), description = "A JSON array of records, or one record per line (NDJSON); at most 10 000 records or 16 MiB"),
+    responses(
+        (status = 201, description = "Stored (durable)", body = crate::openapi::IngestResult),
+        (status = 200, description = "Every record was a duplicate or dropped", body = crate::openapi::IngestResult),
+        (status = 400, description = "An invalid record; details name its index and field", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or bad credentials", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Too many records or bytes", body = crate::openapi::Problem, content_type = "application/problem+json"),
+    )
+)]
+/// `POST /analytics/records`: validates the whole batch, then stores it in one transaction.
+pub async fn ingest_records(
+    State(state): State<AppState>,
+    caller: Caller,
+    format: Format,
+    OriginalUri(uri): OriginalUri,
+    IngestBody(raw): IngestBody,
+) -> Result<Response, ApiError> {
+    let records = raw
+        .into_iter()
+        .enumerate()
+        .map(|(index, json)| NewRecord::parse(json).map_err(|e| e.with_detail("index", index)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut projects: HashMap<ObjectId, Project> = HashMap::new();
+    for (index, record) in records.iter().enumerate() {
+        let id = record.project_id();
+        if !projects.contains_key(&id) {
+            let project = require_project(&state, &caller, id, ProjectAccess::Write).await.map_err(|mut e| {
+                e.details.insert("index".into(), index.into());
+                e.details.insert("field".into(), "projectId".into());
+                e
+            })?;
+            projects.insert(id, project);
+        }
+    }
+    let stamped_at = now();
+    let total = records.len();
+    let stamped: Vec<Record> = records
+        .into_iter()
+        .filter_map(|record| {
+            let project = &projects[&record.project_id()];
+            project
+                .settings
+                .collect_analytics
+                .then(|| record.stamp(project.organisation, &project.settings, stamped_at))
+        })
+        .collect();
+    let dropped = total - stamped.len();
+    let counts = if stamped.is_empty() { Default::default() } else { state.store.insert_records(stamped).await? };
+    let status = if counts.inserted > 0 { StatusCode::CREATED } else { StatusCode::OK };
+    let value = Map::from_iter([
+        ("inserted".to_owned(), Json::from(counts.inserted)),
+        ("duplicates".to_owned(), Json::from(counts.duplicates)),
+        ("dropped".to_owned(), Json::from(dropped)),
+    ]);
+    Ok(respond(format, status, Body::Resource { value, self_href: uri.path().to_owned() }))
+}
+
+#[utoipa::path(
+    get,
+    path = "/new/v2.0/analytics",
+    tag = "analytics",
+    params(
+        ("projectId" = String, Query, description = "The project (required)"),
+        ("contactId" = Option<String>, Query), ("sessionId" = Option<String>, Query),
+        ("from" = Option<String>, Query, description = "Inclusive lower bound of timestamp"),
+        ("to" = Option<String>, Query, description = "Exclusive upper bound of timestamp"),
+        ("limit" = Option<u32>, Query, description = "1..100, default 25"),
+        ("skip" = Option<u64>, Query), ("sort" = Option<String>, Query, description = "field:asc|desc, comma-separated; default timestamp:asc"),
+        ("next" = Option<String>, Query, description = "Cursor from nextCursor"), ("previous" = Option<String>, Query, description = "Cursor from previousCursor"),
+    ),
+    responses(
+        (status = 200, description = "A page of records; also as HAL (default), XML and CSV", body = crate::openapi::RecordPage),
+        (status = 400, description = "Bad query", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or bad credentials", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such project", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 406, description = "No acceptable representation", body = crate::openapi::Problem, content_type = "application/problem+json"),
+    )
+)]
+/// `GET /analytics`: one page of a project's records.
+pub async fn list_records(
+    State(state): State<AppState>,
+    caller: Caller,
+    format: Format,
+    OriginalUri(uri): OriginalUri,
+    QueryParams(params): QueryParams<ListParams>,
+) -> Result<Response, ApiError> {
+    let query = RecordQuery::parse(params)?;
+    require_project(&state, &caller, query.filter.project_id, ProjectAccess::Read).await?;
+    let page = state.store.list_records(&query).await?;
+    Ok(respond(
+        format,
+        StatusCode::OK,
+        Body::Collection(Collection {
+            items: page.items.iter().map(Record::to_json).collect(),
+            columns: RECORD_FIELDS.iter().map(|f| f.name.to_owned()).collect(),
+            total: page.total,
+            next: page.next,
+            previous: page.previous,
+            self_href: uri.to_string(),
+        }),
+    ))
+}
+
+#[utoipa::path(
+    get,
+    path = "/new/v2.0/analytics/{recordId}",
+    tag = "analytics",
+    params(("recordId" = String, Path)),
+    responses(
+        (status = 200, description = "The record", body = crate::openapi::RecordSchema),
+        (status = 401, description = "No or bad credentials", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such record (1002)", body = crate::openapi::Problem, content_type = "application/problem+json"),
+    )
+)]
+/// `GET /analytics/{recordId}`: one record of a project the caller may read.
+pub async fn get_record(
+    State(state): State<AppState>,
+    caller: Caller,
+    format: Format,
+    OriginalUri(uri): OriginalUri,
+    PathId(id): PathId,
+) -> Result<Response, ApiError> {
+    let projects = state.store.visible_project_ids(&caller).await?;
+    let record = state.store.get_record(&projects, id).await?.ok_or_else(|| ApiError::not_found("record"))?;
+    Ok(respond(format, StatusCode::OK, Body::Resource { value: record.to_json(), self_href: uri.path().to_owned() }))
+}

@@ -1,0 +1,175 @@
+//! The caller's own API keys (rest.md §5): the secret is shown once, stored only as a hash.
+
+use axum::extract::{OriginalUri, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use parley_core::value::{format_time, now};
+use parley_core::{Caller, Error, ObjectId};
+use parley_store::{ApiKeyInfo, NewApiKey};
+use serde::Serialize;
+use serde_json::{Map, Value as Json};
+use utoipa::ToSchema;
+
+use super::projects::PageParams;
+use crate::auth::{generate_api_key, hash_api_key};
+use crate::extract::{JsonBody, PathId, QueryParams};
+use crate::negotiate::Format;
+use crate::problem::{ApiError, ErrorCode};
+use crate::represent::{Body, Collection, respond};
+use crate::state::AppState;
+
+/// An API key as clients see it; `apiKey` only in the answer that creates it.
+#[derive(Serialize, ToSchema)]
+pub struct ApiKeyView {
+    #[serde(rename = "_id")]
+    #[schema(rename = "_id")]
+    id: String,
+    name: String,
+    #[serde(rename = "apiKey", skip_serializing_if = "Option::is_none")]
+    #[schema(rename = "apiKey")]
+    api_key: Option<String>,
+    #[serde(rename = "createdAt")]
+    #[schema(rename = "createdAt")]
+    created_at: String,
+}
+
+/// The body of key creation.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ApiKeyInput {
+    /// 1 to 200 characters.
+    name: String,
+}
+
+fn key_json(key: &ApiKeyInfo, secret: Option<String>) -> Map<String, Json> {
+    let view = ApiKeyView {
+        id: key.id.to_string(),
+        name: key.name.clone(),
+        api_key: secret,
+        created_at: format_time(key.created_at),
+    };
+    match serde_json::to_value(view) {
+        Ok(Json::Object(map)) => map,
+        _ => Map::new(),
+    }
+}
+
+fn require_key_rights(caller: &Caller) -> Result<(), ApiError> {
+    if caller.may_manage_own_keys() {
+        Ok(())
+    } else {
+        Err(ApiError::new(ErrorCode::Forbidden, "Managing API keys needs the 'apiKeys' or 'admin' role."))
+    }
+}
+
+#[utoipa::path(
+    post,
+    path = "/new/v2.0/users/me/apikeys",
+    tag = "apiKeys",
+    request_body = ApiKeyInput,
+    responses(
+        (status = 201, description = "Created; apiKey is shown only now", body = ApiKeyView),
+        (status = 400, description = "Invalid argument", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or bad credentials", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found", body = crate::openapi::Problem, content_type = "application/problem+json"),
+    )
+)]
+/// `POST /users/me/apikeys {name}`.
+pub async fn create_api_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    format: Format,
+    OriginalUri(uri): OriginalUri,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    require_key_rights(&caller)?;
+    let Json::Object(body) = body else {
+        return Err(Error::invalid("body", "must be a JSON object").into());
+    };
+    if let Some(key) = body.keys().find(|k| k.as_str() != "name") {
+        return Err(Error::invalid(key, "is not a property of an API key").into());
+    }
+    let name = parley_core::project::validate_project_name(body.get("name"))?;
+    let secret = generate_api_key();
+    let info = state
+        .store
+        .create_api_key(NewApiKey {
+            id: ObjectId::generate(),
+            user_id: caller.user_id,
+            name,
+            secret_hash: hash_api_key(&secret),
+            created_at: now(),
+        })
+        .await?;
+    let value = key_json(&info, Some(secret));
+    let href = format!("{}/{}", uri.path(), info.id);
+    Ok(respond(format, StatusCode::CREATED, Body::Resource { value, self_href: href }))
+}
+
+#[utoipa::path(
+    get,
+    path = "/new/v2.0/users/me/apikeys",
+    tag = "apiKeys",
+    params(("limit" = Option<u32>, Query), ("skip" = Option<u64>, Query)),
+    responses(
+        (status = 200, description = "The caller's keys, without secrets", body = Vec<ApiKeyView>),
+        (status = 400, description = "Invalid argument", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or bad credentials", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found", body = crate::openapi::Problem, content_type = "application/problem+json"),
+    )
+)]
+/// `GET /users/me/apikeys`: the caller's keys, without secrets.
+pub async fn list_api_keys(
+    State(state): State<AppState>,
+    caller: Caller,
+    format: Format,
+    OriginalUri(uri): OriginalUri,
+    QueryParams(params): QueryParams<PageParams>,
+) -> Result<Response, ApiError> {
+    require_key_rights(&caller)?;
+    let (skip, limit) = params.parse()?;
+    let keys = state.store.list_api_keys(caller.user_id).await?;
+    let total = keys.len() as u64;
+    let items = keys.iter().skip(skip as usize).take(limit as usize).map(|key| key_json(key, None)).collect();
+    Ok(respond(
+        format,
+        StatusCode::OK,
+        Body::Collection(Collection {
+            items,
+            columns: ["_id", "name", "createdAt"].map(str::to_owned).to_vec(),
+            total,
+            next: None,
+            previous: None,
+            self_href: uri.to_string(),
+        }),
+    ))
+}
+
+#[utoipa::path(
+    delete,
+    path = "/new/v2.0/users/me/apikeys/{apiKeyId}",
+    tag = "apiKeys",
+    params(("apiKeyId" = String, Path)),
+    responses(
+        (status = 204, description = "Revoked at once"),
+        (status = 400, description = "Invalid argument", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or bad credentials", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found", body = crate::openapi::Problem, content_type = "application/problem+json"),
+    )
+)]
+/// `DELETE /users/me/apikeys/{apiKeyId}`: revokes at once.
+pub async fn revoke_api_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId,
+) -> Result<Response, ApiError> {
+    require_key_rights(&caller)?;
+    if state.store.revoke_api_key(caller.user_id, id).await? {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(ApiError::not_found("API key"))
+    }
+}

@@ -1,0 +1,24 @@
+//! Health (operations.md): liveness of the process, readiness of the database.
+
+use axum::Json;
+use axum::extract::State;
+use serde_json::{Value, json};
+
+use crate::problem::ApiError;
+use crate::state::AppState;
+
+#[utoipa::path(get, path = "/health/live", tag = "health", security(), responses((status = 200, description = "The process answers")))]
+/// `GET /health/live`: the process answers.
+pub async fn live() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+#[utoipa::path(get, path = "/health/ready", tag = "health", security(), responses(
+    (status = 200, description = "The database answers and its schema is current"),
+    (status = 503, description = "The database is unavailable", body = crate::openapi::Problem, content_type = "application/problem+json"),
+))]
+/// `GET /health/ready`: the database answers and its schema is current; 503 otherwise.
+pub async fn ready(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    state.store.ready().await?;
+    Ok(Json(json!({ "status": "ready", "engine": state.store.engine() })))
+}

@@ -1,0 +1,93 @@
+//! The outermost request layer: gives each request a trace id, turns every failure (ours or the
+//! framework's) into a problem body in the error format, and logs one line per request.
+
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request};
+use axum::http::header::{ACCEPT, CONTENT_TYPE};
+use axum::http::{HeaderValue, Method};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::negotiate::problem_format;
+use crate::problem::{ApiError, ErrorCode, ProblemFormat, problem_body};
+use crate::represent::to_xml_document;
+
+/// The trace id of a request, `api--<uuid v4>`.
+#[derive(Debug, Clone)]
+pub struct TraceId(pub String);
+
+/// Sets up logging: JSON lines when stderr is not a terminal (or when asked), text otherwise.
+pub fn init_logging(format: crate::config::LogFormat) {
+    use std::io::IsTerminal;
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("PARLEY_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = match format {
+        crate::config::LogFormat::Json => true,
+        crate::config::LogFormat::Text => false,
+        crate::config::LogFormat::Auto => !std::io::stderr().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if json { builder.json().flatten_event(true).try_init() } else { builder.try_init() };
+}
+
+/// The middleware; see the module documentation.
+pub async fn finish(mut request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let trace_id = format!("api--{}", uuid::Uuid::new_v4());
+    request.extensions_mut().insert(TraceId(trace_id.clone()));
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let route = request.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned());
+    let accept = request.headers().get(ACCEPT).and_then(|v| v.to_str().ok()).map(str::to_owned);
+
+    let mut response = next.run(request).await;
+
+    if let Some(error) = response.extensions_mut().remove::<ApiError>() {
+        response = render_problem(response, &error, &path, &trace_id, accept.as_deref());
+    } else if (response.status().is_client_error() || response.status().is_server_error()) && !is_problem(&response) {
+        // A failure the framework answered on its own (an unmatched route, a wrong method, a
+        // timeout): same format as ours.
+        let code = ErrorCode::for_status(response.status());
+        let error = ApiError::new(code, code.default_detail());
+        response = render_problem(response, &error, &path, &trace_id, accept.as_deref());
+    }
+    if let Ok(value) = HeaderValue::from_str(&trace_id) {
+        response.headers_mut().insert("x-trace-id", value);
+    }
+    let status = response.status().as_u16();
+    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let route = route.as_deref().unwrap_or(if method == Method::OPTIONS { "preflight" } else { "unmatched" });
+    if status >= 500 {
+        tracing::warn!(method = %method, route, status, duration_ms, "traceId" = %trace_id, "request");
+    } else {
+        tracing::info!(method = %method, route, status, duration_ms, "traceId" = %trace_id, "request");
+    }
+    response
+}
+
+fn is_problem(response: &Response) -> bool {
+    response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/problem+") || t.starts_with("application/json"))
+}
+
+/// Replaces the body of `response` with the problem, keeping its status and other headers.
+fn render_problem(response: Response, error: &ApiError, path: &str, trace_id: &str, accept: Option<&str>) -> Response {
+    let (mut parts, _) = response.into_parts();
+    let body = problem_body(error, path, trace_id);
+    let (bytes, content_type) = match problem_format(accept) {
+        ProblemFormat::Json => (serde_json::to_vec(&body).unwrap_or_default(), "application/problem+json"),
+        ProblemFormat::Xml => (to_xml_document(&body).into_bytes(), "application/problem+xml; charset=utf-8"),
+    };
+    parts.status = error.code.status();
+    parts.headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    for (name, value) in &error.headers {
+        parts.headers.insert(name, value.clone());
+    }
+    Response::from_parts(parts, Body::from(bytes)).into_response()
+}
