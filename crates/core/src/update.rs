@@ -70,6 +70,9 @@ fn take_string(body: &mut Map<String, Json>, name: &str) -> Result<Option<String
         Some(Json::String(text)) if text.chars().count() > 1024 => {
             Err(Error::invalid(name, "must be at most 1024 characters long"))
         }
+        Some(Json::String(text)) if text.contains('\0') => {
+            Err(Error::invalid(name, "must not contain the NUL character (U+0000)"))
+        }
         Some(Json::String(text)) => Ok(Some(text)),
         Some(_) => Err(Error::invalid(name, "must be a string")),
     }

@@ -39,6 +39,9 @@ impl Value {
                 },
                 _ => problem("must be a string of 24 lowercase hexadecimal characters"),
             },
+            FieldType::Text { .. } | FieldType::LongText { .. } | FieldType::TextList if contains_nul(&json) => {
+                problem("must not contain the NUL character (U+0000)")
+            }
             FieldType::Text { max_chars } => match json {
                 Json::String(text) if text.chars().count() <= max_chars => Ok(Value::Text(text)),
                 Json::String(_) => Err(FieldProblem(format!("must be at most {max_chars} characters long"))),
@@ -125,6 +128,15 @@ impl Value {
     }
 }
 
+/// Whether a string, or a string in a list, holds U+0000, which PostgreSQL cannot store as text.
+fn contains_nul(json: &Json) -> bool {
+    match json {
+        Json::String(text) => text.contains('\0'),
+        Json::Array(items) => items.iter().any(contains_nul),
+        _ => false,
+    }
+}
+
 /// Parses an RFC 3339 date-time (any offset) into UTC, truncated to milliseconds.
 pub fn parse_time(text: &str) -> Option<OffsetDateTime> {
     let parsed = OffsetDateTime::parse(text, &Rfc3339).ok()?;
@@ -201,6 +213,13 @@ mod tests {
         assert!(Value::from_json(f, json!(5)).is_err());
         assert_eq!(Value::from_json(f, json!(null)), Ok(Value::Null));
         assert!(Value::from_json(field("contactId"), json!(null)).is_err());
+    }
+
+    #[test]
+    fn nul_characters_are_refused_in_text() {
+        assert!(Value::from_json(field("inputText"), json!("a\u{0}b")).unwrap_err().0.contains("NUL"));
+        assert!(Value::from_json(field("trackedGoals"), json!(["ok", "a\u{0}"])).is_err());
+        assert!(Value::from_json(field("custom2"), json!("a\u{1}b")).is_ok());
     }
 
     #[test]

@@ -93,7 +93,7 @@ pub enum StartError {
 
 /// Opens the store, bootstraps it on the first start, binds the listener and serves.
 pub async fn start(config: &Config) -> Result<Running, StartError> {
-    let store = parley_store::open(&config.effective_database_url())?;
+    let store = parley_store::open(&config.effective_database_url(), config.database_pool_size).await?;
     let first_start = bootstrap(store.as_ref(), config).await?;
     let state = AppState { store: Arc::clone(&store) };
     let listener =

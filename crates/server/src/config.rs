@@ -19,6 +19,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `sqlite://PATH` or `postgres://…`; default the SQLite file in the data dir.
     pub database_url: Option<String>,
+    /// Most connections the PostgreSQL pool opens (unused by the embedded engine).
+    pub database_pool_size: usize,
     /// First start only: the bootstrap admin's API key, instead of a generated one.
     pub admin_api_key: Option<String>,
     /// First start only: the bootstrap admin's email.
@@ -43,6 +45,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("./parley-data"),
             database_url: None,
+            database_pool_size: 16,
             admin_api_key: None,
             admin_email: "admin@localhost".into(),
             log_format: LogFormat::Auto,
@@ -52,8 +55,16 @@ impl Default for Config {
 }
 
 /// Environment variables read, as `PARLEY_` + the upper-cased key.
-const ENV_KEYS: [&str; 7] =
-    ["listen", "data_dir", "database_url", "admin_api_key", "admin_email", "log_format", "request_timeout_secs"];
+const ENV_KEYS: [&str; 8] = [
+    "listen",
+    "data_dir",
+    "database_url",
+    "database_pool_size",
+    "admin_api_key",
+    "admin_email",
+    "log_format",
+    "request_timeout_secs",
+];
 
 /// Values given as command-line flags; each overrides everything else.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -89,6 +100,9 @@ impl Config {
             return Err(
                 "invalid configuration: admin_api_key (PARLEY_ADMIN_API_KEY) must be at least 16 characters".into()
             );
+        }
+        if self.database_pool_size == 0 {
+            return Err("invalid configuration: database_pool_size must be at least 1".into());
         }
         if self.request_timeout_secs == 0 {
             return Err("invalid configuration: request_timeout_secs must be at least 1".into());

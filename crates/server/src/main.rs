@@ -54,11 +54,13 @@ async fn main() -> ExitCode {
             Err(e) => Err(e),
         },
         Command::Config(args) => load(cli.config.as_ref(), args).map(|config| print!("{}", config.to_redacted_toml())),
-        Command::Migrate(args) => load(cli.config.as_ref(), args).and_then(|config| {
-            parley_store::open(&config.effective_database_url())
+        Command::Migrate(args) => match load(cli.config.as_ref(), args) {
+            Ok(config) => parley_store::open(&config.effective_database_url(), config.database_pool_size)
+                .await
                 .map(|_| println!("migrations applied"))
-                .map_err(|e| format!("cannot open the database: {e}"))
-        }),
+                .map_err(|e| format!("cannot open the database: {e}")),
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -103,14 +103,14 @@ impl ErrorCode {
 pub struct ApiError {
     pub code: ErrorCode,
     pub detail: String,
-    pub details: Map<String, Json>,
+    pub details: Box<Map<String, Json>>,
     /// Extra headers the failure needs (`WWW-Authenticate`, `Allow`, `Retry-After`).
     pub headers: Vec<(header::HeaderName, HeaderValue)>,
 }
 
 impl ApiError {
     pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
-        ApiError { code, detail: detail.into(), details: Map::new(), headers: Vec::new() }
+        ApiError { code, detail: detail.into(), details: Box::default(), headers: Vec::new() }
     }
 
     /// 401 with the `WWW-Authenticate` challenge.
@@ -133,8 +133,12 @@ impl From<parley_core::Error> for ApiError {
     fn from(error: parley_core::Error) -> Self {
         use parley_core::Error as E;
         match error {
-            E::Missing { detail, details } => ApiError { details, ..ApiError::new(ErrorCode::Missing, detail) },
-            E::Invalid { detail, details } => ApiError { details, ..ApiError::new(ErrorCode::Invalid, detail) },
+            E::Missing { detail, details } => {
+                ApiError { details: Box::new(details), ..ApiError::new(ErrorCode::Missing, detail) }
+            }
+            E::Invalid { detail, details } => {
+                ApiError { details: Box::new(details), ..ApiError::new(ErrorCode::Invalid, detail) }
+            }
             E::NotFound(detail) => ApiError::new(ErrorCode::NotFound, detail),
             E::Forbidden(detail) => ApiError::new(ErrorCode::Forbidden, detail),
             E::Conflict(detail) => ApiError::new(ErrorCode::Conflict, detail),

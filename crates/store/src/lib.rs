@@ -4,24 +4,38 @@
 mod error;
 pub mod migrations;
 mod model;
+pub mod postgres;
 pub mod sql;
 pub mod sqlite;
 mod traits;
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use error::{StoreError, StoreResult};
 pub use model::{ApiKeyInfo, Bootstrap, IngestCounts, NewApiKey};
 pub use traits::{IdentityStore, ProjectStore, RecordStore, Store};
 
-/// Opens the store a database URL names: `sqlite://PATH` (or a bare path) for the embedded engine.
-pub fn open(url: &str) -> StoreResult<Arc<dyn Store>> {
+/// Opens the store a database URL names and brings its schema up to date:
+///
+/// - `sqlite://PATH` or `sqlite:PATH`: the embedded engine, in the file at `PATH` (created if
+///   missing); `pool_size` does not apply to it.
+/// - `postgres://…` or `postgresql://…`: PostgreSQL, through a pool of at most `pool_size`
+///   connections. An unreachable database gives [`StoreError::Unavailable`] whose one-line text
+///   names the host and port.
+///
+/// Any other URL is refused with [`StoreError::Internal`].
+pub async fn open(url: &str, pool_size: usize) -> StoreResult<Arc<dyn Store>> {
     if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
-        return Ok(Arc::new(sqlite::SqliteStore::open(Path::new(path))?));
+        let path = PathBuf::from(path);
+        let store = tokio::task::spawn_blocking(move || sqlite::SqliteStore::open(&path))
+            .await
+            .map_err(|e| StoreError::Internal(format!("opening the SQLite store failed: {e}")))??;
+        return Ok(Arc::new(store));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Err(StoreError::Unavailable("this build has no PostgreSQL engine yet".into()));
+        return Ok(Arc::new(postgres::PgStore::connect(url, pool_size).await?));
     }
-    Err(StoreError::Internal(format!("unsupported database URL '{url}': use sqlite://PATH")))
+    let scheme = url.split_once(':').map_or(url, |(scheme, _)| scheme);
+    Err(StoreError::Internal(format!("unsupported database URL scheme '{scheme}': use sqlite://PATH or postgres://…")))
 }

@@ -12,3 +12,30 @@ pub struct Migration {
 /// The embedded engine's migrations, oldest first.
 pub static SQLITE: &[Migration] =
     &[Migration { version: 1, name: "initial", sql: include_str!("../migrations/sqlite/0001_initial.sql") }];
+
+/// The PostgreSQL engine's migrations, oldest first.
+pub static POSTGRES: &[Migration] =
+    &[Migration { version: 1, name: "initial", sql: include_str!("../migrations/postgres/0001_initial.sql") }];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn versions(list: &[Migration]) -> Vec<(i64, &'static str)> {
+        list.iter().map(|m| (m.version, m.name)).collect()
+    }
+
+    #[test]
+    fn both_engines_have_the_same_migrations() {
+        assert_eq!(versions(SQLITE), versions(POSTGRES));
+    }
+
+    #[test]
+    fn versions_rise_strictly_from_one() {
+        for list in [SQLITE, POSTGRES] {
+            let numbers: Vec<i64> = list.iter().map(|m| m.version).collect();
+            let expected: Vec<i64> = (1..=list.len() as i64).collect();
+            assert_eq!(numbers, expected);
+        }
+    }
+}

@@ -1,6 +1,7 @@
 //! Analytics records: update (rest.md §1), ingest (§2), list and read (§3).
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use axum::extract::{OriginalUri, State};
 use axum::http::StatusCode;
@@ -77,13 +78,13 @@ pub async fn ingest_records(
     let mut projects: HashMap<ObjectId, Project> = HashMap::new();
     for (index, record) in records.iter().enumerate() {
         let id = record.project_id();
-        if !projects.contains_key(&id) {
+        if let Entry::Vacant(slot) = projects.entry(id) {
             let project = require_project(&state, &caller, id, ProjectAccess::Write).await.map_err(|mut e| {
                 e.details.insert("index".into(), index.into());
                 e.details.insert("field".into(), "projectId".into());
                 e
             })?;
-            projects.insert(id, project);
+            slot.insert(project);
         }
     }
     let stamped_at = now();

@@ -1,0 +1,217 @@
+//! The PostgreSQL engine's connections: a deadpool pool of tokio-postgres clients, each with its
+//! own cache of prepared statements; the migration runner; and the one mapping of driver errors
+//! to storage errors.
+
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime};
+use tokio_postgres::config::Host;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Config, NoTls};
+
+use crate::error::{StoreError, StoreResult};
+use crate::migrations::Migration;
+
+/// How long opening one connection may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a request waits for a free connection before it is told the store is unavailable.
+const WAIT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Statements cached per connection before the cache is emptied. Record statements vary with the
+/// sort, the filter and the fields an update names, so their number has no fixed bound.
+const STATEMENT_CACHE_LIMIT: usize = 512;
+/// The advisory lock that serialises schema migration and bootstrap between nodes ("parley").
+pub const LOCK_KEY: i64 = 0x7061_726c_6579;
+
+/// A pool of connections to one database.
+pub struct Engine {
+    pool: Pool,
+    target: String,
+}
+
+impl Engine {
+    /// Parses the URL and builds a pool of at most `pool_size` connections. Connections are made
+    /// on demand; a connection found closed when it is taken from the pool is replaced, so the
+    /// pool recovers by itself once the database is back.
+    pub fn new(url: &str, pool_size: usize) -> StoreResult<Engine> {
+        let mut config: Config =
+            url.parse().map_err(|e| StoreError::Internal(format!("invalid PostgreSQL URL: {}", one_line(&e))))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("parley");
+        }
+        let target = describe(&config);
+        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool = Pool::builder(manager)
+            .max_size(pool_size.max(1))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(WAIT_TIMEOUT))
+            .create_timeout(Some(CONNECT_TIMEOUT + Duration::from_secs(1)))
+            .recycle_timeout(Some(CONNECT_TIMEOUT))
+            .build()
+            .map_err(|e| StoreError::Internal(format!("cannot build the connection pool: {e}")))?;
+        Ok(Engine { pool, target })
+    }
+
+    /// `host:port` of the database, for messages.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// A connection from the pool.
+    pub async fn get(&self) -> StoreResult<Object> {
+        let client = self.pool.get().await.map_err(|e| pool_error(e, &self.target))?;
+        if client.statement_cache.size() > STATEMENT_CACHE_LIMIT {
+            client.statement_cache.clear();
+        }
+        Ok(client)
+    }
+}
+
+/// The hosts and ports a configuration names, as `host:port[,host:port…]`.
+fn describe(config: &Config) -> String {
+    let ports = config.get_ports();
+    config
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(i, host)| {
+            let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
+            match host {
+                Host::Tcp(name) => format!("{name}:{port}"),
+                Host::Unix(path) => format!("{}:{port}", path.display()),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn one_line(error: &dyn std::fmt::Display) -> String {
+    error.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Applies the migrations newer than the database's version, each in its own transaction. An
+/// advisory lock keeps nodes that start together from applying the same migration twice.
+pub async fn migrate(client: &mut Object, migrations: &[Migration]) -> StoreResult<()> {
+    let tx = client.transaction().await.map_err(internal)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY]).await.map_err(internal)?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS parley_migrations (version bigint PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)",
+    )
+    .await
+    .map_err(internal)?;
+    tx.commit().await.map_err(internal)?;
+    for migration in migrations {
+        let tx = client.transaction().await.map_err(internal)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY]).await.map_err(internal)?;
+        let current: i64 = tx
+            .query_one("SELECT COALESCE(MAX(version), 0) FROM parley_migrations", &[])
+            .await
+            .map_err(internal)?
+            .get(0);
+        if migration.version <= current {
+            tx.commit().await.map_err(internal)?;
+            continue;
+        }
+        tx.batch_execute(migration.sql)
+            .await
+            .map_err(|e| StoreError::Internal(format!("migration {} failed: {}", migration.name, one_line(&e))))?;
+        tx.execute(
+            "INSERT INTO parley_migrations (version, name, applied_at) VALUES ($1, $2, now())",
+            &[&migration.version, &migration.name],
+        )
+        .await
+        .map_err(internal)?;
+        tx.commit().await.map_err(internal)?;
+        tracing::info!(version = migration.version, name = migration.name, "applied migration");
+    }
+    Ok(())
+}
+
+/// The schema version the database is at.
+pub async fn schema_version(client: &Object) -> StoreResult<i64> {
+    let statement =
+        client.prepare_cached("SELECT COALESCE(MAX(version), 0) FROM parley_migrations").await.map_err(internal)?;
+    Ok(client.query_one(&statement, &[]).await.map_err(internal)?.get(0))
+}
+
+/// Maps a driver error by its kind and SQLSTATE: a unique violation is a conflict named by its
+/// constraint; a lost or refused connection, a server shutting down or out of connections, and
+/// a transaction the server asks to retry are unavailability; the rest is internal.
+pub fn internal(error: tokio_postgres::Error) -> StoreError {
+    internal_ref(&error)
+}
+
+fn internal_ref(error: &tokio_postgres::Error) -> StoreError {
+    if let Some(db) = error.as_db_error() {
+        let code = db.code();
+        if *code == SqlState::UNIQUE_VIOLATION {
+            return StoreError::Conflict(db.constraint().unwrap_or_default().to_owned());
+        }
+        let retry = [
+            SqlState::ADMIN_SHUTDOWN,
+            SqlState::CRASH_SHUTDOWN,
+            SqlState::CANNOT_CONNECT_NOW,
+            SqlState::TOO_MANY_CONNECTIONS,
+            SqlState::T_R_SERIALIZATION_FAILURE,
+            SqlState::T_R_DEADLOCK_DETECTED,
+            SqlState::READ_ONLY_SQL_TRANSACTION,
+        ];
+        if code.code().starts_with("08") || retry.contains(code) {
+            return StoreError::Unavailable(one_line(error));
+        }
+        return StoreError::Internal(format!("{} ({})", one_line(error), code.code()));
+    }
+    if error.is_closed() || lost_connection(error) {
+        return StoreError::Unavailable(one_line(error));
+    }
+    StoreError::Internal(one_line(error))
+}
+
+/// Whether an I/O error is among the causes, as when the connection breaks or cannot be made.
+fn lost_connection(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        if e.is::<std::io::Error>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
+}
+
+fn pool_error(error: PoolError, target: &str) -> StoreError {
+    match error {
+        PoolError::Backend(e) => {
+            let unavailable = matches!(internal_ref(&e), StoreError::Unavailable(_));
+            let message = format!("cannot connect to PostgreSQL at {target}: {}", one_line(&e));
+            if unavailable { StoreError::Unavailable(message) } else { StoreError::Internal(message) }
+        }
+        PoolError::Timeout(kind) => {
+            StoreError::Unavailable(format!("no connection to PostgreSQL at {target} in time ({kind:?})"))
+        }
+        PoolError::Closed => StoreError::Unavailable("the connection pool is closed".into()),
+        PoolError::NoRuntimeSpecified | PoolError::PostCreateHook(_) => StoreError::Internal(one_line(&error)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn describes_every_host_with_its_port() {
+        let config: Config = "postgres://u@db1:6000,db2/x".parse().unwrap();
+        assert_eq!(describe(&config), "db1:6000,db2:5432");
+        let config: Config = "host=db1,db2 port=7000 user=u".parse().unwrap();
+        assert_eq!(describe(&config), "db1:7000,db2:7000");
+        let config: Config = "postgres://u@localhost/x".parse().unwrap();
+        assert_eq!(describe(&config), "localhost:5432");
+    }
+
+    #[test]
+    fn a_bad_url_is_refused_before_connecting() {
+        assert!(matches!(Engine::new("postgres://u@host:notaport/x", 2), Err(StoreError::Internal(_))));
+    }
+}

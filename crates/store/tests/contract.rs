@@ -1,0 +1,941 @@
+//! The storage contract. Every test runs on SQLite (a file of its own) and, when
+//! `PARLEY_TEST_POSTGRES_URL` names a PostgreSQL server, on PostgreSQL too (a database of its own,
+//! created for the test and dropped after it). When the variable is set, a server that cannot be
+//! reached fails the PostgreSQL tests. Where both engines run, one test also checks that they give
+//! the very same answers to the same calls.
+
+use std::cmp::Ordering;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use parley_core::field::idx;
+use parley_core::value::format_time;
+use parley_core::{
+    Caller, ListParams, NewRecord, ObjectId, OrgRole, Project, ProjectAccess, ProjectRole, ProjectSettings, Record,
+    RecordFilter, RecordPage, RecordQuery, RecordUpdate, SortKey, Value,
+};
+use parley_store::{ApiKeyInfo, Bootstrap, IngestCounts, NewApiKey, Store, StoreError};
+use serde_json::{Value as Json, json};
+use time::macros::datetime;
+use time::{Duration, OffsetDateTime};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+const POSTGRES_URL: &str = "PARLEY_TEST_POSTGRES_URL";
+
+// ---------------------------------------------------------------------------------------------
+// One fresh database per test
+
+enum Backing {
+    Sqlite { _dir: tempfile::TempDir, path: PathBuf },
+    Postgres { admin_url: String, database: String, url: String },
+}
+
+struct TestDb {
+    store: Arc<dyn Store>,
+    backing: Backing,
+}
+
+impl TestDb {
+    async fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("parley.db");
+        let store = open(&format!("sqlite://{}", path.display())).await;
+        TestDb { store, backing: Backing::Sqlite { _dir: dir, path } }
+    }
+
+    /// A fresh database on the server `PARLEY_TEST_POSTGRES_URL` names, or `None` when it is unset.
+    async fn postgres() -> Option<TestDb> {
+        let admin_url = std::env::var(POSTGRES_URL).ok().filter(|url| !url.is_empty())?;
+        let database = format!("parley_test_{}", ObjectId::generate());
+        let admin = admin_client(&admin_url).await;
+        // An ICU locale whose order is not byte order, so that the tests see whether the schema
+        // sorts text by bytes whatever the database's locale; plain when the server has no ICU.
+        let icu = format!("CREATE DATABASE {database} TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US'");
+        if admin.batch_execute(&icu).await.is_err() {
+            admin.batch_execute(&format!("CREATE DATABASE {database}")).await.expect("CREATE DATABASE");
+        }
+        let url = url_with_database(&admin_url, &database);
+        let store = open(&url).await;
+        Some(TestDb { store, backing: Backing::Postgres { admin_url, database, url } })
+    }
+
+    /// Adds a user who is not an organisation admin. No storage interface creates users yet, so
+    /// this writes the row itself.
+    async fn add_user(&self, organisation: ObjectId, user: ObjectId, roles: &[OrgRole]) {
+        let roles = serde_json::to_string(roles).unwrap();
+        let email = format!("{user}@example.com");
+        match &self.backing {
+            Backing::Sqlite { path, .. } => {
+                rusqlite::Connection::open(path)
+                    .unwrap()
+                    .execute(
+                        "INSERT INTO users (id, organisation, email, name, password_hash, roles, created_at) \
+                         VALUES (?1, ?2, ?3, 'Member', NULL, ?4, 0)",
+                        rusqlite::params![user.to_string(), organisation.to_string(), email, roles],
+                    )
+                    .unwrap();
+            }
+            Backing::Postgres { url, .. } => {
+                admin_client(url)
+                    .await
+                    .execute(
+                        "INSERT INTO users (id, organisation, email, name, password_hash, roles, created_at) \
+                         VALUES ($1, $2, $3, 'Member', NULL, $4::text::jsonb, now())",
+                        &[&user.to_string(), &organisation.to_string(), &email, &roles],
+                    )
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+
+    /// Makes a user a member of a project with these roles.
+    async fn add_member(&self, project: ObjectId, user: ObjectId, roles: &[ProjectRole]) {
+        let roles = serde_json::to_string(roles).unwrap();
+        match &self.backing {
+            Backing::Sqlite { path, .. } => {
+                rusqlite::Connection::open(path)
+                    .unwrap()
+                    .execute(
+                        "INSERT INTO project_members (project_id, user_id, roles) VALUES (?1, ?2, ?3)",
+                        rusqlite::params![project.to_string(), user.to_string(), roles],
+                    )
+                    .unwrap();
+            }
+            Backing::Postgres { url, .. } => {
+                admin_client(url)
+                    .await
+                    .execute(
+                        "INSERT INTO project_members (project_id, user_id, roles) VALUES ($1, $2, $3::text::jsonb)",
+                        &[&project.to_string(), &user.to_string(), &roles],
+                    )
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Backing::Postgres { admin_url, database, .. } = &self.backing else {
+            return;
+        };
+        let (admin_url, database) = (admin_url.clone(), database.clone());
+        // Best effort, from a thread of its own so that it also runs when a test panics.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            runtime.block_on(async {
+                let (client, connection) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls).await.ok()?;
+                tokio::spawn(connection);
+                client.batch_execute(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)")).await.ok()
+            })
+        });
+        let _ = dropped.join();
+    }
+}
+
+async fn open(url: &str) -> Arc<dyn Store> {
+    match parley_store::open(url, 4).await {
+        Ok(store) => store,
+        Err(e) => panic!("cannot open the store at {url}: {e}"),
+    }
+}
+
+async fn admin_client(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("{POSTGRES_URL} is set but PostgreSQL at {url} cannot be reached: {e}"));
+    tokio::spawn(connection);
+    client
+}
+
+/// The parts of a `postgres://` URL: scheme with `://`, user info with `@`, `host:port`, and the
+/// rest (path and query).
+fn url_parts(url: &str) -> (&str, &str, &str, &str) {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let end = url[start..].find(['/', '?']).map_or(url.len(), |i| start + i);
+    let at = url[start..end].rfind('@').map_or(start, |i| start + i + 1);
+    (&url[..start], &url[start..at], &url[at..end], &url[end..])
+}
+
+fn url_with_database(url: &str, database: &str) -> String {
+    let (scheme, user, address, rest) = url_parts(url);
+    let query = rest.find('?').map_or("", |i| &rest[i..]);
+    format!("{scheme}{user}{address}/{database}{query}")
+}
+
+fn url_with_address(url: &str, new_address: &str) -> String {
+    let (scheme, user, _, rest) = url_parts(url);
+    format!("{scheme}{user}{new_address}{rest}")
+}
+
+/// Generates the contract tests: each function runs once per engine.
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = super::TestDb::sqlite().await;
+                    super::$name(&db).await;
+                }
+            )*
+        }
+        mod on_postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(db) = super::TestDb::postgres().await {
+                        super::$name(&db).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    ready_when_migrated,
+    bootstrap_runs_once,
+    api_keys_are_created_listed_and_revoked,
+    projects_are_visible_to_admins_and_members,
+    updating_a_project_changes_it,
+    deleting_a_project_deletes_its_records,
+    values_read_back_exactly,
+    ingest_skips_duplicates,
+    concurrent_ingests_of_one_batch_store_it_once,
+    updates_change_only_named_fields_of_matching_records,
+    listing_pages_by_cursor_both_ways_in_every_order,
+    records_are_found_only_in_the_given_projects,
+);
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures: fixed ids and times, so that both engines get identical inputs
+
+fn oid(n: u64) -> ObjectId {
+    ObjectId::parse(&format!("{n:024x}")).unwrap()
+}
+
+const BASE: OffsetDateTime = datetime!(2024-05-01 12:00 UTC);
+
+struct Org {
+    id: ObjectId,
+    admin: Caller,
+    key_hash: [u8; 32],
+}
+
+fn bootstrap_of(org: u64) -> Bootstrap {
+    let admin_id = oid(0xb000 + org);
+    Bootstrap {
+        organisation_id: oid(0xa000 + org),
+        organisation_name: format!("Organisation {org}"),
+        admin_id,
+        admin_email: "admin@example.com".into(),
+        admin_password_hash: Some("$argon2id$not-a-real-hash".into()),
+        admin_roles: vec![OrgRole::Admin],
+        api_key: NewApiKey {
+            id: oid(0xd000 + org),
+            user_id: admin_id,
+            name: "bootstrap".into(),
+            secret_hash: [org as u8; 32],
+            created_at: BASE,
+        },
+    }
+}
+
+async fn bootstrap(db: &TestDb) -> Org {
+    let b = bootstrap_of(1);
+    assert!(db.store.bootstrap(b.clone()).await.unwrap());
+    Org {
+        id: b.organisation_id,
+        admin: Caller { user_id: b.admin_id, organisation: b.organisation_id, org_roles: vec![OrgRole::Admin] },
+        key_hash: b.api_key.secret_hash,
+    }
+}
+
+fn project_of(org: &Org, n: u64) -> Project {
+    let created = BASE + Duration::seconds(n as i64);
+    Project {
+        id: oid(0xc000 + n),
+        organisation: org.id,
+        name: format!("Project {n}"),
+        settings: ProjectSettings::default(),
+        created_at: created,
+        updated_at: created,
+    }
+}
+
+async fn create_project(db: &TestDb, org: &Org, n: u64) -> Project {
+    let project = project_of(org, n);
+    db.store.create_project(project.clone()).await.unwrap();
+    project
+}
+
+/// A stamped record of `project` with id `n`; `fields` add to or override the defaults.
+fn record(project: &Project, n: u64, fields: Json) -> Record {
+    let mut json = json!({
+        "projectId": project.id.to_string(),
+        "contactId": format!("c{}", n % 3),
+        "sessionId": format!("s{}", n % 5),
+        "inputId": format!("i{n}"),
+    });
+    for (name, value) in fields.as_object().unwrap() {
+        json[name] = value.clone();
+    }
+    let stamped = NewRecord::parse(json).unwrap().stamp(project.organisation, &project.settings, BASE);
+    let mut values = stamped.values().to_vec();
+    values[idx::ID] = Value::Text(format!("{n:024x}"));
+    Record::from_values(values)
+}
+
+fn filter_of(project: &Project) -> RecordFilter {
+    RecordFilter { project_id: project.id, contact_id: None, session_id: None, from: None, to: None }
+}
+
+fn ids(records: &[Record]) -> Vec<String> {
+    records.iter().map(|r| r.id().to_owned()).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The contract
+
+async fn ready_when_migrated(db: &TestDb) {
+    db.store.ready().await.unwrap();
+    assert!(["sqlite", "postgres"].contains(&db.store.engine()));
+}
+
+async fn bootstrap_runs_once(db: &TestDb) {
+    let org = bootstrap(db).await;
+    let second = bootstrap_of(2);
+    assert!(!db.store.bootstrap(second.clone()).await.unwrap());
+    assert_eq!(db.store.caller_by_key_hash(org.key_hash).await.unwrap(), Some(org.admin.clone()));
+    assert_eq!(db.store.caller_by_key_hash(second.api_key.secret_hash).await.unwrap(), None);
+}
+
+async fn api_keys_are_created_listed_and_revoked(db: &TestDb) {
+    let org = bootstrap(db).await;
+    let admin = org.admin.user_id;
+    assert_eq!(db.store.caller_by_key_hash([0xee; 32]).await.unwrap(), None);
+
+    let key = NewApiKey {
+        id: oid(0xd100),
+        user_id: admin,
+        name: "reporting".into(),
+        secret_hash: [0x42; 32],
+        created_at: BASE + Duration::minutes(1),
+    };
+    let created = db.store.create_api_key(key.clone()).await.unwrap();
+    assert_eq!(created, ApiKeyInfo { id: key.id, name: "reporting".into(), created_at: key.created_at });
+    assert_eq!(db.store.caller_by_key_hash([0x42; 32]).await.unwrap(), Some(org.admin.clone()));
+    let listed = db.store.list_api_keys(admin).await.unwrap();
+    assert_eq!(
+        listed,
+        vec![ApiKeyInfo { id: oid(0xd001), name: "bootstrap".into(), created_at: BASE }, created.clone()]
+    );
+
+    let same_secret = NewApiKey { id: oid(0xd101), name: "copy".into(), ..key.clone() };
+    assert!(matches!(db.store.create_api_key(same_secret).await, Err(StoreError::Conflict(_))));
+
+    let member = oid(0xb100);
+    db.add_user(org.id, member, &[OrgRole::ApiKeys]).await;
+    let member_key = NewApiKey { id: oid(0xd102), user_id: member, secret_hash: [0x43; 32], ..key.clone() };
+    db.store.create_api_key(member_key).await.unwrap();
+    assert_eq!(
+        db.store.caller_by_key_hash([0x43; 32]).await.unwrap(),
+        Some(Caller { user_id: member, organisation: org.id, org_roles: vec![OrgRole::ApiKeys] })
+    );
+    assert_eq!(ids_of_keys(db.store.list_api_keys(member).await.unwrap()), vec![oid(0xd102)]);
+
+    assert!(!db.store.revoke_api_key(member, key.id).await.unwrap(), "a user revokes only their own keys");
+    assert!(db.store.revoke_api_key(admin, key.id).await.unwrap());
+    assert!(!db.store.revoke_api_key(admin, key.id).await.unwrap());
+    assert_eq!(db.store.caller_by_key_hash([0x42; 32]).await.unwrap(), None);
+    assert_eq!(ids_of_keys(db.store.list_api_keys(admin).await.unwrap()), vec![oid(0xd001)]);
+    assert!(db.store.list_api_keys(oid(0xb999)).await.unwrap().is_empty());
+}
+
+fn ids_of_keys(keys: Vec<ApiKeyInfo>) -> Vec<ObjectId> {
+    keys.into_iter().map(|k| k.id).collect()
+}
+
+async fn projects_are_visible_to_admins_and_members(db: &TestDb) {
+    let org = bootstrap(db).await;
+    let (p1, p2, p3) =
+        (create_project(db, &org, 1).await, create_project(db, &org, 2).await, create_project(db, &org, 3).await);
+
+    let admin = &org.admin;
+    assert_eq!(db.store.project_for(admin, p1.id).await.unwrap(), Some((p1.clone(), ProjectAccess::Manage)));
+    assert_eq!(db.store.project_for(admin, oid(0xc999)).await.unwrap(), None);
+    assert_eq!(db.store.list_projects(admin, 0, 2).await.unwrap(), (vec![p1.clone(), p2.clone()], 3));
+    assert_eq!(db.store.list_projects(admin, 2, 2).await.unwrap(), (vec![p3.clone()], 3));
+    assert_eq!(db.store.list_projects(admin, 5, 2).await.unwrap(), (vec![], 3));
+    assert_eq!(sorted(db.store.visible_project_ids(admin).await.unwrap()), vec![p1.id, p2.id, p3.id]);
+
+    let member = Caller { user_id: oid(0xb100), organisation: org.id, org_roles: vec![OrgRole::Odata] };
+    db.add_user(org.id, member.user_id, &member.org_roles).await;
+    db.add_member(p2.id, member.user_id, &[ProjectRole::Basic]).await;
+    db.add_member(p3.id, member.user_id, &[ProjectRole::Analytics, ProjectRole::ProjectAdmin]).await;
+    assert_eq!(db.store.project_for(&member, p1.id).await.unwrap(), None);
+    assert_eq!(db.store.project_for(&member, p2.id).await.unwrap(), Some((p2.clone(), ProjectAccess::Read)));
+    assert_eq!(db.store.project_for(&member, p3.id).await.unwrap(), Some((p3.clone(), ProjectAccess::Manage)));
+    assert_eq!(db.store.list_projects(&member, 0, 10).await.unwrap(), (vec![p2.clone(), p3.clone()], 2));
+    assert_eq!(db.store.list_projects(&member, 1, 10).await.unwrap(), (vec![p3.clone()], 2));
+    assert_eq!(sorted(db.store.visible_project_ids(&member).await.unwrap()), vec![p2.id, p3.id]);
+
+    let stranger = Caller { user_id: oid(0xb200), organisation: org.id, org_roles: vec![] };
+    assert_eq!(db.store.project_for(&stranger, p2.id).await.unwrap(), None);
+    assert_eq!(db.store.list_projects(&stranger, 0, 10).await.unwrap(), (vec![], 0));
+    assert!(db.store.visible_project_ids(&stranger).await.unwrap().is_empty());
+
+    let other_admin = Caller { organisation: oid(0xa999), ..org.admin.clone() };
+    assert_eq!(db.store.project_for(&other_admin, p1.id).await.unwrap(), None);
+    assert_eq!(db.store.list_projects(&other_admin, 0, 10).await.unwrap(), (vec![], 0));
+    assert!(db.store.visible_project_ids(&other_admin).await.unwrap().is_empty());
+}
+
+fn sorted(mut ids: Vec<ObjectId>) -> Vec<ObjectId> {
+    ids.sort();
+    ids
+}
+
+async fn updating_a_project_changes_it(db: &TestDb) {
+    let org = bootstrap(db).await;
+    let project = create_project(db, &org, 1).await;
+    let changed = Project {
+        name: "Renamed — ✓".into(),
+        settings: ProjectSettings { collect_analytics: false, mask_sensitive: true, mask_ip: true, retention_days: 0 },
+        updated_at: BASE + Duration::hours(1),
+        ..project.clone()
+    };
+    db.store.update_project(changed.clone()).await.unwrap();
+    assert_eq!(db.store.project_for(&org.admin, project.id).await.unwrap(), Some((changed, ProjectAccess::Manage)));
+
+    let elsewhere = Project { organisation: oid(0xa999), name: "Not mine".into(), ..project.clone() };
+    db.store.update_project(elsewhere).await.unwrap();
+    assert_ne!(db.store.project_for(&org.admin, project.id).await.unwrap().unwrap().0.name, "Not mine");
+}
+
+async fn deleting_a_project_deletes_its_records(db: &TestDb) {
+    let org = bootstrap(db).await;
+    let (doomed, kept) = (create_project(db, &org, 1).await, create_project(db, &org, 2).await);
+    let member = oid(0xb100);
+    db.add_user(org.id, member, &[]).await;
+    db.add_member(doomed.id, member, &[ProjectRole::Basic]).await;
+    let records = vec![record(&doomed, 1, json!({})), record(&doomed, 2, json!({})), record(&kept, 3, json!({}))];
+    db.store.insert_records(records).await.unwrap();
+
+    assert!(!db.store.delete_project(oid(0xa999), doomed.id).await.unwrap(), "only within its organisation");
+    assert_eq!(db.store.count_records(&filter_of(&doomed)).await.unwrap(), 2);
+
+    assert!(db.store.delete_project(org.id, doomed.id).await.unwrap());
+    assert_eq!(db.store.project_for(&org.admin, doomed.id).await.unwrap(), None);
+    assert_eq!(db.store.count_records(&filter_of(&doomed)).await.unwrap(), 0);
+    assert_eq!(db.store.get_record(&[doomed.id], oid(1)).await.unwrap(), None);
+    assert_eq!(db.store.count_records(&filter_of(&kept)).await.unwrap(), 1);
+    let member = Caller { user_id: member, organisation: org.id, org_roles: vec![] };
+    assert!(db.store.visible_project_ids(&member).await.unwrap().is_empty());
+    assert!(!db.store.delete_project(org.id, doomed.id).await.unwrap());
+}
+
+/// Records with every kind of value, one with every optional field null.
+fn varied_records(project: &Project) -> Vec<Record> {
+    let full = record(
+        project,
+        1,
+        serde_json::from_str(
+            r#"{
+                "timestamp": "2024-05-01T14:30:15.123+02:00",
+                "inputText": "héllo ✓ 😀 \"quoted\" \\ back",
+                "inputData": {"zeta": 1, "alpha": [1, 2.5, "x", null, 1e300, 0.1, -7, 1e15, 1.5e-7],
+                              "mid": {"b": null, "a": true}, "big": 12345678901234567890, "float": 1.0},
+                "state": "s", "mode": "m", "userType": "u", "channel": "web", "flowLanguage": "de-DE",
+                "flowName": "Main", "flowReferenceId": "f1", "entrypoint": "e", "entrypointType": "et",
+                "intent": "greet", "intentFlow": "if", "intentScore": 0.875,
+                "slots": "x",
+                "foundSlots": "a, b", "foundSlotDetails": "{}",
+                "completedGoals": ["z", "a", "é"], "trackedGoals": [],
+                "understood": false, "executionTime": 12.5, "execution": 3,
+                "localeName": "German", "localeReferenceId": "l1", "endpointName": "web",
+                "endpointUrlToken": "tok", "endpointType": "webchat", "snapshotName": "snap",
+                "rating": -1, "ratingComment": "meh", "inHandoverRequest": true, "inHandoverConversation": false,
+                "handoverEscalations": 9007199254740993,
+                "custom1": "1", "custom2": "2", "custom3": "3", "custom4": "4", "custom5": "5",
+                "custom6": "6", "custom7": "7", "custom8": "8", "custom9": "9", "custom10": "10",
+                "ip": "192.0.2.1"
+            }"#,
+        )
+        .unwrap(),
+    );
+    let sparse = record(project, 2, json!({"slots": [1, {"b": 2, "a": 1}], "inputData": "just text"}));
+    let empty = record(project, 3, json!({"timestamp": "1969-12-31T23:59:59.999Z"}));
+    vec![full, sparse, empty]
+}
+
+async fn values_read_back_exactly(db: &TestDb) {
+    let org = bootstrap(db).await;
+    let project = create_project(db, &org, 1).await;
+    let records = varied_records(&project);
+    db.store.insert_records(records.clone()).await.unwrap();
+    for original in &records {
+        let id = ObjectId::parse(original.id()).unwrap();
+        let stored = db.store.get_record(&[project.id], id).await.unwrap().expect("the record");
+        assert_eq!(&stored, original);
+        // Key order of JSON objects is kept too: the text form is identical.
+        assert_eq!(Json::Object(stored.to_json()).to_string(), Json::Object(original.to_json()).to_string());
+    }
+    let slots = parley_core::field_index("slots").unwrap();
+    assert_eq!(records[0].get(slots), &Value::Json(json!("x")), "a JSON string stays a JSON value");
+}
+
+async fn ingest_skips_duplicates(db: &TestDb) {
+    let org = bootstrap(db).await;
+    let (project, other) = (create_project(db, &org, 1).await, create_project(db, &org, 2).await);
+    let batch = vec![
+        record(&project, 1, json!({"inputId": "a"})),
+        record(&project, 2, json!({"inputId": "b"})),
+        record(&project, 3, json!({"inputId": "a", "intent": "second"})),
+    ];
+    let counts = db.store.insert_records(batch).await.unwrap();
+    assert_eq!(counts, IngestCounts { inserted: 2, duplicates: 1 });
+    let kept = db.store.get_record(&[project.id], oid(1)).await.unwrap();
+    assert!(kept.is_some(), "the first of two records with one inputId is kept");
+    assert_eq!(db.store.get_record(&[project.id], oid(3)).await.unwrap(), None);
+
+    let again = vec![
+        record(&project, 4, json!({"inputId": "a"})),
+        record(&project, 5, json!({"inputId": "b"})),
+        record(&project, 6, json!({"inputId": "c"})),
+    ];
+    assert_eq!(db.store.insert_records(again).await.unwrap(), IngestCounts { inserted: 1, duplicates: 2 });
+    let elsewhere = vec![record(&other, 7, json!({"inputId": "a"}))];
+    assert_eq!(db.store.insert_records(elsewhere).await.unwrap(), IngestCounts { inserted: 1, duplicates: 0 });
+    assert_eq!(db.store.insert_records(vec![]).await.unwrap(), IngestCounts::default());
+    assert_eq!(db.store.count_records(&filter_of(&project)).await.unwrap(), 3);
+    assert_eq!(db.store.count_records(&filter_of(&other)).await.unwrap(), 1);
+}
+
+async fn concurrent_ingests_of_one_batch_store_it_once(db: &TestDb) {
+    let org = bootstrap(db).await;
+    let project = create_project(db, &org, 1).await;
+    let sends: Vec<_> = (0..6u64)
+        .map(|attempt| {
+            let store = Arc::clone(&db.store);
+            let batch: Vec<Record> =
+                (0..10u64).map(|i| record(&project, attempt * 100 + i, json!({"inputId": format!("i{i}")}))).collect();
+            tokio::spawn(async move { store.insert_records(batch).await })
+        })
+        .collect();
+    let mut total = IngestCounts::default();
+    for send in sends {
+        let counts = send.await.unwrap().unwrap();
+        total.inserted += counts.inserted;
+        total.duplicates += counts.duplicates;
+    }
+    assert_eq!(total, IngestCounts { inserted: 10, duplicates: 50 });
+    assert_eq!(db.store.count_records(&filter_of(&project)).await.unwrap(), 10);
+}
+
+fn update(project: &Project, selector: Json, properties: Json) -> RecordUpdate {
+    let mut body = json!({"projectId": project.id.to_string(), "properties": properties});
+    for (name, value) in selector.as_object().unwrap() {
+        body[name] = value.clone();
+    }
+    RecordUpdate::parse(body).unwrap()
+}
+
+async fn updates_change_only_named_fields_of_matching_records(db: &TestDb) {
+    update_transcript(db).await;
+}
+
+/// Runs a series of updates, checks each, and returns the records' final JSON.
+async fn update_transcript(db: &TestDb) -> Vec<String> {
+    let org = bootstrap(db).await;
+    let (project, other) = (create_project(db, &org, 1).await, create_project(db, &org, 2).await);
+    let rich = json!({"custom1": "keep?", "custom2": "kept", "intent": "old", "rating": 1, "slots": {"k": 1}});
+    let with = |contact: &str, session: &str, input: &str| {
+        let mut fields = rich.clone();
+        fields["contactId"] = json!(contact);
+        fields["sessionId"] = json!(session);
+        fields["inputId"] = json!(input);
+        fields
+    };
+    let originals = vec![
+        record(&project, 1, with("c1", "s1", "i1")),
+        record(&project, 2, with("c1", "s1", "i2")),
+        record(&project, 3, with("c1", "s2", "i3")),
+        record(&project, 4, with("c2", "s1", "i4")),
+        record(&other, 5, with("c1", "s1", "i1")),
+    ];
+    db.store.insert_records(originals.clone()).await.unwrap();
+    let everywhere = [project.id, other.id];
+
+    let now = BASE + Duration::hours(1) + Duration::nanoseconds(123_456_789);
+    let stored_now = BASE + Duration::hours(1) + Duration::milliseconds(123);
+    let changes = json!({
+        "intent": "new", "custom1": null, "rating": 4.5, "trackedGoals": ["g2", "g1"], "slots": "x",
+        "inHandoverRequest": true, "handoverEscalations": 2
+    });
+    let matched = db.store.update_records(update(&project, json!({"contactId": "c1"}), changes), now).await.unwrap();
+    assert_eq!(matched, 3);
+    for original in &originals {
+        let id = ObjectId::parse(original.id()).unwrap();
+        let stored = db.store.get_record(&everywhere, id).await.unwrap().unwrap();
+        let hit = original.project_id() == project.id && original.get(idx::CONTACT_ID) == &Value::Text("c1".into());
+        if !hit {
+            assert_eq!(&stored, original, "a record the update did not match is untouched");
+            continue;
+        }
+        let mut expected = original.values().to_vec();
+        let set = |expected: &mut Vec<Value>, name: &str, value: Value| {
+            expected[parley_core::field_index(name).unwrap()] = value;
+        };
+        set(&mut expected, "intent", Value::Text("new".into()));
+        set(&mut expected, "custom1", Value::Null);
+        set(&mut expected, "rating", Value::Number(4.5));
+        set(&mut expected, "trackedGoals", Value::TextList(vec!["g2".into(), "g1".into()]));
+        set(&mut expected, "slots", Value::Json(json!("x")));
+        set(&mut expected, "inHandoverRequest", Value::Bool(true));
+        set(&mut expected, "handoverEscalations", Value::Integer(2));
+        expected[idx::UPDATED_AT] = Value::Time(stored_now);
+        assert_eq!(stored, Record::from_values(expected));
+    }
+
+    let narrow = |selector: Json| update(&project, selector, json!({"state": "narrowed"}));
+    let later = now + Duration::minutes(1);
+    let cases = [
+        (json!({"contactId": "c1", "sessionId": "s1"}), 2),
+        (json!({"contactId": "c1", "sessionId": "s1", "inputId": "i2"}), 1),
+        (json!({"contactId": "c1", "inputId": "i3"}), 1),
+        (json!({"contactId": "c1", "sessionId": "s2", "inputId": "i1"}), 0),
+        (json!({"contactId": "c9"}), 0),
+        (json!({"contactId": "c1"}), 3),
+    ];
+    for (selector, expected) in cases {
+        let matched = db.store.update_records(narrow(selector.clone()), later).await.unwrap();
+        assert_eq!(matched, expected, "{selector}");
+    }
+    let untouched = db.store.get_record(&everywhere, oid(4)).await.unwrap().unwrap();
+    assert_eq!(untouched.get(parley_core::field_index("state").unwrap()), &Value::Null);
+
+    let mut transcript = Vec::new();
+    for original in &originals {
+        let id = ObjectId::parse(original.id()).unwrap();
+        let stored = db.store.get_record(&everywhere, id).await.unwrap().unwrap();
+        transcript.push(Json::Object(stored.to_json()).to_string());
+    }
+    transcript
+}
+
+async fn records_are_found_only_in_the_given_projects(db: &TestDb) {
+    let org = bootstrap(db).await;
+    let (mine, theirs) = (create_project(db, &org, 1).await, create_project(db, &org, 2).await);
+    let original = record(&mine, 1, json!({}));
+    db.store.insert_records(vec![original.clone(), record(&theirs, 2, json!({}))]).await.unwrap();
+    assert_eq!(db.store.get_record(&[mine.id], oid(1)).await.unwrap(), Some(original.clone()));
+    assert_eq!(db.store.get_record(&[theirs.id, mine.id], oid(1)).await.unwrap(), Some(original));
+    assert_eq!(db.store.get_record(&[theirs.id], oid(1)).await.unwrap(), None);
+    assert_eq!(db.store.get_record(&[], oid(1)).await.unwrap(), None);
+    assert_eq!(db.store.get_record(&[mine.id], oid(99)).await.unwrap(), None);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Paging
+
+const PAGED: u64 = 23;
+
+/// A record whose sortable fields have ties, nulls and text whose byte order differs from
+/// dictionary order.
+fn paged_record(project: &Project, n: u64) -> Record {
+    let intents = ["Zebra", "apple", "éclair", "a b", "Apple"];
+    let channels = ["web", "Web", "whatsapp", "ß", "voice", "ab"];
+    let i = n as usize;
+    record(
+        project,
+        n,
+        json!({
+            "timestamp": format_time(BASE + Duration::minutes((n % 7) as i64)),
+            "intent": if n.is_multiple_of(4) { Json::Null } else { json!(intents[i % 5]) },
+            "channel": channels[i % 6],
+            "intentScore": if n.is_multiple_of(3) { Json::Null } else { json!((n % 4) as f64 / 4.0) },
+            "understood": if n.is_multiple_of(5) { Json::Null } else { json!(n.is_multiple_of(2)) },
+            "execution": if n.is_multiple_of(7) { Json::Null } else { json!(n % 4) },
+        }),
+    )
+}
+
+/// Null lowest, text by bytes, as both engines must order.
+fn compare_values(a: &Value, b: &Value) -> Ordering {
+    match (a, b) {
+        (Value::Null, Value::Null) => Ordering::Equal,
+        (Value::Null, _) => Ordering::Less,
+        (_, Value::Null) => Ordering::Greater,
+        (Value::Text(a), Value::Text(b)) => a.as_bytes().cmp(b.as_bytes()),
+        (Value::Integer(a), Value::Integer(b)) => a.cmp(b),
+        (Value::Number(a), Value::Number(b)) => a.total_cmp(b),
+        (Value::Bool(a), Value::Bool(b)) => a.cmp(b),
+        (Value::Time(a), Value::Time(b)) => a.cmp(b),
+        _ => panic!("{a:?} and {b:?} are not comparable"),
+    }
+}
+
+fn expected_order(records: &[Record], sort: &[SortKey]) -> Vec<String> {
+    let mut sorted = records.to_vec();
+    sorted.sort_by(|a, b| {
+        sort.iter()
+            .map(|key| {
+                let order = compare_values(a.get(key.field), b.get(key.field));
+                if key.descending { order.reverse() } else { order }
+            })
+            .find(|o| o.is_ne())
+            .unwrap_or(Ordering::Equal)
+    });
+    ids(&sorted)
+}
+
+fn params(project: &Project, sort: Option<&str>, limit: u32) -> ListParams {
+    ListParams {
+        project_id: Some(project.id.to_string()),
+        sort: sort.map(str::to_owned),
+        limit: Some(limit.to_string()),
+        ..ListParams::default()
+    }
+}
+
+fn page_text(page: &RecordPage) -> String {
+    let items: Vec<Json> = page.items.iter().map(|r| Json::Object(r.to_json())).collect();
+    json!({"items": items, "total": page.total, "next": page.next, "previous": page.previous}).to_string()
+}
+
+/// Walks every page forwards by `next`, then backwards by `previous` from the last page, checking
+/// both walks against the expected order; returns the pages seen, as text.
+async fn walk(db: &TestDb, base: ListParams, all: &[Record], transcript: &mut Vec<String>) {
+    let first_query = RecordQuery::parse(base.clone()).unwrap();
+    let expected = expected_order(
+        &all.iter()
+            .filter(|r| r.project_id() == first_query.filter.project_id)
+            .filter(|r| {
+                first_query
+                    .filter
+                    .contact_id
+                    .as_ref()
+                    .is_none_or(|c| r.get(idx::CONTACT_ID).as_text() == Some(c.as_str()))
+            })
+            .cloned()
+            .collect::<Vec<_>>(),
+        &first_query.sort,
+    );
+    let limit = first_query.limit as usize;
+
+    let mut forward = Vec::new();
+    let mut page = db.store.list_records(&first_query).await.unwrap();
+    assert_eq!(page.previous, None, "the first page has no previous page");
+    let mut pages = 1;
+    loop {
+        assert_eq!(page.total, expected.len() as u64);
+        transcript.push(page_text(&page));
+        forward.extend(ids(&page.items));
+        let Some(next) = page.next.clone() else { break };
+        assert_eq!(page.items.len(), limit, "only the last page is short");
+        let query = RecordQuery::parse(ListParams { next: Some(next), ..base.clone() }).unwrap();
+        page = db.store.list_records(&query).await.unwrap();
+        pages += 1;
+        assert!(pages <= expected.len() + 1, "paging does not end");
+    }
+    assert_eq!(forward, expected, "forward by next, sort {:?}", base.sort);
+    assert_eq!(pages, expected.len().div_ceil(limit).max(1));
+
+    let mut backward = ids(&page.items);
+    while let Some(previous) = page.previous.clone() {
+        let query = RecordQuery::parse(ListParams { previous: Some(previous), ..base.clone() }).unwrap();
+        page = db.store.list_records(&query).await.unwrap();
+        assert_eq!(page.items.len(), limit, "pages before the last are full");
+        assert!(page.next.is_some(), "a page reached backwards has a next page");
+        transcript.push(page_text(&page));
+        let mut earlier = ids(&page.items);
+        earlier.append(&mut backward);
+        backward = earlier;
+        assert!(backward.len() <= expected.len(), "paging backwards does not end");
+    }
+    assert_eq!(backward, expected, "backward by previous, sort {:?}", base.sort);
+
+    if expected.len() > limit {
+        let skipped = RecordQuery::parse(ListParams { skip: Some(limit.to_string()), ..base.clone() }).unwrap();
+        let page = db.store.list_records(&skipped).await.unwrap();
+        assert_eq!(ids(&page.items), expected[limit..(2 * limit).min(expected.len())].to_vec());
+        assert!(page.previous.is_some());
+        transcript.push(page_text(&page));
+    }
+}
+
+async fn listing_pages_by_cursor_both_ways_in_every_order(db: &TestDb) {
+    paging_transcript(db).await;
+}
+
+async fn paging_transcript(db: &TestDb) -> Vec<String> {
+    let org = bootstrap(db).await;
+    let (project, noise) = (create_project(db, &org, 1).await, create_project(db, &org, 2).await);
+    let mut all: Vec<Record> = (1..=PAGED).map(|n| paged_record(&project, n)).collect();
+    all.extend((100..110).map(|n| paged_record(&noise, n)));
+    // Inserted in an order that is none of the sort orders.
+    let mut shuffled = all.clone();
+    shuffled.reverse();
+    shuffled.rotate_left(7);
+    db.store.insert_records(shuffled).await.unwrap();
+
+    let mut transcript = Vec::new();
+    let sorts = [
+        None,
+        Some("intent:desc"),
+        Some("intent:asc,timestamp:desc"),
+        Some("channel:asc"),
+        Some("channel:desc,intentScore:asc,id:desc"),
+        Some("intentScore:asc,id:desc"),
+        Some("understood:desc,execution:asc"),
+        Some("execution:desc,timestamp:asc"),
+    ];
+    for sort in sorts {
+        for limit in [5, 100] {
+            walk(db, params(&project, sort, limit), &all, &mut transcript).await;
+        }
+    }
+    let by_contact = ListParams { contact_id: Some("c1".into()), ..params(&project, Some("intent:desc"), 3) };
+    walk(db, by_contact, &all, &mut transcript).await;
+
+    let window = RecordFilter {
+        from: Some(BASE + Duration::minutes(2)),
+        to: Some(BASE + Duration::minutes(5)),
+        session_id: Some("s2".into()),
+        ..filter_of(&project)
+    };
+    let in_window = all
+        .iter()
+        .filter(|r| r.project_id() == project.id && r.get(idx::SESSION_ID) == &Value::Text("s2".into()))
+        .filter(|r| matches!(r.get(idx::TIMESTAMP), Value::Time(t) if *t >= BASE + Duration::minutes(2) && *t < BASE + Duration::minutes(5)))
+        .count();
+    assert_eq!(db.store.count_records(&window).await.unwrap(), in_window as u64);
+    transcript.push(in_window.to_string());
+    transcript
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests that are not per engine
+
+/// Both engines give byte-identical answers to the same calls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_engines_answer_alike() {
+    let Some(postgres) = TestDb::postgres().await else { return };
+    let sqlite = TestDb::sqlite().await;
+    assert_eq!(paging_transcript(&sqlite).await, paging_transcript(&postgres).await);
+
+    let (sqlite, postgres) = (TestDb::sqlite().await, TestDb::postgres().await.unwrap());
+    assert_eq!(update_transcript(&sqlite).await, update_transcript(&postgres).await);
+
+    let (sqlite, postgres) = (TestDb::sqlite().await, TestDb::postgres().await.unwrap());
+    let mut answers = Vec::new();
+    for db in [&sqlite, &postgres] {
+        let org = bootstrap(db).await;
+        let project = create_project(db, &org, 1).await;
+        db.store.insert_records(varied_records(&project)).await.unwrap();
+        let query = RecordQuery::parse(params(&project, Some("timestamp:desc"), 10)).unwrap();
+        answers.push(page_text(&db.store.list_records(&query).await.unwrap()));
+    }
+    assert_eq!(answers[0], answers[1]);
+}
+
+#[tokio::test]
+async fn an_unreachable_postgres_is_unavailable_and_named() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("postgres://parley@127.0.0.1:{port}/parley");
+    match parley_store::open(&url, 2).await {
+        Err(StoreError::Unavailable(message)) => {
+            assert!(message.contains(&format!("127.0.0.1:{port}")), "{message}");
+            assert!(!message.contains('\n'), "{message}");
+        }
+        Err(other) => panic!("expected unavailability, got {other:?}"),
+        Ok(_) => panic!("nothing listens on port {port}"),
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_database_url_is_refused() {
+    assert!(matches!(parley_store::open("mysql://localhost/x", 2).await, Err(StoreError::Internal(_))));
+}
+
+/// A TCP proxy in front of the database that can be cut and brought back.
+struct Proxy {
+    port: u16,
+    accept: JoinHandle<()>,
+    links: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl Proxy {
+    async fn start(port: u16, target: SocketAddr) -> Proxy {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await.expect("the proxy's port");
+        let port = listener.local_addr().unwrap().port();
+        let links: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let accept = tokio::spawn({
+            let links = Arc::clone(&links);
+            async move {
+                while let Ok((mut inbound, _)) = listener.accept().await {
+                    let link = tokio::spawn(async move {
+                        if let Ok(mut outbound) = TcpStream::connect(target).await {
+                            let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                        }
+                    });
+                    links.lock().unwrap().push(link);
+                }
+            }
+        });
+        Proxy { port, accept, links }
+    }
+
+    /// Closes the listening socket and every connection through it.
+    async fn cut(self) {
+        self.accept.abort();
+        let _ = self.accept.await;
+        let links = std::mem::take(&mut *self.links.lock().unwrap());
+        for link in links {
+            link.abort();
+            let _ = link.await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_is_unavailable_while_gone_and_recovers_by_itself() {
+    let Some(db) = TestDb::postgres().await else { return };
+    let Backing::Postgres { url, .. } = &db.backing else { unreachable!() };
+    let config: tokio_postgres::Config = url.parse().unwrap();
+    let Some(tokio_postgres::config::Host::Tcp(host)) = config.get_hosts().first() else {
+        panic!("{POSTGRES_URL} must name a TCP host for the outage test");
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let target = tokio::net::lookup_host((host.as_str(), port)).await.unwrap().next().unwrap();
+
+    let proxy = Proxy::start(0, target).await;
+    let proxy_port = proxy.port;
+    let store = open(&url_with_address(url, &format!("127.0.0.1:{proxy_port}"))).await;
+    let org = bootstrap(&db).await;
+    let project = create_project(&db, &org, 1).await;
+    store.insert_records(vec![record(&project, 1, json!({}))]).await.unwrap();
+    assert_eq!(store.count_records(&filter_of(&project)).await.unwrap(), 1);
+
+    proxy.cut().await;
+    for attempt in 0..3 {
+        match store.count_records(&filter_of(&project)).await {
+            Err(StoreError::Unavailable(_)) => {}
+            other => panic!("attempt {attempt} while the database is gone: {other:?}"),
+        }
+    }
+    assert!(matches!(store.ready().await, Err(StoreError::Unavailable(_))));
+
+    let restored = Proxy::start(proxy_port, target).await;
+    store.ready().await.unwrap();
+    assert_eq!(store.count_records(&filter_of(&project)).await.unwrap(), 1);
+    store.insert_records(vec![record(&project, 2, json!({}))]).await.unwrap();
+    assert_eq!(store.count_records(&filter_of(&project)).await.unwrap(), 2);
+    restored.cut().await;
+}
