@@ -80,7 +80,7 @@ impl NewRecord {
         for field in RECORD_FIELDS.iter().filter(|f| f.origin == Origin::Required) {
             let index = field_index(field.name).unwrap_or_default();
             if values[index] == Value::Null {
-                return Err(Error::missing(field.name));
+                return Err(Error::invalid(field.name, "is required"));
             }
         }
         Ok(NewRecord { values })
@@ -138,7 +138,7 @@ mod tests {
             let mut json = minimal();
             json.as_object_mut().unwrap().remove(name);
             match NewRecord::parse(json) {
-                Err(Error::Missing { details, .. }) => assert_eq!(details["field"], name),
+                Err(Error::Invalid { details, .. }) => assert_eq!(details["field"], name),
                 other => panic!("{name}: {other:?}"),
             }
         }

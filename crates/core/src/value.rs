@@ -112,6 +112,8 @@ impl Value {
             Value::Null => Json::Null,
             Value::Text(text) => Json::String(text.clone()),
             Value::Integer(i) => Json::from(*i),
+            // Whole numbers are written without a fraction (`9`, not `9.0`), as clients sent them.
+            Value::Number(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => Json::from(*n as i64),
             Value::Number(n) => serde_json::Number::from_f64(*n).map_or(Json::Null, Json::Number),
             Value::Bool(b) => Json::Bool(*b),
             Value::Time(t) => Json::String(format_time(*t)),

@@ -42,11 +42,22 @@ fn presented(parts: &Parts) -> Vec<Presented<'_>> {
         }
     }
     if let Some(value) = parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        let token = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")).unwrap_or(value);
-        found.push(Presented { source: "Authorization header", secret: token.trim() });
+        found.push(Presented { source: "Authorization header", secret: bearer_token(value) });
     }
     found.retain(|p| !p.secret.is_empty());
     found
+}
+
+/// The token of an `Authorization` value: what follows the `Bearer` scheme (case-insensitive),
+/// or the whole value when it names no scheme. `Bearer` alone (the trailing space is trimmed in
+/// transit) is an empty token, which counts as absent.
+fn bearer_token(value: &str) -> &str {
+    let value = value.trim();
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+        None if value.eq_ignore_ascii_case("bearer") => "",
+        _ => value,
+    }
 }
 
 /// Raw `name=value` pairs of a query string. Values are percent-decoded only when needed; the
@@ -122,5 +133,8 @@ mod tests {
             .unwrap();
         let (parts, _) = request.into_parts();
         assert!(presented(&parts).is_empty());
+        assert_eq!(bearer_token("Bearer"), "");
+        assert_eq!(bearer_token("bearer  abc "), "abc");
+        assert_eq!(bearer_token("abc"), "abc");
     }
 }

@@ -12,7 +12,10 @@ use crate::problem::{ApiError, ErrorCode, ProblemFormat};
 pub enum Format {
     Hal,
     Json,
+    /// XML served as `application/xml`.
     Xml,
+    /// XML served as `text/xml`, for clients that asked for that type.
+    TextXml,
     Csv,
 }
 
@@ -21,7 +24,7 @@ const OFFERED: [(&str, Format); 5] = [
     ("application/hal+json", Format::Hal),
     ("application/json", Format::Json),
     ("application/xml", Format::Xml),
-    ("text/xml", Format::Xml),
+    ("text/xml", Format::TextXml),
     ("text/csv", Format::Csv),
 ];
 
@@ -31,6 +34,7 @@ impl Format {
             Format::Hal => "application/hal+json",
             Format::Json => "application/json",
             Format::Xml => "application/xml; charset=utf-8",
+            Format::TextXml => "text/xml; charset=utf-8",
             Format::Csv => "text/csv; charset=utf-8",
         }
     }
@@ -145,7 +149,8 @@ mod tests {
         assert_eq!(Format::choose(Some("text/csv, application/json;q=0.5")), Some(Format::Csv));
         assert_eq!(Format::choose(Some("application/json, */*;q=0.1")), Some(Format::Json));
         assert_eq!(Format::choose(Some("*/*, application/hal+json;q=0")), Some(Format::Json));
-        assert_eq!(Format::choose(Some("text/*")), Some(Format::Xml));
+        assert_eq!(Format::choose(Some("text/*")), Some(Format::TextXml));
+        assert_eq!(Format::choose(Some("text/xml")), Some(Format::TextXml));
     }
 
     #[test]

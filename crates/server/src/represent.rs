@@ -34,7 +34,7 @@ pub fn respond(format: Format, status: StatusCode, body: Body) -> Response {
     let bytes = match format {
         Format::Json => json_bytes(&to_json(body)),
         Format::Hal => json_bytes(&to_hal(body)),
-        Format::Xml => to_xml_document(&to_json(body)).into_bytes(),
+        Format::Xml | Format::TextXml => to_xml_document(&to_json(body)).into_bytes(),
         Format::Csv => to_csv(body),
     };
     let mut response = (status, bytes).into_response();
@@ -86,7 +86,7 @@ fn to_hal(body: Body) -> Json {
                 })
                 .collect();
             let mut links = Map::new();
-            links.insert("self".into(), link(&c.self_href));
+            links.insert("self".into(), link(&without_credentials(&c.self_href, &[])));
             if let Some(next) = &c.next {
                 links.insert("next".into(), link(&with_cursor(&c.self_href, "next", next)));
             }
@@ -104,20 +104,25 @@ fn to_hal(body: Body) -> Json {
     }
 }
 
-/// `href` with its paging parameters replaced by `name=cursor`. Credentials in the query are
-/// dropped, so that a link never carries a secret.
-fn with_cursor(href: &str, name: &str, cursor: &str) -> String {
+/// `href` without credentials in its query (a link never carries a secret) and without the
+/// parameters named in `dropped`.
+fn without_credentials(href: &str, dropped: &[&str]) -> String {
     let (path, query) = href.split_once('?').unwrap_or((href, ""));
-    let mut kept: Vec<&str> = query
+    let kept: Vec<&str> = query
         .split('&')
         .filter(|pair| {
             let key = pair.split('=').next().unwrap_or_default();
-            !pair.is_empty() && !matches!(key, "next" | "previous" | "skip" | "api_key" | "apikey")
+            !pair.is_empty() && !matches!(key, "api_key" | "apikey") && !dropped.contains(&key)
         })
         .collect();
-    let pair = format!("{name}={cursor}");
-    kept.push(&pair);
-    format!("{path}?{}", kept.join("&"))
+    if kept.is_empty() { path.to_owned() } else { format!("{path}?{}", kept.join("&")) }
+}
+
+/// `href` with its paging parameters replaced by `name=cursor`, credentials dropped.
+fn with_cursor(href: &str, name: &str, cursor: &str) -> String {
+    let base = without_credentials(href, &["next", "previous", "skip"]);
+    let separator = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{separator}{name}={cursor}")
 }
 
 /// An XML 1.0 document with root `response`: one element per field, lists as repeated `item`
@@ -234,5 +239,7 @@ mod tests {
     fn cursor_links_drop_credentials_and_old_cursors() {
         let href = with_cursor("/v2.0/analytics?projectId=p&api_key=secret&next=old&limit=5", "next", "new");
         assert_eq!(href, "/v2.0/analytics?projectId=p&limit=5&next=new");
+        assert_eq!(without_credentials("/v2.0/projects?api_key=s", &[]), "/v2.0/projects");
+        assert_eq!(with_cursor("/v2.0/analytics?skip=5", "previous", "c"), "/v2.0/analytics?previous=c");
     }
 }

@@ -1,0 +1,92 @@
+//! The error format (rest.md §8) for failures the handlers do not produce themselves.
+
+use std::collections::HashSet;
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::helpers::{assert_problem, header, spawn_app};
+
+#[tokio::test]
+async fn an_unknown_route_is_not_found() {
+    let app = spawn_app().await;
+    for path in ["/new/v2.0/nothing", "/nothing", "/v2.0/analytics/records/extra", "/new/v3.0/analytics"] {
+        let body = assert_problem(app.get(path).send().await.expect("an answer"), 404, 1002, path).await;
+        assert_eq!(body["details"], json!({}));
+    }
+    let path = "/new/v2.0/nothing";
+    assert_problem(app.anonymous(Method::GET, path).send().await.expect("an answer"), 404, 1002, path).await;
+}
+
+#[tokio::test]
+async fn a_wrong_method_is_not_allowed() {
+    let app = spawn_app().await;
+    let cases = [
+        (Method::PUT, "/new/v2.0/analytics"),
+        (Method::DELETE, "/new/v2.0/analytics/records"),
+        (Method::POST, "/v2.0/analytics"),
+        (Method::PUT, "/new/v2.0/projects"),
+    ];
+    for (method, path) in cases {
+        let response = app
+            .request(method.clone(), path)
+            .json(&json!({"projectId": "5f0c6bc4ad4f8b0011b2e0e1"}))
+            .send()
+            .await
+            .expect("an answer");
+        assert_problem(response, 405, 1013, path).await;
+    }
+}
+
+#[tokio::test]
+async fn a_body_of_another_media_type_is_unsupported() {
+    let app = spawn_app().await;
+    let project = app.create_project().await;
+    let body = json!({"projectId": project, "contactId": "c", "properties": {"rating": 1}}).to_string();
+    let cases = [
+        (Method::PATCH, "/new/v2.0/analytics", "text/plain"),
+        (Method::PATCH, "/new/v2.0/analytics", "application/x-www-form-urlencoded"),
+        (Method::POST, "/new/v2.0/projects", "text/plain"),
+        (Method::POST, "/new/v2.0/analytics/records", "text/csv"),
+    ];
+    for (method, path, media) in cases {
+        let response =
+            app.request(method, path).header("Content-Type", media).body(body.clone()).send().await.expect("an answer");
+        let problem = assert_problem(response, 415, 415, path).await;
+        assert!(problem["detail"].as_str().is_some_and(|d| d.contains(media)), "{problem}");
+    }
+    let response = app
+        .request(Method::PATCH, "/new/v2.0/analytics")
+        .header("Content-Type", "application/json; charset=utf-8")
+        .body(body)
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(response.status(), 204);
+    assert_eq!(header(&response, "x-matched-records").as_deref(), Some("0"));
+}
+
+#[tokio::test]
+async fn every_failure_has_its_own_trace_id() {
+    let app = spawn_app().await;
+    let mut seen = HashSet::new();
+    for _ in 0..5 {
+        let response = app.get("/new/v2.0/nothing").send().await.expect("an answer");
+        let trace = header(&response, "x-trace-id").expect("a trace id");
+        let body = assert_problem(response, 404, 1002, "/new/v2.0/nothing").await;
+        assert_eq!(body["traceId"], trace);
+        assert!(seen.insert(trace), "trace ids repeat");
+    }
+}
+
+#[tokio::test]
+async fn the_instance_is_the_path_without_the_query() {
+    let app = spawn_app().await;
+    let response = app
+        .anonymous(Method::GET, "/new/v2.0/analytics?projectId=5f0c6bc4ad4f8b0011b2e0e1&api_key=not-a-real-key-4242")
+        .send()
+        .await
+        .expect("an answer");
+    let body = assert_problem(response, 401, 401, "/new/v2.0/analytics").await;
+    assert!(!body.to_string().contains("not-a-real-key-4242"), "{body}");
+}

@@ -1,0 +1,15 @@
+//! The HTTP API, tested against a real server per test (one test binary).
+
+#![recursion_limit = "256"]
+
+mod apikeys;
+mod credentials;
+mod errors;
+mod health;
+mod helpers;
+mod ingest;
+mod list;
+mod prefixes;
+mod projects;
+mod representations;
+mod update;
