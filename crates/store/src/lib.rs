@@ -7,6 +7,8 @@ mod model;
 pub mod postgres;
 pub mod sql;
 pub mod sqlite;
+#[cfg(feature = "test-support")]
+pub mod testing;
 mod traits;
 
 use std::path::PathBuf;

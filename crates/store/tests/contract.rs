@@ -5,9 +5,8 @@
 //! the very same answers to the same calls.
 
 use std::cmp::Ordering;
-use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use parley_core::field::idx;
 use parley_core::value::format_time;
@@ -15,12 +14,11 @@ use parley_core::{
     Caller, ListParams, NewRecord, ObjectId, OrgRole, Project, ProjectAccess, ProjectRole, ProjectSettings, Record,
     RecordFilter, RecordPage, RecordQuery, RecordUpdate, SortKey, Value,
 };
+use parley_store::testing::Proxy;
 use parley_store::{ApiKeyInfo, Bootstrap, IngestCounts, NewApiKey, Store, StoreError};
 use serde_json::{Value as Json, json};
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinHandle;
 
 const POSTGRES_URL: &str = "PARLEY_TEST_POSTGRES_URL";
 
@@ -866,46 +864,6 @@ async fn an_unreachable_postgres_is_unavailable_and_named() {
 #[tokio::test]
 async fn an_unknown_database_url_is_refused() {
     assert!(matches!(parley_store::open("mysql://localhost/x", 2).await, Err(StoreError::Internal(_))));
-}
-
-/// A TCP proxy in front of the database that can be cut and brought back.
-struct Proxy {
-    port: u16,
-    accept: JoinHandle<()>,
-    links: Arc<Mutex<Vec<JoinHandle<()>>>>,
-}
-
-impl Proxy {
-    async fn start(port: u16, target: SocketAddr) -> Proxy {
-        let listener = TcpListener::bind(("127.0.0.1", port)).await.expect("the proxy's port");
-        let port = listener.local_addr().unwrap().port();
-        let links: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
-        let accept = tokio::spawn({
-            let links = Arc::clone(&links);
-            async move {
-                while let Ok((mut inbound, _)) = listener.accept().await {
-                    let link = tokio::spawn(async move {
-                        if let Ok(mut outbound) = TcpStream::connect(target).await {
-                            let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                        }
-                    });
-                    links.lock().unwrap().push(link);
-                }
-            }
-        });
-        Proxy { port, accept, links }
-    }
-
-    /// Closes the listening socket and every connection through it.
-    async fn cut(self) {
-        self.accept.abort();
-        let _ = self.accept.await;
-        let links = std::mem::take(&mut *self.links.lock().unwrap());
-        for link in links {
-            link.abort();
-            let _ = link.await;
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

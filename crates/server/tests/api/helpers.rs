@@ -120,6 +120,26 @@ impl Drop for PostgresDatabase {
     }
 }
 
+/// `url` with its `host:port` replaced by `address`.
+pub fn with_address(url: &str, address: &str) -> String {
+    let authority_start = url.find("://").map_or(0, |i| i + 3);
+    let authority_end = url[authority_start..].find(['/', '?']).map_or(url.len(), |i| authority_start + i);
+    let host_start =
+        url[authority_start..authority_end].rfind('@').map_or(authority_start, |i| authority_start + i + 1);
+    format!("{}{address}{}", &url[..host_start], &url[authority_end..])
+}
+
+/// The `host:port` a PostgreSQL URL names.
+pub async fn postgres_address(url: &str) -> SocketAddr {
+    let config: tokio_postgres::Config = url.parse().expect("a PostgreSQL URL");
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+        _ => panic!("{POSTGRES_URL} must name a TCP host"),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    tokio::net::lookup_host((host.as_str(), port)).await.expect("the host resolves").next().expect("an address")
+}
+
 /// `url` with its database name replaced by `database`.
 fn with_database(url: &str, database: &str) -> String {
     let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));

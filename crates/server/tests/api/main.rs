@@ -9,6 +9,7 @@ mod health;
 mod helpers;
 mod ingest;
 mod list;
+mod outage;
 mod prefixes;
 mod projects;
 mod representations;
