@@ -50,8 +50,23 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .layer(DefaultBodyLimit::disable())
         .layer(TimeoutLayer::with_status_code(StatusCode::GATEWAY_TIMEOUT, request_timeout))
         .layer(CorsLayer::new().allow_origin(Any).allow_methods(Any).allow_headers(Any).expose_headers(Any))
+        .layer(axum::middleware::from_fn(limit_headers))
         .layer(axum::middleware::from_fn(crate::telemetry::finish))
         .with_state(state)
+}
+
+/// The most bytes of request headers (names and values) accepted (rest.md §9).
+pub const HEADER_LIMIT: usize = 16 * 1024;
+
+/// Refuses requests whose headers exceed [`HEADER_LIMIT`], before any work is done for them.
+async fn limit_headers(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let size: usize = request.headers().iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
+    if size > HEADER_LIMIT {
+        return ApiError::new(ErrorCode::HeadersTooLarge, format!("The request headers exceed {HEADER_LIMIT} bytes."))
+            .into_response();
+    }
+    next.run(request).await
 }
 
 async fn not_found() -> ApiError {

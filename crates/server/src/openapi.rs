@@ -104,7 +104,7 @@ pub struct Problem {
     detail: String,
     /// The request path.
     instance: String,
-    /// The error code (400, 401, 403, 406, 413, 415, 429, 503, 1000, 1002, 1004, 1005, 1008, 1013, 8001).
+    /// The error code (400, 401, 403, 406, 413, 415, 429, 431, 503, 1000, 1002, 1004, 1005, 1008, 1013, 8001).
     code: u16,
     /// `api--<uuid v4>`, also in the `X-Trace-Id` header.
     #[schema(rename = "traceId")]

@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use reqwest::Method;
+use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use crate::helpers::{assert_problem, header, spawn_app};
@@ -89,4 +89,20 @@ async fn the_instance_is_the_path_without_the_query() {
         .expect("an answer");
     let body = assert_problem(response, 401, 401, "/new/v2.0/analytics").await;
     assert!(!body.to_string().contains("not-a-real-key-4242"), "{body}");
+}
+
+#[tokio::test]
+async fn headers_over_16_kib_are_refused() {
+    let app = spawn_app().await;
+    let response = app
+        .get("/new/v2.0/projects")
+        .header("X-Padding-A", "a".repeat(8 * 1024))
+        .header("X-Padding-B", "b".repeat(8 * 1024))
+        .send()
+        .await
+        .expect("an answer");
+    assert_problem(response, 431, 431, "/new/v2.0/projects").await;
+    let response =
+        app.get("/new/v2.0/projects").header("X-Padding-A", "a".repeat(8 * 1024)).send().await.expect("an answer");
+    assert_eq!(response.status(), StatusCode::OK);
 }
