@@ -207,12 +207,15 @@ on_both_engines!(
     client_credentials_act_as_the_service_user,
 );
 
+/// A form as name and value pairs.
+type Form<'a> = Vec<(&'a str, &'a str)>;
+
 #[tokio::test]
 async fn bad_requests_get_rfc_6749_errors() {
     let app = spawn_app().await;
     let password = app.admin_password.clone();
     let base = |grant: &'static str| vec![("grant_type", grant), ("client_id", "default"), ("client_secret", "")];
-    let cases: Vec<(Vec<(&str, &str)>, u16, &str)> = vec![
+    let cases: Vec<(Form<'_>, u16, &str)> = vec![
         (vec![("client_id", "default")], 400, "invalid_request"),
         (base("authorization_code"), 400, "unsupported_grant_type"),
         (base("password"), 400, "invalid_request"),
