@@ -132,3 +132,70 @@ async fn bad_user_bodies_are_refused_by_field() {
     assert_eq!(list["total"], 1, "nothing was created");
     assert_invalid(app.get(&format!("{USERS}?limit=0")).send().await.unwrap(), 1005, USERS, "limit").await;
 }
+
+/// The operator's subcommands, run as the binary against the server's database.
+#[tokio::test]
+async fn the_cli_creates_organisations_users_keys_and_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let store_url = format!("sqlite://{}", dir.path().join("cli.db").display());
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_parley"))
+            .args(args)
+            .args(["--database", &store_url])
+            .env_remove("PARLEY_NEW_USER_PASSWORD")
+            .output()
+            .expect("parley runs");
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr),
+        )
+    };
+    let value = |text: &str, label: &str| -> String {
+        text.lines()
+            .find_map(|l| l.strip_prefix(label))
+            .unwrap_or_else(|| panic!("no {label} in {text}"))
+            .trim()
+            .to_owned()
+    };
+    let (ok, text) = run(&["users", "create", "--email", "a@example.com", "--name", "A"]);
+    assert!(!ok && text.contains("no organisation"), "{text}");
+    let (ok, text) = run(&["organisations", "create", "Acme", "--admin-email", "Boss@Acme.example"]);
+    assert!(ok, "{text}");
+    let org = value(&text, "organisation:");
+    assert_eq!(org.len(), 24);
+    assert!(value(&text, "admin API key (shown only now):").len() >= 32, "{text}");
+    let (ok, text) = run(&["organisations", "create", "Beta", "--admin-email", "boss@beta.example"]);
+    assert!(ok, "{text}");
+    let (ok, text) = run(&["users", "create", "--email", "a@example.com", "--name", "A", "--roles", "odata"]);
+    assert!(!ok && text.contains("several organisations"), "{text}");
+    let (ok, text) =
+        run(&["users", "create", "--email", "a@example.com", "--name", "A", "--roles", "root", "--organisation", &org]);
+    assert!(!ok && text.contains("roles"), "{text}");
+    let (ok, text) = run(&[
+        "users",
+        "create",
+        "--email",
+        "a@example.com",
+        "--name",
+        "A",
+        "--roles",
+        "odata",
+        "--organisation",
+        &org,
+    ]);
+    assert!(ok, "{text}");
+    assert!(value(&text, "password (shown only now):").len() >= 16);
+    let (ok, text) = run(&["keys", "create", "--user", "a@example.com", "--organisation", &org]);
+    assert!(ok, "{text}");
+    let key_id = value(&text, "key:");
+    let (ok, text) = run(&["keys", "list", "--user", "a@example.com", "--organisation", &org]);
+    assert!(ok && text.contains(&key_id), "{text}");
+    let (ok, text) = run(&["keys", "revoke", &key_id]);
+    assert!(ok, "{text}");
+    let (ok, text) = run(&["keys", "revoke", &key_id]);
+    assert!(!ok && text.contains("no API key"), "{text}");
+    let (ok, text) = run(&["oauth-clients", "create", "reporting", "--roles", "odata", "--organisation", &org]);
+    assert!(ok, "{text}");
+    assert_eq!(value(&text, "client_id:").len(), 24);
+    assert!(value(&text, "client_secret (shown only now):").len() >= 32);
+}
