@@ -15,10 +15,11 @@ use tokio::task::JoinHandle;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 
-use crate::bootstrap::{FirstStart, bootstrap};
+use crate::bootstrap::{BootstrapError, FirstStart, access_tokens, bootstrap};
 use crate::config::Config;
 use crate::problem::{ApiError, ErrorCode};
-use crate::routes::{analytics, apikeys, health, projects};
+use crate::ratelimit::RateLimit;
+use crate::routes::{analytics, apikeys, health, members, oauth, projects, users};
 use crate::state::AppState;
 
 /// The routes of the REST API, mounted under `/new/v2.0` and `/v2.0`.
@@ -32,24 +33,33 @@ fn api() -> Router<AppState> {
             "/projects/{projectId}",
             get(projects::get_project).patch(projects::update_project).delete(projects::delete_project),
         )
+        .route("/projects/{projectId}/members", post(members::set_member).get(members::list_members))
+        .route("/projects/{projectId}/members/{userId}", delete(members::remove_member))
+        .route("/users", post(users::create_user).get(users::list_users))
+        .route("/users/{userId}", delete(users::delete_user))
         .route("/users/me/apikeys", post(apikeys::create_api_key).get(apikeys::list_api_keys))
         .route("/users/me/apikeys/{apiKeyId}", delete(apikeys::revoke_api_key))
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
 }
 
-/// The whole application for `state`.
-pub fn router(state: AppState, request_timeout: Duration) -> Router {
-    Router::new()
+/// The whole application for `state`; `rate_limit` is `None` when limits are off.
+pub fn router(state: AppState, request_timeout: Duration, rate_limit: Option<Arc<RateLimit>>) -> Router {
+    let mut app = Router::new()
         .nest("/new/v2.0", api())
         .nest("/v2.0", api())
+        .route("/auth/oauth2/token", post(oauth::token))
+        .route("/auth/oauth2/revoke", post(oauth::revoke))
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
         .route("/openapi.json", get(crate::openapi::document))
         .fallback(not_found)
         .layer(DefaultBodyLimit::disable())
-        .layer(TimeoutLayer::with_status_code(StatusCode::GATEWAY_TIMEOUT, request_timeout))
-        .layer(CorsLayer::new().allow_origin(Any).allow_methods(Any).allow_headers(Any).expose_headers(Any))
+        .layer(TimeoutLayer::with_status_code(StatusCode::GATEWAY_TIMEOUT, request_timeout));
+    if let Some(limit) = rate_limit {
+        app = app.layer(axum::middleware::from_fn_with_state(limit, crate::ratelimit::limit));
+    }
+    app.layer(CorsLayer::new().allow_origin(Any).allow_methods(Any).allow_headers(Any).expose_headers(Any))
         .layer(axum::middleware::from_fn(limit_headers))
         .layer(axum::middleware::from_fn(crate::telemetry::finish))
         .with_state(state)
@@ -102,6 +112,8 @@ impl Running {
 pub enum StartError {
     #[error("cannot open the database: {0}")]
     Store(#[from] parley_store::StoreError),
+    #[error("cannot set up the first organisation: {0}")]
+    Bootstrap(#[from] BootstrapError),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: SocketAddr, source: std::io::Error },
 }
@@ -110,11 +122,13 @@ pub enum StartError {
 pub async fn start(config: &Config) -> Result<Running, StartError> {
     let store = parley_store::open(&config.effective_database_url(), config.database_pool_size).await?;
     let first_start = bootstrap(store.as_ref(), config).await?;
-    let state = AppState { store: Arc::clone(&store) };
+    let tokens = Arc::new(access_tokens(store.as_ref()).await?);
+    let state = AppState { store: Arc::clone(&store), tokens };
     let listener =
         TcpListener::bind(config.listen).await.map_err(|source| StartError::Listen { addr: config.listen, source })?;
     let addr = listener.local_addr().map_err(|source| StartError::Listen { addr: config.listen, source })?;
-    let app = router(state, Duration::from_secs(config.request_timeout_secs));
+    let app =
+        router(state, Duration::from_secs(config.request_timeout_secs), RateLimit::new(config.rate_limit_per_minute));
     let (shutdown, mut stopped) = watch::channel(false);
     let task = tokio::spawn(async move {
         axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())

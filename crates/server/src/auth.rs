@@ -1,15 +1,18 @@
 //! Credentials (rest.md §6): an `X-API-Key` header, an `api_key` query parameter, or
-//! `Authorization: Bearer`. Every credential present must be valid and all must name the same
-//! user. Secrets are hashed at once and compared by hash lookup; they never reach a log.
+//! `Authorization: Bearer` holding an OAuth2 access token or an API key. Every credential present
+//! must be valid and all must name the same user. Secrets are hashed at once and compared by hash
+//! lookup; they never reach a log.
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use parley_core::Caller;
+use axum::http::{HeaderMap, Uri};
+use parley_core::{Caller, ObjectId};
 use sha2::{Digest, Sha256};
 
 use crate::problem::ApiError;
 use crate::state::AppState;
+use crate::tokens::{TokenError, looks_like_jwt};
 
 /// A new API key secret: 32 random bytes as 64 hex characters.
 pub fn generate_api_key() -> String {
@@ -29,23 +32,36 @@ struct Presented<'a> {
     secret: &'a str,
 }
 
-fn presented(parts: &Parts) -> Vec<Presented<'_>> {
+const BEARER: &str = "Authorization header";
+
+fn presented<'a>(headers: &'a HeaderMap, uri: &'a Uri) -> Vec<Presented<'a>> {
     let mut found = Vec::new();
-    if let Some(value) = parts.headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
+    if let Some(value) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
         found.push(Presented { source: "X-API-Key header", secret: value.trim() });
     }
-    if let Some(query) = parts.uri.query() {
+    if let Some(query) = uri.query() {
         for (name, value) in form_pairs(query) {
             if name == "api_key" {
                 found.push(Presented { source: "api_key query parameter", secret: value });
             }
         }
     }
-    if let Some(value) = parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        found.push(Presented { source: "Authorization header", secret: bearer_token(value) });
+    if let Some(value) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        found.push(Presented { source: BEARER, secret: bearer_token(value) });
     }
     found.retain(|p| !p.secret.is_empty());
     found
+}
+
+/// What the rate limiter keys a request by when it carries a credential: the SHA-256 of the first
+/// one, so that the secret itself is never kept.
+pub fn credential_fingerprint(headers: &HeaderMap, uri: &Uri) -> Option<[u8; 32]> {
+    presented(headers, uri).first().map(|credential| {
+        let mut hasher = Sha256::new();
+        hasher.update(b"credential:");
+        hasher.update(percent_decoded(credential.secret).as_bytes());
+        hasher.finalize().into()
+    })
 }
 
 /// The token of an `Authorization` value: what follows the `Bearer` scheme (case-insensitive),
@@ -70,7 +86,7 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let credentials = presented(parts);
+        let credentials = presented(&parts.headers, &parts.uri);
         if credentials.is_empty() {
             return Err(ApiError::unauthorized(
                 "No credentials. Send an API key in the X-API-Key header or the api_key query parameter, or a bearer token.",
@@ -79,7 +95,11 @@ impl FromRequestParts<AppState> for Caller {
         let mut caller: Option<Caller> = None;
         for credential in credentials {
             let secret = percent_decoded(credential.secret);
-            let found = state.store.caller_by_key_hash(hash_api_key(&secret)).await?;
+            let found = if credential.source == BEARER && looks_like_jwt(&secret) {
+                access_token_caller(state, &secret).await?
+            } else {
+                state.store.caller_by_key_hash(hash_api_key(&secret)).await?
+            };
             let Some(found) = found else {
                 return Err(ApiError::unauthorized(format!(
                     "The {} does not hold a valid credential.",
@@ -98,6 +118,24 @@ impl FromRequestParts<AppState> for Caller {
         }
         caller.ok_or_else(|| ApiError::unauthorized("No credentials."))
     }
+}
+
+/// The caller of a valid access token whose session still exists; `None` for a token that is
+/// not valid. An expired token is refused with its own detail.
+async fn access_token_caller(state: &AppState, token: &str) -> Result<Option<Caller>, ApiError> {
+    let claims = match state.tokens.verify(token) {
+        Ok(claims) => claims,
+        Err(TokenError::Expired) => {
+            return Err(ApiError::unauthorized(format!(
+                "The access token in the {BEARER} has expired; get a new one with the refresh token."
+            )));
+        }
+        Err(TokenError::Invalid) => return Ok(None),
+    };
+    let (Ok(user), Ok(session)) = (ObjectId::parse(&claims.sub), ObjectId::parse(&claims.sid)) else {
+        return Ok(None);
+    };
+    Ok(state.store.session_caller(session, user).await?)
 }
 
 fn percent_decoded(text: &str) -> String {
@@ -132,7 +170,8 @@ mod tests {
             .body(())
             .unwrap();
         let (parts, _) = request.into_parts();
-        assert!(presented(&parts).is_empty());
+        assert!(presented(&parts.headers, &parts.uri).is_empty());
+        assert_eq!(credential_fingerprint(&parts.headers, &parts.uri), None);
         assert_eq!(bearer_token("Bearer"), "");
         assert_eq!(bearer_token("bearer  abc "), "abc");
         assert_eq!(bearer_token("abc"), "abc");

@@ -25,6 +25,11 @@ pub struct Config {
     pub admin_api_key: Option<String>,
     /// First start only: the bootstrap admin's email.
     pub admin_email: String,
+    /// First start only: the bootstrap admin's password, instead of a generated one.
+    pub admin_password: Option<String>,
+    /// Requests per minute allowed to one credential (or, without one, to one client address);
+    /// 0 turns rate limiting off.
+    pub rate_limit_per_minute: u32,
     /// `auto` (JSON unless on a terminal), `json` or `text`.
     pub log_format: LogFormat,
     /// Seconds a request may take before it is answered 504.
@@ -48,6 +53,8 @@ impl Default for Config {
             database_pool_size: 16,
             admin_api_key: None,
             admin_email: "admin@localhost".into(),
+            admin_password: None,
+            rate_limit_per_minute: 1000,
             log_format: LogFormat::Auto,
             request_timeout_secs: 30,
         }
@@ -55,13 +62,15 @@ impl Default for Config {
 }
 
 /// Environment variables read, as `PARLEY_` + the upper-cased key.
-const ENV_KEYS: [&str; 8] = [
+const ENV_KEYS: [&str; 10] = [
     "listen",
     "data_dir",
     "database_url",
     "database_pool_size",
     "admin_api_key",
     "admin_email",
+    "admin_password",
+    "rate_limit_per_minute",
     "log_format",
     "request_timeout_secs",
 ];
@@ -101,6 +110,17 @@ impl Config {
                 "invalid configuration: admin_api_key (PARLEY_ADMIN_API_KEY) must be at least 16 characters".into()
             );
         }
+        if let Some(password) = &self.admin_password {
+            parley_core::identity::validate_password(password).map_err(|_| {
+                format!(
+                    "invalid configuration: admin_password (PARLEY_ADMIN_PASSWORD) must be {} to 1024 characters",
+                    parley_core::identity::MIN_PASSWORD_CHARS
+                )
+            })?;
+        }
+        if let Err(e) = parley_core::identity::normalise_email(&self.admin_email) {
+            return Err(format!("invalid configuration: admin_email (PARLEY_ADMIN_EMAIL): {e}"));
+        }
         if self.database_pool_size == 0 {
             return Err("invalid configuration: database_pool_size must be at least 1".into());
         }
@@ -124,6 +144,7 @@ impl Config {
             }
         };
         hide(&mut shown.admin_api_key);
+        hide(&mut shown.admin_password);
         if let Some(url) = &shown.database_url {
             shown.database_url = Some(redact_url_password(url));
         }
@@ -193,10 +214,28 @@ mod tests {
     fn secrets_are_hidden() {
         let config = Config {
             admin_api_key: Some("0123456789abcdef0123".into()),
+            admin_password: Some("a-secret-password".into()),
             database_url: Some("postgres://u:pw@h/db".into()),
             ..Config::default()
         };
         let text = config.to_redacted_toml();
         assert!(!text.contains("0123456789abcdef0123") && !text.contains(":pw@"), "{text}");
+        assert!(!text.contains("a-secret-password"), "{text}");
+        assert!(text.contains("rate_limit_per_minute = 1000"), "{text}");
+    }
+
+    #[test]
+    fn a_short_admin_password_or_a_bad_admin_email_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("parley.toml");
+        std::fs::write(&file, "admin_password = \"short\"\n").unwrap();
+        let error = Config::load(Some(&file), &Overrides::default()).unwrap_err();
+        assert!(error.contains("admin_password") && !error.contains("short"), "{error}");
+        std::fs::write(&file, "admin_email = \"nobody\"\n").unwrap();
+        let error = Config::load(Some(&file), &Overrides::default()).unwrap_err();
+        assert!(error.contains("admin_email"), "{error}");
+        std::fs::write(&file, "rate_limit_per_minute = -1\n").unwrap();
+        let error = Config::load(Some(&file), &Overrides::default()).unwrap_err();
+        assert!(error.contains("rate_limit_per_minute"), "{error}");
     }
 }

@@ -3,6 +3,7 @@
 //! values only past the extractors), authorise, apply the domain, store, then represent in the
 //! format chosen once by negotiation.
 
+pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod bootstrap;
@@ -10,11 +11,14 @@ pub mod config;
 pub mod extract;
 pub mod negotiate;
 pub mod openapi;
+pub mod password;
 pub mod problem;
+pub mod ratelimit;
 pub mod represent;
 pub mod routes;
 pub mod state;
 pub mod telemetry;
+pub mod tokens;
 
 pub use app::{Running, StartError, start};
 pub use config::Config;

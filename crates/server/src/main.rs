@@ -3,8 +3,12 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use std::sync::Arc;
+
 use clap::{Parser, Subcommand};
+use parley_server::admin;
 use parley_server::config::{Config, Overrides};
+use parley_store::Store;
 
 /// parley: a self-hosted analytics store for conversational AI agents.
 #[derive(Debug, Parser)]
@@ -30,6 +34,17 @@ struct ServerArgs {
     database: Option<String>,
 }
 
+/// Where an operator's subcommand finds the database.
+#[derive(Debug, Clone, clap::Args)]
+struct DatabaseArgs {
+    /// Where the embedded store lives.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// `sqlite://PATH` or `postgres://…`.
+    #[arg(long, value_name = "URL")]
+    database: Option<String>,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the server.
@@ -38,11 +53,166 @@ enum Command {
     Config(ServerArgs),
     /// Apply schema migrations and exit.
     Migrate(ServerArgs),
+    /// Manage organisations (tenants).
+    #[command(subcommand)]
+    Organisations(OrganisationsCommand),
+    /// Manage users.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Manage OAuth2 clients.
+    #[command(subcommand, name = "oauth-clients")]
+    OauthClients(ClientsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum OrganisationsCommand {
+    /// Create an organisation with an admin; prints its id, the admin's API key and password.
+    Create {
+        name: String,
+        #[arg(long, value_name = "EMAIL")]
+        admin_email: String,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UsersCommand {
+    /// Create a user; prints their id, and their password when it was generated.
+    Create {
+        #[arg(long, value_name = "EMAIL")]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// Organisation roles, comma-separated: admin, odata, apiKeys.
+        #[arg(long, default_value = "")]
+        roles: String,
+        /// The organisation (required when there are several).
+        #[arg(long, value_name = "ID")]
+        organisation: Option<String>,
+        /// The password; generated and printed when absent.
+        #[arg(
+            long = "password-from-env",
+            env = "PARLEY_NEW_USER_PASSWORD",
+            hide_env_values = true,
+            value_name = "PASSWORD"
+        )]
+        password: Option<String>,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Create an API key for a user; prints its id and the key, once.
+    Create {
+        #[arg(long, value_name = "EMAIL")]
+        user: String,
+        #[arg(long, default_value = "cli")]
+        name: String,
+        #[arg(long, value_name = "ID")]
+        organisation: Option<String>,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// List a user's API keys, without their secrets.
+    List {
+        #[arg(long, value_name = "EMAIL")]
+        user: String,
+        #[arg(long, value_name = "ID")]
+        organisation: Option<String>,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// Revoke an API key at once.
+    Revoke {
+        key_id: String,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ClientsCommand {
+    /// Register a confidential client for the client_credentials grant; prints its id and secret.
+    Create {
+        name: String,
+        /// Organisation roles of the service user it acts as, comma-separated: admin, odata, apiKeys.
+        #[arg(long, default_value = "")]
+        roles: String,
+        #[arg(long, value_name = "ID")]
+        organisation: Option<String>,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
 }
 
 fn load(cli_config: Option<&PathBuf>, args: ServerArgs) -> Result<Config, String> {
     let overrides = Overrides { listen: args.listen, data_dir: args.data_dir, database_url: args.database };
     Config::load(cli_config.map(PathBuf::as_path), &overrides)
+}
+
+/// Opens the store an operator's subcommand works on.
+async fn open_store(cli_config: Option<&PathBuf>, db: DatabaseArgs) -> Result<Arc<dyn Store>, String> {
+    let config = load(cli_config, ServerArgs { listen: None, data_dir: db.data_dir, database: db.database })?;
+    parley_store::open(&config.effective_database_url(), 2).await.map_err(|e| format!("cannot open the database: {e}"))
+}
+
+/// Runs an operator's subcommand.
+async fn administer(cli_config: Option<&PathBuf>, command: Command) -> Result<(), String> {
+    match command {
+        Command::Organisations(OrganisationsCommand::Create { name, admin_email, db }) => {
+            let store = open_store(cli_config, db).await?;
+            let created = admin::create_organisation(store.as_ref(), &name, &admin_email).await?;
+            println!("organisation: {}", created.id);
+            println!("admin: {}", created.admin_email);
+            println!("admin API key (shown only now): {}", created.api_key);
+            println!("admin password (shown only now): {}", created.password);
+        }
+        Command::Users(UsersCommand::Create { email, name, roles, organisation, password, db }) => {
+            let store = open_store(cli_config, db).await?;
+            let org = admin::organisation(store.as_ref(), organisation.as_deref()).await?;
+            let (user, generated) = admin::create_user(store.as_ref(), org.id, &email, &name, &roles, password).await?;
+            println!("user: {}", user.id);
+            if let Some(password) = generated {
+                println!("password (shown only now): {password}");
+            }
+        }
+        Command::Keys(KeysCommand::Create { user, name, organisation, db }) => {
+            let store = open_store(cli_config, db).await?;
+            let org = admin::organisation(store.as_ref(), organisation.as_deref()).await?;
+            let user = admin::person(store.as_ref(), org.id, &user).await?;
+            let (key, secret) = admin::create_key(store.as_ref(), user.id, &name).await?;
+            println!("key: {}", key.id);
+            println!("API key (shown only now): {secret}");
+        }
+        Command::Keys(KeysCommand::List { user, organisation, db }) => {
+            let store = open_store(cli_config, db).await?;
+            let org = admin::organisation(store.as_ref(), organisation.as_deref()).await?;
+            let user = admin::person(store.as_ref(), org.id, &user).await?;
+            for key in store.list_api_keys(user.id).await.map_err(|e| e.to_string())? {
+                println!("{}\t{}\t{}", key.id, parley_core::value::format_time(key.created_at), key.name);
+            }
+        }
+        Command::Keys(KeysCommand::Revoke { key_id, db }) => {
+            let store = open_store(cli_config, db).await?;
+            admin::revoke_key(store.as_ref(), &key_id).await?;
+            println!("revoked: {key_id}");
+        }
+        Command::OauthClients(ClientsCommand::Create { name, roles, organisation, db }) => {
+            let store = open_store(cli_config, db).await?;
+            let org = admin::organisation(store.as_ref(), organisation.as_deref()).await?;
+            let client = admin::create_client(store.as_ref(), org.id, &name, &roles).await?;
+            println!("client_id: {}", client.client_id);
+            println!("client_secret (shown only now): {}", client.client_secret);
+        }
+        Command::Serve(_) | Command::Config(_) | Command::Migrate(_) => {}
+    }
+    Ok(())
 }
 
 #[tokio::main]
@@ -61,6 +231,7 @@ async fn main() -> ExitCode {
                 .map_err(|e| format!("cannot open the database: {e}")),
             Err(e) => Err(e),
         },
+        command => administer(cli.config.as_ref(), command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -82,6 +253,10 @@ async fn serve(config: Config) -> Result<(), String> {
         match &first.generated_api_key {
             Some(key) => println!("parley: admin API key (shown only now, keep it safe): {key}"),
             None => println!("parley: the admin API key is the one given in PARLEY_ADMIN_API_KEY."),
+        }
+        match &first.generated_password {
+            Some(password) => println!("parley: admin password (shown only now, keep it safe): {password}"),
+            None => println!("parley: the admin password is the one given in PARLEY_ADMIN_PASSWORD."),
         }
         println!("parley: try  curl -H 'X-API-Key: <key>' http://{}/new/v2.0/projects", running.addr);
     }

@@ -10,7 +10,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, Secur
 use utoipa::openapi::{RefOr, schema};
 use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 
-use crate::routes::{analytics, apikeys, health, projects};
+use crate::routes::{analytics, apikeys, health, members, projects, users};
 
 /// The JSON schema of one field's value.
 fn field_schema(ty: FieldType, nullable: bool) -> Schema {
@@ -165,10 +165,16 @@ impl Modify for Credentials {
         apikeys::create_api_key,
         apikeys::list_api_keys,
         apikeys::revoke_api_key,
+        users::create_user,
+        users::list_users,
+        users::delete_user,
+        members::set_member,
+        members::list_members,
+        members::remove_member,
         health::live,
         health::ready,
     ),
-    components(schemas(RecordSchema, UpdateRequestSchema, Problem, IngestResult, RecordPage, projects::ProjectView, apikeys::ApiKeyView)),
+    components(schemas(RecordSchema, UpdateRequestSchema, Problem, IngestResult, RecordPage, projects::ProjectView, apikeys::ApiKeyView, users::UserView, users::UserInput, members::MemberView, members::MemberInput)),
     modifiers(&Credentials),
     security(("apiKeyHeader" = []), ("apiKeyQuery" = []), ("bearer" = []))
 )]

@@ -15,8 +15,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use error::{StoreError, StoreResult};
-pub use model::{ApiKeyInfo, Bootstrap, IngestCounts, NewApiKey};
-pub use traits::{IdentityStore, ProjectStore, RecordStore, Store};
+pub use model::{
+    ApiKeyInfo, Bootstrap, GrantType, IngestCounts, Member, MemberChange, NewApiKey, NewRefreshToken, NewUser,
+    OAuthClient, Organisation, RefreshOutcome, TokenSession, User, UserDeletion, UserKind,
+};
+pub use traits::{IdentityStore, OAuthStore, ProjectStore, RecordStore, Store};
 
 /// Opens the store a database URL names and brings its schema up to date:
 ///

@@ -1,5 +1,10 @@
 //! Versioned schema migrations, one list per engine, kept in step: both lists hold the same
 //! versions with the same names (a test checks it).
+//!
+//! Versions may have gaps: changes developed side by side reserve their numbers, and whichever
+//! lands first leaves a hole for the other. The runners therefore apply every version that a
+//! database has not recorded, oldest first, rather than only those above its highest one; a
+//! migration must not depend on one with a higher number.
 
 /// One migration: its version, its name, and the SQL that applies it.
 #[derive(Debug, Clone, Copy)]
@@ -10,12 +15,32 @@ pub struct Migration {
 }
 
 /// The embedded engine's migrations, oldest first.
-pub static SQLITE: &[Migration] =
-    &[Migration { version: 1, name: "initial", sql: include_str!("../migrations/sqlite/0001_initial.sql") }];
+pub static SQLITE: &[Migration] = &[
+    Migration { version: 1, name: "initial", sql: include_str!("../migrations/sqlite/0001_initial.sql") },
+    Migration { version: 3, name: "identity", sql: include_str!("../migrations/sqlite/0003_identity.sql") },
+];
 
 /// The PostgreSQL engine's migrations, oldest first.
-pub static POSTGRES: &[Migration] =
-    &[Migration { version: 1, name: "initial", sql: include_str!("../migrations/postgres/0001_initial.sql") }];
+pub static POSTGRES: &[Migration] = &[
+    Migration { version: 1, name: "initial", sql: include_str!("../migrations/postgres/0001_initial.sql") },
+    Migration { version: 3, name: "identity", sql: include_str!("../migrations/postgres/0003_identity.sql") },
+];
+
+/// The migrations of `list` that a database with the `applied` versions still needs, oldest first.
+pub fn missing<'a>(list: &'a [Migration], applied: &[i64]) -> impl Iterator<Item = &'a Migration> {
+    list.iter().filter(move |m| !applied.contains(&m.version))
+}
+
+/// Whether a database with the `applied` versions has every migration of `list`: unavailable
+/// (not ready) otherwise.
+pub fn check_applied(list: &[Migration], applied: &[i64]) -> crate::StoreResult<()> {
+    let lacking: Vec<i64> = missing(list, applied).map(|m| m.version).collect();
+    if lacking.is_empty() {
+        Ok(())
+    } else {
+        Err(crate::StoreError::Unavailable(format!("the schema lacks migrations {lacking:?}")))
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -33,9 +58,21 @@ mod tests {
     #[test]
     fn versions_rise_strictly_from_one() {
         for list in [SQLITE, POSTGRES] {
-            let numbers: Vec<i64> = list.iter().map(|m| m.version).collect();
-            let expected: Vec<i64> = (1..=list.len() as i64).collect();
-            assert_eq!(numbers, expected);
+            assert_eq!(list.first().map(|m| m.version), Some(1));
+            assert!(list.windows(2).all(|pair| pair[0].version < pair[1].version), "{:?}", versions(list));
         }
+    }
+
+    #[test]
+    fn every_unrecorded_version_is_missing_even_below_the_highest() {
+        let list = [
+            Migration { version: 1, name: "one", sql: "" },
+            Migration { version: 2, name: "two", sql: "" },
+            Migration { version: 3, name: "three", sql: "" },
+        ];
+        let names = |applied: &[i64]| missing(&list, applied).map(|m| m.name).collect::<Vec<_>>();
+        assert_eq!(names(&[]), ["one", "two", "three"]);
+        assert_eq!(names(&[1, 3]), ["two"]);
+        assert_eq!(names(&[1, 2, 3]), Vec::<&str>::new());
     }
 }

@@ -3,13 +3,16 @@
 
 use async_trait::async_trait;
 use parley_core::{
-    Caller, Cursor, ObjectId, PageStart, Project, ProjectAccess, Record, RecordFilter, RecordPage, RecordQuery,
-    RecordUpdate, SortKey,
+    Caller, Cursor, ObjectId, PageStart, Project, ProjectAccess, ProjectRole, Record, RecordFilter, RecordPage,
+    RecordQuery, RecordUpdate, SortKey,
 };
 use time::OffsetDateTime;
 
 use crate::error::StoreResult;
-use crate::model::{ApiKeyInfo, Bootstrap, IngestCounts, NewApiKey};
+use crate::model::{
+    ApiKeyInfo, Bootstrap, IngestCounts, Member, MemberChange, NewApiKey, NewRefreshToken, NewUser, OAuthClient,
+    Organisation, RefreshOutcome, TokenSession, User, UserDeletion,
+};
 
 /// Users, organisations and API keys.
 #[async_trait]
@@ -23,6 +26,55 @@ pub trait IdentityStore: Send + Sync {
     async fn list_api_keys(&self, user_id: ObjectId) -> StoreResult<Vec<ApiKeyInfo>>;
     /// Revokes one of the user's keys at once; false when the user has no such key.
     async fn revoke_api_key(&self, user_id: ObjectId, key_id: ObjectId) -> StoreResult<bool>;
+    /// The user a key belongs to, for operators who name a key by its id alone.
+    async fn api_key_owner(&self, key_id: ObjectId) -> StoreResult<Option<ObjectId>>;
+
+    /// Creates an organisation, its first admin and the admin's API key, all or nothing.
+    async fn create_organisation(&self, organisation: Organisation, admin: NewUser, key: NewApiKey) -> StoreResult<()>;
+    /// Every organisation, oldest first.
+    async fn list_organisations(&self) -> StoreResult<Vec<Organisation>>;
+    /// Creates a user; an email already used in the organisation is a conflict
+    /// (`users_organisation_email`).
+    async fn create_user(&self, user: NewUser) -> StoreResult<()>;
+    /// One user of an organisation.
+    async fn user(&self, organisation: ObjectId, id: ObjectId) -> StoreResult<Option<User>>;
+    /// The users of an organisation by creation, and how many there are.
+    async fn list_users(&self, organisation: ObjectId, skip: u64, limit: u32) -> StoreResult<(Vec<User>, u64)>;
+    /// Every person (not service user) with this email, across organisations, oldest first, each
+    /// with their password hash.
+    async fn people_by_email(&self, email: &str) -> StoreResult<Vec<(User, Option<String>)>>;
+    /// Deletes a user and with them their API keys, memberships, token sessions and the clients
+    /// that act as them; refuses to delete an organisation's last admin.
+    async fn delete_user(&self, organisation: ObjectId, id: ObjectId) -> StoreResult<UserDeletion>;
+}
+
+/// OAuth2: clients, the token signing key, token sessions and refresh tokens.
+#[async_trait]
+pub trait OAuthStore: Send + Sync {
+    /// The key access tokens are signed with: the stored one, or `candidate` stored now when there
+    /// is none yet. Every node on the database gets the same key.
+    async fn signing_key(&self, candidate: Vec<u8>) -> StoreResult<Vec<u8>>;
+    async fn oauth_client(&self, id: &str) -> StoreResult<Option<OAuthClient>>;
+    /// Registers a confidential client with the service user it acts as, all or nothing.
+    async fn create_oauth_client(&self, client: OAuthClient, service_user: NewUser) -> StoreResult<()>;
+    /// Stores a new session with its first refresh token, if any, and purges expired sessions.
+    async fn start_session(&self, session: TokenSession, refresh: Option<NewRefreshToken>) -> StoreResult<()>;
+    /// Uses up the refresh token whose secret hashes to `presented` and stores `successor` in its
+    /// session, atomically: of two requests presenting the same token, one rotates it and the
+    /// other finds it reused. A reused token revokes its session.
+    async fn rotate_refresh_token(
+        &self,
+        presented: [u8; 32],
+        successor: NewRefreshToken,
+        now: OffsetDateTime,
+    ) -> StoreResult<RefreshOutcome>;
+    /// The caller of a session that belongs to `user_id`; `None` once it is revoked or the user
+    /// is gone.
+    async fn session_caller(&self, session: ObjectId, user_id: ObjectId) -> StoreResult<Option<Caller>>;
+    /// Revokes a session with all its tokens; false when there was none.
+    async fn revoke_session(&self, session: ObjectId) -> StoreResult<bool>;
+    /// Revokes the session of a refresh token; false when the token is unknown.
+    async fn revoke_refresh_token(&self, presented: [u8; 32]) -> StoreResult<bool>;
 }
 
 /// Projects and membership.
@@ -39,6 +91,17 @@ pub trait ProjectStore: Send + Sync {
     async fn update_project(&self, project: Project) -> StoreResult<()>;
     /// Deletes the project, its memberships and its records.
     async fn delete_project(&self, organisation: ObjectId, id: ObjectId) -> StoreResult<bool>;
+    /// Gives a user of the project's organisation these roles in it, replacing any they had.
+    async fn set_member(
+        &self,
+        project: &Project,
+        user_id: ObjectId,
+        roles: Vec<ProjectRole>,
+    ) -> StoreResult<MemberChange>;
+    /// Takes a user's roles in a project away; false when they had none.
+    async fn remove_member(&self, project_id: ObjectId, user_id: ObjectId) -> StoreResult<bool>;
+    /// The members of a project and their roles, by user id.
+    async fn list_members(&self, project_id: ObjectId) -> StoreResult<Vec<Member>>;
 }
 
 /// Analytics records.
@@ -107,7 +170,7 @@ pub trait RecordStore: Send + Sync {
 
 /// Everything a parley node needs from its database.
 #[async_trait]
-pub trait Store: IdentityStore + ProjectStore + RecordStore {
+pub trait Store: IdentityStore + OAuthStore + ProjectStore + RecordStore {
     /// Whether the database answers and its schema is current.
     async fn ready(&self) -> StoreResult<()>;
     /// Which engine this is, for logs.

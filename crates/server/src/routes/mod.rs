@@ -3,7 +3,10 @@
 pub mod analytics;
 pub mod apikeys;
 pub mod health;
+pub mod members;
+pub mod oauth;
 pub mod projects;
+pub mod users;
 
 use parley_core::{Caller, ObjectId, Project, ProjectAccess};
 

@@ -200,3 +200,26 @@ async fn a_revoked_key_stops_working_at_once() {
     let response = app.get(&path).send().await.expect("an answer");
     assert_read(response, &project).await;
 }
+
+/// Clients built for the reference product send `x-api-key` in lower case with
+/// `Accept: application/json` and `Cache-Control: no-cache`.
+#[tokio::test]
+async fn reference_clients_requests_work_unchanged() {
+    let app = spawn_app().await;
+    let project = app.create_project().await;
+    app.ingest_new(&[crate::helpers::record(&project, "c1", "s1", "i1")]).await;
+    let headers = [
+        ("x-api-key", app.api_key.as_str()),
+        ("Accept", "application/json"),
+        ("Cache-Control", "no-cache"),
+        ("Content-Type", "application/json"),
+    ];
+    let body = json!({"projectId": project, "contactId": "c1", "properties": {"rating": 9}}).to_string();
+    let raw = app.raw("PATCH", "/new/v2.0/analytics", &headers, body.as_bytes()).await;
+    assert_eq!(raw.status, 204, "{}", String::from_utf8_lossy(&raw.body));
+    assert_eq!(raw.header("x-matched-records"), Some("1"));
+    let raw = app.raw("GET", &format!("/new/v2.0/analytics?projectId={project}"), &headers[..3], b"").await;
+    assert_eq!(raw.status, 200);
+    assert_eq!(raw.header("content-type"), Some("application/json"));
+    assert_eq!(raw.json()["items"][0]["rating"], 9);
+}

@@ -17,6 +17,8 @@ pub struct TestApp {
     pub addr: SocketAddr,
     /// The bootstrap admin's API key.
     pub api_key: String,
+    /// The bootstrap admin's password (the admin's email is `admin@localhost`).
+    pub admin_password: String,
     pub client: reqwest::Client,
     /// The database the server uses.
     database_url: String,
@@ -57,25 +59,37 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts a server the way `main` does, on a free port, with a fresh database on `engine`.
 pub async fn spawn_app_on(engine: Engine) -> TestApp {
+    spawn_app_with(engine, |_| {}).await
+}
+
+/// The bootstrap admin's email.
+pub const ADMIN_EMAIL: &str = "admin@localhost";
+
+/// Like [`spawn_app_on`], with the configuration changed by `adjust` first.
+pub async fn spawn_app_with(engine: Engine, adjust: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let database = match engine {
         Engine::Sqlite => None,
         Engine::Postgres { admin_url } => Some(PostgresDatabase::create(admin_url).await),
     };
     let api_key = hex::encode(rand::random::<[u8; 32]>());
-    let config = Config {
+    let admin_password = format!("pw-{}", hex::encode(rand::random::<[u8; 8]>()));
+    let mut config = Config {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         data_dir: dir.path().to_owned(),
         database_url: database.as_ref().map(|d| d.url.clone()),
         database_pool_size: 4,
         admin_api_key: Some(api_key.clone()),
+        admin_password: Some(admin_password.clone()),
         log_format: LogFormat::Text,
         ..Config::default()
     };
+    adjust(&mut config);
     let server = parley_server::start(&config).await.expect("the server starts");
     TestApp {
         addr: server.addr,
         api_key,
+        admin_password,
         client: reqwest::Client::new(),
         database_url: config.effective_database_url(),
         _server: server,
@@ -178,7 +192,113 @@ macro_rules! on_both_engines {
 }
 pub(crate) use on_both_engines;
 
+/// A user made for a test, with an API key and a password.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub id: String,
+    pub organisation: String,
+    pub email: String,
+    pub password: String,
+    pub api_key: String,
+}
+
 impl TestApp {
+    /// The server's store, opened beside it, for fixtures that the API cannot make (a second
+    /// organisation, keys for other users) and for checks below the API.
+    pub async fn store(&self) -> std::sync::Arc<dyn parley_store::Store> {
+        parley_store::open(&self.database_url, 1).await.expect("the store opens")
+    }
+
+    /// The bootstrap organisation's id.
+    pub async fn organisation(&self) -> String {
+        let store = self.store().await;
+        parley_server::admin::organisation(store.as_ref(), None).await.expect("one organisation").id.to_string()
+    }
+
+    /// A user of the bootstrap organisation with these organisation roles, a password and a key.
+    pub async fn user(&self, roles: &str) -> TestUser {
+        let store = self.store().await;
+        let org = parley_server::admin::organisation(store.as_ref(), None).await.expect("one organisation");
+        self.user_in(org.id, roles).await
+    }
+
+    /// A user of `organisation` with these organisation roles, a password and a key.
+    pub async fn user_in(&self, organisation: ObjectId, roles: &str) -> TestUser {
+        let store = self.store().await;
+        let email = format!("user-{}@example.com", ObjectId::generate());
+        let password = format!("pw-{}", hex::encode(rand::random::<[u8; 8]>()));
+        let (user, _) = parley_server::admin::create_user(
+            store.as_ref(),
+            organisation,
+            &email,
+            "Test user",
+            roles,
+            Some(password.clone()),
+        )
+        .await
+        .expect("the user is created");
+        let (_, api_key) = parley_server::admin::create_key(store.as_ref(), user.id, "test").await.expect("a key");
+        TestUser { id: user.id.to_string(), organisation: organisation.to_string(), email, password, api_key }
+    }
+
+    /// A second organisation; returns its admin.
+    pub async fn other_organisation(&self) -> TestUser {
+        let store = self.store().await;
+        let created = parley_server::admin::create_organisation(store.as_ref(), "Other", "boss@other.example")
+            .await
+            .expect("the organisation is created");
+        let user =
+            parley_server::admin::person(store.as_ref(), created.id, "boss@other.example").await.expect("its admin");
+        TestUser {
+            id: user.id.to_string(),
+            organisation: created.id.to_string(),
+            email: created.admin_email,
+            password: created.password,
+            api_key: created.api_key,
+        }
+    }
+
+    /// Makes `user` a member of `project` with these project roles, as the admin.
+    pub async fn add_member(&self, project: &str, user: &str, roles: &[&str]) {
+        let response = self
+            .request(Method::POST, &format!("/new/v2.0/projects/{project}/members"))
+            .json(&json!({ "userId": user, "roles": roles }))
+            .send()
+            .await
+            .expect("an answer");
+        assert!(response.status().is_success(), "adding a member: {}", response.status());
+    }
+
+    /// Posts a form to the token endpoint.
+    pub async fn token_request(&self, form: &[(&str, &str)]) -> Response {
+        self.anonymous(Method::POST, "/auth/oauth2/token").form(form).send().await.expect("an answer")
+    }
+
+    /// Signs in with the password grant through the public client; returns the token answer.
+    pub async fn sign_in(&self, username: &str, password: &str) -> Json {
+        let response = self
+            .token_request(&[
+                ("grant_type", "password"),
+                ("username", username),
+                ("password", password),
+                ("client_id", "default"),
+                ("client_secret", ""),
+            ])
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.expect("a JSON answer")
+    }
+
+    /// A request carrying a bearer token and nothing else.
+    pub fn bearer(&self, method: Method, path: &str, token: &str) -> RequestBuilder {
+        self.anonymous(method, path).header("Authorization", format!("Bearer {token}"))
+    }
+
+    /// A request carrying this API key in `X-API-Key`.
+    pub fn with_key(&self, method: Method, path: &str, key: &str) -> RequestBuilder {
+        self.anonymous(method, path).header("X-API-Key", key)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }

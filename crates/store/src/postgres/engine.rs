@@ -91,8 +91,9 @@ fn one_line(error: &dyn std::fmt::Display) -> String {
     error.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Applies the migrations newer than the database's version, each in its own transaction. An
-/// advisory lock keeps nodes that start together from applying the same migration twice.
+/// Applies every migration the database has not recorded, oldest first, each in its own
+/// transaction (see [`crate::migrations`] on gaps between versions). An advisory lock keeps nodes
+/// that start together from applying the same migration twice.
 pub async fn migrate(client: &mut Object, migrations: &[Migration]) -> StoreResult<()> {
     let tx = client.transaction().await.map_err(internal)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY]).await.map_err(internal)?;
@@ -105,12 +106,12 @@ pub async fn migrate(client: &mut Object, migrations: &[Migration]) -> StoreResu
     for migration in migrations {
         let tx = client.transaction().await.map_err(internal)?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY]).await.map_err(internal)?;
-        let current: i64 = tx
-            .query_one("SELECT COALESCE(MAX(version), 0) FROM parley_migrations", &[])
+        let applied: bool = tx
+            .query_one("SELECT EXISTS (SELECT 1 FROM parley_migrations WHERE version = $1)", &[&migration.version])
             .await
             .map_err(internal)?
             .get(0);
-        if migration.version <= current {
+        if applied {
             tx.commit().await.map_err(internal)?;
             continue;
         }
@@ -129,11 +130,11 @@ pub async fn migrate(client: &mut Object, migrations: &[Migration]) -> StoreResu
     Ok(())
 }
 
-/// The schema version the database is at.
-pub async fn schema_version(client: &Object) -> StoreResult<i64> {
+/// The versions recorded as applied.
+pub async fn applied_versions(client: &Object) -> StoreResult<Vec<i64>> {
     let statement =
-        client.prepare_cached("SELECT COALESCE(MAX(version), 0) FROM parley_migrations").await.map_err(internal)?;
-    Ok(client.query_one(&statement, &[]).await.map_err(internal)?.get(0))
+        client.prepare_cached("SELECT version FROM parley_migrations ORDER BY version").await.map_err(internal)?;
+    Ok(client.query(&statement, &[]).await.map_err(internal)?.iter().map(|row| row.get(0)).collect())
 }
 
 /// Maps a driver error by its kind and SQLSTATE: a unique violation is a conflict named by its

@@ -4,12 +4,13 @@
 
 mod convert;
 mod engine;
+mod identity;
 
 use std::sync::OnceLock;
 
 use async_trait::async_trait;
 use parley_core::{
-    Caller, Cursor, ObjectId, OrgRole, Project, ProjectAccess, ProjectRole, ProjectSettings, RECORD_FIELDS, Record,
+    Caller, Cursor, ObjectId, Project, ProjectAccess, ProjectRole, ProjectSettings, RECORD_FIELDS, Record,
     RecordFilter, RecordUpdate, SortKey,
 };
 use time::OffsetDateTime;
@@ -17,11 +18,11 @@ use tokio_postgres::Row;
 use tokio_postgres::types::{Json, ToSql};
 
 use self::convert::{Param, millis, record_from_row, sql_type};
-use self::engine::{Engine, LOCK_KEY, internal, migrate, schema_version};
+use self::engine::{Engine, applied_versions, internal, migrate};
 use crate::error::{StoreError, StoreResult};
-use crate::model::{ApiKeyInfo, Bootstrap, IngestCounts, NewApiKey};
+use crate::model::{IngestCounts, Member, MemberChange};
 use crate::sql::{self, Dialect};
-use crate::traits::{IdentityStore, ProjectStore, RecordStore, Store};
+use crate::traits::{ProjectStore, RecordStore, Store};
 
 /// A store in one PostgreSQL database, reached through a pool of connections.
 pub struct PgStore {
@@ -87,109 +88,6 @@ fn insert_records_sql() -> &'static str {
             arrays.join(", ")
         )
     })
-}
-
-#[async_trait]
-impl IdentityStore for PgStore {
-    async fn bootstrap(&self, b: Bootstrap) -> StoreResult<bool> {
-        let mut client = self.engine.get().await?;
-        let tx = client.transaction().await.map_err(internal)?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY]).await.map_err(internal)?;
-        let exists: bool =
-            tx.query_one("SELECT EXISTS (SELECT 1 FROM organisations)", &[]).await.map_err(internal)?.get(0);
-        if exists {
-            return Ok(false);
-        }
-        let now = millis(b.api_key.created_at);
-        tx.execute(
-            "INSERT INTO organisations (id, name, created_at) VALUES ($1, $2, $3)",
-            &[&b.organisation_id.to_string(), &b.organisation_name, &now],
-        )
-        .await
-        .map_err(internal)?;
-        tx.execute(
-            "INSERT INTO users (id, organisation, email, name, password_hash, roles, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            &[
-                &b.admin_id.to_string(),
-                &b.organisation_id.to_string(),
-                &b.admin_email,
-                &"Administrator",
-                &b.admin_password_hash,
-                &Json(&b.admin_roles),
-                &now,
-            ],
-        )
-        .await
-        .map_err(internal)?;
-        insert_key(&*tx, &b.api_key).await?;
-        tx.commit().await.map_err(internal)?;
-        Ok(true)
-    }
-
-    async fn caller_by_key_hash(&self, secret_hash: [u8; 32]) -> StoreResult<Option<Caller>> {
-        let client = self.engine.get().await?;
-        let statement = client
-            .prepare_cached(
-                "SELECT u.id, u.organisation, u.roles FROM api_keys k JOIN users u ON u.id = k.user_id \
-                 WHERE k.secret_hash = $1",
-            )
-            .await
-            .map_err(internal)?;
-        let row = client.query_opt(&statement, &[&&secret_hash[..]]).await.map_err(internal)?;
-        row.map(|row| {
-            Ok(Caller {
-                user_id: id_of(&row, 0)?,
-                organisation: id_of(&row, 1)?,
-                org_roles: row.try_get::<_, Json<Vec<OrgRole>>>(2).map_err(internal)?.0,
-            })
-        })
-        .transpose()
-    }
-
-    async fn create_api_key(&self, key: NewApiKey) -> StoreResult<ApiKeyInfo> {
-        let client = self.engine.get().await?;
-        insert_key(&**client, &key).await?;
-        Ok(ApiKeyInfo { id: key.id, name: key.name, created_at: millis(key.created_at) })
-    }
-
-    async fn list_api_keys(&self, user_id: ObjectId) -> StoreResult<Vec<ApiKeyInfo>> {
-        let client = self.engine.get().await?;
-        let statement = client
-            .prepare_cached("SELECT id, name, created_at FROM api_keys WHERE user_id = $1 ORDER BY created_at, id")
-            .await
-            .map_err(internal)?;
-        let rows = client.query(&statement, &[&user_id.to_string()]).await.map_err(internal)?;
-        rows.iter()
-            .map(|row| {
-                Ok(ApiKeyInfo {
-                    id: id_of(row, 0)?,
-                    name: row.try_get(1).map_err(internal)?,
-                    created_at: time_of(row, 2)?,
-                })
-            })
-            .collect()
-    }
-
-    async fn revoke_api_key(&self, user_id: ObjectId, key_id: ObjectId) -> StoreResult<bool> {
-        let client = self.engine.get().await?;
-        let statement =
-            client.prepare_cached("DELETE FROM api_keys WHERE id = $1 AND user_id = $2").await.map_err(internal)?;
-        let deleted =
-            client.execute(&statement, &[&key_id.to_string(), &user_id.to_string()]).await.map_err(internal)?;
-        Ok(deleted > 0)
-    }
-}
-
-async fn insert_key(client: &impl tokio_postgres::GenericClient, key: &NewApiKey) -> StoreResult<()> {
-    client
-        .execute(
-            "INSERT INTO api_keys (id, user_id, name, secret_hash, created_at) VALUES ($1, $2, $3, $4, $5)",
-            &[&key.id.to_string(), &key.user_id.to_string(), &key.name, &&key.secret_hash[..], &millis(key.created_at)],
-        )
-        .await
-        .map(drop)
-        .map_err(internal)
 }
 
 #[async_trait]
@@ -340,6 +238,69 @@ impl ProjectStore for PgStore {
         tx.commit().await.map_err(internal)?;
         Ok(deleted > 0)
     }
+
+    async fn set_member(
+        &self,
+        project: &Project,
+        user_id: ObjectId,
+        roles: Vec<ProjectRole>,
+    ) -> StoreResult<MemberChange> {
+        let client = self.engine.get().await?;
+        let user = user_id.to_string();
+        let known: bool = client
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND organisation = $2)",
+                &[&user, &project.organisation.to_string()],
+            )
+            .await
+            .map_err(internal)?
+            .get(0);
+        if !known {
+            return Ok(MemberChange::UnknownUser);
+        }
+        // xmax is 0 on a row this statement inserted and set on one it updated.
+        let inserted: bool = client
+            .query_one(
+                "INSERT INTO project_members (project_id, user_id, roles) VALUES ($1, $2, $3) \
+                 ON CONFLICT (project_id, user_id) DO UPDATE SET roles = excluded.roles RETURNING (xmax = 0)",
+                &[&project.id.to_string(), &user, &Json(&roles)],
+            )
+            .await
+            .map_err(internal)?
+            .get(0);
+        Ok(if inserted { MemberChange::Added } else { MemberChange::Replaced })
+    }
+
+    async fn remove_member(&self, project_id: ObjectId, user_id: ObjectId) -> StoreResult<bool> {
+        let client = self.engine.get().await?;
+        let deleted = client
+            .execute(
+                "DELETE FROM project_members WHERE project_id = $1 AND user_id = $2",
+                &[&project_id.to_string(), &user_id.to_string()],
+            )
+            .await
+            .map_err(internal)?;
+        Ok(deleted > 0)
+    }
+
+    async fn list_members(&self, project_id: ObjectId) -> StoreResult<Vec<Member>> {
+        let client = self.engine.get().await?;
+        let rows = client
+            .query(
+                "SELECT user_id, roles FROM project_members WHERE project_id = $1 ORDER BY user_id",
+                &[&project_id.to_string()],
+            )
+            .await
+            .map_err(internal)?;
+        rows.iter()
+            .map(|row| {
+                Ok(Member {
+                    user_id: id_of(row, 0)?,
+                    roles: row.try_get::<_, Json<Vec<ProjectRole>>>(1).map_err(internal)?.0,
+                })
+            })
+            .collect()
+    }
 }
 
 #[async_trait]
@@ -404,14 +365,9 @@ impl PgStore {
 #[async_trait]
 impl Store for PgStore {
     async fn ready(&self) -> StoreResult<()> {
-        let expected = crate::migrations::POSTGRES.last().map_or(0, |m| m.version);
         let client = self.engine.get().await?;
-        let version = schema_version(&client).await?;
-        if version == expected {
-            Ok(())
-        } else {
-            Err(StoreError::Unavailable(format!("schema version {version}, expected {expected}")))
-        }
+        let applied = applied_versions(&client).await?;
+        crate::migrations::check_applied(crate::migrations::POSTGRES, &applied)
     }
 
     fn engine(&self) -> &'static str {

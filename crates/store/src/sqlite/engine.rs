@@ -137,16 +137,15 @@ fn write_loop(conn: Connection, mut jobs: mpsc::UnboundedReceiver<Job>) {
     }
 }
 
-/// Applies the migrations newer than the database's version, each in its own transaction.
+/// Applies every migration the database has not recorded, oldest first, each in its own
+/// transaction (see [`crate::migrations`] on gaps between versions).
 pub fn migrate(conn: &mut Connection, migrations: &[Migration]) -> StoreResult<()> {
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS parley_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
     )
     .map_err(internal)?;
-    let current: i64 = conn
-        .query_row("SELECT COALESCE(MAX(version), 0) FROM parley_migrations", [], |row| row.get(0))
-        .map_err(internal)?;
-    for migration in migrations.iter().filter(|m| m.version > current) {
+    let applied = applied_versions(conn)?;
+    for migration in crate::migrations::missing(migrations, &applied) {
         let tx = conn.transaction().map_err(internal)?;
         tx.execute_batch(migration.sql)
             .map_err(|e| StoreError::Internal(format!("migration {} failed: {e}", migration.name)))?;
@@ -163,6 +162,12 @@ pub fn migrate(conn: &mut Connection, migrations: &[Migration]) -> StoreResult<(
         tracing::info!(version = migration.version, name = migration.name, "applied migration");
     }
     Ok(())
+}
+
+/// The versions recorded as applied.
+pub fn applied_versions(conn: &Connection) -> StoreResult<Vec<i64>> {
+    let mut stmt = conn.prepare_cached("SELECT version FROM parley_migrations ORDER BY version").map_err(internal)?;
+    stmt.query_map([], |row| row.get(0)).and_then(|rows| rows.collect()).map_err(internal)
 }
 
 /// Maps an SQLite error by its code: a constraint violation is a conflict, a busy or unreachable

@@ -2,23 +2,26 @@
 
 mod convert;
 mod engine;
+mod identity;
+
+pub(crate) use self::identity::is_last_admin;
 
 use std::path::Path;
 
 use async_trait::async_trait;
 use parley_core::value::{from_unix_millis, unix_millis};
 use parley_core::{
-    Caller, Cursor, ObjectId, OrgRole, Project, ProjectAccess, ProjectRole, Record, RecordFilter, RecordUpdate, SortKey,
+    Caller, Cursor, ObjectId, Project, ProjectAccess, ProjectRole, Record, RecordFilter, RecordUpdate, SortKey,
 };
 use rusqlite::{OptionalExtension, params};
 use time::OffsetDateTime;
 
 use self::convert::{params as bind, record_from_row};
 use self::engine::{Engine, internal};
-use crate::error::{StoreError, StoreResult};
-use crate::model::{ApiKeyInfo, Bootstrap, IngestCounts, NewApiKey};
+use crate::error::StoreResult;
+use crate::model::{IngestCounts, Member, MemberChange};
 use crate::sql::{self, Dialect};
-use crate::traits::{IdentityStore, ProjectStore, RecordStore, Store};
+use crate::traits::{ProjectStore, RecordStore, Store};
 
 /// A store in one SQLite file.
 pub struct SqliteStore {
@@ -61,117 +64,6 @@ fn project_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Project> {
         created_at: time_of(row.get(4)?)?,
         updated_at: time_of(row.get(5)?)?,
     })
-}
-
-#[async_trait]
-impl IdentityStore for SqliteStore {
-    async fn bootstrap(&self, b: Bootstrap) -> StoreResult<bool> {
-        self.engine
-            .write(move |conn| {
-                let exists: bool = conn.query_row("SELECT EXISTS (SELECT 1 FROM organisations)", [], |r| r.get(0)).map_err(internal)?;
-                if exists {
-                    return Ok(false);
-                }
-                let now = unix_millis(b.api_key.created_at);
-                conn.execute(
-                    "INSERT INTO organisations (id, name, created_at) VALUES (?1, ?2, ?3)",
-                    params![b.organisation_id.to_string(), b.organisation_name, now],
-                )
-                .map_err(internal)?;
-                conn.execute(
-                    "INSERT INTO users (id, organisation, email, name, password_hash, roles, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    params![
-                        b.admin_id.to_string(),
-                        b.organisation_id.to_string(),
-                        b.admin_email,
-                        "Administrator",
-                        b.admin_password_hash,
-                        json_text(&b.admin_roles),
-                        now
-                    ],
-                )
-                .map_err(internal)?;
-                insert_key(conn, &b.api_key)?;
-                Ok(true)
-            })
-            .await
-    }
-
-    async fn caller_by_key_hash(&self, secret_hash: [u8; 32]) -> StoreResult<Option<Caller>> {
-        self.engine
-            .read(move |conn| {
-                conn.prepare_cached(
-                    "SELECT u.id, u.organisation, u.roles FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.secret_hash = ?1",
-                )
-                .and_then(|mut stmt| {
-                    stmt.query_row([&secret_hash[..]], |row| {
-                        Ok(Caller {
-                            user_id: id_of(row.get(0)?)?,
-                            organisation: id_of(row.get(1)?)?,
-                            org_roles: json_of::<Vec<OrgRole>>(row.get(2)?)?,
-                        })
-                    })
-                    .optional()
-                })
-                .map_err(internal)
-            })
-            .await
-    }
-
-    async fn create_api_key(&self, key: NewApiKey) -> StoreResult<ApiKeyInfo> {
-        self.engine
-            .write(move |conn| {
-                insert_key(conn, &key)?;
-                Ok(ApiKeyInfo { id: key.id, name: key.name, created_at: key.created_at })
-            })
-            .await
-    }
-
-    async fn list_api_keys(&self, user_id: ObjectId) -> StoreResult<Vec<ApiKeyInfo>> {
-        self.engine
-            .read(move |conn| {
-                let mut stmt = conn
-                    .prepare_cached(
-                        "SELECT id, name, created_at FROM api_keys WHERE user_id = ?1 ORDER BY created_at, id",
-                    )
-                    .map_err(internal)?;
-                let rows = stmt
-                    .query_map([user_id.to_string()], |row| {
-                        Ok(ApiKeyInfo { id: id_of(row.get(0)?)?, name: row.get(1)?, created_at: time_of(row.get(2)?)? })
-                    })
-                    .map_err(internal)?;
-                rows.collect::<rusqlite::Result<Vec<_>>>().map_err(internal)
-            })
-            .await
-    }
-
-    async fn revoke_api_key(&self, user_id: ObjectId, key_id: ObjectId) -> StoreResult<bool> {
-        self.engine
-            .write(move |conn| {
-                conn.execute(
-                    "DELETE FROM api_keys WHERE id = ?1 AND user_id = ?2",
-                    params![key_id.to_string(), user_id.to_string()],
-                )
-                .map(|n| n > 0)
-                .map_err(internal)
-            })
-            .await
-    }
-}
-
-fn insert_key(conn: &rusqlite::Connection, key: &NewApiKey) -> StoreResult<()> {
-    conn.execute(
-        "INSERT INTO api_keys (id, user_id, name, secret_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![
-            key.id.to_string(),
-            key.user_id.to_string(),
-            key.name,
-            &key.secret_hash[..],
-            unix_millis(key.created_at)
-        ],
-    )
-    .map(drop)
-    .map_err(internal)
 }
 
 #[async_trait]
@@ -304,6 +196,73 @@ impl ProjectStore for SqliteStore {
             })
             .await
     }
+
+    async fn set_member(
+        &self,
+        project: &Project,
+        user_id: ObjectId,
+        roles: Vec<ProjectRole>,
+    ) -> StoreResult<MemberChange> {
+        let (project_id, organisation) = (project.id.to_string(), project.organisation.to_string());
+        self.engine
+            .write(move |conn| {
+                let user = user_id.to_string();
+                let known: bool = conn
+                    .query_row(
+                        "SELECT EXISTS (SELECT 1 FROM users WHERE id = ?1 AND organisation = ?2)",
+                        [&user, &organisation],
+                        |row| row.get(0),
+                    )
+                    .map_err(internal)?;
+                if !known {
+                    return Ok(MemberChange::UnknownUser);
+                }
+                let replaced = conn
+                    .execute(
+                        "UPDATE project_members SET roles = ?3 WHERE project_id = ?1 AND user_id = ?2",
+                        params![project_id, user, json_text(&roles)],
+                    )
+                    .map_err(internal)?;
+                if replaced > 0 {
+                    return Ok(MemberChange::Replaced);
+                }
+                conn.execute(
+                    "INSERT INTO project_members (project_id, user_id, roles) VALUES (?1, ?2, ?3)",
+                    params![project_id, user, json_text(&roles)],
+                )
+                .map_err(internal)?;
+                Ok(MemberChange::Added)
+            })
+            .await
+    }
+
+    async fn remove_member(&self, project_id: ObjectId, user_id: ObjectId) -> StoreResult<bool> {
+        self.engine
+            .write(move |conn| {
+                conn.execute(
+                    "DELETE FROM project_members WHERE project_id = ?1 AND user_id = ?2",
+                    [project_id.to_string(), user_id.to_string()],
+                )
+                .map(|n| n > 0)
+                .map_err(internal)
+            })
+            .await
+    }
+
+    async fn list_members(&self, project_id: ObjectId) -> StoreResult<Vec<Member>> {
+        self.engine
+            .read(move |conn| {
+                let mut stmt = conn
+                    .prepare_cached("SELECT user_id, roles FROM project_members WHERE project_id = ?1 ORDER BY user_id")
+                    .map_err(internal)?;
+                stmt.query_map([project_id.to_string()], |row| {
+                    Ok(Member { user_id: id_of(row.get(0)?)?, roles: json_of(row.get(1)?)? })
+                })
+                .and_then(|rows| rows.collect())
+                .map_err(internal)
+            })
+            .await
+    }
 }
 
 #[async_trait]
@@ -372,19 +331,8 @@ fn query_records(conn: &rusqlite::Connection, statement: &sql::Statement) -> Sto
 #[async_trait]
 impl Store for SqliteStore {
     async fn ready(&self) -> StoreResult<()> {
-        let expected = crate::migrations::SQLITE.last().map_or(0, |m| m.version);
-        let version: i64 = self
-            .engine
-            .read(|conn| {
-                conn.query_row("SELECT COALESCE(MAX(version), 0) FROM parley_migrations", [], |r| r.get(0))
-                    .map_err(internal)
-            })
-            .await?;
-        if version == expected {
-            Ok(())
-        } else {
-            Err(StoreError::Unavailable(format!("schema version {version}, expected {expected}")))
-        }
+        let applied = self.engine.read(engine::applied_versions).await?;
+        crate::migrations::check_applied(crate::migrations::SQLITE, &applied)
     }
 
     fn engine(&self) -> &'static str {

@@ -1,0 +1,180 @@
+//! Project membership (rest.md §5), for the project's admins (`projectAdmin`) and organisation
+//! admins.
+
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use parley_core::identity::{PROJECT_ROLE_NAMES, validate_roles};
+use parley_core::{Caller, Error, ObjectId, ProjectAccess, ProjectRole};
+use parley_store::{Member, MemberChange};
+use serde::Serialize;
+use serde_json::{Map, Value as Json};
+use utoipa::ToSchema;
+
+use super::require_project;
+use crate::extract::JsonBody;
+use crate::negotiate::Format;
+use crate::problem::ApiError;
+use crate::represent::{Body, Collection, respond};
+use crate::state::AppState;
+
+/// A member as clients see it.
+#[derive(Serialize, ToSchema)]
+pub struct MemberView {
+    #[serde(rename = "projectId")]
+    #[schema(rename = "projectId")]
+    project_id: String,
+    #[serde(rename = "userId")]
+    #[schema(rename = "userId")]
+    user_id: String,
+    /// Project roles: basic, analytics, projectAdmin.
+    roles: Vec<String>,
+}
+
+/// The body of `POST /projects/{projectId}/members`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct MemberInput {
+    #[schema(rename = "userId")]
+    user_id: String,
+    /// At least one of basic, analytics, projectAdmin; replaces the member's roles.
+    roles: Vec<String>,
+}
+
+fn member_json(project: ObjectId, member: &Member) -> Map<String, Json> {
+    let roles =
+        serde_json::to_value(&member.roles).ok().and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default();
+    match serde_json::to_value(MemberView {
+        project_id: project.to_string(),
+        user_id: member.user_id.to_string(),
+        roles,
+    }) {
+        Ok(Json::Object(map)) => map,
+        _ => Map::new(),
+    }
+}
+
+/// Two ids in a path; a malformed one reads as "not found", like an unknown one.
+fn ids(project: &str, user: Option<&str>) -> Result<(ObjectId, Option<ObjectId>), ApiError> {
+    let project = ObjectId::parse(project).map_err(|_| ApiError::not_found("project"))?;
+    let user = user.map(|u| ObjectId::parse(u).map_err(|_| ApiError::not_found("member"))).transpose()?;
+    Ok((project, user))
+}
+
+#[utoipa::path(
+    post,
+    path = "/new/v2.0/projects/{projectId}/members",
+    tag = "projects",
+    params(("projectId" = String, Path)),
+    request_body = MemberInput,
+    responses(
+        (status = 201, description = "Added", body = MemberView),
+        (status = 200, description = "The member's roles replaced", body = MemberView),
+        (status = 400, description = "Missing (1000) or invalid (1005) argument", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or bad credentials", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "May not manage the project", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such project or user (1002)", body = crate::openapi::Problem, content_type = "application/problem+json"),
+    )
+)]
+/// `POST /projects/{projectId}/members {userId, roles}`: gives a user of the organisation these
+/// roles in the project, replacing any they had.
+pub async fn set_member(
+    State(state): State<AppState>,
+    caller: Caller,
+    format: Format,
+    OriginalUri(uri): OriginalUri,
+    Path(project_id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    let (project_id, _) = ids(&project_id, None)?;
+    let project = require_project(&state, &caller, project_id, ProjectAccess::Manage).await?;
+    let Json::Object(body) = body else {
+        return Err(Error::invalid("body", "must be a JSON object").into());
+    };
+    if let Some(key) = body.keys().find(|k| !["userId", "roles"].contains(&k.as_str())) {
+        return Err(Error::invalid(key, "is not a property of a member").into());
+    }
+    let user_id = match body.get("userId") {
+        None | Some(Json::Null) => return Err(Error::missing("userId").into()),
+        Some(Json::String(text)) => ObjectId::parse(text).map_err(|e| Error::invalid("userId", e))?,
+        Some(_) => return Err(Error::invalid("userId", "must be a string").into()),
+    };
+    let roles: Vec<ProjectRole> = validate_roles("roles", body.get("roles"), PROJECT_ROLE_NAMES)?;
+    if roles.is_empty() {
+        return Err(
+            Error::invalid("roles", "must name at least one role; to take every role away, remove the member").into()
+        );
+    }
+    let status = match state.store.set_member(&project, user_id, roles.clone()).await? {
+        MemberChange::Added => StatusCode::CREATED,
+        MemberChange::Replaced => StatusCode::OK,
+        MemberChange::UnknownUser => return Err(ApiError::not_found("user")),
+    };
+    let value = member_json(project.id, &Member { user_id, roles });
+    Ok(respond(format, status, Body::Resource { value, self_href: format!("{}/{user_id}", uri.path()) }))
+}
+
+#[utoipa::path(
+    get,
+    path = "/new/v2.0/projects/{projectId}/members",
+    tag = "projects",
+    params(("projectId" = String, Path)),
+    responses(
+        (status = 200, description = "The project's members", body = Vec<MemberView>),
+        (status = 401, description = "No or bad credentials", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "May not manage the project", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such project (1002)", body = crate::openapi::Problem, content_type = "application/problem+json"),
+    )
+)]
+/// `GET /projects/{projectId}/members`.
+pub async fn list_members(
+    State(state): State<AppState>,
+    caller: Caller,
+    format: Format,
+    OriginalUri(uri): OriginalUri,
+    Path(project_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let (project_id, _) = ids(&project_id, None)?;
+    let project = require_project(&state, &caller, project_id, ProjectAccess::Manage).await?;
+    let members = state.store.list_members(project.id).await?;
+    Ok(respond(
+        format,
+        StatusCode::OK,
+        Body::Collection(Collection {
+            total: members.len() as u64,
+            items: members.iter().map(|m| member_json(project.id, m)).collect(),
+            columns: ["projectId", "userId", "roles"].map(str::to_owned).to_vec(),
+            next: None,
+            previous: None,
+            self_href: uri.to_string(),
+        }),
+    ))
+}
+
+#[utoipa::path(
+    delete,
+    path = "/new/v2.0/projects/{projectId}/members/{userId}",
+    tag = "projects",
+    params(("projectId" = String, Path), ("userId" = String, Path)),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, description = "No or bad credentials", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "May not manage the project", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such project or member (1002)", body = crate::openapi::Problem, content_type = "application/problem+json"),
+    )
+)]
+/// `DELETE /projects/{projectId}/members/{userId}`.
+pub async fn remove_member(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((project_id, user_id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let (project_id, user_id) = ids(&project_id, Some(&user_id))?;
+    let project = require_project(&state, &caller, project_id, ProjectAccess::Manage).await?;
+    match user_id {
+        Some(user_id) if state.store.remove_member(project.id, user_id).await? => {
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        _ => Err(ApiError::not_found("member")),
+    }
+}
