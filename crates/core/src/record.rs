@@ -155,6 +155,15 @@ mod tests {
         assert!(NewRecord::parse(json).is_ok());
     }
 
+    /// Updates cannot bring back clear text that masking keeps off the disk: none of the fields
+    /// masking replaces may be changed by `PATCH /v2.0/analytics`.
+    #[test]
+    fn masked_fields_are_not_editable() {
+        for index in [idx::INPUT_TEXT, idx::INPUT_DATA, idx::IP] {
+            assert!(!RECORD_FIELDS[index].editable, "{}", RECORD_FIELDS[index].name);
+        }
+    }
+
     #[test]
     fn stamping_masks_before_storage() {
         let mut json = minimal();
