@@ -13,8 +13,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use error::{StoreError, StoreResult};
-pub use model::{ApiKeyInfo, Bootstrap, IngestCounts, NewApiKey};
-pub use traits::{IdentityStore, ProjectStore, RecordStore, Store};
+pub use model::{ApiKeyInfo, Bootstrap, IngestCounts, NewApiKey, UpdateOutcome};
+pub use traits::{IdentityStore, LifecycleStore, ProjectStore, RecordStore, Store};
 
 /// Opens the store a database URL names and brings its schema up to date:
 ///

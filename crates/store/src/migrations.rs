@@ -10,12 +10,16 @@ pub struct Migration {
 }
 
 /// The embedded engine's migrations, oldest first.
-pub static SQLITE: &[Migration] =
-    &[Migration { version: 1, name: "initial", sql: include_str!("../migrations/sqlite/0001_initial.sql") }];
+pub static SQLITE: &[Migration] = &[
+    Migration { version: 1, name: "initial", sql: include_str!("../migrations/sqlite/0001_initial.sql") },
+    Migration { version: 2, name: "lifecycle", sql: include_str!("../migrations/sqlite/0002_lifecycle.sql") },
+];
 
 /// The PostgreSQL engine's migrations, oldest first.
-pub static POSTGRES: &[Migration] =
-    &[Migration { version: 1, name: "initial", sql: include_str!("../migrations/postgres/0001_initial.sql") }];
+pub static POSTGRES: &[Migration] = &[
+    Migration { version: 1, name: "initial", sql: include_str!("../migrations/postgres/0001_initial.sql") },
+    Migration { version: 2, name: "lifecycle", sql: include_str!("../migrations/postgres/0002_lifecycle.sql") },
+];
 
 #[cfg(test)]
 mod tests {

@@ -42,8 +42,8 @@ pub async fn update_records(
 ) -> Result<Response, ApiError> {
     let update = RecordUpdate::parse(body)?;
     require_project(&state, &caller, update.project_id, ProjectAccess::Write).await?;
-    let matched = state.store.update_records(update, now()).await?;
-    Ok((StatusCode::NO_CONTENT, [("x-matched-records", matched.to_string())]).into_response())
+    let outcome = state.store.update_records(update, now(), None).await?;
+    Ok((StatusCode::NO_CONTENT, [("x-matched-records", outcome.matched.to_string())]).into_response())
 }
 
 #[utoipa::path(
@@ -100,7 +100,8 @@ pub async fn ingest_records(
         })
         .collect();
     let dropped = total - stamped.len();
-    let counts = if stamped.is_empty() { Default::default() } else { state.store.insert_records(stamped).await? };
+    let counts =
+        if stamped.is_empty() { Default::default() } else { state.store.insert_records(stamped, stamped_at).await? };
     let status = if counts.inserted > 0 { StatusCode::CREATED } else { StatusCode::OK };
     let value = Map::from_iter([
         ("inserted".to_owned(), Json::from(counts.inserted)),
