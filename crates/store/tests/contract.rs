@@ -221,6 +221,7 @@ contract!(
     updates_change_only_named_fields_of_matching_records,
     listing_pages_by_cursor_both_ways_in_every_order,
     records_are_found_only_in_the_given_projects,
+    masked_records_read_back,
     an_update_that_matches_nothing_waits_for_its_record,
     pending_updates_apply_in_arrival_order_when_they_match,
     expired_pending_updates_are_never_applied,
@@ -508,6 +509,15 @@ async fn values_read_back_exactly(db: &TestDb) {
     }
     let slots = parley_core::field_index("slots").unwrap();
     assert_eq!(records[0].get(slots), &Value::Json(json!("x")), "a JSON string stays a JSON value");
+}
+
+async fn masked_records_read_back(db: &TestDb) {
+    let org = bootstrap(db).await;
+    let mut project = create_project(db, &org, 1).await;
+    project.settings.mask_sensitive = true;
+    let masked = record(&project, 1, json!({"inputText": "secret", "inputData": {"card": "4111"}, "ip": "192.0.2.1"}));
+    db.store.insert_records(vec![masked.clone()], BASE).await.unwrap();
+    assert_eq!(db.store.get_record(&[project.id], oid(1)).await.unwrap(), Some(masked));
 }
 
 async fn ingest_skips_duplicates(db: &TestDb) {
