@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod background;
 pub mod bootstrap;
 pub mod config;
 pub mod extract;

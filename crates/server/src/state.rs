@@ -3,9 +3,15 @@
 use std::sync::Arc;
 
 use parley_store::Store;
+use tokio::sync::Notify;
 
-/// The application state: the store, chosen once at start from the database URL.
+/// The application state: the store, chosen once at start from the database URL, and what the
+/// handlers need of the configuration and of the background work.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
+    /// How long an update that matched nothing waits for its record; `None` when it does not.
+    pub pending_update_window: Option<time::Duration>,
+    /// Wakes the erasure worker when a task is queued.
+    pub tasks_queued: Arc<Notify>,
 }

@@ -4,6 +4,7 @@ pub mod analytics;
 pub mod apikeys;
 pub mod health;
 pub mod projects;
+pub mod tasks;
 
 use parley_core::{Caller, ObjectId, Project, ProjectAccess};
 
