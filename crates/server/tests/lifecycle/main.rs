@@ -3,6 +3,7 @@
 //! server the way `main` does (`parley_server::start`), on port 0, with a fresh data directory;
 //! the crash tests run the `parley` binary itself as a child process.
 
+mod crash;
 mod erasure;
 mod pending;
 mod protection;
