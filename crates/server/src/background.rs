@@ -1,11 +1,13 @@
 //! The background work of a node: the erasure worker, which runs queued deletion tasks batch by
 //! batch, and the retention purge, which deletes expired records and pending updates. Both work
-//! in small transactions, so that requests never wait long behind them, and both stop between
-//! two transactions when the node shuts down; an unfinished task is resumed by the next start (or
-//! by another node, which may also help with it at once: batches of one task may run side by side).
+//! in small transactions and pause after each for as long as it took, so that they take at most
+//! about half of the database's write time and requests never wait behind more than one batch.
+//! Both stop between two transactions when the node shuts down; an unfinished task is resumed by
+//! the next start (or by another node, which may also help with it at once: batches of one task
+//! may run side by side).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parley_core::value::now;
 use parley_core::{Task, TaskStatus};
@@ -64,6 +66,19 @@ impl Background {
     }
 }
 
+/// The longest pause after a batch.
+const MAX_PAUSE: Duration = Duration::from_secs(1);
+
+/// Waits after a batch that started at `started` for as long as it took (at most [`MAX_PAUSE`]),
+/// or until the node stops.
+async fn pause_after(started: Instant, stopping: &watch::Receiver<bool>) {
+    let mut stopping = stopping.clone();
+    tokio::select! {
+        _ = stopped(&mut stopping) => {}
+        _ = tokio::time::sleep(started.elapsed().min(MAX_PAUSE)) => {}
+    }
+}
+
 /// Completes when the node stops.
 async fn stopped(stopping: &mut watch::Receiver<bool>) {
     let _ = stopping.wait_for(|stop| *stop).await;
@@ -109,11 +124,12 @@ async fn run_task(store: &dyn Store, task: Task, batch: u32, stopping: &watch::R
         if *stopping.borrow() {
             return Ok(());
         }
+        let started = Instant::now();
         let failure = match store.erase_batch(&task, batch, now()).await {
             Ok(n) if n < u64::from(batch) => None,
             Ok(n) => {
                 deleted += n;
-                tokio::task::yield_now().await;
+                pause_after(started, stopping).await;
                 continue;
             }
             Err(StoreError::Unavailable(reason)) => {
@@ -167,12 +183,13 @@ async fn purge_once(store: &dyn Store, batch: u32, stopping: &watch::Receiver<bo
             if *stopping.borrow() {
                 return Ok(());
             }
+            let batch_started = Instant::now();
             let deleted = store.purge_expired_records(project, started, batch).await?;
             records += deleted;
             if deleted < u64::from(batch) {
                 break;
             }
-            tokio::task::yield_now().await;
+            pause_after(batch_started, stopping).await;
         }
     }
     if records > 0 || pending > 0 {
