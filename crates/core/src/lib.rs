@@ -9,6 +9,7 @@ pub mod identity;
 pub mod project;
 pub mod query;
 pub mod record;
+pub mod task;
 pub mod update;
 pub mod value;
 
@@ -19,5 +20,6 @@ pub use identity::{Caller, OrgRole, ProjectAccess, ProjectRole};
 pub use project::{Project, ProjectSettings};
 pub use query::{Cursor, ListParams, PageStart, RecordFilter, RecordPage, RecordQuery, SortKey};
 pub use record::{NewRecord, Record};
+pub use task::{Erasure, Task, TaskStatus};
 pub use update::RecordUpdate;
 pub use value::Value;

@@ -105,16 +105,17 @@ impl NewRecord {
         }
         self.values[idx::UPDATED_AT] = Value::Time(now);
         self.values[idx::EXPIRES_AT] = settings.expiry(now).map_or(Value::Null, Value::Time);
-        let masked = Value::Text(MASK.to_owned());
         if settings.mask_sensitive {
-            for index in [idx::INPUT_TEXT, idx::INPUT_DATA] {
+            // inputData is a JSON value: its mask is the JSON string, so that it stays one.
+            let masks = [(idx::INPUT_TEXT, Value::Text(MASK.to_owned())), (idx::INPUT_DATA, Value::Json(MASK.into()))];
+            for (index, mask) in masks {
                 if self.values[index] != Value::Null {
-                    self.values[index] = masked.clone();
+                    self.values[index] = mask;
                 }
             }
         }
         if (settings.mask_sensitive || settings.mask_ip) && self.values[idx::IP] != Value::Null {
-            self.values[idx::IP] = masked;
+            self.values[idx::IP] = Value::Text(MASK.to_owned());
         }
         Record { values: self.values }
     }
@@ -155,6 +156,15 @@ mod tests {
         assert!(NewRecord::parse(json).is_ok());
     }
 
+    /// Updates cannot bring back clear text that masking keeps off the disk: none of the fields
+    /// masking replaces may be changed by `PATCH /v2.0/analytics`.
+    #[test]
+    fn masked_fields_are_not_editable() {
+        for index in [idx::INPUT_TEXT, idx::INPUT_DATA, idx::IP] {
+            assert!(!RECORD_FIELDS[index].editable, "{}", RECORD_FIELDS[index].name);
+        }
+    }
+
     #[test]
     fn stamping_masks_before_storage() {
         let mut json = minimal();
@@ -167,6 +177,12 @@ mod tests {
         assert_eq!(record.get(idx::IP), &Value::Text(MASK.into()));
         assert_eq!(record.get(idx::INPUT_DATA), &Value::Null);
         assert_eq!(record.get(idx::TIMESTAMP), &Value::Time(now));
+        assert_eq!(record.to_json()["inputText"], json!(MASK));
+
+        let mut json = minimal();
+        json["inputData"] = json!({"card": "4111"});
+        let record = NewRecord::parse(json).unwrap().stamp(ObjectId::generate(), &settings, now);
+        assert_eq!(record.get(idx::INPUT_DATA), &Value::Json(json!(MASK)), "a JSON value, as the field's type says");
         assert!(matches!(record.get(idx::EXPIRES_AT), Value::Time(t) if *t > now));
     }
 }

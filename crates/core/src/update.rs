@@ -41,26 +41,48 @@ impl RecordUpdate {
         if let Some(name) = body.keys().next() {
             return Err(Error::invalid(name, "is not an argument of this request"));
         }
-        if properties.is_empty() {
-            return Err(Error::Missing {
-                detail: "Validation failed. 'properties' must name at least one editable field.".into(),
-                details: Map::from_iter([("field".to_owned(), Json::from("properties"))]),
-            });
-        }
-        let changes = properties
-            .into_iter()
-            .map(|(name, json)| {
-                let field_name = format!("properties.{name}");
-                let index = field_index(&name)
-                    .filter(|&i| RECORD_FIELDS[i].editable)
-                    .ok_or_else(|| Error::invalid(&field_name, "is not an editable property"))?;
-                let value =
-                    Value::from_json(&RECORD_FIELDS[index], json).map_err(|p| Error::invalid(&field_name, p.0))?;
-                Ok((index, value))
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let changes = parse_properties(properties)?;
         Ok(RecordUpdate { project_id, contact_id, session_id, input_id, changes })
     }
+
+    /// The changes as a `properties` object, the form a pending update is stored in. Reading it
+    /// back with [`RecordUpdate::with_properties`] gives the same changes.
+    pub fn properties(&self) -> Map<String, Json> {
+        self.changes.iter().map(|(index, value)| (RECORD_FIELDS[*index].name.to_owned(), value.to_json())).collect()
+    }
+
+    /// An update from its parts, `properties` checked as in [`RecordUpdate::parse`].
+    pub fn with_properties(
+        project_id: ObjectId,
+        contact_id: String,
+        session_id: Option<String>,
+        input_id: Option<String>,
+        properties: Map<String, Json>,
+    ) -> Result<Self> {
+        let changes = parse_properties(properties)?;
+        Ok(RecordUpdate { project_id, contact_id, session_id, input_id, changes })
+    }
+}
+
+/// Types the `properties` of an update: at least one, each editable and of its field's type.
+fn parse_properties(properties: Map<String, Json>) -> Result<Vec<(FieldIndex, Value)>> {
+    if properties.is_empty() {
+        return Err(Error::Missing {
+            detail: "Validation failed. 'properties' must name at least one editable field.".into(),
+            details: Map::from_iter([("field".to_owned(), Json::from("properties"))]),
+        });
+    }
+    properties
+        .into_iter()
+        .map(|(name, json)| {
+            let field_name = format!("properties.{name}");
+            let index = field_index(&name)
+                .filter(|&i| RECORD_FIELDS[i].editable)
+                .ok_or_else(|| Error::invalid(&field_name, "is not an editable property"))?;
+            let value = Value::from_json(&RECORD_FIELDS[index], json).map_err(|p| Error::invalid(&field_name, p.0))?;
+            Ok((index, value))
+        })
+        .collect()
 }
 
 /// Removes a string argument; `null` counts as absent; any other type is invalid.
@@ -133,6 +155,40 @@ mod tests {
             "properties"
         );
         assert!(matches!(RecordUpdate::parse(body(json!({}))), Err(Error::Missing { .. })));
+    }
+
+    #[test]
+    fn properties_read_back_as_the_same_changes() {
+        let update = RecordUpdate::parse(body(json!({
+            "rating": 0.1, "intentScore": 0.30000000000000004, "handoverEscalations": 9007199254740993u64,
+            "custom1": null, "slots": {"z": [1, "x"], "a": null}, "trackedGoals": ["b", "a"], "inHandoverRequest": true
+        })))
+        .unwrap();
+        let again = RecordUpdate::with_properties(
+            update.project_id,
+            update.contact_id.clone(),
+            None,
+            Some("i".into()),
+            serde_json::from_str(&Json::Object(update.properties()).to_string()).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(again.changes, update.changes);
+    }
+
+    proptest::proptest! {
+        /// A pending update is stored as JSON text and read back: every number must come back
+        /// as the very same double (serde_json's `float_roundtrip`).
+        #[test]
+        fn numbers_survive_the_stored_form(bits in proptest::num::u64::ANY) {
+            let rating = f64::from_bits(bits);
+            proptest::prop_assume!(rating.is_finite());
+            let update = RecordUpdate::parse(body(json!({ "rating": rating }))).unwrap();
+            let text = Json::Object(update.properties()).to_string();
+            let again = RecordUpdate::with_properties(
+                update.project_id, update.contact_id.clone(), None, None, serde_json::from_str(&text).unwrap(),
+            ).unwrap();
+            proptest::prop_assert_eq!(&again.changes, &update.changes);
+        }
     }
 
     #[test]

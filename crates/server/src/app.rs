@@ -9,17 +9,19 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, patch, post};
+use parley_store::Store;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 
+use crate::background::Background;
 use crate::bootstrap::{BootstrapError, FirstStart, access_tokens, bootstrap};
 use crate::config::Config;
 use crate::problem::{ApiError, ErrorCode};
 use crate::ratelimit::RateLimit;
-use crate::routes::{analytics, apikeys, health, members, oauth, projects, users};
+use crate::routes::{analytics, apikeys, health, members, oauth, projects, tasks, users};
 use crate::state::AppState;
 
 /// The routes of the REST API, mounted under `/new/v2.0` and `/v2.0`.
@@ -27,7 +29,9 @@ fn api() -> Router<AppState> {
     Router::new()
         .route("/analytics", patch(analytics::update_records).get(analytics::list_records))
         .route("/analytics/records", post(analytics::ingest_records))
-        .route("/analytics/{recordId}", get(analytics::get_record))
+        // GET takes a record id, DELETE a project id (rest.md §3 and §4).
+        .route("/analytics/{id}", get(analytics::get_record).delete(analytics::delete_records))
+        .route("/tasks/{taskId}", get(tasks::get_task))
         .route("/projects", post(projects::create_project).get(projects::list_projects))
         .route(
             "/projects/{projectId}",
@@ -91,13 +95,20 @@ pub struct Running {
     pub first_start: Option<FirstStart>,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<std::io::Result<()>>,
+    background: Background,
+    store: Arc<dyn Store>,
 }
 
 impl Running {
-    /// Stops accepting, lets requests in flight finish, and waits for the server to end.
+    /// Stops accepting, lets requests in flight finish, stops the background work between two
+    /// of its transactions, then closes the store once every write it accepted is durable.
     pub async fn stop(self) -> std::io::Result<()> {
         let _ = self.shutdown.send(true);
-        self.task.await.map_err(std::io::Error::other)?
+        let served = self.task.await.map_err(std::io::Error::other);
+        self.background.stop().await;
+        self.store.close().await;
+        tracing::info!("stopped: requests finished, writes flushed");
+        served?
     }
 
     /// Waits until the server ends on its own or `signal` completes, then drains.
@@ -123,10 +134,17 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     let store = parley_store::open(&config.effective_database_url(), config.database_pool_size).await?;
     let first_start = bootstrap(store.as_ref(), config).await?;
     let tokens = Arc::new(access_tokens(store.as_ref()).await?);
-    let state = AppState { store: Arc::clone(&store), tokens };
+    let tasks_queued = Arc::new(Notify::new());
+    let state = AppState {
+        store: Arc::clone(&store),
+        tokens,
+        pending_update_window: config.pending_update_window(),
+        tasks_queued: Arc::clone(&tasks_queued),
+    };
     let listener =
         TcpListener::bind(config.listen).await.map_err(|source| StartError::Listen { addr: config.listen, source })?;
     let addr = listener.local_addr().map_err(|source| StartError::Listen { addr: config.listen, source })?;
+    let background = Background::spawn(Arc::clone(&store), tasks_queued, config.into());
     let app =
         router(state, Duration::from_secs(config.request_timeout_secs), RateLimit::new(config.rate_limit_per_minute));
     let (shutdown, mut stopped) = watch::channel(false);
@@ -138,5 +156,5 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
             .await
     });
     tracing::info!(address = %addr, engine = store.engine(), "parley listening on http://{addr}");
-    Ok(Running { addr, first_start, shutdown, task })
+    Ok(Running { addr, first_start, shutdown, task, background, store })
 }

@@ -34,6 +34,13 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Seconds a request may take before it is answered 504.
     pub request_timeout_secs: u64,
+    /// Seconds an update that names an input and matches nothing is kept for its record to be
+    /// ingested (a pending update); 0 keeps none.
+    pub pending_update_window_secs: u64,
+    /// Seconds between two runs of the retention purge.
+    pub retention_interval_secs: u64,
+    /// Records deleted per transaction by erasure tasks and the retention purge.
+    pub delete_batch_size: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,12 +64,15 @@ impl Default for Config {
             rate_limit_per_minute: 1000,
             log_format: LogFormat::Auto,
             request_timeout_secs: 30,
+            pending_update_window_secs: 600,
+            retention_interval_secs: 60,
+            delete_batch_size: 1000,
         }
     }
 }
 
 /// Environment variables read, as `PARLEY_` + the upper-cased key.
-const ENV_KEYS: [&str; 10] = [
+const ENV_KEYS: [&str; 13] = [
     "listen",
     "data_dir",
     "database_url",
@@ -73,7 +83,15 @@ const ENV_KEYS: [&str; 10] = [
     "rate_limit_per_minute",
     "log_format",
     "request_timeout_secs",
+    "pending_update_window_secs",
+    "retention_interval_secs",
+    "delete_batch_size",
 ];
+
+/// The longest pending-update window: 7 days.
+const MAX_PENDING_UPDATE_WINDOW_SECS: u64 = 7 * 24 * 3600;
+/// The most records one delete transaction may take.
+const MAX_DELETE_BATCH_SIZE: u32 = 100_000;
 
 /// Values given as command-line flags; each overrides everything else.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -127,7 +145,23 @@ impl Config {
         if self.request_timeout_secs == 0 {
             return Err("invalid configuration: request_timeout_secs must be at least 1".into());
         }
+        if self.pending_update_window_secs > MAX_PENDING_UPDATE_WINDOW_SECS {
+            return Err(format!(
+                "invalid configuration: pending_update_window_secs must be at most {MAX_PENDING_UPDATE_WINDOW_SECS} (7 days)"
+            ));
+        }
+        if self.retention_interval_secs == 0 {
+            return Err("invalid configuration: retention_interval_secs must be at least 1".into());
+        }
+        if !(1..=MAX_DELETE_BATCH_SIZE).contains(&self.delete_batch_size) {
+            return Err(format!("invalid configuration: delete_batch_size must be from 1 to {MAX_DELETE_BATCH_SIZE}"));
+        }
         Ok(())
+    }
+
+    /// How long an update that matched nothing waits for its record; `None` when it does not.
+    pub fn pending_update_window(&self) -> Option<time::Duration> {
+        (self.pending_update_window_secs > 0).then(|| time::Duration::seconds(self.pending_update_window_secs as i64))
     }
 
     /// The database URL in force: the configured one, or the SQLite file in the data dir.
@@ -208,6 +242,31 @@ mod tests {
         std::fs::write(&file, "listen = \"nowhere\"\n").unwrap();
         let error = Config::load(Some(&file), &Overrides::default()).unwrap_err();
         assert!(error.contains("listen"), "{error}");
+    }
+
+    #[test]
+    fn lifecycle_settings_have_defaults_and_bounds() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("parley.toml");
+        let defaults = Config::default();
+        assert_eq!(defaults.pending_update_window(), Some(time::Duration::minutes(10)));
+        assert_eq!((defaults.retention_interval_secs, defaults.delete_batch_size), (60, 1000));
+        std::fs::write(&file, "pending_update_window_secs = 0\nretention_interval_secs = 5\ndelete_batch_size = 10\n")
+            .unwrap();
+        let config = Config::load(Some(&file), &Overrides::default()).unwrap();
+        assert_eq!(config.pending_update_window(), None);
+        assert_eq!((config.retention_interval_secs, config.delete_batch_size), (5, 10));
+        for (text, key) in [
+            ("pending_update_window_secs = 604801", "pending_update_window_secs"),
+            ("pending_update_window_secs = -1", "pending_update_window_secs"),
+            ("retention_interval_secs = 0", "retention_interval_secs"),
+            ("delete_batch_size = 0", "delete_batch_size"),
+            ("delete_batch_size = 100001", "delete_batch_size"),
+        ] {
+            std::fs::write(&file, text).unwrap();
+            let error = Config::load(Some(&file), &Overrides::default()).unwrap_err();
+            assert!(error.contains(key), "{text}: {error}");
+        }
     }
 
     #[test]

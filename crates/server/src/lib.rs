@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod app;
 pub mod auth;
+pub mod background;
 pub mod bootstrap;
 pub mod config;
 pub mod extract;

@@ -225,10 +225,14 @@ async fn main() -> ExitCode {
         },
         Command::Config(args) => load(cli.config.as_ref(), args).map(|config| print!("{}", config.to_redacted_toml())),
         Command::Migrate(args) => match load(cli.config.as_ref(), args) {
-            Ok(config) => parley_store::open(&config.effective_database_url(), config.database_pool_size)
-                .await
-                .map(|_| println!("migrations applied"))
-                .map_err(|e| format!("cannot open the database: {e}")),
+            Ok(config) => match parley_store::open(&config.effective_database_url(), config.database_pool_size).await {
+                Ok(store) => {
+                    store.close().await;
+                    println!("migrations applied");
+                    Ok(())
+                }
+                Err(e) => Err(format!("cannot open the database: {e}")),
+            },
             Err(e) => Err(e),
         },
         command => administer(cli.config.as_ref(), command).await,
@@ -263,7 +267,8 @@ async fn serve(config: Config) -> Result<(), String> {
     running.until(shutdown_signal()).await.map_err(|e| e.to_string())
 }
 
-/// SIGINT or SIGTERM.
+/// SIGINT or SIGTERM. What follows is [`parley_server::Running::stop`]: stop accepting, finish
+/// requests in flight, stop background work between two transactions, flush the store, exit 0.
 async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]

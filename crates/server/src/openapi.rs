@@ -10,7 +10,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, Secur
 use utoipa::openapi::{RefOr, schema};
 use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 
-use crate::routes::{analytics, apikeys, health, members, projects, users};
+use crate::routes::{analytics, apikeys, health, members, projects, tasks, users};
 
 /// The JSON schema of one field's value.
 fn field_schema(ty: FieldType, nullable: bool) -> Schema {
@@ -136,6 +136,43 @@ pub struct RecordPage {
     previous_cursor: Option<String>,
 }
 
+/// The body of `DELETE /analytics/{projectId}`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ErasureRequest {
+    /// Required: the contacts whose records are deleted, or null for every contact.
+    #[schema(rename = "contactIds")]
+    contact_ids: Option<Vec<String>>,
+    /// Only records at or after this time.
+    #[schema(rename = "timestampStart", format = DateTime)]
+    timestamp_start: Option<String>,
+    /// Only records at or before this time.
+    #[schema(rename = "timestampEnd", format = DateTime)]
+    timestamp_end: Option<String>,
+}
+
+/// An erasure task.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct TaskView {
+    #[schema(rename = "_id")]
+    id: String,
+    #[schema(rename = "projectId")]
+    project_id: String,
+    /// queued, running, done or error.
+    status: String,
+    /// Records deleted so far; final once done.
+    deleted: u64,
+    /// Why the task failed, when it did.
+    error: Option<String>,
+    #[schema(rename = "createdAt", format = DateTime)]
+    created_at: String,
+    #[schema(rename = "startedAt", format = DateTime)]
+    started_at: Option<String>,
+    #[schema(rename = "finishedAt", format = DateTime)]
+    finished_at: Option<String>,
+}
+
 struct Credentials;
 
 impl Modify for Credentials {
@@ -157,6 +194,8 @@ impl Modify for Credentials {
         analytics::ingest_records,
         analytics::list_records,
         analytics::get_record,
+        analytics::delete_records,
+        tasks::get_task,
         projects::create_project,
         projects::list_projects,
         projects::get_project,
@@ -174,7 +213,7 @@ impl Modify for Credentials {
         health::live,
         health::ready,
     ),
-    components(schemas(RecordSchema, UpdateRequestSchema, Problem, IngestResult, RecordPage, projects::ProjectView, apikeys::ApiKeyView, users::UserView, users::UserInput, members::MemberView, members::MemberInput)),
+    components(schemas(RecordSchema, UpdateRequestSchema, Problem, IngestResult, RecordPage, ErasureRequest, TaskView, projects::ProjectView, apikeys::ApiKeyView, users::UserView, users::UserInput, members::MemberView, members::MemberInput)),
     modifiers(&Credentials),
     security(("apiKeyHeader" = []), ("apiKeyQuery" = []), ("bearer" = []))
 )]

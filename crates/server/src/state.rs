@@ -3,13 +3,19 @@
 use std::sync::Arc;
 
 use parley_store::Store;
+use tokio::sync::Notify;
 
 use crate::tokens::AccessTokens;
 
-/// The application state: the store, chosen once at start from the database URL, and the access
-/// token key read from it.
+/// The application state: the store, chosen once at start from the database URL, the access
+/// token key read from it, and what the handlers need of the configuration and of the
+/// background work.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub tokens: Arc<AccessTokens>,
+    /// How long an update that matched nothing waits for its record; `None` when it does not.
+    pub pending_update_window: Option<time::Duration>,
+    /// Wakes the erasure worker when a task is queued.
+    pub tasks_queued: Arc<Notify>,
 }

@@ -17,9 +17,9 @@ use std::sync::Arc;
 pub use error::{StoreError, StoreResult};
 pub use model::{
     ApiKeyInfo, Bootstrap, GrantType, IngestCounts, Member, MemberChange, NewApiKey, NewRefreshToken, NewUser,
-    OAuthClient, Organisation, RefreshOutcome, TokenSession, User, UserDeletion, UserKind,
+    OAuthClient, Organisation, RefreshOutcome, TokenSession, UpdateOutcome, User, UserDeletion, UserKind,
 };
-pub use traits::{IdentityStore, OAuthStore, ProjectStore, RecordStore, Store};
+pub use traits::{IdentityStore, LifecycleStore, OAuthStore, ProjectStore, RecordStore, Store};
 
 /// Opens the store a database URL names and brings its schema up to date:
 ///

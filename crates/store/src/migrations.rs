@@ -17,12 +17,14 @@ pub struct Migration {
 /// The embedded engine's migrations, oldest first.
 pub static SQLITE: &[Migration] = &[
     Migration { version: 1, name: "initial", sql: include_str!("../migrations/sqlite/0001_initial.sql") },
+    Migration { version: 2, name: "lifecycle", sql: include_str!("../migrations/sqlite/0002_lifecycle.sql") },
     Migration { version: 3, name: "identity", sql: include_str!("../migrations/sqlite/0003_identity.sql") },
 ];
 
 /// The PostgreSQL engine's migrations, oldest first.
 pub static POSTGRES: &[Migration] = &[
     Migration { version: 1, name: "initial", sql: include_str!("../migrations/postgres/0001_initial.sql") },
+    Migration { version: 2, name: "lifecycle", sql: include_str!("../migrations/postgres/0002_lifecycle.sql") },
     Migration { version: 3, name: "identity", sql: include_str!("../migrations/postgres/0003_identity.sql") },
 ];
 

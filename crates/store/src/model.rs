@@ -1,7 +1,9 @@
 //! Stored things other than records and projects: organisations, users, memberships, API keys,
 //! OAuth2 clients and tokens, the first-start bootstrap.
 
-use parley_core::{ObjectId, OrgRole, ProjectRole};
+use parley_core::{ObjectId, OrgRole, ProjectRole, RecordUpdate};
+
+use crate::error::{StoreError, StoreResult};
 use time::OffsetDateTime;
 
 /// An API key as listed: never its secret.
@@ -39,6 +41,33 @@ pub struct Bootstrap {
 pub struct IngestCounts {
     pub inserted: u64,
     pub duplicates: u64,
+    /// Pending updates applied to the records inserted.
+    pub pending_applied: u64,
+}
+
+/// What an update did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UpdateOutcome {
+    /// Records changed.
+    pub matched: u64,
+    /// Nothing matched and the update was kept as a pending update.
+    pub deferred: bool,
+}
+
+/// A stored pending update as an update of its input.
+pub(crate) fn pending_update(
+    project_id: ObjectId,
+    contact: String,
+    session: Option<String>,
+    input: String,
+    properties: serde_json::Value,
+) -> StoreResult<RecordUpdate> {
+    let unreadable =
+        |e: &dyn std::fmt::Display| StoreError::Internal(format!("a stored pending update is unreadable: {e}"));
+    let serde_json::Value::Object(properties) = properties else {
+        return Err(unreadable(&"its properties are not an object"));
+    };
+    RecordUpdate::with_properties(project_id, contact, session, Some(input), properties).map_err(|e| unreadable(&e))
 }
 
 /// An organisation: a tenant.

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use parley_core::{Cursor, ObjectId, RECORD_FIELDS, RecordFilter, RecordUpdate, SortKey, Value};
+use parley_core::{Cursor, Erasure, ObjectId, RECORD_FIELDS, RecordFilter, RecordUpdate, SortKey, Value};
 use time::OffsetDateTime;
 
 /// How an engine writes placeholders.
@@ -196,6 +196,59 @@ pub fn select_record(dialect: Dialect, projects: &[ObjectId], id: ObjectId) -> S
     s
 }
 
+/// One batch of an erasure: deletes at most `limit` of the project's records that `erasure`
+/// matches. Its timestamp bounds are inclusive.
+pub fn erase_records(dialect: Dialect, project_id: ObjectId, erasure: &Erasure, limit: u32) -> Statement {
+    let mut s = Statement::new(dialect);
+    let project = Value::Text(project_id.to_string());
+    s.push("DELETE FROM records WHERE project_id = ").bind(project.clone());
+    s.push(" AND id IN (SELECT id FROM records WHERE project_id = ").bind(project);
+    push_erasure(&mut s, erasure, "timestamp");
+    s.push(" LIMIT ").bind(Value::Integer(i64::from(limit))).push(")");
+    s
+}
+
+/// Deletes the pending updates of the project that `erasure` matches, by the time they were
+/// received (a pending update has no record timestamp yet).
+pub fn erase_pending_updates(dialect: Dialect, project_id: ObjectId, erasure: &Erasure) -> Statement {
+    let mut s = Statement::new(dialect);
+    s.push("DELETE FROM pending_updates WHERE project_id = ").bind(Value::Text(project_id.to_string()));
+    push_erasure(&mut s, erasure, "received_at");
+    s
+}
+
+/// `AND …` for the contacts and the inclusive time bounds of an erasure. The contact list is
+/// bound as one JSON array, so that the statement text does not depend on its length.
+fn push_erasure(s: &mut Statement, erasure: &Erasure, time_column: &str) {
+    if let Some(contacts) = &erasure.contact_ids {
+        let list = Value::Json(serde_json::Value::from(contacts.clone()));
+        match s.dialect {
+            Dialect::Sqlite => s.push(" AND contact_id IN (SELECT value FROM json_each(").bind(list).push("))"),
+            Dialect::Postgres => {
+                s.push(" AND contact_id IN (SELECT json_array_elements_text(").bind(list).push("::json))")
+            }
+        };
+    }
+    if let Some(start) = erasure.timestamp_start {
+        s.push(" AND ").push(time_column).push(" >= ").bind(Value::Time(start));
+    }
+    if let Some(end) = erasure.timestamp_end {
+        s.push(" AND ").push(time_column).push(" <= ").bind(Value::Time(end));
+    }
+}
+
+/// One batch of the retention purge: deletes at most `limit` of the project's records whose
+/// `expiresAt` has passed at `now`.
+pub fn purge_expired_records(dialect: Dialect, project_id: ObjectId, now: OffsetDateTime, limit: u32) -> Statement {
+    let mut s = Statement::new(dialect);
+    let project = Value::Text(project_id.to_string());
+    s.push("DELETE FROM records WHERE project_id = ").bind(project.clone());
+    s.push(" AND id IN (SELECT id FROM records WHERE project_id = ").bind(project);
+    s.push(" AND expires_at IS NOT NULL AND expires_at <= ").bind(Value::Time(now));
+    s.push(" LIMIT ").bind(Value::Integer(i64::from(limit))).push(")");
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,6 +265,25 @@ mod tests {
         let s = select_records(Dialect::Postgres, &filter(), &sort, Some(&cursor), 0, 10);
         assert!(s.text.contains("AND ((ip IS NULL AND id > $2))"), "{}", s.text);
         assert!(s.text.ends_with("ORDER BY ip DESC NULLS LAST, id ASC NULLS FIRST LIMIT $3"), "{}", s.text);
+    }
+
+    #[test]
+    fn erasure_names_the_project_and_binds_the_contacts_once() {
+        let erasure = Erasure {
+            contact_ids: Some(vec!["a".into(), "b".into()]),
+            timestamp_start: None,
+            timestamp_end: Some(time::macros::datetime!(2024-05-01 12:00 UTC)),
+        };
+        let project = ObjectId::generate();
+        let s = erase_records(Dialect::Postgres, project, &erasure, 1000);
+        assert_eq!(
+            s.text,
+            "DELETE FROM records WHERE project_id = $1 AND id IN (SELECT id FROM records WHERE project_id = $2 \
+             AND contact_id IN (SELECT json_array_elements_text($3::json)) AND timestamp <= $4 LIMIT $5)"
+        );
+        assert_eq!(s.params[2], Value::Json(serde_json::json!(["a", "b"])));
+        let s = erase_pending_updates(Dialect::Sqlite, project, &Erasure { contact_ids: None, ..erasure });
+        assert_eq!(s.text, "DELETE FROM pending_updates WHERE project_id = ?1 AND received_at <= ?2");
     }
 
     #[test]

@@ -4,14 +4,14 @@
 use async_trait::async_trait;
 use parley_core::{
     Caller, Cursor, ObjectId, PageStart, Project, ProjectAccess, ProjectRole, Record, RecordFilter, RecordPage,
-    RecordQuery, RecordUpdate, SortKey,
+    RecordQuery, RecordUpdate, SortKey, Task,
 };
 use time::OffsetDateTime;
 
 use crate::error::StoreResult;
 use crate::model::{
     ApiKeyInfo, Bootstrap, IngestCounts, Member, MemberChange, NewApiKey, NewRefreshToken, NewUser, OAuthClient,
-    Organisation, RefreshOutcome, TokenSession, User, UserDeletion,
+    Organisation, RefreshOutcome, TokenSession, UpdateOutcome, User, UserDeletion,
 };
 
 /// Users, organisations and API keys.
@@ -108,10 +108,20 @@ pub trait ProjectStore: Send + Sync {
 #[async_trait]
 pub trait RecordStore: Send + Sync {
     /// Inserts stamped records in one transaction, skipping any whose `(projectId, inputId)`
-    /// exists; durable when it returns.
-    async fn insert_records(&self, records: Vec<Record>) -> StoreResult<IngestCounts>;
-    /// Applies an update to every matching record atomically; returns how many matched.
-    async fn update_records(&self, update: RecordUpdate, now: OffsetDateTime) -> StoreResult<u64>;
+    /// exists, and applies to each record inserted the pending updates waiting for its input that
+    /// have not expired at `now`, in arrival order (those whose contact or session differ from the
+    /// record's are discarded: they can never match). Durable when it returns.
+    async fn insert_records(&self, records: Vec<Record>, now: OffsetDateTime) -> StoreResult<IngestCounts>;
+    /// Applies an update to every matching record atomically. When nothing matches, the update
+    /// names an input, no record of that input exists yet and `defer_until` is given, it is kept
+    /// as a pending update until then instead, in the same transaction; an ingest of its record
+    /// that runs at the same time either sees it or is seen by it.
+    async fn update_records(
+        &self,
+        update: RecordUpdate,
+        now: OffsetDateTime,
+        defer_until: Option<OffsetDateTime>,
+    ) -> StoreResult<UpdateOutcome>;
     /// Records matching `filter` in `sort` order, strictly after `after` when given.
     async fn fetch_records(
         &self,
@@ -168,11 +178,38 @@ pub trait RecordStore: Send + Sync {
     }
 }
 
+/// Erasure tasks and the purges that keep data no longer than it may be kept.
+#[async_trait]
+pub trait LifecycleStore: Send + Sync {
+    async fn create_task(&self, task: Task) -> StoreResult<()>;
+    /// A task of the organisation.
+    async fn get_task(&self, organisation: ObjectId, id: ObjectId) -> StoreResult<Option<Task>>;
+    /// The oldest task that has not finished, of any organisation.
+    async fn next_task(&self) -> StoreResult<Option<Task>>;
+    /// One batch of an erasure task, in one transaction: deletes at most `limit` of the records
+    /// it matches, adds them to its count and marks it running. Returns how many it deleted; fewer
+    /// than `limit` means none is left. Several nodes may run batches of one task at once.
+    async fn erase_batch(&self, task: &Task, limit: u32, now: OffsetDateTime) -> StoreResult<u64>;
+    /// Ends a task that has not ended: `None` for success, which also deletes the pending updates
+    /// the erasure matches; `Some(reason)` for failure. Either way the request is forgotten.
+    async fn finish_task(&self, task: &Task, failure: Option<String>, now: OffsetDateTime) -> StoreResult<()>;
+    /// The ids of every project, for the retention purge.
+    async fn all_project_ids(&self) -> StoreResult<Vec<ObjectId>>;
+    /// One batch of the retention purge: deletes at most `limit` of the project's records whose
+    /// `expiresAt` has passed at `now`.
+    async fn purge_expired_records(&self, project: ObjectId, now: OffsetDateTime, limit: u32) -> StoreResult<u64>;
+    /// Deletes the pending updates that have expired at `now`.
+    async fn purge_expired_pending_updates(&self, now: OffsetDateTime) -> StoreResult<u64>;
+}
+
 /// Everything a parley node needs from its database.
 #[async_trait]
-pub trait Store: IdentityStore + OAuthStore + ProjectStore + RecordStore {
+pub trait Store: IdentityStore + OAuthStore + ProjectStore + RecordStore + LifecycleStore {
     /// Whether the database answers and its schema is current.
     async fn ready(&self) -> StoreResult<()>;
     /// Which engine this is, for logs.
     fn engine(&self) -> &'static str;
+    /// Finishes the writes already accepted, makes them durable and stops accepting more: later
+    /// calls fail with [`StoreError::Unavailable`](crate::StoreError::Unavailable). For a clean exit.
+    async fn close(&self);
 }

@@ -11,13 +11,14 @@ use std::sync::Arc;
 use parley_core::field::idx;
 use parley_core::value::format_time;
 use parley_core::{
-    Caller, ListParams, NewRecord, ObjectId, OrgRole, Project, ProjectAccess, ProjectRole, ProjectSettings, Record,
-    RecordFilter, RecordPage, RecordQuery, RecordUpdate, SortKey, Value,
+    Caller, Erasure, ListParams, NewRecord, ObjectId, OrgRole, Project, ProjectAccess, ProjectRole, ProjectSettings,
+    Record, RecordFilter, RecordPage, RecordQuery, RecordUpdate, SortKey, Task, TaskStatus, Value,
 };
 use parley_store::testing::Proxy;
 use parley_store::{
     ApiKeyInfo, Bootstrap, GrantType, IngestCounts, Member, MemberChange, NewApiKey, NewRefreshToken, NewUser,
-    OAuthClient, Organisation, RefreshOutcome, Store, StoreError, TokenSession, User, UserDeletion, UserKind,
+    OAuthClient, Organisation, RefreshOutcome, Store, StoreError, TokenSession, UpdateOutcome, User, UserDeletion,
+    UserKind,
 };
 use serde_json::{Value as Json, json};
 use time::macros::datetime;
@@ -142,6 +143,17 @@ impl Drop for TestDb {
     }
 }
 
+impl TestDb {
+    /// Closes the store and opens the same database again, as a restart does.
+    async fn reopen(&self) -> Arc<dyn Store> {
+        self.store.close().await;
+        match &self.backing {
+            Backing::Sqlite { path, .. } => open(&format!("sqlite://{}", path.display())).await,
+            Backing::Postgres { url, .. } => open(url).await,
+        }
+    }
+}
+
 async fn open(url: &str) -> Arc<dyn Store> {
     match parley_store::open(url, 4).await {
         Ok(store) => store,
@@ -221,6 +233,16 @@ contract!(
     the_signing_key_and_the_default_client_exist_once,
     refresh_tokens_rotate_once_and_reuse_revokes_the_session,
     sessions_are_revoked_by_either_token,
+    masked_records_read_back,
+    an_update_that_matches_nothing_waits_for_its_record,
+    pending_updates_apply_in_arrival_order_when_they_match,
+    expired_pending_updates_are_never_applied,
+    pending_updates_survive_a_restart,
+    an_update_racing_the_ingest_of_its_record_is_never_lost,
+    erasure_deletes_what_it_matches_batch_by_batch,
+    a_failed_task_keeps_its_reason_and_forgets_its_request,
+    retention_purges_expired_records_in_batches,
+    closing_commits_accepted_writes_and_refuses_later_ones,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -436,7 +458,7 @@ async fn deleting_a_project_deletes_its_records(db: &TestDb) {
     db.add_user(org.id, member, &[]).await;
     db.add_member(doomed.id, member, &[ProjectRole::Basic]).await;
     let records = vec![record(&doomed, 1, json!({})), record(&doomed, 2, json!({})), record(&kept, 3, json!({}))];
-    db.store.insert_records(records).await.unwrap();
+    db.store.insert_records(records, BASE).await.unwrap();
 
     assert!(!db.store.delete_project(oid(0xa999), doomed.id).await.unwrap(), "only within its organisation");
     assert_eq!(db.store.count_records(&filter_of(&doomed)).await.unwrap(), 2);
@@ -489,7 +511,7 @@ async fn values_read_back_exactly(db: &TestDb) {
     let org = bootstrap(db).await;
     let project = create_project(db, &org, 1).await;
     let records = varied_records(&project);
-    db.store.insert_records(records.clone()).await.unwrap();
+    db.store.insert_records(records.clone(), BASE).await.unwrap();
     for original in &records {
         let id = ObjectId::parse(original.id()).unwrap();
         let stored = db.store.get_record(&[project.id], id).await.unwrap().expect("the record");
@@ -501,6 +523,15 @@ async fn values_read_back_exactly(db: &TestDb) {
     assert_eq!(records[0].get(slots), &Value::Json(json!("x")), "a JSON string stays a JSON value");
 }
 
+async fn masked_records_read_back(db: &TestDb) {
+    let org = bootstrap(db).await;
+    let mut project = create_project(db, &org, 1).await;
+    project.settings.mask_sensitive = true;
+    let masked = record(&project, 1, json!({"inputText": "secret", "inputData": {"card": "4111"}, "ip": "192.0.2.1"}));
+    db.store.insert_records(vec![masked.clone()], BASE).await.unwrap();
+    assert_eq!(db.store.get_record(&[project.id], oid(1)).await.unwrap(), Some(masked));
+}
+
 async fn ingest_skips_duplicates(db: &TestDb) {
     let org = bootstrap(db).await;
     let (project, other) = (create_project(db, &org, 1).await, create_project(db, &org, 2).await);
@@ -509,8 +540,8 @@ async fn ingest_skips_duplicates(db: &TestDb) {
         record(&project, 2, json!({"inputId": "b"})),
         record(&project, 3, json!({"inputId": "a", "intent": "second"})),
     ];
-    let counts = db.store.insert_records(batch).await.unwrap();
-    assert_eq!(counts, IngestCounts { inserted: 2, duplicates: 1 });
+    let counts = db.store.insert_records(batch, BASE).await.unwrap();
+    assert_eq!(counts, IngestCounts { inserted: 2, duplicates: 1, pending_applied: 0 });
     let kept = db.store.get_record(&[project.id], oid(1)).await.unwrap();
     assert!(kept.is_some(), "the first of two records with one inputId is kept");
     assert_eq!(db.store.get_record(&[project.id], oid(3)).await.unwrap(), None);
@@ -520,10 +551,16 @@ async fn ingest_skips_duplicates(db: &TestDb) {
         record(&project, 5, json!({"inputId": "b"})),
         record(&project, 6, json!({"inputId": "c"})),
     ];
-    assert_eq!(db.store.insert_records(again).await.unwrap(), IngestCounts { inserted: 1, duplicates: 2 });
+    assert_eq!(
+        db.store.insert_records(again, BASE).await.unwrap(),
+        IngestCounts { inserted: 1, duplicates: 2, pending_applied: 0 }
+    );
     let elsewhere = vec![record(&other, 7, json!({"inputId": "a"}))];
-    assert_eq!(db.store.insert_records(elsewhere).await.unwrap(), IngestCounts { inserted: 1, duplicates: 0 });
-    assert_eq!(db.store.insert_records(vec![]).await.unwrap(), IngestCounts::default());
+    assert_eq!(
+        db.store.insert_records(elsewhere, BASE).await.unwrap(),
+        IngestCounts { inserted: 1, duplicates: 0, pending_applied: 0 }
+    );
+    assert_eq!(db.store.insert_records(vec![], BASE).await.unwrap(), IngestCounts::default());
     assert_eq!(db.store.count_records(&filter_of(&project)).await.unwrap(), 3);
     assert_eq!(db.store.count_records(&filter_of(&other)).await.unwrap(), 1);
 }
@@ -536,7 +573,7 @@ async fn concurrent_ingests_of_one_batch_store_it_once(db: &TestDb) {
             let store = Arc::clone(&db.store);
             let batch: Vec<Record> =
                 (0..10u64).map(|i| record(&project, attempt * 100 + i, json!({"inputId": format!("i{i}")}))).collect();
-            tokio::spawn(async move { store.insert_records(batch).await })
+            tokio::spawn(async move { store.insert_records(batch, BASE).await })
         })
         .collect();
     let mut total = IngestCounts::default();
@@ -545,7 +582,7 @@ async fn concurrent_ingests_of_one_batch_store_it_once(db: &TestDb) {
         total.inserted += counts.inserted;
         total.duplicates += counts.duplicates;
     }
-    assert_eq!(total, IngestCounts { inserted: 10, duplicates: 50 });
+    assert_eq!(total, IngestCounts { inserted: 10, duplicates: 50, pending_applied: 0 });
     assert_eq!(db.store.count_records(&filter_of(&project)).await.unwrap(), 10);
 }
 
@@ -580,7 +617,7 @@ async fn update_transcript(db: &TestDb) -> Vec<String> {
         record(&project, 4, with("c2", "s1", "i4")),
         record(&other, 5, with("c1", "s1", "i1")),
     ];
-    db.store.insert_records(originals.clone()).await.unwrap();
+    db.store.insert_records(originals.clone(), BASE).await.unwrap();
     let everywhere = [project.id, other.id];
 
     let now = BASE + Duration::hours(1) + Duration::nanoseconds(123_456_789);
@@ -589,7 +626,12 @@ async fn update_transcript(db: &TestDb) -> Vec<String> {
         "intent": "new", "custom1": null, "rating": 4.5, "trackedGoals": ["g2", "g1"], "slots": "x",
         "inHandoverRequest": true, "handoverEscalations": 2
     });
-    let matched = db.store.update_records(update(&project, json!({"contactId": "c1"}), changes), now).await.unwrap();
+    let matched = db
+        .store
+        .update_records(update(&project, json!({"contactId": "c1"}), changes), now, None)
+        .await
+        .unwrap()
+        .matched;
     assert_eq!(matched, 3);
     for original in &originals {
         let id = ObjectId::parse(original.id()).unwrap();
@@ -625,7 +667,7 @@ async fn update_transcript(db: &TestDb) -> Vec<String> {
         (json!({"contactId": "c1"}), 3),
     ];
     for (selector, expected) in cases {
-        let matched = db.store.update_records(narrow(selector.clone()), later).await.unwrap();
+        let matched = db.store.update_records(narrow(selector.clone()), later, None).await.unwrap().matched;
         assert_eq!(matched, expected, "{selector}");
     }
     let untouched = db.store.get_record(&everywhere, oid(4)).await.unwrap().unwrap();
@@ -644,12 +686,377 @@ async fn records_are_found_only_in_the_given_projects(db: &TestDb) {
     let org = bootstrap(db).await;
     let (mine, theirs) = (create_project(db, &org, 1).await, create_project(db, &org, 2).await);
     let original = record(&mine, 1, json!({}));
-    db.store.insert_records(vec![original.clone(), record(&theirs, 2, json!({}))]).await.unwrap();
+    db.store.insert_records(vec![original.clone(), record(&theirs, 2, json!({}))], BASE).await.unwrap();
     assert_eq!(db.store.get_record(&[mine.id], oid(1)).await.unwrap(), Some(original.clone()));
     assert_eq!(db.store.get_record(&[theirs.id, mine.id], oid(1)).await.unwrap(), Some(original));
     assert_eq!(db.store.get_record(&[theirs.id], oid(1)).await.unwrap(), None);
     assert_eq!(db.store.get_record(&[], oid(1)).await.unwrap(), None);
     assert_eq!(db.store.get_record(&[mine.id], oid(99)).await.unwrap(), None);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pending updates
+
+const WINDOW: Duration = Duration::minutes(10);
+
+fn by_input(project: &Project, contact: &str, input: &str, properties: Json) -> RecordUpdate {
+    update(project, json!({"contactId": contact, "inputId": input}), properties)
+}
+
+fn text_of(record: &Record, name: &str) -> Value {
+    record.get(parley_core::field_index(name).unwrap()).clone()
+}
+
+async fn stored(db: &TestDb, project: &Project, n: u64) -> Record {
+    db.store.get_record(&[project.id], oid(n)).await.unwrap().expect("the record")
+}
+
+async fn an_update_that_matches_nothing_waits_for_its_record(db: &TestDb) {
+    let org = bootstrap(db).await;
+    let project = create_project(db, &org, 1).await;
+    let later = BASE + Duration::minutes(1);
+
+    let early = by_input(&project, "c1", "i1", json!({"custom1": "early", "rating": 0.1}));
+    let outcome = db.store.update_records(early, BASE, Some(BASE + WINDOW)).await.unwrap();
+    assert_eq!(outcome, UpdateOutcome { matched: 0, deferred: true });
+
+    let counts = db
+        .store
+        .insert_records(vec![record(&project, 1, json!({"contactId": "c1", "inputId": "i1"}))], later)
+        .await
+        .unwrap();
+    assert_eq!(counts, IngestCounts { inserted: 1, duplicates: 0, pending_applied: 1 });
+    let applied = stored(db, &project, 1).await;
+    assert_eq!(text_of(&applied, "custom1"), Value::Text("early".into()));
+    assert_eq!(text_of(&applied, "rating"), Value::Number(0.1));
+    assert_eq!(applied.get(idx::UPDATED_AT), &Value::Time(later));
+
+    // Applied once: the same input ingested again is a duplicate and nothing is left to apply.
+    let again = db.store.insert_records(vec![record(&project, 2, json!({"inputId": "i1"}))], later).await.unwrap();
+    assert_eq!(again, IngestCounts { inserted: 0, duplicates: 1, pending_applied: 0 });
+
+    // After the ingest, updates match at once.
+    let after = by_input(&project, "c1", "i1", json!({"custom1": "after"}));
+    let outcome = db.store.update_records(after, later, Some(later + WINDOW)).await.unwrap();
+    assert_eq!(outcome, UpdateOutcome { matched: 1, deferred: false });
+    assert_eq!(text_of(&stored(db, &project, 1).await, "custom1"), Value::Text("after".into()));
+
+    // Never deferred: without an input, without a window, or when the input's record exists but
+    // belongs to another contact (it can never match).
+    let cases = [
+        (update(&project, json!({"contactId": "c9"}), json!({"custom1": "x"})), Some(BASE + WINDOW)),
+        (by_input(&project, "c1", "i7", json!({"custom1": "x"})), None),
+        (by_input(&project, "c2", "i1", json!({"custom1": "x"})), Some(BASE + WINDOW)),
+    ];
+    for (update, defer_until) in cases {
+        let outcome = db.store.update_records(update.clone(), later, defer_until).await.unwrap();
+        assert_eq!(outcome, UpdateOutcome { matched: 0, deferred: false }, "{update:?}");
+    }
+    let counts = db.store.insert_records(vec![record(&project, 7, json!({"inputId": "i7"}))], later).await.unwrap();
+    assert_eq!(counts.pending_applied, 0);
+    assert_eq!(text_of(&stored(db, &project, 7).await, "custom1"), Value::Null);
+}
+
+async fn pending_updates_apply_in_arrival_order_when_they_match(db: &TestDb) {
+    let org = bootstrap(db).await;
+    let (project, other) = (create_project(db, &org, 1).await, create_project(db, &org, 2).await);
+    let until = Some(BASE + WINDOW);
+    let waiting = [
+        update(&project, json!({"contactId": "c1", "inputId": "i1"}), json!({"custom1": "a", "custom2": "a"})),
+        update(&project, json!({"contactId": "c1", "inputId": "i1", "sessionId": "s1"}), json!({"custom1": "b"})),
+        update(
+            &project,
+            json!({"contactId": "c1", "inputId": "i1", "sessionId": "s9"}),
+            json!({"custom4": "wrong session"}),
+        ),
+        update(&project, json!({"contactId": "c5", "inputId": "i1"}), json!({"custom4": "wrong contact"})),
+        update(
+            &project,
+            json!({"contactId": "c1", "inputId": "i1"}),
+            json!({"custom3": "c", "custom2": null, "trackedGoals": ["g"]}),
+        ),
+        update(&other, json!({"contactId": "c1", "inputId": "i1"}), json!({"custom1": "other project"})),
+    ];
+    for (i, pending) in waiting.into_iter().enumerate() {
+        let now = BASE + Duration::seconds(i as i64);
+        assert!(db.store.update_records(pending, now, until).await.unwrap().deferred);
+    }
+    let ingested =
+        record(&project, 1, json!({"contactId": "c1", "sessionId": "s1", "inputId": "i1", "custom2": "orig"}));
+    let counts = db.store.insert_records(vec![ingested], BASE + Duration::minutes(1)).await.unwrap();
+    assert_eq!(counts.pending_applied, 3);
+    let applied = stored(db, &project, 1).await;
+    assert_eq!(text_of(&applied, "custom1"), Value::Text("b".into()), "the later update wins");
+    assert_eq!(text_of(&applied, "custom2"), Value::Null, "cleared by the last update");
+    assert_eq!(text_of(&applied, "custom3"), Value::Text("c".into()));
+    assert_eq!(text_of(&applied, "custom4"), Value::Null, "updates for another session or contact do not apply");
+    assert_eq!(text_of(&applied, "trackedGoals"), Value::TextList(vec!["g".into()]));
+
+    // The other project's pending update is still waiting for its own record.
+    let counts = db
+        .store
+        .insert_records(vec![record(&other, 2, json!({"contactId": "c1", "inputId": "i1"}))], BASE)
+        .await
+        .unwrap();
+    assert_eq!(counts.pending_applied, 1);
+    assert_eq!(text_of(&stored(db, &other, 2).await, "custom1"), Value::Text("other project".into()));
+}
+
+async fn expired_pending_updates_are_never_applied(db: &TestDb) {
+    let org = bootstrap(db).await;
+    let project = create_project(db, &org, 1).await;
+    let short = by_input(&project, "c1", "i1", json!({"custom1": "short"}));
+    assert!(db.store.update_records(short, BASE, Some(BASE + Duration::minutes(5))).await.unwrap().deferred);
+    let long = by_input(&project, "c1", "i2", json!({"custom1": "long"}));
+    assert!(db.store.update_records(long, BASE, Some(BASE + WINDOW)).await.unwrap().deferred);
+
+    // Expired, but not yet purged: still never applied.
+    let at_expiry = BASE + Duration::minutes(5);
+    let counts = db
+        .store
+        .insert_records(vec![record(&project, 1, json!({"contactId": "c1", "inputId": "i1"}))], at_expiry)
+        .await
+        .unwrap();
+    assert_eq!(counts.pending_applied, 0);
+    assert_eq!(text_of(&stored(db, &project, 1).await, "custom1"), Value::Null);
+
+    let third = by_input(&project, "c1", "i3", json!({"custom1": "third"}));
+    assert!(db.store.update_records(third, BASE, Some(BASE + Duration::minutes(6))).await.unwrap().deferred);
+    assert_eq!(
+        db.store.purge_expired_pending_updates(BASE + Duration::minutes(6) - Duration::milliseconds(1)).await.unwrap(),
+        0
+    );
+    assert_eq!(db.store.purge_expired_pending_updates(BASE + Duration::minutes(6)).await.unwrap(), 1);
+    let counts = db
+        .store
+        .insert_records(vec![record(&project, 3, json!({"contactId": "c1", "inputId": "i3"}))], BASE)
+        .await
+        .unwrap();
+    assert_eq!(counts.pending_applied, 0, "purged");
+
+    let counts = db
+        .store
+        .insert_records(vec![record(&project, 2, json!({"contactId": "c1", "inputId": "i2"}))], at_expiry)
+        .await
+        .unwrap();
+    assert_eq!(counts.pending_applied, 1, "the unexpired one still applies");
+}
+
+async fn pending_updates_survive_a_restart(db: &TestDb) {
+    let org = bootstrap(db).await;
+    let project = create_project(db, &org, 1).await;
+    let early = by_input(&project, "c1", "i1", json!({"custom1": "kept", "handoverEscalations": 3}));
+    assert!(db.store.update_records(early, BASE, Some(BASE + WINDOW)).await.unwrap().deferred);
+    let store = db.reopen().await;
+    let counts = store
+        .insert_records(vec![record(&project, 1, json!({"contactId": "c1", "inputId": "i1"}))], BASE)
+        .await
+        .unwrap();
+    assert_eq!(counts.pending_applied, 1);
+    let applied = store.get_record(&[project.id], oid(1)).await.unwrap().unwrap();
+    assert_eq!(text_of(&applied, "custom1"), Value::Text("kept".into()));
+    assert_eq!(text_of(&applied, "handoverEscalations"), Value::Integer(3));
+}
+
+async fn an_update_racing_the_ingest_of_its_record_is_never_lost(db: &TestDb) {
+    let org = bootstrap(db).await;
+    let project = create_project(db, &org, 1).await;
+    const ROUNDS: u64 = 40;
+    const PAIRS: u64 = 8;
+    for round in 0..ROUNDS {
+        let mut racers = Vec::new();
+        for pair in 0..PAIRS {
+            let n = round * PAIRS + pair;
+            let input = format!("i{n}");
+            let (store, change) =
+                (Arc::clone(&db.store), by_input(&project, "c1", &input, json!({"custom1": n.to_string()})));
+            racers.push(tokio::spawn(async move {
+                store.update_records(change, BASE, Some(BASE + WINDOW)).await.map(drop)
+            }));
+            let (store, ingested) =
+                (Arc::clone(&db.store), record(&project, n, json!({"contactId": "c1", "inputId": input})));
+            racers.push(tokio::spawn(async move { store.insert_records(vec![ingested], BASE).await.map(drop) }));
+        }
+        for racer in racers {
+            racer.await.unwrap().unwrap();
+        }
+    }
+    let mut lost = Vec::new();
+    for n in 0..ROUNDS * PAIRS {
+        if text_of(&stored(db, &project, n).await, "custom1") != Value::Text(n.to_string()) {
+            lost.push(n);
+        }
+    }
+    assert!(lost.is_empty(), "updates lost for records {lost:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Erasure and retention
+
+fn erasure(contacts: Option<&[&str]>, start: Option<OffsetDateTime>, end: Option<OffsetDateTime>) -> Erasure {
+    Erasure {
+        contact_ids: contacts.map(|c| c.iter().map(|s| (*s).to_owned()).collect()),
+        timestamp_start: start,
+        timestamp_end: end,
+    }
+}
+
+async fn ids_in(db: &TestDb, project: &Project) -> Vec<String> {
+    let query = RecordQuery::parse(params(project, None, 100)).unwrap();
+    let mut found = ids(&db.store.list_records(&query).await.unwrap().items);
+    found.sort();
+    found
+}
+
+async fn erasure_deletes_what_it_matches_batch_by_batch(db: &TestDb) {
+    let org = bootstrap(db).await;
+    let (project, other) = (create_project(db, &org, 1).await, create_project(db, &org, 2).await);
+    let at = |minutes: i64| format_time(BASE + Duration::minutes(minutes));
+    // Records 1..=9: contact c{n % 3}, timestamp BASE + n minutes.
+    let mut records: Vec<Record> = (1..=9).map(|n| record(&project, n, json!({"timestamp": at(n as i64)}))).collect();
+    records.push(record(&other, 10, json!({"contactId": "c1"})));
+    db.store.insert_records(records, BASE).await.unwrap();
+    // Pending updates are erased by the time they were received.
+    let received = BASE + Duration::minutes(3);
+    let waiting = by_input(&project, "c1", "later", json!({"custom1": "x"}));
+    assert!(db.store.update_records(waiting, received, Some(received + WINDOW)).await.unwrap().deferred);
+    let outside = by_input(&project, "c1", "outside", json!({"custom1": "x"}));
+    assert!(db.store.update_records(outside, BASE, Some(received + WINDOW)).await.unwrap().deferred);
+
+    // c1 is records 1, 4, 7; within [minute 2, minute 7] that is 4 and 7.
+    let request =
+        erasure(Some(&["c1", "nobody"]), Some(BASE + Duration::minutes(2)), Some(BASE + Duration::minutes(7)));
+    let task = Task::erasure(org.id, project.id, org.admin.user_id, request, BASE);
+    db.store.create_task(task.clone()).await.unwrap();
+    assert_eq!(db.store.get_task(org.id, task.id).await.unwrap(), Some(task.clone()));
+    assert_eq!(db.store.get_task(oid(0xa999), task.id).await.unwrap(), None, "only within its organisation");
+    assert_eq!(db.store.next_task().await.unwrap(), Some(task.clone()));
+
+    let started = BASE + Duration::minutes(1);
+    assert_eq!(db.store.erase_batch(&task, 1, started).await.unwrap(), 1);
+    let running = db.store.get_task(org.id, task.id).await.unwrap().unwrap();
+    assert_eq!((running.status, running.deleted, running.started_at), (TaskStatus::Running, 1, Some(started)));
+    assert_eq!(db.store.erase_batch(&task, 1, started + Duration::minutes(1)).await.unwrap(), 1);
+    assert_eq!(db.store.erase_batch(&task, 1, started + Duration::minutes(2)).await.unwrap(), 0);
+    let finished = started + Duration::minutes(3);
+    db.store.finish_task(&task, None, finished).await.unwrap();
+
+    let done = db.store.get_task(org.id, task.id).await.unwrap().unwrap();
+    assert_eq!(done.status, TaskStatus::Done);
+    assert_eq!((done.deleted, done.started_at, done.finished_at), (2, Some(started), Some(finished)));
+    assert_eq!(done.erasure, None, "the request is forgotten once done");
+    assert_eq!(db.store.next_task().await.unwrap(), None);
+    let left: Vec<String> = [1, 2, 3, 5, 6, 8, 9].iter().map(|n| format!("{n:024x}")).collect();
+    assert_eq!(ids_in(db, &project).await, left);
+    assert_eq!(db.store.get_record(&[project.id], oid(4)).await.unwrap(), None);
+    assert_eq!(ids_in(db, &other).await, vec![format!("{:024x}", 10)], "other projects are untouched");
+    let counts = db
+        .store
+        .insert_records(vec![record(&project, 11, json!({"contactId": "c1", "inputId": "later"}))], BASE)
+        .await
+        .unwrap();
+    assert_eq!(counts.pending_applied, 0, "the contact's pending updates are erased too");
+    let counts = db
+        .store
+        .insert_records(vec![record(&project, 12, json!({"contactId": "c1", "inputId": "outside"}))], BASE)
+        .await
+        .unwrap();
+    assert_eq!(counts.pending_applied, 1, "but only those received within the bounds");
+
+    // Finishing twice changes nothing; every contact, no bounds, empties the project.
+    db.store.finish_task(&task, Some("late".into()), finished + Duration::minutes(1)).await.unwrap();
+    assert_eq!(db.store.get_task(org.id, task.id).await.unwrap().unwrap(), done);
+    let everything = Task::erasure(org.id, project.id, org.admin.user_id, erasure(None, None, None), finished);
+    db.store.create_task(everything.clone()).await.unwrap();
+    assert_eq!(db.store.erase_batch(&everything, 1000, finished).await.unwrap(), 9);
+    assert!(ids_in(db, &project).await.is_empty());
+    assert_eq!(ids_in(db, &other).await.len(), 1);
+}
+
+async fn a_failed_task_keeps_its_reason_and_forgets_its_request(db: &TestDb) {
+    let org = bootstrap(db).await;
+    let project = create_project(db, &org, 1).await;
+    let first = Task::erasure(org.id, project.id, org.admin.user_id, erasure(Some(&["c1"]), None, None), BASE);
+    let second =
+        Task::erasure(org.id, project.id, org.admin.user_id, erasure(None, None, None), BASE + Duration::seconds(1));
+    db.store.create_task(second.clone()).await.unwrap();
+    db.store.create_task(first.clone()).await.unwrap();
+    assert_eq!(db.store.next_task().await.unwrap().map(|t| t.id), Some(first.id), "oldest first");
+    db.store.finish_task(&first, Some("The deletion failed.".into()), BASE + Duration::minutes(1)).await.unwrap();
+    let failed = db.store.get_task(org.id, first.id).await.unwrap().unwrap();
+    assert_eq!(failed.status, TaskStatus::Error);
+    assert_eq!(failed.error.as_deref(), Some("The deletion failed."));
+    assert_eq!(failed.erasure, None);
+    assert_eq!(db.store.next_task().await.unwrap().map(|t| t.id), Some(second.id));
+}
+
+async fn retention_purges_expired_records_in_batches(db: &TestDb) {
+    let org = bootstrap(db).await;
+    let (project, other) = (create_project(db, &org, 1).await, create_project(db, &org, 2).await);
+    let expiring = |project: &Project, n: u64, expires: Option<OffsetDateTime>| {
+        let mut values = record(project, n, json!({})).values().to_vec();
+        values[idx::EXPIRES_AT] = expires.map_or(Value::Null, Value::Time);
+        Record::from_values(values)
+    };
+    let now = BASE + Duration::days(30);
+    let records = vec![
+        expiring(&project, 1, Some(now - Duration::days(1))),
+        expiring(&project, 2, Some(now)),
+        expiring(&project, 3, Some(now - Duration::milliseconds(1))),
+        expiring(&project, 4, Some(now + Duration::milliseconds(1))),
+        expiring(&project, 5, None),
+        expiring(&other, 6, Some(now - Duration::days(1))),
+    ];
+    db.store.insert_records(records, BASE).await.unwrap();
+    assert_eq!(sorted(db.store.all_project_ids().await.unwrap()), vec![project.id, other.id]);
+    assert_eq!(db.store.purge_expired_records(project.id, now, 2).await.unwrap(), 2);
+    assert_eq!(db.store.purge_expired_records(project.id, now, 2).await.unwrap(), 1);
+    assert_eq!(db.store.purge_expired_records(project.id, now, 2).await.unwrap(), 0);
+    assert_eq!(ids_in(db, &project).await, vec![format!("{:024x}", 4), format!("{:024x}", 5)]);
+    assert_eq!(ids_in(db, &other).await.len(), 1, "one project at a time");
+}
+
+async fn closing_commits_accepted_writes_and_refuses_later_ones(db: &TestDb) {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::Poll;
+    type Write = Pin<Box<dyn Future<Output = Result<IngestCounts, StoreError>> + Send>>;
+
+    let org = bootstrap(db).await;
+    let project = create_project(db, &org, 1).await;
+    let mut writes: Vec<Write> = (0..40)
+        .map(|n| {
+            let (store, batch) = (Arc::clone(&db.store), vec![record(&project, n, json!({}))]);
+            Box::pin(async move { store.insert_records(batch, BASE).await }) as Write
+        })
+        .collect();
+    // Poll each write once, so that each has been handed to the store before it closes.
+    let mut answers: Vec<Option<Result<IngestCounts, StoreError>>> = vec![None; writes.len()];
+    std::future::poll_fn(|cx| {
+        for (write, answer) in writes.iter_mut().zip(answers.iter_mut()) {
+            if let Poll::Ready(result) = write.as_mut().poll(cx) {
+                *answer = Some(result);
+            }
+        }
+        Poll::Ready(())
+    })
+    .await;
+    db.store.close().await;
+    let mut acknowledged = 0;
+    for (write, answer) in writes.into_iter().zip(answers) {
+        match answer.unwrap_or(write.await) {
+            Ok(counts) => acknowledged += counts.inserted,
+            Err(StoreError::Unavailable(_)) => {}
+            Err(other) => panic!("a write during close failed with {other:?}"),
+        }
+    }
+    let late = db.store.insert_records(vec![record(&project, 99, json!({}))], BASE).await;
+    assert!(matches!(late, Err(StoreError::Unavailable(_))), "{late:?}");
+    let store = db.reopen().await;
+    assert_eq!(store.count_records(&filter_of(&project)).await.unwrap(), acknowledged);
+    if db.store.engine() == "sqlite" {
+        assert_eq!(acknowledged, 40, "the embedded engine commits every write it was handed");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -794,7 +1201,7 @@ async fn paging_transcript(db: &TestDb) -> Vec<String> {
     let mut shuffled = all.clone();
     shuffled.reverse();
     shuffled.rotate_left(7);
-    db.store.insert_records(shuffled).await.unwrap();
+    db.store.insert_records(shuffled, BASE).await.unwrap();
 
     let mut transcript = Vec::new();
     let sorts = [
@@ -1121,7 +1528,7 @@ async fn both_engines_answer_alike() {
     for db in [&sqlite, &postgres] {
         let org = bootstrap(db).await;
         let project = create_project(db, &org, 1).await;
-        db.store.insert_records(varied_records(&project)).await.unwrap();
+        db.store.insert_records(varied_records(&project), BASE).await.unwrap();
         let query = RecordQuery::parse(params(&project, Some("timestamp:desc"), 10)).unwrap();
         answers.push(page_text(&db.store.list_records(&query).await.unwrap()));
     }
@@ -1142,18 +1549,19 @@ async fn an_unreachable_postgres_is_unavailable_and_named() {
     }
 }
 
-/// A database created before version 3 existed, with version 2 never applied (it belongs to a
-/// change developed elsewhere), gets version 3 when it is opened.
+/// A database that has versions 1 and 3 but not 2 (changes developed side by side land in any
+/// order) gets version 2 when it is opened, although a higher version is already there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_database_at_version_one_gets_version_three_without_two() {
+async fn a_missing_version_below_the_highest_is_applied() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("parley.db");
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch(parley_store::migrations::SQLITE[0].sql).unwrap();
+        conn.execute_batch(parley_store::migrations::SQLITE[2].sql).unwrap();
         conn.execute_batch(
             "CREATE TABLE parley_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL);
-             INSERT INTO parley_migrations VALUES (1, 'initial', 0);",
+             INSERT INTO parley_migrations VALUES (1, 'initial', 0), (3, 'identity', 0);",
         )
         .unwrap();
     }
@@ -1168,7 +1576,12 @@ async fn a_database_at_version_one_gets_version_three_without_two() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(versions, vec![1, 3]);
+    assert_eq!(versions, vec![1, 2, 3]);
+    let pending_table: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM sqlite_master WHERE name = 'pending_updates'", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(pending_table, 1, "version 2's tables exist");
 
     let Some(admin_url) = std::env::var(POSTGRES_URL).ok().filter(|url| !url.is_empty()) else { return };
     let database = format!("parley_test_{}", ObjectId::generate());
@@ -1181,10 +1594,11 @@ async fn a_database_at_version_one_gets_version_three_without_two() {
     };
     let client = admin_client(&url).await;
     client.batch_execute(parley_store::migrations::POSTGRES[0].sql).await.unwrap();
+    client.batch_execute(parley_store::migrations::POSTGRES[2].sql).await.unwrap();
     client
         .batch_execute(
             "CREATE TABLE parley_migrations (version bigint PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL);
-             INSERT INTO parley_migrations VALUES (1, 'initial', now());",
+             INSERT INTO parley_migrations VALUES (1, 'initial', now()), (3, 'identity', now());",
         )
         .await
         .unwrap();
@@ -1192,7 +1606,9 @@ async fn a_database_at_version_one_gets_version_three_without_two() {
     pg.ready().await.unwrap();
     assert!(pg.oauth_client("default").await.unwrap().is_some());
     let rows = client.query("SELECT version FROM parley_migrations ORDER BY version", &[]).await.unwrap();
-    assert_eq!(rows.iter().map(|r| r.get::<_, i64>(0)).collect::<Vec<_>>(), vec![1, 3]);
+    assert_eq!(rows.iter().map(|r| r.get::<_, i64>(0)).collect::<Vec<_>>(), vec![1, 2, 3]);
+    let pending_table = client.query_one("SELECT to_regclass('pending_updates') IS NOT NULL", &[]).await.unwrap();
+    assert!(pending_table.get::<_, bool>(0), "version 2's tables exist");
     drop(pg);
 }
 
@@ -1217,7 +1633,7 @@ async fn postgres_is_unavailable_while_gone_and_recovers_by_itself() {
     let store = open(&url_with_address(url, &format!("127.0.0.1:{proxy_port}"))).await;
     let org = bootstrap(&db).await;
     let project = create_project(&db, &org, 1).await;
-    store.insert_records(vec![record(&project, 1, json!({}))]).await.unwrap();
+    store.insert_records(vec![record(&project, 1, json!({}))], BASE).await.unwrap();
     assert_eq!(store.count_records(&filter_of(&project)).await.unwrap(), 1);
 
     proxy.cut().await;
@@ -1232,7 +1648,7 @@ async fn postgres_is_unavailable_while_gone_and_recovers_by_itself() {
     let restored = Proxy::start(proxy_port, target).await;
     store.ready().await.unwrap();
     assert_eq!(store.count_records(&filter_of(&project)).await.unwrap(), 1);
-    store.insert_records(vec![record(&project, 2, json!({}))]).await.unwrap();
+    store.insert_records(vec![record(&project, 2, json!({}))], BASE).await.unwrap();
     assert_eq!(store.count_records(&filter_of(&project)).await.unwrap(), 2);
     restored.cut().await;
 }

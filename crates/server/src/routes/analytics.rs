@@ -4,11 +4,12 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
 use axum::extract::{OriginalUri, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use parley_core::value::now;
 use parley_core::{
-    Caller, ListParams, NewRecord, ObjectId, Project, ProjectAccess, RECORD_FIELDS, Record, RecordQuery, RecordUpdate,
+    Caller, Erasure, ListParams, NewRecord, ObjectId, Project, ProjectAccess, RECORD_FIELDS, Record, RecordQuery,
+    RecordUpdate, Task,
 };
 use serde_json::{Map, Value as Json};
 
@@ -25,8 +26,11 @@ use crate::state::AppState;
     tag = "analytics",
     request_body = crate::openapi::UpdateRequestSchema,
     responses(
-        (status = 204, description = "Updated; X-Matched-Records says how many records matched",
-            headers(("X-Matched-Records" = u64, description = "Number of records updated"))),
+        (status = 204, description = "Updated; X-Matched-Records says how many records matched. An update that names an inputId and matches nothing is kept as a pending update and applied when that record is ingested (X-Update-Deferred: true)",
+            headers(
+                ("X-Matched-Records" = u64, description = "Number of records updated"),
+                ("X-Update-Deferred" = bool, description = "Present (true) when the update was kept as a pending update"),
+            )),
         (status = 400, description = "Missing (1000) or invalid (1005) argument", body = crate::openapi::Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or bad credentials", body = crate::openapi::Problem, content_type = "application/problem+json"),
         (status = 403, description = "May not write analytics in the project", body = crate::openapi::Problem, content_type = "application/problem+json"),
@@ -34,16 +38,25 @@ use crate::state::AppState;
         (status = 413, description = "Body over 60 KiB", body = crate::openapi::Problem, content_type = "application/problem+json"),
     )
 )]
-/// `PATCH /analytics`: merges the named properties into every matching record, atomically.
+/// `PATCH /analytics`: merges the named properties into every matching record, atomically. An
+/// update that names an input and matches nothing waits for that record (rest.md §1), unless the
+/// project does not collect analytics: then the record will never come.
 pub async fn update_records(
     State(state): State<AppState>,
     caller: Caller,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let update = RecordUpdate::parse(body)?;
-    require_project(&state, &caller, update.project_id, ProjectAccess::Write).await?;
-    let matched = state.store.update_records(update, now()).await?;
-    Ok((StatusCode::NO_CONTENT, [("x-matched-records", matched.to_string())]).into_response())
+    let project = require_project(&state, &caller, update.project_id, ProjectAccess::Write).await?;
+    let now = now();
+    let defer_until =
+        state.pending_update_window.filter(|_| project.settings.collect_analytics).map(|window| now + window);
+    let outcome = state.store.update_records(update, now, defer_until).await?;
+    let mut response = (StatusCode::NO_CONTENT, [("x-matched-records", outcome.matched.to_string())]).into_response();
+    if outcome.deferred {
+        response.headers_mut().insert("x-update-deferred", HeaderValue::from_static("true"));
+    }
+    Ok(response)
 }
 
 #[utoipa::path(
@@ -100,7 +113,8 @@ pub async fn ingest_records(
         })
         .collect();
     let dropped = total - stamped.len();
-    let counts = if stamped.is_empty() { Default::default() } else { state.store.insert_records(stamped).await? };
+    let counts =
+        if stamped.is_empty() { Default::default() } else { state.store.insert_records(stamped, stamped_at).await? };
     let status = if counts.inserted > 0 { StatusCode::CREATED } else { StatusCode::OK };
     let value = Map::from_iter([
         ("inserted".to_owned(), Json::from(counts.inserted)),
@@ -158,9 +172,9 @@ pub async fn list_records(
 
 #[utoipa::path(
     get,
-    path = "/new/v2.0/analytics/{recordId}",
+    path = "/new/v2.0/analytics/{id}",
     tag = "analytics",
-    params(("recordId" = String, Path)),
+    params(("id" = String, Path, description = "The record id")),
     responses(
         (status = 200, description = "The record", body = crate::openapi::RecordSchema),
         (status = 401, description = "No or bad credentials", body = crate::openapi::Problem, content_type = "application/problem+json"),
@@ -178,4 +192,45 @@ pub async fn get_record(
     let projects = state.store.visible_project_ids(&caller).await?;
     let record = state.store.get_record(&projects, id).await?.ok_or_else(|| ApiError::not_found("record"))?;
     Ok(respond(format, StatusCode::OK, Body::Resource { value: record.to_json(), self_href: uri.path().to_owned() }))
+}
+
+#[utoipa::path(
+    delete,
+    path = "/new/v2.0/analytics/{id}",
+    tag = "analytics",
+    params(("id" = String, Path, description = "The project id")),
+    request_body(content = crate::openapi::ErasureRequest, description = "contactIds: a list, or null for every contact; timestampStart and timestampEnd bound the records' timestamp, both inclusive"),
+    responses(
+        (status = 202, description = "Queued; follow the task at the Location header", body = crate::openapi::TaskView,
+            headers(("Location" = String, description = "The task"))),
+        (status = 400, description = "Missing (1000) or invalid (1005) argument", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or bad credentials", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "May not delete analytics in the project", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such project (1002)", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 60 KiB", body = crate::openapi::Problem, content_type = "application/problem+json"),
+    )
+)]
+/// `DELETE /analytics/{projectId}`: queues the erasure of the project's matching records; a
+/// background worker deletes them in batches.
+pub async fn delete_records(
+    State(state): State<AppState>,
+    caller: Caller,
+    format: Format,
+    OriginalUri(uri): OriginalUri,
+    PathId(project_id): PathId,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    let project = require_project(&state, &caller, project_id, ProjectAccess::Write).await?;
+    let erasure = Erasure::parse(body)?;
+    let task = Task::erasure(project.organisation, project.id, caller.user_id, erasure, now());
+    state.store.create_task(task.clone()).await?;
+    state.tasks_queued.notify_one();
+    let prefix = uri.path().rsplit_once("/analytics/").map_or("", |(prefix, _)| prefix);
+    let href = format!("{prefix}/tasks/{}", task.id);
+    let mut response =
+        respond(format, StatusCode::ACCEPTED, Body::Resource { value: task.to_json(), self_href: href.clone() });
+    if let Ok(location) = HeaderValue::from_str(&href) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
 }

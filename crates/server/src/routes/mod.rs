@@ -6,6 +6,7 @@ pub mod health;
 pub mod members;
 pub mod oauth;
 pub mod projects;
+pub mod tasks;
 pub mod users;
 
 use parley_core::{Caller, ObjectId, Project, ProjectAccess};

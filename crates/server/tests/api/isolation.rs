@@ -322,6 +322,7 @@ macro_rules! matrix {
 
 const INGEST: Option<&str> = Some(r#"[{"projectId":"{project}","contactId":"c9","sessionId":"s9","inputId":"i9"}]"#);
 const UPDATE: Option<&str> = Some(r#"{"projectId":"{project}","contactId":"c1","properties":{"rating":5}}"#);
+const ERASE: Option<&str> = Some(r#"{"contactIds":["c1"]}"#);
 const NAME: Option<&str> = Some(r#"{"name":"renamed"}"#);
 const MEMBER: Option<&str> = Some(r#"{"userId":"{user}","roles":["basic"]}"#);
 const NEW_USER: Option<&str> = Some(r#"{"email":"new@example.com","name":"New","roles":[]}"#);
@@ -331,6 +332,7 @@ matrix! {
     ingest_records: "POST" "/new/v2.0/analytics/records" INGEST, Analytics => 201, Some((Who::Basic, 403)), other 404;
     list_records: "GET" "/new/v2.0/analytics?projectId={project}" None, Basic => 200, Some((Who::Plain, 404)), other 404;
     get_record: "GET" "/new/v2.0/analytics/{record}" None, Basic => 200, Some((Who::Plain, 404)), other 404;
+    erase_records: "DELETE" "/new/v2.0/analytics/{project}" ERASE, Analytics => 202, Some((Who::Basic, 403)), other 404;
     create_project: "POST" "/new/v2.0/projects" NAME, Admin => 201, Some((Who::ProjectAdmin, 403)), other 201;
     list_projects: "GET" "/new/v2.0/projects" None, Plain => 200, None, other 200;
     get_project: "GET" "/new/v2.0/projects/{project}" None, Basic => 200, Some((Who::Plain, 404)), other 404;

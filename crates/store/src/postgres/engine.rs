@@ -59,6 +59,11 @@ impl Engine {
         &self.target
     }
 
+    /// Closes the pool: connections in use finish what they run, then every call is unavailable.
+    pub fn close(&self) {
+        self.pool.close();
+    }
+
     /// A connection from the pool.
     pub async fn get(&self) -> StoreResult<Object> {
         let client = self.pool.get().await.map_err(|e| pool_error(e, &self.target))?;

@@ -10,8 +10,8 @@ use std::sync::OnceLock;
 
 use async_trait::async_trait;
 use parley_core::{
-    Caller, Cursor, ObjectId, Project, ProjectAccess, ProjectRole, ProjectSettings, RECORD_FIELDS, Record,
-    RecordFilter, RecordUpdate, SortKey,
+    Caller, Cursor, Erasure, ObjectId, Project, ProjectAccess, ProjectRole, ProjectSettings, RECORD_FIELDS, Record,
+    RecordFilter, RecordUpdate, SortKey, Task, TaskStatus,
 };
 use time::OffsetDateTime;
 use tokio_postgres::Row;
@@ -20,9 +20,9 @@ use tokio_postgres::types::{Json, ToSql};
 use self::convert::{Param, millis, record_from_row, sql_type};
 use self::engine::{Engine, applied_versions, internal, migrate};
 use crate::error::{StoreError, StoreResult};
-use crate::model::{IngestCounts, Member, MemberChange};
+use crate::model::{IngestCounts, Member, MemberChange, UpdateOutcome, pending_update};
 use crate::sql::{self, Dialect};
-use crate::traits::{ProjectStore, RecordStore, Store};
+use crate::traits::{LifecycleStore, ProjectStore, RecordStore, Store};
 
 /// A store in one PostgreSQL database, reached through a pool of connections.
 pub struct PgStore {
@@ -76,18 +76,37 @@ fn project_from_row(row: &Row) -> StoreResult<Project> {
 }
 
 /// The ingest statement: one row per element of 53 parallel arrays, so that a batch of any size
-/// is one prepared statement and one round trip, and atomic as a single statement is.
+/// is one prepared statement and one round trip. It returns the keys of the records inserted.
 fn insert_records_sql() -> &'static str {
     static SQL: OnceLock<String> = OnceLock::new();
     SQL.get_or_init(|| {
         let arrays: Vec<String> =
             RECORD_FIELDS.iter().enumerate().map(|(i, f)| format!("${}::{}[]", i + 1, sql_type(f.ty))).collect();
         format!(
-            "INSERT INTO records ({}) SELECT * FROM unnest({}) ON CONFLICT (project_id, input_id) DO NOTHING",
+            "INSERT INTO records ({}) SELECT * FROM unnest({}) ON CONFLICT (project_id, input_id) DO NOTHING \
+             RETURNING project_id, input_id",
             sql::record_columns(),
             arrays.join(", ")
         )
     })
+}
+
+/// The first key of the advisory locks that order pending updates against ingests. The two-key
+/// form is a key space of its own, apart from the one-key lock of migrations.
+const PENDING_LOCK_CLASS: i32 = 0x706e_6475;
+
+/// The second key: one lock per project (a hash; two projects that share a lock only wait for
+/// each other a little more). Ingests take it shared, so they never wait for one another; an
+/// update about to become pending takes it exclusive, so that it waits for the ingests in flight
+/// and the ingests that follow it see it. A lock per record would be finer, but a batch of 10 000
+/// records would take 10 000 locks, more than PostgreSQL's lock table holds by default.
+fn project_lock_key(project: ObjectId) -> i32 {
+    // FNV-1a, 32 bits.
+    let hash = project
+        .to_string()
+        .bytes()
+        .fold(0x811c_9dc5_u32, |hash, byte| (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193));
+    hash as i32
 }
 
 #[async_trait]
@@ -305,24 +324,97 @@ impl ProjectStore for PgStore {
 
 #[async_trait]
 impl RecordStore for PgStore {
-    async fn insert_records(&self, records: Vec<Record>) -> StoreResult<IngestCounts> {
+    async fn insert_records(&self, records: Vec<Record>, now: OffsetDateTime) -> StoreResult<IngestCounts> {
         if records.is_empty() {
             return Ok(IngestCounts::default());
         }
         let columns: Vec<Vec<Param<'_>>> =
             (0..RECORD_FIELDS.len()).map(|i| records.iter().map(|r| Param(&r.values()[i])).collect()).collect();
-        let client = self.engine.get().await?;
-        let statement = client.prepare_cached(insert_records_sql()).await.map_err(internal)?;
-        let inserted = client.execute(&statement, &refs(&columns)).await.map_err(internal)?;
-        Ok(IngestCounts { inserted, duplicates: records.len() as u64 - inserted })
+        let mut locks: Vec<i32> = records.iter().map(|r| project_lock_key(r.project_id())).collect();
+        locks.sort_unstable();
+        locks.dedup();
+        let mut client = self.engine.get().await?;
+        let insert = client.prepare_cached(insert_records_sql()).await.map_err(internal)?;
+        let tx = client.transaction().await.map_err(internal)?;
+        // In key order, so that batches of several projects cannot wait for each other in a cycle.
+        tx.execute(
+            "SELECT pg_advisory_xact_lock_shared($1, k) FROM unnest($2::int4[]) AS k",
+            &[&PENDING_LOCK_CLASS, &locks],
+        )
+        .await
+        .map_err(internal)?;
+        let inserted = tx.query(&insert, &refs(&columns)).await.map_err(internal)?;
+        let mut pending_applied = 0;
+        if !inserted.is_empty() {
+            let projects = inserted.iter().map(|row| row.try_get::<_, String>(0)).collect::<Result<Vec<_>, _>>();
+            let inputs = inserted.iter().map(|row| row.try_get::<_, String>(1)).collect::<Result<Vec<_>, _>>();
+            let (projects, inputs) = (projects.map_err(internal)?, inputs.map_err(internal)?);
+            pending_applied = apply_pending_updates(&tx, &projects, &inputs, now).await?;
+        }
+        tx.commit().await.map_err(internal)?;
+        let inserted = inserted.len() as u64;
+        Ok(IngestCounts { inserted, duplicates: records.len() as u64 - inserted, pending_applied })
     }
 
-    async fn update_records(&self, update: RecordUpdate, now: OffsetDateTime) -> StoreResult<u64> {
+    async fn update_records(
+        &self,
+        update: RecordUpdate,
+        now: OffsetDateTime,
+        defer_until: Option<OffsetDateTime>,
+    ) -> StoreResult<UpdateOutcome> {
         let statement = sql::update_records(Dialect::Postgres, &update, now);
         let params: Vec<Param<'_>> = statement.params.iter().map(Param).collect();
-        let client = self.engine.get().await?;
+        let mut client = self.engine.get().await?;
         let prepared = client.prepare_cached(&statement.text).await.map_err(internal)?;
-        client.execute(&prepared, &refs(&params)).await.map_err(internal)
+        let matched = client.execute(&prepared, &refs(&params)).await.map_err(internal)?;
+        let (Some(input), Some(until), 0) = (&update.input_id, defer_until, matched) else {
+            return Ok(UpdateOutcome { matched, deferred: false });
+        };
+        // Nothing matched. Under the project's exclusive lock, an ingest of the record is either
+        // committed (and the update matches it now) or not yet past its lock (and will see the
+        // pending update).
+        let tx = client.transaction().await.map_err(internal)?;
+        tx.execute(
+            "SELECT pg_advisory_xact_lock($1, $2)",
+            &[&PENDING_LOCK_CLASS, &project_lock_key(update.project_id)],
+        )
+        .await
+        .map_err(internal)?;
+        let matched = tx.execute(&prepared, &refs(&params)).await.map_err(internal)?;
+        if matched > 0 {
+            tx.commit().await.map_err(internal)?;
+            return Ok(UpdateOutcome { matched, deferred: false });
+        }
+        let project = update.project_id.to_string();
+        let exists: bool = tx
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM records WHERE project_id = $1 AND input_id = $2)",
+                &[&project, input],
+            )
+            .await
+            .map_err(internal)?
+            .get(0);
+        if !exists {
+            tx.execute(
+                "INSERT INTO pending_updates \
+                 (project_id, input_id, seq, contact_id, session_id, properties, received_at, expires_at) \
+                 SELECT $1::text, $2::text, COALESCE(MAX(seq), 0) + 1, $3::text, $4::text, $5::json, $6::timestamptz, \
+                 $7::timestamptz FROM pending_updates WHERE project_id = $1 AND input_id = $2",
+                &[
+                    &project,
+                    input,
+                    &update.contact_id,
+                    &update.session_id,
+                    &Json(update.properties()),
+                    &millis(now),
+                    &millis(until),
+                ],
+            )
+            .await
+            .map_err(internal)?;
+        }
+        tx.commit().await.map_err(internal)?;
+        Ok(UpdateOutcome { matched: 0, deferred: !exists })
     }
 
     async fn fetch_records(
@@ -352,6 +444,58 @@ impl RecordStore for PgStore {
     }
 }
 
+/// Applies the unexpired pending updates of the records just inserted (given by project and
+/// input), oldest first, and removes every pending update of their inputs. Returns how many
+/// changed a record.
+async fn apply_pending_updates(
+    tx: &deadpool_postgres::Transaction<'_>,
+    projects: &[String],
+    inputs: &[String],
+    now: OffsetDateTime,
+) -> StoreResult<u64> {
+    let select = tx
+        .prepare_cached(
+            "SELECT p.project_id, p.input_id, p.contact_id, p.session_id, p.properties, p.expires_at \
+             FROM pending_updates p JOIN unnest($1::text[], $2::text[]) AS r (project_id, input_id) \
+             ON p.project_id = r.project_id AND p.input_id = r.input_id ORDER BY p.project_id, p.input_id, p.seq",
+        )
+        .await
+        .map_err(internal)?;
+    let waiting = tx.query(&select, &[&projects, &inputs]).await.map_err(internal)?;
+    if waiting.is_empty() {
+        return Ok(0);
+    }
+    let mut applied = 0;
+    let (mut done_projects, mut done_inputs) = (Vec::new(), Vec::new());
+    for row in &waiting {
+        let project: String = row.try_get(0).map_err(internal)?;
+        let input: String = row.try_get(1).map_err(internal)?;
+        if time_of(row, 5)? > now {
+            let update = pending_update(
+                id_of(row, 0)?,
+                row.try_get(2).map_err(internal)?,
+                row.try_get(3).map_err(internal)?,
+                input.clone(),
+                row.try_get(4).map_err(internal)?,
+            )?;
+            let statement = sql::update_records(Dialect::Postgres, &update, now);
+            let params: Vec<Param<'_>> = statement.params.iter().map(Param).collect();
+            let prepared = tx.prepare_cached(&statement.text).await.map_err(internal)?;
+            applied += tx.execute(&prepared, &refs(&params)).await.map_err(internal)?;
+        }
+        done_projects.push(project);
+        done_inputs.push(input);
+    }
+    tx.execute(
+        "DELETE FROM pending_updates p USING unnest($1::text[], $2::text[]) AS r (project_id, input_id) \
+         WHERE p.project_id = r.project_id AND p.input_id = r.input_id",
+        &[&done_projects, &done_inputs],
+    )
+    .await
+    .map_err(internal)?;
+    Ok(applied)
+}
+
 impl PgStore {
     async fn query_records(&self, statement: &sql::Statement) -> StoreResult<Vec<Record>> {
         let params: Vec<Param<'_>> = statement.params.iter().map(Param).collect();
@@ -359,6 +503,153 @@ impl PgStore {
         let prepared = client.prepare_cached(&statement.text).await.map_err(internal)?;
         let rows = client.query(&prepared, &refs(&params)).await.map_err(internal)?;
         rows.iter().map(record_from_row).collect()
+    }
+}
+
+const TASK_COLUMNS: &str =
+    "id, organisation, project_id, created_by, status, erasure, deleted, error, created_at, started_at, finished_at";
+
+fn task_from_row(row: &Row) -> StoreResult<Task> {
+    let status: String = row.try_get(4).map_err(internal)?;
+    let erasure = row.try_get::<_, Option<serde_json::Value>>(5).map_err(internal)?;
+    let optional_time = |index: usize| -> StoreResult<Option<OffsetDateTime>> {
+        Ok(row
+            .try_get::<_, Option<OffsetDateTime>>(index)
+            .map_err(internal)?
+            .map(|t| t.to_offset(time::UtcOffset::UTC)))
+    };
+    Ok(Task {
+        id: id_of(row, 0)?,
+        organisation: id_of(row, 1)?,
+        project_id: id_of(row, 2)?,
+        created_by: id_of(row, 3)?,
+        status: TaskStatus::parse(&status)
+            .ok_or_else(|| StoreError::Internal(format!("stored task status '{status}'")))?,
+        erasure: erasure
+            .map(|json| Erasure::parse(json).map_err(|e| StoreError::Internal(format!("stored erasure: {e}"))))
+            .transpose()?,
+        deleted: row.try_get::<_, i64>(6).map_err(internal)? as u64,
+        error: row.try_get(7).map_err(internal)?,
+        created_at: time_of(row, 8)?,
+        started_at: optional_time(9)?,
+        finished_at: optional_time(10)?,
+    })
+}
+
+impl PgStore {
+    /// Runs a statement built in [`sql`] and returns how many rows it changed.
+    async fn execute(client: &impl tokio_postgres::GenericClient, statement: &sql::Statement) -> StoreResult<u64> {
+        let params: Vec<Param<'_>> = statement.params.iter().map(Param).collect();
+        client.execute(statement.text.as_str(), &refs(&params)).await.map_err(internal)
+    }
+}
+
+#[async_trait]
+impl LifecycleStore for PgStore {
+    async fn create_task(&self, task: Task) -> StoreResult<()> {
+        let client = self.engine.get().await?;
+        let statement = client
+            .prepare_cached(&format!(
+                "INSERT INTO tasks ({TASK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            ))
+            .await
+            .map_err(internal)?;
+        client
+            .execute(
+                &statement,
+                &[
+                    &task.id.to_string(),
+                    &task.organisation.to_string(),
+                    &task.project_id.to_string(),
+                    &task.created_by.to_string(),
+                    &task.status.as_str(),
+                    &task.erasure.as_ref().map(|e| Json(e.to_json())),
+                    &(task.deleted as i64),
+                    &task.error,
+                    &millis(task.created_at),
+                    &task.started_at.map(millis),
+                    &task.finished_at.map(millis),
+                ],
+            )
+            .await
+            .map(drop)
+            .map_err(internal)
+    }
+
+    async fn get_task(&self, organisation: ObjectId, id: ObjectId) -> StoreResult<Option<Task>> {
+        let client = self.engine.get().await?;
+        let statement = client
+            .prepare_cached(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1 AND organisation = $2"))
+            .await
+            .map_err(internal)?;
+        let row =
+            client.query_opt(&statement, &[&id.to_string(), &organisation.to_string()]).await.map_err(internal)?;
+        row.as_ref().map(task_from_row).transpose()
+    }
+
+    async fn next_task(&self) -> StoreResult<Option<Task>> {
+        let client = self.engine.get().await?;
+        let statement = client
+            .prepare_cached(&format!(
+                "SELECT {TASK_COLUMNS} FROM tasks WHERE status IN ('queued', 'running') ORDER BY created_at, id LIMIT 1"
+            ))
+            .await
+            .map_err(internal)?;
+        let row = client.query_opt(&statement, &[]).await.map_err(internal)?;
+        row.as_ref().map(task_from_row).transpose()
+    }
+
+    async fn erase_batch(&self, task: &Task, limit: u32, now: OffsetDateTime) -> StoreResult<u64> {
+        let Some(erasure) = &task.erasure else { return Ok(0) };
+        let statement = sql::erase_records(Dialect::Postgres, task.project_id, erasure, limit);
+        let mut client = self.engine.get().await?;
+        let tx = client.transaction().await.map_err(internal)?;
+        let deleted = PgStore::execute(&*tx, &statement).await?;
+        tx.execute(
+            "UPDATE tasks SET deleted = deleted + $2, status = 'running', started_at = COALESCE(started_at, $3) \
+             WHERE id = $1 AND status IN ('queued', 'running')",
+            &[&task.id.to_string(), &(deleted as i64), &millis(now)],
+        )
+        .await
+        .map_err(internal)?;
+        tx.commit().await.map_err(internal)?;
+        Ok(deleted)
+    }
+
+    async fn finish_task(&self, task: &Task, failure: Option<String>, now: OffsetDateTime) -> StoreResult<()> {
+        let status = if failure.is_some() { TaskStatus::Error } else { TaskStatus::Done };
+        let mut client = self.engine.get().await?;
+        let tx = client.transaction().await.map_err(internal)?;
+        if let (None, Some(erasure)) = (&failure, &task.erasure) {
+            PgStore::execute(&*tx, &sql::erase_pending_updates(Dialect::Postgres, task.project_id, erasure)).await?;
+        }
+        tx.execute(
+            "UPDATE tasks SET status = $2, error = $3, erasure = NULL, finished_at = $4, \
+             started_at = COALESCE(started_at, $4) WHERE id = $1 AND status IN ('queued', 'running')",
+            &[&task.id.to_string(), &status.as_str(), &failure, &millis(now)],
+        )
+        .await
+        .map_err(internal)?;
+        tx.commit().await.map_err(internal)
+    }
+
+    async fn all_project_ids(&self) -> StoreResult<Vec<ObjectId>> {
+        let client = self.engine.get().await?;
+        let statement = client.prepare_cached("SELECT id FROM projects ORDER BY id").await.map_err(internal)?;
+        let rows = client.query(&statement, &[]).await.map_err(internal)?;
+        rows.iter().map(|row| id_of(row, 0)).collect()
+    }
+
+    async fn purge_expired_records(&self, project: ObjectId, now: OffsetDateTime, limit: u32) -> StoreResult<u64> {
+        let client = self.engine.get().await?;
+        PgStore::execute(&**client, &sql::purge_expired_records(Dialect::Postgres, project, now, limit)).await
+    }
+
+    async fn purge_expired_pending_updates(&self, now: OffsetDateTime) -> StoreResult<u64> {
+        let client = self.engine.get().await?;
+        let statement =
+            client.prepare_cached("DELETE FROM pending_updates WHERE expires_at <= $1").await.map_err(internal)?;
+        client.execute(&statement, &[&millis(now)]).await.map_err(internal)
     }
 }
 
@@ -373,6 +664,10 @@ impl Store for PgStore {
     fn engine(&self) -> &'static str {
         "postgres"
     }
+
+    async fn close(&self) {
+        self.engine.close();
+    }
 }
 
 #[cfg(test)]
@@ -385,6 +680,6 @@ mod tests {
         assert_eq!(sql.matches("[]").count(), RECORD_FIELDS.len());
         assert!(sql.contains("$7::timestamptz[]"), "{sql}");
         assert!(sql.contains("$9::json[]"), "{sql}");
-        assert!(sql.ends_with("ON CONFLICT (project_id, input_id) DO NOTHING"), "{sql}");
+        assert!(sql.ends_with("ON CONFLICT (project_id, input_id) DO NOTHING RETURNING project_id, input_id"), "{sql}");
     }
 }

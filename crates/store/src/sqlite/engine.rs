@@ -15,14 +15,22 @@ use crate::migrations::{Migration, SQLITE};
 /// The most writes committed in one transaction.
 const MAX_GROUP: usize = 1024;
 
-/// A write, run inside the group's transaction under its own savepoint; it returns the function
-/// that answers its caller once the group's commit has (or has not) succeeded.
-type Job = Box<dyn FnOnce(&Connection) -> Box<dyn FnOnce(Option<StoreError>) + Send> + Send>;
+/// A write, run inside the group's transaction under its own savepoint (or not at all when it is
+/// given no connection because the transaction could not begin); it returns the function that
+/// answers its caller once the group's commit has (or has not) succeeded.
+type Job = Box<dyn FnOnce(Option<&Connection>) -> Box<dyn FnOnce(Option<StoreError>) + Send> + Send>;
+
+/// What the writer thread is sent.
+enum Message {
+    Job(Job),
+    /// Finish what is queued, refuse the rest, checkpoint, and answer once the thread is done.
+    Close(oneshot::Sender<()>),
+}
 
 /// Connections to one SQLite file.
 pub struct Engine {
     path: PathBuf,
-    writer: mpsc::UnboundedSender<Job>,
+    writer: mpsc::UnboundedSender<Message>,
     readers: Arc<Mutex<Vec<Connection>>>,
 }
 
@@ -37,7 +45,8 @@ impl Engine {
             .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
         writer
             .execute_batch(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
+                 PRAGMA secure_delete = ON;",
             )
             .map_err(internal)?;
         migrate(&mut writer, SQLITE)?;
@@ -56,14 +65,15 @@ impl Engine {
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
         let (answer, answered) = oneshot::channel();
-        let job: Job = Box::new(move |conn: &Connection| {
-            let result = match conn.execute_batch("SAVEPOINT job") {
-                Ok(()) => {
+        let job: Job = Box::new(move |conn: Option<&Connection>| {
+            let result = match conn.map(|conn| (conn, conn.execute_batch("SAVEPOINT job"))) {
+                Some((conn, Ok(()))) => {
                     let result = work(conn);
                     let end = if result.is_ok() { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
                     conn.execute_batch(end).map_err(internal).and(result)
                 }
-                Err(e) => Err(internal(e)),
+                Some((_, Err(e))) => Err(internal(e)),
+                None => Err(StoreError::Unavailable("the write transaction could not begin".into())),
             };
             Box::new(move |commit_failure: Option<StoreError>| {
                 let _ = answer.send(match commit_failure {
@@ -72,8 +82,21 @@ impl Engine {
                 });
             })
         });
-        self.writer.send(job).map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
+        self.writer.send(Message::Job(job)).map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
         answered.await.map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?
+    }
+
+    /// Lets the writer commit every write sent before this call, then stops it: later writes
+    /// fail as unavailable. The write-ahead log is folded into the database file on the way out.
+    /// Returns once the writer thread has finished; at once when it already has.
+    pub async fn close(&self) {
+        let (done, finished) = oneshot::channel();
+        if self.writer.send(Message::Close(done)).is_ok() {
+            let _ = finished.await;
+        }
+        if let Ok(mut readers) = self.readers.lock() {
+            readers.clear();
+        }
     }
 
     /// Runs `work` on a read connection in a blocking task.
@@ -109,31 +132,54 @@ fn open_reader(path: &Path) -> StoreResult<Connection> {
 }
 
 /// Takes every write waiting, runs them in one transaction, commits once, then answers them all.
-fn write_loop(conn: Connection, mut jobs: mpsc::UnboundedReceiver<Job>) {
+/// On [`Message::Close`] it refuses further messages, still runs those already queued, and ends.
+fn write_loop(conn: Connection, mut messages: mpsc::UnboundedReceiver<Message>) {
     let mut group = Vec::with_capacity(MAX_GROUP);
-    while let Some(first) = jobs.blocking_recv() {
-        group.push(first);
+    let mut closers = Vec::new();
+    let mut take =
+        |message: Message, group: &mut Vec<Job>, messages: &mut mpsc::UnboundedReceiver<Message>| match message {
+            Message::Job(job) => group.push(job),
+            Message::Close(done) => {
+                messages.close();
+                closers.push(done);
+            }
+        };
+    while let Some(first) = messages.blocking_recv() {
+        take(first, &mut group, &mut messages);
         while group.len() < MAX_GROUP {
-            match jobs.try_recv() {
-                Ok(job) => group.push(job),
+            match messages.try_recv() {
+                Ok(message) => take(message, &mut group, &mut messages),
                 Err(_) => break,
             }
         }
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-            let failure = internal(e);
-            for job in group.drain(..) {
-                job(&conn)(Some(failure.clone()));
-            }
-            continue;
+        if !group.is_empty() {
+            commit_group(&conn, &mut group);
         }
-        let answers: Vec<_> = group.drain(..).map(|job| job(&conn)).collect();
-        let failure = conn.execute_batch("COMMIT").err().map(|e| {
-            let _ = conn.execute_batch("ROLLBACK");
-            internal(e)
-        });
-        for answer in answers {
-            answer(failure.clone());
+    }
+    if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
+        tracing::warn!(error = %e, "could not fold the write-ahead log into the database on close");
+    }
+    drop(conn);
+    for done in closers {
+        let _ = done.send(());
+    }
+}
+
+fn commit_group(conn: &Connection, group: &mut Vec<Job>) {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let failure = internal(e);
+        for job in group.drain(..) {
+            job(None)(Some(failure.clone()));
         }
+        return;
+    }
+    let answers: Vec<_> = group.drain(..).map(|job| job(Some(conn))).collect();
+    let failure = conn.execute_batch("COMMIT").err().map(|e| {
+        let _ = conn.execute_batch("ROLLBACK");
+        internal(e)
+    });
+    for answer in answers {
+        answer(failure.clone());
     }
 }
 

@@ -9,19 +9,21 @@ pub(crate) use self::identity::is_last_admin;
 use std::path::Path;
 
 use async_trait::async_trait;
+use parley_core::field::idx;
 use parley_core::value::{from_unix_millis, unix_millis};
 use parley_core::{
-    Caller, Cursor, ObjectId, Project, ProjectAccess, ProjectRole, Record, RecordFilter, RecordUpdate, SortKey,
+    Caller, Cursor, Erasure, ObjectId, Project, ProjectAccess, ProjectRole, Record, RecordFilter, RecordUpdate,
+    SortKey, Task, TaskStatus,
 };
 use rusqlite::{OptionalExtension, params};
 use time::OffsetDateTime;
 
 use self::convert::{params as bind, record_from_row};
 use self::engine::{Engine, internal};
-use crate::error::StoreResult;
-use crate::model::{IngestCounts, Member, MemberChange};
+use crate::error::{StoreError, StoreResult};
+use crate::model::{IngestCounts, Member, MemberChange, UpdateOutcome, pending_update};
 use crate::sql::{self, Dialect};
-use crate::traits::{ProjectStore, RecordStore, Store};
+use crate::traits::{LifecycleStore, ProjectStore, RecordStore, Store};
 
 /// A store in one SQLite file.
 pub struct SqliteStore {
@@ -267,15 +269,24 @@ impl ProjectStore for SqliteStore {
 
 #[async_trait]
 impl RecordStore for SqliteStore {
-    async fn insert_records(&self, records: Vec<Record>) -> StoreResult<IngestCounts> {
+    async fn insert_records(&self, records: Vec<Record>, now: OffsetDateTime) -> StoreResult<IngestCounts> {
         self.engine
             .write(move |conn| {
                 let mut stmt = conn.prepare_cached(&sql::insert_record(Dialect::Sqlite)).map_err(internal)?;
+                // The writer is the only one: what it sees here cannot change before it commits.
+                let any_pending: bool = conn
+                    .query_row("SELECT EXISTS (SELECT 1 FROM pending_updates)", [], |row| row.get(0))
+                    .map_err(internal)?;
                 let mut counts = IngestCounts::default();
                 for record in &records {
                     match stmt.execute(bind(record.values())).map_err(internal)? {
                         0 => counts.duplicates += 1,
-                        _ => counts.inserted += 1,
+                        _ => {
+                            counts.inserted += 1;
+                            if any_pending {
+                                counts.pending_applied += apply_pending_updates(conn, record, now)?;
+                            }
+                        }
                     }
                 }
                 Ok(counts)
@@ -283,12 +294,47 @@ impl RecordStore for SqliteStore {
             .await
     }
 
-    async fn update_records(&self, update: RecordUpdate, now: OffsetDateTime) -> StoreResult<u64> {
+    async fn update_records(
+        &self,
+        update: RecordUpdate,
+        now: OffsetDateTime,
+        defer_until: Option<OffsetDateTime>,
+    ) -> StoreResult<UpdateOutcome> {
         self.engine
             .write(move |conn| {
                 let statement = sql::update_records(Dialect::Sqlite, &update, now);
                 let mut stmt = conn.prepare_cached(&statement.text).map_err(internal)?;
-                stmt.execute(bind(&statement.params)).map(|n| n as u64).map_err(internal)
+                let matched = stmt.execute(bind(&statement.params)).map_err(internal)? as u64;
+                let (Some(input), Some(until), 0) = (&update.input_id, defer_until, matched) else {
+                    return Ok(UpdateOutcome { matched, deferred: false });
+                };
+                let project = update.project_id.to_string();
+                let exists: bool = conn
+                    .prepare_cached("SELECT EXISTS (SELECT 1 FROM records WHERE project_id = ?1 AND input_id = ?2)")
+                    .and_then(|mut stmt| stmt.query_row(params![project, input], |row| row.get(0)))
+                    .map_err(internal)?;
+                if exists {
+                    return Ok(UpdateOutcome { matched: 0, deferred: false });
+                }
+                conn.prepare_cached(
+                    "INSERT INTO pending_updates \
+                     (project_id, input_id, seq, contact_id, session_id, properties, received_at, expires_at) \
+                     SELECT ?1, ?2, COALESCE(MAX(seq), 0) + 1, ?3, ?4, ?5, ?6, ?7 FROM pending_updates \
+                     WHERE project_id = ?1 AND input_id = ?2",
+                )
+                .and_then(|mut stmt| {
+                    stmt.execute(params![
+                        project,
+                        input,
+                        update.contact_id,
+                        update.session_id,
+                        serde_json::Value::Object(update.properties()).to_string(),
+                        unix_millis(now),
+                        unix_millis(until)
+                    ])
+                })
+                .map_err(internal)?;
+                Ok(UpdateOutcome { matched: 0, deferred: true })
             })
             .await
     }
@@ -321,11 +367,206 @@ impl RecordStore for SqliteStore {
     }
 }
 
+/// Applies the unexpired pending updates of a record just inserted, oldest first, and removes
+/// every pending update of its input. Returns how many changed the record.
+fn apply_pending_updates(conn: &rusqlite::Connection, record: &Record, now: OffsetDateTime) -> StoreResult<u64> {
+    let project_id = record.project_id();
+    let input = record.get(idx::INPUT_ID).as_text().unwrap_or_default().to_owned();
+    let project = project_id.to_string();
+    let waiting = conn
+        .prepare_cached(
+            "SELECT contact_id, session_id, properties FROM pending_updates \
+             WHERE project_id = ?1 AND input_id = ?2 AND expires_at > ?3 ORDER BY seq",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_map(params![project, input, unix_millis(now)], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?, row.get::<_, String>(2)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .map_err(internal)?;
+    let mut applied = 0;
+    for (contact, session, properties) in waiting {
+        let properties = serde_json::from_str(&properties)
+            .map_err(|e| StoreError::Internal(format!("a stored pending update is unreadable: {e}")))?;
+        let update = pending_update(project_id, contact, session, input.clone(), properties)?;
+        let statement = sql::update_records(Dialect::Sqlite, &update, now);
+        let mut stmt = conn.prepare_cached(&statement.text).map_err(internal)?;
+        applied += stmt.execute(bind(&statement.params)).map_err(internal)? as u64;
+    }
+    conn.prepare_cached("DELETE FROM pending_updates WHERE project_id = ?1 AND input_id = ?2")
+        .and_then(|mut stmt| stmt.execute(params![project, input]))
+        .map_err(internal)?;
+    Ok(applied)
+}
+
 fn query_records(conn: &rusqlite::Connection, statement: &sql::Statement) -> StoreResult<Vec<Record>> {
     let mut stmt = conn.prepare_cached(&statement.text).map_err(internal)?;
     stmt.query_map(bind(&statement.params), record_from_row)
         .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
         .map_err(internal)
+}
+
+const TASK_COLUMNS: &str =
+    "id, organisation, project_id, created_by, status, erasure, deleted, error, created_at, started_at, finished_at";
+
+fn task_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Task> {
+    let status: String = row.get(4)?;
+    let erasure: Option<String> = row.get(5)?;
+    let optional_time = |ms: Option<i64>| ms.map(time_of).transpose();
+    Ok(Task {
+        id: id_of(row.get(0)?)?,
+        organisation: id_of(row.get(1)?)?,
+        project_id: id_of(row.get(2)?)?,
+        created_by: id_of(row.get(3)?)?,
+        status: TaskStatus::parse(&status).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(4, rusqlite::types::Type::Text, format!("status {status}").into())
+        })?,
+        erasure: erasure.map(|text| json_of::<serde_json::Value>(text).and_then(erasure_of)).transpose()?,
+        deleted: row.get::<_, i64>(6)? as u64,
+        error: row.get(7)?,
+        created_at: time_of(row.get(8)?)?,
+        started_at: optional_time(row.get(9)?)?,
+        finished_at: optional_time(row.get(10)?)?,
+    })
+}
+
+fn erasure_of(json: serde_json::Value) -> rusqlite::Result<Erasure> {
+    Erasure::parse(json)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, Box::new(e)))
+}
+
+#[async_trait]
+impl LifecycleStore for SqliteStore {
+    async fn create_task(&self, task: Task) -> StoreResult<()> {
+        self.engine
+            .write(move |conn| {
+                conn.execute(
+                    &format!(
+                        "INSERT INTO tasks ({TASK_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+                    ),
+                    params![
+                        task.id.to_string(),
+                        task.organisation.to_string(),
+                        task.project_id.to_string(),
+                        task.created_by.to_string(),
+                        task.status.as_str(),
+                        task.erasure.as_ref().map(|e| e.to_json().to_string()),
+                        task.deleted as i64,
+                        task.error,
+                        unix_millis(task.created_at),
+                        task.started_at.map(unix_millis),
+                        task.finished_at.map(unix_millis)
+                    ],
+                )
+                .map(drop)
+                .map_err(internal)
+            })
+            .await
+    }
+
+    async fn get_task(&self, organisation: ObjectId, id: ObjectId) -> StoreResult<Option<Task>> {
+        self.engine
+            .read(move |conn| {
+                conn.prepare_cached(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?1 AND organisation = ?2"))
+                    .and_then(|mut stmt| {
+                        stmt.query_row(params![id.to_string(), organisation.to_string()], task_from_row).optional()
+                    })
+                    .map_err(internal)
+            })
+            .await
+    }
+
+    async fn next_task(&self) -> StoreResult<Option<Task>> {
+        self.engine
+            .read(move |conn| {
+                conn.prepare_cached(&format!(
+                    "SELECT {TASK_COLUMNS} FROM tasks WHERE status IN ('queued', 'running') ORDER BY created_at, id LIMIT 1"
+                ))
+                .and_then(|mut stmt| stmt.query_row([], task_from_row).optional())
+                .map_err(internal)
+            })
+            .await
+    }
+
+    async fn erase_batch(&self, task: &Task, limit: u32, now: OffsetDateTime) -> StoreResult<u64> {
+        let Some(erasure) = &task.erasure else { return Ok(0) };
+        let statement = sql::erase_records(Dialect::Sqlite, task.project_id, erasure, limit);
+        let id = task.id.to_string();
+        self.engine
+            .write(move |conn| {
+                let deleted = conn
+                    .prepare_cached(&statement.text)
+                    .and_then(|mut stmt| stmt.execute(bind(&statement.params)))
+                    .map_err(internal)? as u64;
+                conn.prepare_cached(
+                    "UPDATE tasks SET deleted = deleted + ?2, status = 'running', started_at = COALESCE(started_at, ?3) \
+                     WHERE id = ?1 AND status IN ('queued', 'running')",
+                )
+                .and_then(|mut stmt| stmt.execute(params![id, deleted as i64, unix_millis(now)]))
+                .map_err(internal)?;
+                Ok(deleted)
+            })
+            .await
+    }
+
+    async fn finish_task(&self, task: &Task, failure: Option<String>, now: OffsetDateTime) -> StoreResult<()> {
+        let pending = match (&failure, &task.erasure) {
+            (None, Some(erasure)) => Some(sql::erase_pending_updates(Dialect::Sqlite, task.project_id, erasure)),
+            _ => None,
+        };
+        let status = if failure.is_some() { TaskStatus::Error } else { TaskStatus::Done };
+        let id = task.id.to_string();
+        self.engine
+            .write(move |conn| {
+                if let Some(statement) = pending {
+                    conn.prepare_cached(&statement.text)
+                        .and_then(|mut stmt| stmt.execute(bind(&statement.params)))
+                        .map_err(internal)?;
+                }
+                conn.prepare_cached(
+                    "UPDATE tasks SET status = ?2, error = ?3, erasure = NULL, finished_at = ?4, \
+                     started_at = COALESCE(started_at, ?4) WHERE id = ?1 AND status IN ('queued', 'running')",
+                )
+                .and_then(|mut stmt| stmt.execute(params![id, status.as_str(), failure, unix_millis(now)]))
+                .map(drop)
+                .map_err(internal)
+            })
+            .await
+    }
+
+    async fn all_project_ids(&self) -> StoreResult<Vec<ObjectId>> {
+        self.engine
+            .read(|conn| {
+                conn.prepare_cached("SELECT id FROM projects ORDER BY id")
+                    .and_then(|mut stmt| stmt.query_map([], |row| id_of(row.get(0)?))?.collect())
+                    .map_err(internal)
+            })
+            .await
+    }
+
+    async fn purge_expired_records(&self, project: ObjectId, now: OffsetDateTime, limit: u32) -> StoreResult<u64> {
+        let statement = sql::purge_expired_records(Dialect::Sqlite, project, now, limit);
+        self.engine
+            .write(move |conn| {
+                conn.prepare_cached(&statement.text)
+                    .and_then(|mut stmt| stmt.execute(bind(&statement.params)))
+                    .map(|n| n as u64)
+                    .map_err(internal)
+            })
+            .await
+    }
+
+    async fn purge_expired_pending_updates(&self, now: OffsetDateTime) -> StoreResult<u64> {
+        self.engine
+            .write(move |conn| {
+                conn.prepare_cached("DELETE FROM pending_updates WHERE expires_at <= ?1")
+                    .and_then(|mut stmt| stmt.execute([unix_millis(now)]))
+                    .map(|n| n as u64)
+                    .map_err(internal)
+            })
+            .await
+    }
 }
 
 #[async_trait]
@@ -337,5 +578,9 @@ impl Store for SqliteStore {
 
     fn engine(&self) -> &'static str {
         "sqlite"
+    }
+
+    async fn close(&self) {
+        self.engine.close().await;
     }
 }

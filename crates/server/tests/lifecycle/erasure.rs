@@ -1,0 +1,264 @@
+//! Erasure (rest.md §4): `DELETE /analytics/{projectId}` queues a task that deletes in batches;
+//! `GET /tasks/{taskId}` follows it.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value as Json, json};
+
+use crate::{ADMIN_KEY, TestApp, eventually, problem, record, sqlite};
+
+fn at(minute: u32) -> String {
+    format!("2024-05-01T12:{minute:02}:00.000Z")
+}
+
+fn timed(project: &str, contact: &str, input: &str, minute: u32) -> Json {
+    let mut record = record(project, contact, input);
+    record["timestamp"] = json!(at(minute));
+    record["inputText"] = json!(format!("text of {input}"));
+    record
+}
+
+async fn erase(app: &TestApp, project: &str, body: Json) -> Json {
+    let response = app.request(Method::DELETE, &format!("/analytics/{project}")).json(&body).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let task: Json = response.json().await.unwrap();
+    assert_eq!(task["status"], json!("queued"));
+    assert_eq!(task["deleted"], json!(0));
+    assert_eq!(location, format!("/new/v2.0/tasks/{}", task["_id"].as_str().unwrap()));
+    task
+}
+
+async fn task(app: &TestApp, id: &str) -> Json {
+    let response = app.request(Method::GET, &format!("/tasks/{id}")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
+}
+
+async fn finished(app: &TestApp, id: &str) -> Json {
+    eventually(Duration::from_secs(20), || async {
+        let task = task(app, id).await;
+        (task["status"] == json!("done") || task["status"] == json!("error")).then_some(task)
+    })
+    .await
+}
+
+fn inputs(records: &[Json]) -> Vec<&str> {
+    let mut inputs: Vec<&str> = records.iter().map(|r| r["inputId"].as_str().unwrap()).collect();
+    inputs.sort();
+    inputs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erased_records_are_gone_from_every_read_path() {
+    let app = TestApp::spawn().await;
+    let (project, other) = (app.create_project(json!({})).await, app.create_project(json!({})).await);
+    let mut records: Vec<Json> =
+        (0..10).map(|m| timed(&project, ["a", "b"][m as usize % 2], &format!("i{m}"), m)).collect();
+    records.push(timed(&other, "a", "elsewhere", 3));
+    app.ingest_ok(Json::Array(records)).await;
+    let doomed = app.record(&project, "i4").await.unwrap();
+
+    // Contact a's records are i0, i2, i4, i6, i8; between minutes 2 and 6 inclusive: i2, i4, i6.
+    let body = json!({"contactIds": ["a", "nobody"], "timestampStart": at(2), "timestampEnd": at(6)});
+    let queued = erase(&app, &project, body).await;
+    let id = queued["_id"].as_str().unwrap();
+    assert_eq!(queued["projectId"], json!(project));
+    assert!(queued.get("contactIds").is_none(), "the task does not show the contacts back");
+    let done = finished(&app, id).await;
+    assert_eq!(done["status"], json!("done"), "{done}");
+    assert_eq!(done["deleted"], json!(3));
+    assert!(done["startedAt"].is_string() && done["finishedAt"].is_string(), "{done}");
+
+    let left = app.records(&project, None).await;
+    assert_eq!(inputs(&left), ["i0", "i1", "i3", "i5", "i7", "i8", "i9"]);
+    assert_eq!(inputs(&app.records(&project, Some("a")).await), ["i0", "i8"]);
+    let one = app.request(Method::GET, &format!("/analytics/{}", doomed["id"].as_str().unwrap())).send().await.unwrap();
+    problem(one, 404, 1002).await;
+    assert_eq!(inputs(&app.records(&other, None).await), ["elsewhere"], "other projects are untouched");
+
+    // The same under the other prefix, for every contact.
+    let response = app
+        .client
+        .delete(format!("http://{}/v2.0/analytics/{project}", app.addr))
+        .header("x-api-key", ADMIN_KEY)
+        .json(&json!({"contactIds": null}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    assert!(response.headers()["location"].to_str().unwrap().starts_with("/v2.0/tasks/"));
+    let everyone: Json = response.json().await.unwrap();
+    let done = finished(&app, everyone["_id"].as_str().unwrap()).await;
+    assert_eq!(done["deleted"], json!(7));
+    assert!(app.records(&project, None).await.is_empty());
+    assert_eq!(app.records(&other, None).await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erasure_requests_are_validated() {
+    let app = TestApp::spawn().await;
+    let project = app.create_project(json!({})).await;
+    app.ingest_ok(json!([record(&project, "a", "i1")])).await;
+    let path = format!("/analytics/{project}");
+    let empty = app.request(Method::DELETE, &path).send().await.unwrap();
+    assert_eq!(problem(empty, 400, 1000).await["detail"], json!("Validation failed. Missing payload."));
+    let not_json = app
+        .request(Method::DELETE, &path)
+        .header("content-type", "application/json")
+        .body("{nope")
+        .send()
+        .await
+        .unwrap();
+    problem(not_json, 400, 1005).await;
+    let cases = [
+        (json!({}), 1000, "contactIds"),
+        (json!({"timestampStart": at(1)}), 1000, "contactIds"),
+        (json!({"contactIds": "a"}), 1005, "contactIds"),
+        (json!({"contactIds": []}), 1005, "contactIds"),
+        (json!({"contactIds": [7]}), 1005, "contactIds"),
+        (json!({"contactIds": null, "timestampStart": "last week"}), 1005, "timestampStart"),
+        (json!({"contactIds": null, "timestampEnd": 1714564800}), 1005, "timestampEnd"),
+        (json!({"contactIds": null, "timestampStart": at(5), "timestampEnd": at(4)}), 1005, "timestampStart"),
+        (json!({"contactIds": null, "contacts": ["a"]}), 1005, "contacts"),
+        (json!(["a"]), 1005, "body"),
+    ];
+    for (body, code, field) in cases {
+        let response = app.request(Method::DELETE, &path).json(&body).send().await.unwrap();
+        let problem = problem(response, 400, code).await;
+        assert_eq!(problem["details"]["field"], json!(field), "{body}");
+    }
+    assert_eq!(app.records(&project, None).await.len(), 1, "a refused request deletes nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erasure_needs_write_access_in_the_project() {
+    let app = TestApp::spawn().await;
+    let project = app.create_project(json!({})).await;
+    app.ingest_ok(json!([record(&project, "a", "i1")])).await;
+    let body = json!({"contactIds": ["a"]});
+    let as_key =
+        |key: &str, path: &str| app.client.delete(app.url(path)).header("x-api-key", key.to_owned()).json(&body).send();
+    let path = format!("/analytics/{project}");
+    let reader = app.add_member(&project, &["basic"]);
+    problem(as_key(&reader, &path).await.unwrap(), 403, 403).await;
+    let stranger = app.add_member(&project, &[]);
+    problem(as_key(&stranger, &path).await.unwrap(), 404, 1002).await;
+    problem(as_key(ADMIN_KEY, "/analytics/5f0c6bc4ad4f8b0011b2e0e1").await.unwrap(), 404, 1002).await;
+    problem(as_key(ADMIN_KEY, "/analytics/not-an-id").await.unwrap(), 404, 1002).await;
+    problem(app.client.delete(app.url(&path)).json(&body).send().await.unwrap(), 401, 401).await;
+    assert_eq!(app.records(&project, None).await.len(), 1);
+
+    let analyst = app.add_member(&project, &["analytics"]);
+    let response = as_key(&analyst, &path).await.unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let task: Json = response.json().await.unwrap();
+    let id = task["_id"].as_str().unwrap();
+    assert_eq!(finished(&app, id).await["deleted"], json!(1));
+
+    // A task is visible to whoever may see its project, and to no one else.
+    let get = |key: &str, id: &str| {
+        app.client.get(app.url(&format!("/tasks/{id}"))).header("x-api-key", key.to_owned()).send()
+    };
+    assert_eq!(get(&reader, id).await.unwrap().status(), StatusCode::OK);
+    problem(get(&stranger, id).await.unwrap(), 404, 1002).await;
+    problem(get(ADMIN_KEY, "5f0c6bc4ad4f8b0011b2e0e1").await.unwrap(), 404, 1002).await;
+    problem(get(ADMIN_KEY, "nope").await.unwrap(), 404, 1002).await;
+}
+
+/// With batches of 10, a PATCH answered between two looks at a task that both show it unfinished
+/// was committed while the erasure was under way: the erasure does not hold the writer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erasure_runs_in_batches_beside_other_writes() {
+    const RECORDS: usize = 2000;
+    let app = TestApp::spawn_with(|config| config.delete_batch_size = 10).await;
+    let project = app.create_project(json!({})).await;
+    for chunk in 0..RECORDS / 1000 {
+        let batch: Vec<Json> = (0..1000).map(|i| record(&project, "doomed", &format!("i{chunk}-{i}"))).collect();
+        app.ingest_ok(Json::Array(batch)).await;
+    }
+    app.ingest_ok(json!([record(&project, "kept", "k1")])).await;
+    let queued = erase(&app, &project, json!({"contactIds": ["doomed"]})).await;
+    let id = queued["_id"].as_str().unwrap();
+    let mut interleaved = 0;
+    let mut writes = 0;
+    loop {
+        let before = task(&app, id).await;
+        writes += 1;
+        let patch = json!({"projectId": project, "contactId": "kept", "properties": {"custom1": writes.to_string()}});
+        assert_eq!(app.patch(patch).await.status(), StatusCode::NO_CONTENT);
+        let after = task(&app, id).await;
+        if after["status"] == json!("done") {
+            assert_eq!(after["deleted"], json!(RECORDS));
+            break;
+        }
+        let deleted = |t: &Json| t["deleted"].as_u64().unwrap();
+        if before["status"] == json!("running") && deleted(&before) > 0 && deleted(&after) < RECORDS as u64 {
+            interleaved += 1;
+        }
+        assert!(writes < 100_000, "the erasure does not end");
+    }
+    assert!(interleaved > 0, "no update was committed while the erasure ran");
+    let kept = app.records(&project, None).await;
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0]["custom1"], json!(writes.to_string()));
+}
+
+/// Erased text does not linger in the database files once the server has stopped cleanly: freed
+/// space is zeroed and the write-ahead log is folded in and emptied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erased_text_is_not_left_on_disk() {
+    let mut app = TestApp::spawn().await;
+    let project = app.create_project(json!({})).await;
+    let mut doomed = record(&project, "subject-7f3e", "i1");
+    doomed["inputText"] = json!("ERASE-ME-4c1d9a");
+    let mut kept = record(&project, "other", "i2");
+    kept["inputText"] = json!("KEEP-ME-88b2e0");
+    app.ingest_ok(json!([doomed, kept])).await;
+    let queued = erase(&app, &project, json!({"contactIds": ["subject-7f3e"]})).await;
+    assert_eq!(finished(&app, queued["_id"].as_str().unwrap()).await["deleted"], json!(1));
+    app.stop().await;
+
+    let mut bytes = std::fs::read(app.db_path()).unwrap();
+    bytes.extend(std::fs::read(app.dir.path().join("parley.db-wal")).unwrap_or_default());
+    let contains = |needle: &str| bytes.windows(needle.len()).any(|w| w == needle.as_bytes());
+    assert!(contains("KEEP-ME-88b2e0"), "the check reads the text of records that were kept");
+    assert!(!contains("ERASE-ME-4c1d9a"));
+    assert!(!contains("subject-7f3e"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_document_describes_erasure_and_tasks() {
+    let app = TestApp::spawn().await;
+    let document: Json =
+        app.client.get(format!("http://{}/openapi.json", app.addr)).send().await.unwrap().json().await.unwrap();
+    let paths = &document["paths"];
+    let record_or_project = &paths["/new/v2.0/analytics/{id}"];
+    assert!(record_or_project["get"].is_object() && record_or_project["delete"].is_object(), "{record_or_project}");
+    assert!(record_or_project["delete"]["responses"]["202"].is_object());
+    assert!(paths["/new/v2.0/tasks/{taskId}"]["get"].is_object());
+    assert!(paths["/new/v2.0/analytics"]["patch"]["responses"]["204"]["headers"]["X-Update-Deferred"].is_object());
+}
+
+/// A deletion the database refuses ends the task in `error`, with a reason fit for the client,
+/// and deletes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_erasure_ends_in_error() {
+    let app = TestApp::spawn().await;
+    let project = app.create_project(json!({})).await;
+    app.ingest_ok(json!([record(&project, "a", "i1"), record(&project, "a", "i2")])).await;
+    sqlite(&app.db_path())
+        .execute_batch(
+            "CREATE TRIGGER refuse_deletes BEFORE DELETE ON records BEGIN SELECT RAISE(ABORT, 'injected'); END;",
+        )
+        .unwrap();
+    let queued = erase(&app, &project, json!({"contactIds": ["a"]})).await;
+    let failed = finished(&app, queued["_id"].as_str().unwrap()).await;
+    assert_eq!(failed["status"], json!("error"), "{failed}");
+    assert_eq!(failed["deleted"], json!(0));
+    let reason = failed["error"].as_str().unwrap();
+    assert!(reason.contains("send the request again"), "{reason}");
+    assert!(!reason.contains("injected"), "no internals in the reason: {reason}");
+    assert_eq!(app.records(&project, None).await.len(), 2);
+}
