@@ -4,6 +4,7 @@
 mod error;
 pub mod migrations;
 mod model;
+pub mod odata;
 pub mod postgres;
 pub mod sql;
 pub mod sqlite;
@@ -14,7 +15,8 @@ use std::sync::Arc;
 
 pub use error::{StoreError, StoreResult};
 pub use model::{ApiKeyInfo, Bootstrap, IngestCounts, NewApiKey};
-pub use traits::{IdentityStore, ProjectStore, RecordStore, Store};
+pub use odata::ODataRead;
+pub use traits::{IdentityStore, ODataStore, ProjectStore, RecordStore, Store};
 
 /// Opens the store a database URL names and brings its schema up to date:
 ///

@@ -4,12 +4,14 @@
 use async_trait::async_trait;
 use parley_core::{
     Caller, Cursor, ObjectId, PageStart, Project, ProjectAccess, Record, RecordFilter, RecordPage, RecordQuery,
-    RecordUpdate, SortKey,
+    RecordUpdate, SortKey, Value,
 };
+use parley_odata::{EntityType, Query};
 use time::OffsetDateTime;
 
 use crate::error::StoreResult;
 use crate::model::{ApiKeyInfo, Bootstrap, IngestCounts, NewApiKey};
+use crate::odata::ODataRead;
 
 /// Users, organisations and API keys.
 #[async_trait]
@@ -105,9 +107,19 @@ pub trait RecordStore: Send + Sync {
     }
 }
 
+/// Reads of the OData endpoint: a typed query tree over an entity set, restricted to the
+/// projects the caller may read.
+#[async_trait]
+pub trait ODataStore: Send + Sync {
+    /// One page of rows: the values of `read.columns`, in order, for each row.
+    async fn odata_rows(&self, read: ODataRead<'_>) -> StoreResult<Vec<Vec<Value>>>;
+    /// How many rows the query selects, ignoring `$top`, `$skip` and the skip token.
+    async fn odata_count(&self, entity: &EntityType, query: &Query, projects: &[ObjectId]) -> StoreResult<u64>;
+}
+
 /// Everything a parley node needs from its database.
 #[async_trait]
-pub trait Store: IdentityStore + ProjectStore + RecordStore {
+pub trait Store: IdentityStore + ProjectStore + RecordStore + ODataStore {
     /// Whether the database answers and its schema is current.
     async fn ready(&self) -> StoreResult<()>;
     /// Which engine this is, for logs.

@@ -10,18 +10,20 @@ use std::sync::OnceLock;
 use async_trait::async_trait;
 use parley_core::{
     Caller, Cursor, ObjectId, OrgRole, Project, ProjectAccess, ProjectRole, ProjectSettings, RECORD_FIELDS, Record,
-    RecordFilter, RecordUpdate, SortKey,
+    RecordFilter, RecordUpdate, SortKey, Value,
 };
+use parley_odata::{EntityType, Query};
 use time::OffsetDateTime;
 use tokio_postgres::Row;
 use tokio_postgres::types::{Json, ToSql};
 
-use self::convert::{Param, millis, record_from_row, sql_type};
+use self::convert::{Param, millis, record_from_row, sql_type, values_from_row};
 use self::engine::{Engine, LOCK_KEY, internal, migrate, schema_version};
 use crate::error::{StoreError, StoreResult};
 use crate::model::{ApiKeyInfo, Bootstrap, IngestCounts, NewApiKey};
+use crate::odata::ODataRead;
 use crate::sql::{self, Dialect};
-use crate::traits::{IdentityStore, ProjectStore, RecordStore, Store};
+use crate::traits::{IdentityStore, ODataStore, ProjectStore, RecordStore, Store};
 
 /// A store in one PostgreSQL database, reached through a pool of connections.
 pub struct PgStore {
@@ -398,6 +400,27 @@ impl PgStore {
         let prepared = client.prepare_cached(&statement.text).await.map_err(internal)?;
         let rows = client.query(&prepared, &refs(&params)).await.map_err(internal)?;
         rows.iter().map(record_from_row).collect()
+    }
+}
+
+#[async_trait]
+impl ODataStore for PgStore {
+    async fn odata_rows(&self, read: ODataRead<'_>) -> StoreResult<Vec<Vec<Value>>> {
+        let statement = crate::odata::select(Dialect::Postgres, &read);
+        let types = read.column_types();
+        let params: Vec<Param<'_>> = statement.params.iter().map(Param).collect();
+        let client = self.engine.get().await?;
+        // Unnamed statements: OData queries vary too much to be worth caching.
+        let rows = client.query(statement.text.as_str(), &refs(&params)).await.map_err(internal)?;
+        rows.iter().map(|row| values_from_row(row, &types)).collect()
+    }
+
+    async fn odata_count(&self, entity: &EntityType, query: &Query, projects: &[ObjectId]) -> StoreResult<u64> {
+        let statement = crate::odata::count(Dialect::Postgres, entity, query, projects);
+        let params: Vec<Param<'_>> = statement.params.iter().map(Param).collect();
+        let client = self.engine.get().await?;
+        let count: i64 = client.query_one(statement.text.as_str(), &refs(&params)).await.map_err(internal)?.get(0);
+        Ok(count as u64)
     }
 }
 

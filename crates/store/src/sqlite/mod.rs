@@ -8,17 +8,20 @@ use std::path::Path;
 use async_trait::async_trait;
 use parley_core::value::{from_unix_millis, unix_millis};
 use parley_core::{
-    Caller, Cursor, ObjectId, OrgRole, Project, ProjectAccess, ProjectRole, Record, RecordFilter, RecordUpdate, SortKey,
+    Caller, Cursor, ObjectId, OrgRole, Project, ProjectAccess, ProjectRole, Record, RecordFilter, RecordUpdate,
+    SortKey, Value,
 };
+use parley_odata::{EntityType, Query};
 use rusqlite::{OptionalExtension, params};
 use time::OffsetDateTime;
 
-use self::convert::{params as bind, record_from_row};
+use self::convert::{params as bind, record_from_row, values_from_row};
 use self::engine::{Engine, internal};
 use crate::error::{StoreError, StoreResult};
 use crate::model::{ApiKeyInfo, Bootstrap, IngestCounts, NewApiKey};
+use crate::odata::ODataRead;
 use crate::sql::{self, Dialect};
-use crate::traits::{IdentityStore, ProjectStore, RecordStore, Store};
+use crate::traits::{IdentityStore, ODataStore, ProjectStore, RecordStore, Store};
 
 /// A store in one SQLite file.
 pub struct SqliteStore {
@@ -367,6 +370,34 @@ fn query_records(conn: &rusqlite::Connection, statement: &sql::Statement) -> Sto
     stmt.query_map(bind(&statement.params), record_from_row)
         .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
         .map_err(internal)
+}
+
+#[async_trait]
+impl ODataStore for SqliteStore {
+    async fn odata_rows(&self, read: ODataRead<'_>) -> StoreResult<Vec<Vec<Value>>> {
+        let statement = crate::odata::select(Dialect::Sqlite, &read);
+        let types = read.column_types();
+        self.engine
+            .read(move |conn| {
+                // Not cached: OData statements vary with every query and would push out the
+                // statements the REST API repeats.
+                let mut stmt = conn.prepare(&statement.text).map_err(internal)?;
+                stmt.query_map(bind(&statement.params), |row| values_from_row(row, &types))
+                    .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+                    .map_err(internal)
+            })
+            .await
+    }
+
+    async fn odata_count(&self, entity: &EntityType, query: &Query, projects: &[ObjectId]) -> StoreResult<u64> {
+        let statement = crate::odata::count(Dialect::Sqlite, entity, query, projects);
+        self.engine
+            .read(move |conn| {
+                let mut stmt = conn.prepare(&statement.text).map_err(internal)?;
+                stmt.query_row(bind(&statement.params), |row| row.get::<_, i64>(0)).map(|n| n as u64).map_err(internal)
+            })
+            .await
+    }
 }
 
 #[async_trait]
