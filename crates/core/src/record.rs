@@ -107,10 +107,12 @@ impl NewRecord {
         self.values[idx::EXPIRES_AT] = settings.expiry(now).map_or(Value::Null, Value::Time);
         let masked = Value::Text(MASK.to_owned());
         if settings.mask_sensitive {
-            for index in [idx::INPUT_TEXT, idx::INPUT_DATA] {
-                if self.values[index] != Value::Null {
-                    self.values[index] = masked.clone();
-                }
+            if self.values[idx::INPUT_TEXT] != Value::Null {
+                self.values[idx::INPUT_TEXT] = masked.clone();
+            }
+            // inputData holds JSON: its mask is the JSON string, which every engine stores.
+            if self.values[idx::INPUT_DATA] != Value::Null {
+                self.values[idx::INPUT_DATA] = Value::Json(Json::String(MASK.to_owned()));
             }
         }
         if (settings.mask_sensitive || settings.mask_ip) && self.values[idx::IP] != Value::Null {
@@ -167,6 +169,10 @@ mod tests {
         assert_eq!(record.get(idx::IP), &Value::Text(MASK.into()));
         assert_eq!(record.get(idx::INPUT_DATA), &Value::Null);
         assert_eq!(record.get(idx::TIMESTAMP), &Value::Time(now));
+        let mut json = minimal();
+        json["inputData"] = json!({"card": "4111"});
+        let record = NewRecord::parse(json).unwrap().stamp(ObjectId::generate(), &settings, now);
+        assert_eq!(record.get(idx::INPUT_DATA), &Value::Json(json!(MASK)));
         assert!(matches!(record.get(idx::EXPIRES_AT), Value::Time(t) if *t > now));
     }
 }

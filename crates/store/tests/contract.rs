@@ -214,6 +214,7 @@ contract!(
     odata_filters_agree_with_odata_semantics,
     odata_pages_by_keyset_in_every_order,
     odata_groups_and_aggregates,
+    masked_values_read_back_masked,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -999,6 +1000,25 @@ fn id_column() -> Vec<Operand> {
 
 fn texts(rows: &[Vec<Value>]) -> Vec<String> {
     rows.iter().map(|row| row.iter().map(|v| v.to_json().to_string()).collect::<Vec<_>>().join(" ")).collect()
+}
+
+async fn masked_values_read_back_masked(db: &TestDb) {
+    let org = bootstrap(db).await;
+    let mut project = create_project(db, &org, 1).await;
+    project.settings = ProjectSettings { mask_sensitive: true, ..ProjectSettings::default() };
+    let fields = json!({"inputText": "my card is 4111", "inputData": {"card": "4111"}, "ip": "192.0.2.1"});
+    let masked = record(&project, 1, fields);
+    db.store.insert_records(vec![masked.clone()]).await.unwrap();
+    let stored = db.store.get_record(&[project.id], oid(1)).await.unwrap().expect("the record");
+    assert_eq!(stored, masked);
+    let shown = Json::Object(stored.to_json());
+    assert_eq!(
+        (&shown["inputText"], &shown["inputData"], &shown["ip"]),
+        (&json!("*****"), &json!("*****"), &json!("*****"))
+    );
+    let query = odata_query("$select=inputText,inputData,ip");
+    let rows = odata_rows(db, &query, &[project.id], &query.select).await;
+    assert_eq!(texts(&rows), vec![r#""*****" "*****" "*****""#.to_owned()]);
 }
 
 async fn odata_filters_agree_with_odata_semantics(db: &TestDb) {
