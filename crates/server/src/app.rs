@@ -18,7 +18,7 @@ use tower_http::timeout::TimeoutLayer;
 use crate::bootstrap::{FirstStart, bootstrap};
 use crate::config::Config;
 use crate::problem::{ApiError, ErrorCode};
-use crate::routes::{analytics, apikeys, health, projects};
+use crate::routes::{analytics, apikeys, health, odata, projects};
 use crate::state::AppState;
 
 /// The routes of the REST API, mounted under `/new/v2.0` and `/v2.0`.
@@ -46,6 +46,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
         .route("/openapi.json", get(crate::openapi::document))
+        .merge(odata::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::disable())
         .layer(TimeoutLayer::with_status_code(StatusCode::GATEWAY_TIMEOUT, request_timeout))

@@ -3,6 +3,7 @@
 pub mod analytics;
 pub mod apikeys;
 pub mod health;
+pub mod odata;
 pub mod projects;
 
 use parley_core::{Caller, ObjectId, Project, ProjectAccess};
