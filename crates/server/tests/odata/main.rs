@@ -2,6 +2,7 @@
 //! fresh SQLite store each (PostgreSQL too for the property test, when
 //! `PARLEY_TEST_POSTGRES_URL` is set).
 
+mod client;
 mod fuzz;
 mod queries;
 
