@@ -93,6 +93,10 @@ pub fn tokenize(option: &str, text: &str) -> Result<Vec<Token>, ParseError> {
                 if !closed {
                     return fail(start, "the string starting here is not closed with '".into());
                 }
+                if let Some(nul) = text[start..j].find('\0') {
+                    // Stored text never holds it (ingest refuses it), and PostgreSQL cannot bind it.
+                    return fail(start + nul, "a string must not contain the NUL character (U+0000)".into());
+                }
                 tokens.push(Token { tok: Tok::Str(value), pos: start });
                 i = j;
             }
@@ -280,6 +284,8 @@ mod tests {
         assert_eq!(toks("'é'"), vec![Tok::Str("é".into()), Tok::End]);
         let error = tokenize("$filter", "a eq 'open").unwrap_err();
         assert_eq!(error.position, 5);
+        let error = tokenize("$filter", "a eq 'x\0y'").unwrap_err();
+        assert_eq!((error.position, error.message.contains("NUL")), (7, true));
     }
 
     #[test]

@@ -418,6 +418,7 @@ async fn malformed_queries_answer_odata_errors_with_the_position() {
         ("$filter=intent%20eq%20'x'%20and", "$filter", 17, "expected a value"),
         ("$filter=intent%20eq%20'open", "$filter", 10, "not closed"),
         ("$filter=intent%20eq%201", "$filter", 7, "cannot compare"),
+        ("$filter=intent%20eq%20'a%00b'", "$filter", 12, "NUL"),
         ("$orderby=inputData", "$orderby", 0, "cannot order by"),
         ("$select=intent,,channel", "$select", 7, "expected a property"),
         ("$top=-1", "$top", 0, "whole number"),
