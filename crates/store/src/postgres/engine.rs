@@ -91,7 +91,8 @@ fn one_line(error: &dyn std::fmt::Display) -> String {
     error.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Applies the migrations newer than the database's version, each in its own transaction. An
+/// Applies the migrations the database has not had, each in its own transaction (a missing
+/// version is applied even when newer ones are there: numbers are reserved by parallel work). An
 /// advisory lock keeps nodes that start together from applying the same migration twice.
 pub async fn migrate(client: &mut Object, migrations: &[Migration]) -> StoreResult<()> {
     let tx = client.transaction().await.map_err(internal)?;
@@ -105,12 +106,12 @@ pub async fn migrate(client: &mut Object, migrations: &[Migration]) -> StoreResu
     for migration in migrations {
         let tx = client.transaction().await.map_err(internal)?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY]).await.map_err(internal)?;
-        let current: i64 = tx
-            .query_one("SELECT COALESCE(MAX(version), 0) FROM parley_migrations", &[])
+        let applied = tx
+            .query_opt("SELECT 1 FROM parley_migrations WHERE version = $1", &[&migration.version])
             .await
             .map_err(internal)?
-            .get(0);
-        if migration.version <= current {
+            .is_some();
+        if applied {
             tx.commit().await.map_err(internal)?;
             continue;
         }
