@@ -70,6 +70,11 @@ impl Caller {
         self.is_admin() || self.org_roles.contains(&OrgRole::ApiKeys)
     }
 
+    /// May read analytics through the OData endpoint.
+    pub fn may_use_odata(&self) -> bool {
+        self.is_admin() || self.org_roles.contains(&OrgRole::Odata)
+    }
+
     /// The access given by the caller's roles in a project of their organisation; `None` means
     /// the project is invisible to them.
     pub fn project_access(&self, project_roles: &[ProjectRole]) -> Option<ProjectAccess> {
@@ -229,5 +234,13 @@ mod tests {
         assert_eq!(user.project_access(&[ProjectRole::ProjectAdmin]), Some(ProjectAccess::Manage));
         assert!(!user.may_manage_own_keys());
         assert!(caller(vec![OrgRole::ApiKeys]).may_manage_own_keys());
+    }
+
+    #[test]
+    fn odata_needs_its_role_or_admin() {
+        assert!(caller(vec![OrgRole::Odata]).may_use_odata());
+        assert!(caller(vec![OrgRole::Admin]).may_use_odata());
+        assert!(!caller(vec![OrgRole::ApiKeys]).may_use_odata());
+        assert!(!caller(vec![]).may_use_odata());
     }
 }

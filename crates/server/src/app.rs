@@ -21,7 +21,7 @@ use crate::bootstrap::{BootstrapError, FirstStart, access_tokens, bootstrap};
 use crate::config::Config;
 use crate::problem::{ApiError, ErrorCode};
 use crate::ratelimit::RateLimit;
-use crate::routes::{analytics, apikeys, health, members, oauth, projects, tasks, users};
+use crate::routes::{analytics, apikeys, health, members, oauth, odata, projects, tasks, users};
 use crate::state::AppState;
 
 /// The routes of the REST API, mounted under `/new/v2.0` and `/v2.0`.
@@ -57,6 +57,7 @@ pub fn router(state: AppState, request_timeout: Duration, rate_limit: Option<Arc
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
         .route("/openapi.json", get(crate::openapi::document))
+        .merge(odata::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::disable())
         .layer(TimeoutLayer::with_status_code(StatusCode::GATEWAY_TIMEOUT, request_timeout));

@@ -1,7 +1,8 @@
 //! Credentials (rest.md §6): an `X-API-Key` header, an `api_key` query parameter, or
-//! `Authorization: Bearer` holding an OAuth2 access token or an API key. Every credential present
-//! must be valid and all must name the same user. Secrets are hashed at once and compared by hash
-//! lookup; they never reach a log.
+//! `Authorization: Bearer` holding an OAuth2 access token or an API key; and, as the OData feeds
+//! send it (odata.md), an `apikey` header or query parameter. Every credential present must be
+//! valid and all must name the same user. Secrets are hashed at once and compared by hash lookup;
+//! they never reach a log.
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
@@ -39,10 +40,15 @@ fn presented<'a>(headers: &'a HeaderMap, uri: &'a Uri) -> Vec<Presented<'a>> {
     if let Some(value) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
         found.push(Presented { source: "X-API-Key header", secret: value.trim() });
     }
+    if let Some(value) = headers.get("apikey").and_then(|v| v.to_str().ok()) {
+        found.push(Presented { source: "apikey header", secret: value.trim() });
+    }
     if let Some(query) = uri.query() {
         for (name, value) in form_pairs(query) {
-            if name == "api_key" {
-                found.push(Presented { source: "api_key query parameter", secret: value });
+            match name {
+                "api_key" => found.push(Presented { source: "api_key query parameter", secret: value }),
+                "apikey" => found.push(Presented { source: "apikey query parameter", secret: value }),
+                _ => {}
             }
         }
     }
@@ -89,7 +95,7 @@ impl FromRequestParts<AppState> for Caller {
         let credentials = presented(&parts.headers, &parts.uri);
         if credentials.is_empty() {
             return Err(ApiError::unauthorized(
-                "No credentials. Send an API key in the X-API-Key header or the api_key query parameter, or a bearer token.",
+                "No credentials. Send an API key in the X-API-Key or apikey header, the api_key or apikey query parameter, or a bearer token.",
             ));
         }
         let mut caller: Option<Caller> = None;
@@ -175,5 +181,20 @@ mod tests {
         assert_eq!(bearer_token("Bearer"), "");
         assert_eq!(bearer_token("bearer  abc "), "abc");
         assert_eq!(bearer_token("abc"), "abc");
+    }
+
+    #[test]
+    fn every_place_a_key_may_come_from_is_read() {
+        let request = axum::http::Request::builder()
+            .uri("/v2.4/Analytics?apikey=a&api_key=b&$top=1")
+            .header("x-api-key", "c")
+            .header("apikey", "d")
+            .header("authorization", "Bearer e")
+            .body(())
+            .unwrap();
+        let (parts, _) = request.into_parts();
+        let mut secrets: Vec<&str> = presented(&parts.headers, &parts.uri).iter().map(|p| p.secret).collect();
+        secrets.sort();
+        assert_eq!(secrets, ["a", "b", "c", "d", "e"]);
     }
 }

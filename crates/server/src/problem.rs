@@ -1,6 +1,7 @@
-//! The one catalogue of error codes, the API error, and the problem body every failure answers
-//! with (rest.md §8). Handlers return [`ApiError`]; the response middleware renders it, because
-//! only it knows the request path, the trace id and what the client accepts.
+//! The one catalogue of error codes, the API error, and the two bodies a failure is written as:
+//! the problem body of the REST API (rest.md §8), and the OData error body of the OData endpoint
+//! (odata.md), which carries the same code. Handlers return [`ApiError`]; the response middleware
+//! renders it, because only it knows the request path, the trace id and what the client accepts.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -102,6 +103,16 @@ impl ErrorCode {
     }
 }
 
+/// Which body a failure is written as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ErrorBody {
+    /// The problem body of the REST API.
+    #[default]
+    Problem,
+    /// `{"error":{"code","message","target"}}`, for the OData endpoint.
+    OData,
+}
+
 /// A failure on its way to the client.
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -110,11 +121,13 @@ pub struct ApiError {
     pub details: Box<Map<String, Json>>,
     /// Extra headers the failure needs (`WWW-Authenticate`, `Allow`, `Retry-After`).
     pub headers: Vec<(header::HeaderName, HeaderValue)>,
+    /// Set by the routes of the OData endpoint for every failure under them.
+    pub body: ErrorBody,
 }
 
 impl ApiError {
     pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
-        ApiError { code, detail: detail.into(), details: Box::default(), headers: Vec::new() }
+        ApiError { code, detail: detail.into(), details: Box::default(), headers: Vec::new(), body: ErrorBody::Problem }
     }
 
     /// 401 with the `WWW-Authenticate` challenge.
@@ -152,6 +165,20 @@ impl From<parley_core::Error> for ApiError {
                 ApiError::new(ErrorCode::Internal, ErrorCode::Internal.default_detail())
             }
         }
+    }
+}
+
+impl From<parley_odata::ParseError> for ApiError {
+    /// A malformed query option: invalid (1005), naming the option as the target and the
+    /// byte offset of the fault in its value as the position.
+    fn from(error: parley_odata::ParseError) -> Self {
+        let mut api = ApiError::new(
+            ErrorCode::Invalid,
+            format!("Invalid {} at position {}: {}.", error.option, error.position, error.message),
+        );
+        api.details.insert("target".into(), error.option.into());
+        api.details.insert("position".into(), error.position.into());
+        api
     }
 }
 
@@ -194,4 +221,23 @@ pub fn problem_body(error: &ApiError, instance: &str, trace_id: &str) -> Json {
         "traceId": trace_id,
         "details": error.details,
     })
+}
+
+/// The OData error body (OData JSON format, section 21): the catalogue's code as a string, the
+/// detail as the message, the option or argument at fault as the target, and, as inner error,
+/// the position of the fault and the trace id.
+pub fn odata_error_body(error: &ApiError, trace_id: &str) -> Json {
+    let mut inner = Map::new();
+    if let Some(position) = error.details.get("position") {
+        inner.insert("position".into(), position.clone());
+    }
+    inner.insert("traceId".into(), Json::String(trace_id.to_owned()));
+    let mut body = Map::new();
+    body.insert("code".into(), Json::String(error.code.code().to_string()));
+    body.insert("message".into(), Json::String(error.detail.clone()));
+    if let Some(target) = error.details.get("target").or_else(|| error.details.get("field")) {
+        body.insert("target".into(), target.clone());
+    }
+    body.insert("innererror".into(), Json::Object(inner));
+    json!({ "error": body })
 }

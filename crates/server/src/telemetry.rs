@@ -11,7 +11,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::negotiate::problem_format;
-use crate::problem::{ApiError, ErrorCode, ProblemFormat, problem_body};
+use crate::problem::{ApiError, ErrorBody, ErrorCode, ProblemFormat, odata_error_body, problem_body};
 use crate::represent::to_xml_document;
 
 /// The trace id of a request, `api--<uuid v4>`.
@@ -44,13 +44,23 @@ pub async fn finish(mut request: Request, next: Next) -> Response {
 
     let mut response = next.run(request).await;
 
-    if let Some(error) = response.extensions_mut().remove::<ApiError>() {
-        response = render_problem(response, &error, &path, &trace_id, accept.as_deref());
-    } else if (response.status().is_client_error() || response.status().is_server_error()) && !is_problem(&response) {
+    let failure = match response.extensions_mut().remove::<ApiError>() {
+        Some(error) => Some(error),
         // A failure the framework answered on its own (an unmatched route, a wrong method, a
         // timeout): same format as ours.
-        let code = ErrorCode::for_status(response.status());
-        let error = ApiError::new(code, code.default_detail());
+        None if (response.status().is_client_error() || response.status().is_server_error())
+            && !is_problem(&response) =>
+        {
+            let code = ErrorCode::for_status(response.status());
+            Some(ApiError::new(code, code.default_detail()))
+        }
+        None => None,
+    };
+    if let Some(mut error) = failure {
+        // Under the OData services every failure is an OData error, whichever layer refused.
+        if crate::routes::odata::serves(&path) {
+            error.body = ErrorBody::OData;
+        }
         response = render_problem(response, &error, &path, &trace_id, accept.as_deref());
     }
     if let Ok(value) = HeaderValue::from_str(&trace_id) {
@@ -78,10 +88,19 @@ fn is_problem(response: &Response) -> bool {
 /// Replaces the body of `response` with the problem, keeping its status and other headers.
 fn render_problem(response: Response, error: &ApiError, path: &str, trace_id: &str, accept: Option<&str>) -> Response {
     let (mut parts, _) = response.into_parts();
-    let body = problem_body(error, path, trace_id);
-    let (bytes, content_type) = match problem_format(accept) {
-        ProblemFormat::Json => (serde_json::to_vec(&body).unwrap_or_default(), "application/problem+json"),
-        ProblemFormat::Xml => (to_xml_document(&body).into_bytes(), "application/problem+xml; charset=utf-8"),
+    let (bytes, content_type) = match (error.body, problem_format(accept)) {
+        (ErrorBody::OData, _) => {
+            parts.headers.insert("odata-version", HeaderValue::from_static("4.0"));
+            let body = odata_error_body(error, trace_id);
+            (serde_json::to_vec(&body).unwrap_or_default(), "application/json;odata.metadata=minimal")
+        }
+        (ErrorBody::Problem, ProblemFormat::Json) => {
+            (serde_json::to_vec(&problem_body(error, path, trace_id)).unwrap_or_default(), "application/problem+json")
+        }
+        (ErrorBody::Problem, ProblemFormat::Xml) => (
+            to_xml_document(&problem_body(error, path, trace_id)).into_bytes(),
+            "application/problem+xml; charset=utf-8",
+        ),
     };
     parts.status = error.code.status();
     parts.headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));

@@ -4,6 +4,7 @@
 mod error;
 pub mod migrations;
 mod model;
+pub mod odata;
 pub mod postgres;
 pub mod sql;
 pub mod sqlite;
@@ -19,7 +20,8 @@ pub use model::{
     ApiKeyInfo, Bootstrap, GrantType, IngestCounts, Member, MemberChange, NewApiKey, NewRefreshToken, NewUser,
     OAuthClient, Organisation, RefreshOutcome, TokenSession, UpdateOutcome, User, UserDeletion, UserKind,
 };
-pub use traits::{IdentityStore, LifecycleStore, OAuthStore, ProjectStore, RecordStore, Store};
+pub use odata::ODataRead;
+pub use traits::{IdentityStore, LifecycleStore, OAuthStore, ODataStore, ProjectStore, RecordStore, Store};
 
 /// Opens the store a database URL names and brings its schema up to date:
 ///

@@ -14,11 +14,13 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
-/// The embedded engine's migrations, oldest first.
+/// The embedded engine's migrations, oldest first. A version missing from a database is applied
+/// whatever newer ones it has, so that changes developed side by side can land in any order.
 pub static SQLITE: &[Migration] = &[
     Migration { version: 1, name: "initial", sql: include_str!("../migrations/sqlite/0001_initial.sql") },
     Migration { version: 2, name: "lifecycle", sql: include_str!("../migrations/sqlite/0002_lifecycle.sql") },
     Migration { version: 3, name: "identity", sql: include_str!("../migrations/sqlite/0003_identity.sql") },
+    Migration { version: 4, name: "odata_indexes", sql: include_str!("../migrations/sqlite/0004_odata_indexes.sql") },
 ];
 
 /// The PostgreSQL engine's migrations, oldest first.
@@ -26,6 +28,7 @@ pub static POSTGRES: &[Migration] = &[
     Migration { version: 1, name: "initial", sql: include_str!("../migrations/postgres/0001_initial.sql") },
     Migration { version: 2, name: "lifecycle", sql: include_str!("../migrations/postgres/0002_lifecycle.sql") },
     Migration { version: 3, name: "identity", sql: include_str!("../migrations/postgres/0003_identity.sql") },
+    Migration { version: 4, name: "odata_indexes", sql: include_str!("../migrations/postgres/0004_odata_indexes.sql") },
 ];
 
 /// The migrations of `list` that a database with the `applied` versions still needs, oldest first.
@@ -58,7 +61,7 @@ mod tests {
     }
 
     #[test]
-    fn versions_rise_strictly_from_one() {
+    fn versions_start_at_one_and_rise_strictly() {
         for list in [SQLITE, POSTGRES] {
             assert_eq!(list.first().map(|m| m.version), Some(1));
             assert!(list.windows(2).all(|pair| pair[0].version < pair[1].version), "{:?}", versions(list));

@@ -2,7 +2,9 @@
 //! placeholder is written and how a value is bound.
 
 use std::fmt::Write as _;
+use std::sync::LazyLock;
 
+use parley_core::field::FieldType;
 use parley_core::{Cursor, Erasure, ObjectId, RECORD_FIELDS, RecordFilter, RecordUpdate, SortKey, Value};
 use time::OffsetDateTime;
 
@@ -24,17 +26,21 @@ pub struct Statement {
 }
 
 impl Statement {
-    fn new(dialect: Dialect) -> Self {
+    pub(crate) fn new(dialect: Dialect) -> Self {
         Statement { text: String::with_capacity(256), params: Vec::new(), dialect }
     }
 
-    fn push(&mut self, text: &str) -> &mut Self {
+    pub(crate) fn push(&mut self, text: &str) -> &mut Self {
         self.text.push_str(text);
         self
     }
 
+    pub(crate) fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
     /// Appends a placeholder bound to `value`.
-    fn bind(&mut self, value: Value) -> &mut Self {
+    pub(crate) fn bind(&mut self, value: Value) -> &mut Self {
         self.params.push(value);
         let n = self.params.len();
         match self.dialect {
@@ -44,6 +50,12 @@ impl Statement {
         .unwrap_or_default();
         self
     }
+}
+
+/// The types of records' columns, in catalogue order.
+pub fn record_types() -> &'static [FieldType] {
+    static TYPES: LazyLock<Vec<FieldType>> = LazyLock::new(|| RECORD_FIELDS.iter().map(|f| f.ty).collect());
+    &TYPES
 }
 
 /// The column list of records, in catalogue order.

@@ -4,8 +4,9 @@
 use async_trait::async_trait;
 use parley_core::{
     Caller, Cursor, ObjectId, PageStart, Project, ProjectAccess, ProjectRole, Record, RecordFilter, RecordPage,
-    RecordQuery, RecordUpdate, SortKey, Task,
+    RecordQuery, RecordUpdate, SortKey, Task, Value,
 };
+use parley_odata::{EntityType, Query};
 use time::OffsetDateTime;
 
 use crate::error::StoreResult;
@@ -13,6 +14,7 @@ use crate::model::{
     ApiKeyInfo, Bootstrap, IngestCounts, Member, MemberChange, NewApiKey, NewRefreshToken, NewUser, OAuthClient,
     Organisation, RefreshOutcome, TokenSession, UpdateOutcome, User, UserDeletion,
 };
+use crate::odata::ODataRead;
 
 /// Users, organisations and API keys.
 #[async_trait]
@@ -202,9 +204,19 @@ pub trait LifecycleStore: Send + Sync {
     async fn purge_expired_pending_updates(&self, now: OffsetDateTime) -> StoreResult<u64>;
 }
 
+/// Reads of the OData endpoint: a typed query tree over an entity set, restricted to the
+/// projects the caller may read.
+#[async_trait]
+pub trait ODataStore: Send + Sync {
+    /// One page of rows: the values of `read.columns`, in order, for each row.
+    async fn odata_rows(&self, read: ODataRead<'_>) -> StoreResult<Vec<Vec<Value>>>;
+    /// How many rows the query selects, ignoring `$top`, `$skip` and the skip token.
+    async fn odata_count(&self, entity: &EntityType, query: &Query, projects: &[ObjectId]) -> StoreResult<u64>;
+}
+
 /// Everything a parley node needs from its database.
 #[async_trait]
-pub trait Store: IdentityStore + OAuthStore + ProjectStore + RecordStore + LifecycleStore {
+pub trait Store: IdentityStore + OAuthStore + ProjectStore + RecordStore + LifecycleStore + ODataStore {
     /// Whether the database answers and its schema is current.
     async fn ready(&self) -> StoreResult<()>;
     /// Which engine this is, for logs.

@@ -14,11 +14,12 @@ use parley_core::{
     Caller, Erasure, ListParams, NewRecord, ObjectId, OrgRole, Project, ProjectAccess, ProjectRole, ProjectSettings,
     Record, RecordFilter, RecordPage, RecordQuery, RecordUpdate, SortKey, Task, TaskStatus, Value,
 };
+use parley_odata::{CompareOp, EntityType, Expr, Function, IdName, Operand, OrderKey, Query, parse_query, skiptoken};
 use parley_store::testing::Proxy;
 use parley_store::{
     ApiKeyInfo, Bootstrap, GrantType, IngestCounts, Member, MemberChange, NewApiKey, NewRefreshToken, NewUser,
-    OAuthClient, Organisation, RefreshOutcome, Store, StoreError, TokenSession, UpdateOutcome, User, UserDeletion,
-    UserKind,
+    OAuthClient, ODataRead, Organisation, RefreshOutcome, Store, StoreError, TokenSession, UpdateOutcome, User,
+    UserDeletion, UserKind,
 };
 use serde_json::{Value as Json, json};
 use time::macros::datetime;
@@ -243,6 +244,9 @@ contract!(
     a_failed_task_keeps_its_reason_and_forgets_its_request,
     retention_purges_expired_records_in_batches,
     closing_commits_accepted_writes_and_refuses_later_ones,
+    odata_filters_agree_with_odata_semantics,
+    odata_pages_by_keyset_in_every_order,
+    odata_groups_and_aggregates,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1511,6 +1515,462 @@ async fn sessions_are_revoked_by_either_token(db: &TestDb) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// OData reads
+
+const ODATA_RECORDS: u64 = 40;
+
+/// Records for OData queries: nulls in every nullable kind, text whose byte order differs from
+/// dictionary order, JSON values, and times across two months and many hours.
+fn odata_record(project: &Project, n: u64) -> Record {
+    let intents = ["Zebra", "apple", "éclair", "a b", "Apple", "it's"];
+    let channels = ["web", "Web", "whatsapp", "ß", "voice"];
+    let texts = ["I want a refund", "hello", "it's broken", "Refund now", "refund"];
+    let i = n as usize;
+    let input_data = match n % 3 {
+        1 => json!({"a": n % 2}),
+        2 => json!("text"),
+        _ => Json::Null,
+    };
+    record(
+        project,
+        n,
+        json!({
+            "timestamp": format_time(BASE + Duration::hours(19 * n as i64) + Duration::minutes(n as i64)),
+            "intent": if n.is_multiple_of(4) { Json::Null } else { json!(intents[i % 6]) },
+            "channel": channels[i % 5],
+            "intentScore": if n.is_multiple_of(3) { Json::Null } else { json!((n % 4) as f64 / 4.0) },
+            "understood": if n.is_multiple_of(5) { Json::Null } else { json!(n.is_multiple_of(2)) },
+            "execution": if n.is_multiple_of(7) { Json::Null } else { json!(n % 4) },
+            "executionTime": n as f64 * 0.5,
+            "inputText": if n.is_multiple_of(6) { Json::Null } else { json!(texts[i % 5]) },
+            "inputData": input_data,
+            "rating": if n.is_multiple_of(2) { Json::Null } else { json!(n as f64 - 20.0) },
+            "handoverEscalations": n % 3,
+            "contactId": format!("c{}", n % 4),
+        }),
+    )
+}
+
+fn odata_fixture(project: &Project, noise: &Project) -> Vec<Record> {
+    let mut all: Vec<Record> = (1..=ODATA_RECORDS).map(|n| odata_record(project, n)).collect();
+    all.extend((100..105).map(|n| odata_record(noise, n)));
+    all
+}
+
+fn analytics() -> EntityType {
+    EntityType::analytics(IdName::Id)
+}
+
+fn odata_query(text: &str) -> Query {
+    let pairs: Vec<(String, String)> = text
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (name.to_owned(), value.to_owned())
+        })
+        .collect();
+    match parse_query(&analytics(), &pairs) {
+        Ok(query) => query,
+        Err(e) => panic!("{text}: {e}"),
+    }
+}
+
+/// Every row the query selects among `projects`, with the values of `columns`.
+async fn odata_rows(db: &TestDb, query: &Query, projects: &[ObjectId], columns: &[Operand]) -> Vec<Vec<Value>> {
+    let entity = analytics();
+    let read = ODataRead { entity: &entity, query, projects, columns, limit: 10_000 };
+    db.store.odata_rows(read).await.unwrap_or_else(|e| panic!("{query:?}: {e}"))
+}
+
+/// The value of an operand as the reference evaluator sees it: JSON as its text.
+fn field_value(record: &Record, p: usize) -> Value {
+    match record.get(p) {
+        Value::Json(json) => Value::Text(json.to_string()),
+        other => other.clone(),
+    }
+}
+
+fn as_number(value: &Value) -> Option<f64> {
+    match value {
+        Value::Integer(i) => Some(*i as f64),
+        Value::Number(n) => Some(*n),
+        _ => None,
+    }
+}
+
+/// Orders two non-null values of comparable types.
+fn order_of(a: &Value, b: &Value) -> Ordering {
+    match (as_number(a), as_number(b)) {
+        (Some(x), Some(y)) => x.total_cmp(&y),
+        _ => compare_values(a, b),
+    }
+}
+
+/// OData's meaning of an expression for one record, independent of any SQL.
+fn evaluate(expr: &Expr, record: &Record) -> Value {
+    let truth = |e: &Expr| evaluate(e, record) == Value::Bool(true);
+    match expr {
+        Expr::Literal(value) => value.clone(),
+        Expr::Column(Operand::Property(p)) => field_value(record, *p),
+        Expr::Column(Operand::Aggregate(_)) => panic!("no aggregates on records"),
+        Expr::Not(inner) => Value::Bool(!truth(inner)),
+        Expr::And(items) => Value::Bool(items.iter().all(truth)),
+        Expr::Or(items) => Value::Bool(items.iter().any(truth)),
+        Expr::Compare(op, left, right) => {
+            let (a, b) = (evaluate(left, record), evaluate(right, record));
+            Value::Bool(match (op, &a, &b) {
+                (CompareOp::Eq, Value::Null, _) | (CompareOp::Eq, _, Value::Null) => a == b,
+                (CompareOp::Ne, Value::Null, _) | (CompareOp::Ne, _, Value::Null) => a != b,
+                (_, Value::Null, _) | (_, _, Value::Null) => false,
+                (CompareOp::Eq, _, _) => order_of(&a, &b).is_eq(),
+                (CompareOp::Ne, _, _) => order_of(&a, &b).is_ne(),
+                (CompareOp::Gt, _, _) => order_of(&a, &b).is_gt(),
+                (CompareOp::Ge, _, _) => order_of(&a, &b).is_ge(),
+                (CompareOp::Lt, _, _) => order_of(&a, &b).is_lt(),
+                (CompareOp::Le, _, _) => order_of(&a, &b).is_le(),
+            })
+        }
+        Expr::In(operand, values) => {
+            let value = evaluate(operand, record);
+            Value::Bool(values.iter().any(|v| match (v, &value) {
+                (Value::Null, Value::Null) => true,
+                (Value::Null, _) | (_, Value::Null) => false,
+                (v, value) => order_of(v, value).is_eq(),
+            }))
+        }
+        Expr::Call(function, args) => {
+            let values: Vec<Value> = args.iter().map(|a| evaluate(a, record)).collect();
+            let text = |i: usize| values[i].as_text().map(str::to_owned);
+            let time = |i: usize| match &values[i] {
+                Value::Time(t) => Some(t.to_offset(time::UtcOffset::UTC)),
+                _ => None,
+            };
+            let part = |f: fn(OffsetDateTime) -> i64| time(0).map_or(Value::Null, |t| Value::Integer(f(t)));
+            match function {
+                Function::Contains => Value::Bool(matches!((text(0), text(1)), (Some(a), Some(b)) if a.contains(&b))),
+                Function::StartsWith => {
+                    Value::Bool(matches!((text(0), text(1)), (Some(a), Some(b)) if a.starts_with(&b)))
+                }
+                Function::EndsWith => Value::Bool(matches!((text(0), text(1)), (Some(a), Some(b)) if a.ends_with(&b))),
+                Function::ToLower => text(0).map_or(Value::Null, |t| Value::Text(t.to_ascii_lowercase())),
+                Function::ToUpper => text(0).map_or(Value::Null, |t| Value::Text(t.to_ascii_uppercase())),
+                Function::Year => part(|t| i64::from(t.year())),
+                Function::Month => part(|t| i64::from(u8::from(t.month()))),
+                Function::Day => part(|t| i64::from(t.day())),
+                Function::Hour => part(|t| i64::from(t.hour())),
+                Function::Minute => part(|t| i64::from(t.minute())),
+                Function::Second => part(|t| i64::from(t.second())),
+            }
+        }
+    }
+}
+
+/// Sorts records by OData order keys over properties: null lowest, text by bytes.
+fn sorted_by(records: &[Record], order: &[OrderKey]) -> Vec<Record> {
+    let mut sorted = records.to_vec();
+    sorted.sort_by(|a, b| {
+        order
+            .iter()
+            .map(|key| {
+                let Operand::Property(p) = key.operand else { panic!("records have no aggregates") };
+                let ordering = compare_values(a.get(p), b.get(p));
+                if key.descending { ordering.reverse() } else { ordering }
+            })
+            .find(|o| o.is_ne())
+            .unwrap_or(Ordering::Equal)
+    });
+    sorted
+}
+
+fn id_column() -> Vec<Operand> {
+    vec![Operand::Property(idx::ID)]
+}
+
+fn texts(rows: &[Vec<Value>]) -> Vec<String> {
+    rows.iter().map(|row| row.iter().map(|v| v.to_json().to_string()).collect::<Vec<_>>().join(" ")).collect()
+}
+
+async fn odata_filters_agree_with_odata_semantics(db: &TestDb) {
+    odata_filter_transcript(db).await;
+}
+
+async fn odata_filter_transcript(db: &TestDb) -> Vec<String> {
+    let org = bootstrap(db).await;
+    let (project, noise) = (create_project(db, &org, 1).await, create_project(db, &org, 2).await);
+    let all = odata_fixture(&project, &noise);
+    db.store.insert_records(all.clone(), BASE).await.unwrap();
+    let one = format!("{:024x}", 7);
+    let filters = [
+        "intent eq 'apple'".to_owned(),
+        "intent ne 'apple'".into(),
+        "intent eq null".into(),
+        "null ne intent".into(),
+        "intent gt 'a'".into(),
+        "intent lt 'Z'".into(),
+        "intent ge 'éclair'".into(),
+        "intentScore gt 0.3".into(),
+        "intentScore le 0.5".into(),
+        "intentScore eq 0.25".into(),
+        "execution eq 2".into(),
+        "execution ge 1.5".into(),
+        "execution lt 2 or execution eq null".into(),
+        "understood eq true".into(),
+        "understood".into(),
+        "not understood".into(),
+        "understood ne true".into(),
+        "not (intent eq 'apple')".into(),
+        "not (intentScore gt 0.3)".into(),
+        "not contains(inputText, 'refund')".into(),
+        "not (not (intent eq 'Zebra'))".into(),
+        "intent in ('apple', 'Zebra', null)".into(),
+        "channel in ('web', 'ß')".into(),
+        "execution in (1, 2.0)".into(),
+        "contains(inputText, 'refund')".into(),
+        "contains(inputText, 'it''s')".into(),
+        "startswith(intent, 'a')".into(),
+        "endswith(intent, 'e')".into(),
+        "endswith(intent, '')".into(),
+        "endswith(intent, 'a very long suffix')".into(),
+        "startswith(tolower(intent), 'a')".into(),
+        "toupper(channel) eq 'WEB'".into(),
+        "tolower(intent) eq 'éclair'".into(),
+        "toupper(intent) eq 'ÉCLAIR'".into(),
+        "year(timestamp) eq 2024".into(),
+        "month(timestamp) eq 6".into(),
+        "day(timestamp) ge 15".into(),
+        "hour(timestamp) lt 12".into(),
+        "minute(timestamp) eq 7".into(),
+        "second(timestamp) eq 0".into(),
+        "timestamp ge 2024-05-10T00:00:00Z".into(),
+        "timestamp lt '2024-05-10T00:00:00.000+02:00'".into(),
+        "timestamp ge 2024-05-10".into(),
+        "timestamp gt 2024-05-09T18:00:00-04:00 and timestamp le 2024-05-20T00:00:00Z".into(),
+        "contains(inputData, '\"a\":1')".into(),
+        "inputData eq '\"text\"'".into(),
+        "inputData eq null".into(),
+        "startswith(inputData, '{')".into(),
+        "handoverEscalations eq 1 and channel eq 'web' or intent eq 'Zebra'".into(),
+        "(intent eq 'apple' or intent eq 'Apple') and not (execution eq null)".into(),
+        "intent eq channel".into(),
+        "intent eq inputText".into(),
+        "intentScore ne rating".into(),
+        "intentScore eq executionTime".into(),
+        "execution eq intentScore".into(),
+        "execution ne handoverEscalations".into(),
+        "rating ge -1".into(),
+        "rating lt -10.5".into(),
+        "1 eq 1".into(),
+        "'a' lt 'b'".into(),
+        "null eq null".into(),
+        "true".into(),
+        "not false".into(),
+        format!("id eq '{one}'"),
+        format!("projectId eq '{}'", project.id),
+        format!("projectId eq '{}'", noise.id),
+    ];
+    let mut transcript = Vec::new();
+    for scope in [vec![project.id], vec![project.id, noise.id]] {
+        let visible: Vec<Record> = all.iter().filter(|r| scope.contains(&r.project_id())).cloned().collect();
+        for filter in &filters {
+            let query = odata_query(&format!("$filter={filter}"));
+            let rows = odata_rows(db, &query, &scope, &id_column()).await;
+            let condition = query.filter.as_ref().unwrap();
+            let expected: Vec<String> = sorted_by(&visible, &query.order)
+                .iter()
+                .filter(|r| evaluate(condition, r) == Value::Bool(true))
+                .map(|r| Value::Text(r.id().to_owned()).to_json().to_string())
+                .collect();
+            assert_eq!(texts(&rows), expected, "$filter={filter} in {} projects", scope.len());
+            let count = db.store.odata_count(&analytics(), &query, &scope).await.unwrap();
+            assert_eq!(count, expected.len() as u64, "count of $filter={filter}");
+            transcript.push(format!("{filter}: {}", expected.join(",")));
+        }
+    }
+    assert!(odata_rows(db, &odata_query(""), &[], &id_column()).await.is_empty(), "no projects, no rows");
+    assert_eq!(db.store.odata_count(&analytics(), &odata_query(""), &[]).await.unwrap(), 0);
+    transcript
+}
+
+async fn odata_pages_by_keyset_in_every_order(db: &TestDb) {
+    odata_paging_transcript(db).await;
+}
+
+/// Pages through every order with a small page, continuing after the order keys' values of the
+/// last row as a skip token does, and compares with the order computed here.
+async fn odata_paging_transcript(db: &TestDb) -> Vec<String> {
+    let org = bootstrap(db).await;
+    let (project, noise) = (create_project(db, &org, 1).await, create_project(db, &org, 2).await);
+    let mut all = odata_fixture(&project, &noise);
+    all.reverse();
+    db.store.insert_records(all.clone(), BASE).await.unwrap();
+    let mine: Vec<Record> = all.iter().filter(|r| r.project_id() == project.id).cloned().collect();
+    let entity = analytics();
+    let mut transcript = Vec::new();
+    let orders = [
+        "",
+        "$orderby=timestamp",
+        "$orderby=timestamp desc",
+        "$orderby=intent desc",
+        "$orderby=intent,timestamp desc",
+        "$orderby=intentScore,execution desc",
+        "$orderby=understood desc,channel",
+        "$orderby=execution desc,id desc",
+        "$orderby=rating&$filter=intent ne null",
+        "$orderby=channel desc&$skip=4",
+    ];
+    for options in orders {
+        for limit in [3u64, 7] {
+            let mut query = odata_query(options);
+            let expected: Vec<String> = sorted_by(&mine, &query.order)
+                .iter()
+                .filter(|r| query.filter.as_ref().is_none_or(|f| evaluate(f, r) == Value::Bool(true)))
+                .skip(query.skip as usize)
+                .map(|r| r.id().to_owned())
+                .collect();
+            let columns: Vec<Operand> = query.order.iter().map(|k| k.operand).collect();
+            let mut seen = Vec::new();
+            let mut pages = 0;
+            loop {
+                let read =
+                    ODataRead { entity: &entity, query: &query, projects: &[project.id], columns: &columns, limit };
+                let rows = db.store.odata_rows(read).await.unwrap();
+                transcript.push(format!("{options} {limit}: {}", texts(&rows).join(";")));
+                pages += 1;
+                assert!(pages <= expected.len() + 2, "{options}: paging does not end");
+                let Some(last) = rows.last().cloned() else { break };
+                let id_at = columns.iter().position(|c| *c == Operand::Property(idx::ID)).unwrap();
+                seen.extend(rows.iter().map(|row| row[id_at].as_text().unwrap().to_owned()));
+                if (rows.len() as u64) < limit {
+                    break;
+                }
+                // As a nextLink does: $skip was applied once; continue after the last row.
+                query.skip = 0;
+                let token = skiptoken::encode(&query, &entity, &last);
+                query = odata_query(&format!("{}&$skiptoken={token}", options.replace("&$skip=4", "")));
+            }
+            assert_eq!(seen, expected, "{options} by pages of {limit}");
+        }
+    }
+    transcript
+}
+
+async fn odata_groups_and_aggregates(db: &TestDb) {
+    odata_aggregate_transcript(db).await;
+}
+
+async fn odata_aggregate_transcript(db: &TestDb) -> Vec<String> {
+    let org = bootstrap(db).await;
+    let (project, noise) = (create_project(db, &org, 1).await, create_project(db, &org, 2).await);
+    let all = odata_fixture(&project, &noise);
+    db.store.insert_records(all.clone(), BASE).await.unwrap();
+    let mine: Vec<Record> = all.iter().filter(|r| r.project_id() == project.id).cloned().collect();
+    let field = |name: &str| parley_core::field_index(name).unwrap();
+    let mut transcript = Vec::new();
+
+    let grouped = odata_query(
+        "$apply=groupby((intent),aggregate($count as n,executionTime with sum as total,intentScore with average as avg,\
+         execution with max as most,timestamp with min as first,contactId with countdistinct as contacts,\
+         rating with sum as ratings))",
+    );
+    let rows = odata_rows(db, &grouped, &[project.id], &grouped.select).await;
+    let mut intents: Vec<Value> = mine.iter().map(|r| r.get(field("intent")).clone()).collect();
+    intents.sort_by(compare_values);
+    intents.dedup();
+    let mut expected = Vec::new();
+    for intent in &intents {
+        let group: Vec<&Record> = mine.iter().filter(|r| r.get(field("intent")) == intent).collect();
+        let numbers = |name: &str| -> Vec<f64> { group.iter().filter_map(|r| as_number(r.get(field(name)))).collect() };
+        let scores = numbers("intentScore");
+        let ratings = numbers("rating");
+        let mut contacts: Vec<&Value> = group.iter().map(|r| r.get(field("contactId"))).collect();
+        contacts.sort_by(|a, b| compare_values(a, b));
+        contacts.dedup();
+        let most = group.iter().filter_map(|r| match r.get(field("execution")) {
+            Value::Integer(i) => Some(*i),
+            _ => None,
+        });
+        let first = group.iter().map(|r| r.get(idx::TIMESTAMP).clone()).min_by(compare_values).unwrap();
+        expected.push(vec![
+            intent.clone(),
+            Value::Integer(group.len() as i64),
+            Value::Number(numbers("executionTime").iter().sum()),
+            if scores.is_empty() {
+                Value::Null
+            } else {
+                Value::Number(scores.iter().sum::<f64>() / scores.len() as f64)
+            },
+            most.max().map_or(Value::Null, Value::Integer),
+            first,
+            Value::Integer(contacts.len() as i64),
+            if ratings.is_empty() { Value::Null } else { Value::Number(ratings.iter().sum()) },
+        ]);
+    }
+    assert_eq!(texts(&rows), texts(&expected), "groupby intent");
+    assert_eq!(db.store.odata_count(&analytics(), &grouped, &[project.id]).await.unwrap(), intents.len() as u64);
+    transcript.extend(texts(&rows));
+
+    let entity = analytics();
+    let mut filtered = odata_query(
+        "$apply=groupby((intent),aggregate($count as n,executionTime with sum as total))&$filter=n ge 6&$orderby=n desc,total",
+    );
+    let everything = odata_rows(db, &filtered, &[project.id], &filtered.select).await;
+    let mut expected: Vec<Vec<Value>> = expected
+        .iter()
+        .filter(|row| matches!(row[1], Value::Integer(n) if n >= 6))
+        .map(|row| vec![row[0].clone(), row[1].clone(), row[2].clone()])
+        .collect();
+    expected.sort_by(|a, b| order_of(&b[1], &a[1]).then(order_of(&a[2], &b[2])).then(compare_values(&a[0], &b[0])));
+    assert_eq!(texts(&everything), texts(&expected), "filtered and ordered groups");
+    let count = db.store.odata_count(&entity, &filtered, &[project.id]).await.unwrap();
+    assert_eq!(count, expected.len() as u64);
+    let mut paged = Vec::new();
+    let columns = filtered.select.clone();
+    loop {
+        let read =
+            ODataRead { entity: &entity, query: &filtered, projects: &[project.id], columns: &columns, limit: 2 };
+        let rows = db.store.odata_rows(read).await.unwrap();
+        paged.extend(rows.clone());
+        if rows.len() < 2 {
+            break;
+        }
+        let last = rows.last().unwrap();
+        let values: Vec<Value> = filtered
+            .order
+            .iter()
+            .map(|k| last[columns.iter().position(|c| *c == k.operand).unwrap()].clone())
+            .collect();
+        filtered.after = Some(values);
+    }
+    assert_eq!(texts(&paged), texts(&expected), "groups by pages of 2");
+    transcript.extend(texts(&paged));
+
+    let total = odata_query("$apply=aggregate($count as n,rating with sum as s,intent with max as last)");
+    let rows = odata_rows(db, &total, &[project.id, noise.id], &total.select).await;
+    let ratings: f64 = all.iter().filter_map(|r| as_number(r.get(field("rating")))).sum();
+    let last = all.iter().map(|r| r.get(field("intent")).clone()).max_by(compare_values).unwrap();
+    assert_eq!(texts(&rows), texts(&[vec![Value::Integer(all.len() as i64), Value::Number(ratings), last]]));
+    transcript.extend(texts(&rows));
+
+    let nothing = odata_query("$apply=filter(intent eq 'none')/aggregate($count as n,rating with sum as s)");
+    let rows = odata_rows(db, &nothing, &[project.id], &nothing.select).await;
+    assert_eq!(texts(&rows), texts(&[vec![Value::Integer(0), Value::Null]]), "aggregates of no rows");
+
+    let pairs = odata_query("$apply=filter(channel eq 'web')/groupby((channel,understood))&$count=true");
+    let rows = odata_rows(db, &pairs, &[project.id], &pairs.select).await;
+    let mut expected: Vec<Vec<Value>> = mine
+        .iter()
+        .filter(|r| r.get(field("channel")) == &Value::Text("web".into()))
+        .map(|r| vec![r.get(field("channel")).clone(), r.get(field("understood")).clone()])
+        .collect();
+    expected.sort_by(|a, b| compare_values(&a[1], &b[1]));
+    expected.dedup();
+    assert_eq!(texts(&rows), texts(&expected), "groupby two properties after a filter");
+    transcript.extend(texts(&rows));
+    transcript
+}
+
+// ---------------------------------------------------------------------------------------------
 // Tests that are not per engine
 
 /// Both engines give byte-identical answers to the same calls.
@@ -1533,6 +1993,13 @@ async fn both_engines_answer_alike() {
         answers.push(page_text(&db.store.list_records(&query).await.unwrap()));
     }
     assert_eq!(answers[0], answers[1]);
+
+    let (sqlite, postgres) = (TestDb::sqlite().await, TestDb::postgres().await.unwrap());
+    assert_eq!(odata_filter_transcript(&sqlite).await, odata_filter_transcript(&postgres).await);
+    let (sqlite, postgres) = (TestDb::sqlite().await, TestDb::postgres().await.unwrap());
+    assert_eq!(odata_paging_transcript(&sqlite).await, odata_paging_transcript(&postgres).await);
+    let (sqlite, postgres) = (TestDb::sqlite().await, TestDb::postgres().await.unwrap());
+    assert_eq!(odata_aggregate_transcript(&sqlite).await, odata_aggregate_transcript(&postgres).await);
 }
 
 #[tokio::test]
@@ -1576,7 +2043,8 @@ async fn a_missing_version_below_the_highest_is_applied() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(versions, vec![1, 2, 3]);
+    let every: Vec<i64> = parley_store::migrations::SQLITE.iter().map(|m| m.version).collect();
+    assert_eq!(versions, every, "every version, 2 included");
     let pending_table: i64 = rusqlite::Connection::open(&path)
         .unwrap()
         .query_row("SELECT COUNT(*) FROM sqlite_master WHERE name = 'pending_updates'", [], |row| row.get(0))
@@ -1606,7 +2074,8 @@ async fn a_missing_version_below_the_highest_is_applied() {
     pg.ready().await.unwrap();
     assert!(pg.oauth_client("default").await.unwrap().is_some());
     let rows = client.query("SELECT version FROM parley_migrations ORDER BY version", &[]).await.unwrap();
-    assert_eq!(rows.iter().map(|r| r.get::<_, i64>(0)).collect::<Vec<_>>(), vec![1, 2, 3]);
+    let every: Vec<i64> = parley_store::migrations::POSTGRES.iter().map(|m| m.version).collect();
+    assert_eq!(rows.iter().map(|r| r.get::<_, i64>(0)).collect::<Vec<_>>(), every, "every version, 2 included");
     let pending_table = client.query_one("SELECT to_regclass('pending_updates') IS NOT NULL", &[]).await.unwrap();
     assert!(pending_table.get::<_, bool>(0), "version 2's tables exist");
     drop(pg);

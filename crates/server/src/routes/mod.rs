@@ -5,6 +5,7 @@ pub mod apikeys;
 pub mod health;
 pub mod members;
 pub mod oauth;
+pub mod odata;
 pub mod projects;
 pub mod tasks;
 pub mod users;

@@ -35,6 +35,8 @@ impl Server {
             .env("PARLEY_ADMIN_API_KEY", ADMIN_KEY)
             .env("PARLEY_LOG_FORMAT", "json")
             .env("PARLEY_LOG", "info")
+            // The load here is the point of the test; no credential limit should shape it.
+            .env("PARLEY_RATE_LIMIT_PER_MINUTE", "0")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -7,7 +7,7 @@ use std::error::Error;
 use bytes::BytesMut;
 use parley_core::field::FieldType;
 use parley_core::value::{from_unix_millis, unix_millis};
-use parley_core::{RECORD_FIELDS, Record, Value};
+use parley_core::{Record, Value};
 use time::OffsetDateTime;
 use tokio_postgres::Row;
 use tokio_postgres::types::{IsNull, Json, ToSql, Type, to_sql_checked};
@@ -70,30 +70,36 @@ pub fn sql_type(ty: FieldType) -> &'static str {
 
 /// Reads a record from a row whose columns are the catalogue's, in order.
 pub fn record_from_row(row: &Row) -> StoreResult<Record> {
-    let mut values = Vec::with_capacity(RECORD_FIELDS.len());
-    for (i, field) in RECORD_FIELDS.iter().enumerate() {
-        let corrupt = |e: tokio_postgres::Error| {
-            StoreError::Internal(format!("stored value of '{}' does not fit its type: {e}", field.name))
-        };
-        let value = match field.ty {
-            FieldType::Id | FieldType::Text { .. } | FieldType::LongText { .. } => {
-                row.try_get::<_, Option<String>>(i).map_err(corrupt)?.map(Value::Text)
-            }
-            FieldType::DateTime => row
-                .try_get::<_, Option<OffsetDateTime>>(i)
-                .map_err(corrupt)?
-                .map(|t| Value::Time(t.to_offset(time::UtcOffset::UTC))),
-            FieldType::Json { .. } => row.try_get::<_, Option<serde_json::Value>>(i).map_err(corrupt)?.map(Value::Json),
-            FieldType::TextList => {
-                row.try_get::<_, Option<Json<Vec<String>>>>(i).map_err(corrupt)?.map(|list| Value::TextList(list.0))
-            }
-            FieldType::Number { .. } => row.try_get::<_, Option<f64>>(i).map_err(corrupt)?.map(Value::Number),
-            FieldType::Integer { .. } => row.try_get::<_, Option<i64>>(i).map_err(corrupt)?.map(Value::Integer),
-            FieldType::Boolean => row.try_get::<_, Option<bool>>(i).map_err(corrupt)?.map(Value::Bool),
-        };
-        values.push(value.unwrap_or(Value::Null));
-    }
-    Ok(Record::from_values(values))
+    Ok(Record::from_values(values_from_row(row, crate::sql::record_types())?))
+}
+
+/// Reads the values of a row whose columns have these types, in order.
+pub fn values_from_row(row: &Row, types: &[FieldType]) -> StoreResult<Vec<Value>> {
+    types.iter().enumerate().map(|(i, ty)| value_at(row, i, *ty)).collect()
+}
+
+fn value_at(row: &Row, i: usize, ty: FieldType) -> StoreResult<Value> {
+    let corrupt = |e: tokio_postgres::Error| {
+        let name = row.columns().get(i).map_or("?", |c| c.name());
+        StoreError::Internal(format!("stored value of '{name}' does not fit its type: {e}"))
+    };
+    let value = match ty {
+        FieldType::Id | FieldType::Text { .. } | FieldType::LongText { .. } => {
+            row.try_get::<_, Option<String>>(i).map_err(corrupt)?.map(Value::Text)
+        }
+        FieldType::DateTime => row
+            .try_get::<_, Option<OffsetDateTime>>(i)
+            .map_err(corrupt)?
+            .map(|t| Value::Time(t.to_offset(time::UtcOffset::UTC))),
+        FieldType::Json { .. } => row.try_get::<_, Option<serde_json::Value>>(i).map_err(corrupt)?.map(Value::Json),
+        FieldType::TextList => {
+            row.try_get::<_, Option<Json<Vec<String>>>>(i).map_err(corrupt)?.map(|list| Value::TextList(list.0))
+        }
+        FieldType::Number { .. } => row.try_get::<_, Option<f64>>(i).map_err(corrupt)?.map(Value::Number),
+        FieldType::Integer { .. } => row.try_get::<_, Option<i64>>(i).map_err(corrupt)?.map(Value::Integer),
+        FieldType::Boolean => row.try_get::<_, Option<bool>>(i).map_err(corrupt)?.map(Value::Bool),
+    };
+    Ok(value.unwrap_or(Value::Null))
 }
 
 #[cfg(test)]

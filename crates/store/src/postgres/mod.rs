@@ -11,18 +11,20 @@ use std::sync::OnceLock;
 use async_trait::async_trait;
 use parley_core::{
     Caller, Cursor, Erasure, ObjectId, Project, ProjectAccess, ProjectRole, ProjectSettings, RECORD_FIELDS, Record,
-    RecordFilter, RecordUpdate, SortKey, Task, TaskStatus,
+    RecordFilter, RecordUpdate, SortKey, Task, TaskStatus, Value,
 };
+use parley_odata::{EntityType, Query};
 use time::OffsetDateTime;
 use tokio_postgres::Row;
 use tokio_postgres::types::{Json, ToSql};
 
-use self::convert::{Param, millis, record_from_row, sql_type};
+use self::convert::{Param, millis, record_from_row, sql_type, values_from_row};
 use self::engine::{Engine, applied_versions, internal, migrate};
 use crate::error::{StoreError, StoreResult};
 use crate::model::{IngestCounts, Member, MemberChange, UpdateOutcome, pending_update};
+use crate::odata::ODataRead;
 use crate::sql::{self, Dialect};
-use crate::traits::{LifecycleStore, ProjectStore, RecordStore, Store};
+use crate::traits::{LifecycleStore, ODataStore, ProjectStore, RecordStore, Store};
 
 /// A store in one PostgreSQL database, reached through a pool of connections.
 pub struct PgStore {
@@ -650,6 +652,27 @@ impl LifecycleStore for PgStore {
         let statement =
             client.prepare_cached("DELETE FROM pending_updates WHERE expires_at <= $1").await.map_err(internal)?;
         client.execute(&statement, &[&millis(now)]).await.map_err(internal)
+    }
+}
+
+#[async_trait]
+impl ODataStore for PgStore {
+    async fn odata_rows(&self, read: ODataRead<'_>) -> StoreResult<Vec<Vec<Value>>> {
+        let statement = crate::odata::select(Dialect::Postgres, &read);
+        let types = read.column_types();
+        let params: Vec<Param<'_>> = statement.params.iter().map(Param).collect();
+        let client = self.engine.get().await?;
+        // Unnamed statements: OData queries vary too much to be worth caching.
+        let rows = client.query(statement.text.as_str(), &refs(&params)).await.map_err(internal)?;
+        rows.iter().map(|row| values_from_row(row, &types)).collect()
+    }
+
+    async fn odata_count(&self, entity: &EntityType, query: &Query, projects: &[ObjectId]) -> StoreResult<u64> {
+        let statement = crate::odata::count(Dialect::Postgres, entity, query, projects);
+        let params: Vec<Param<'_>> = statement.params.iter().map(Param).collect();
+        let client = self.engine.get().await?;
+        let count: i64 = client.query_one(statement.text.as_str(), &refs(&params)).await.map_err(internal)?.get(0);
+        Ok(count as u64)
     }
 }
 

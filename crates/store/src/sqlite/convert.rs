@@ -3,7 +3,7 @@
 
 use parley_core::field::FieldType;
 use parley_core::value::{from_unix_millis, unix_millis};
-use parley_core::{RECORD_FIELDS, Record, Value};
+use parley_core::{Record, Value};
 use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
 
 use crate::error::{StoreError, StoreResult};
@@ -38,15 +38,19 @@ impl rusqlite::ToSql for Sql<'_> {
 
 /// Reads a record from a row whose columns are the catalogue's, in order.
 pub fn record_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
-    let mut values = Vec::with_capacity(RECORD_FIELDS.len());
-    for (i, field) in RECORD_FIELDS.iter().enumerate() {
-        let raw = row.get_ref(i)?;
-        values.push(
-            from_sql(field.ty, raw)
-                .map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, raw.data_type(), Box::new(e)))?,
-        );
-    }
-    Ok(Record::from_values(values))
+    Ok(Record::from_values(values_from_row(row, crate::sql::record_types())?))
+}
+
+/// Reads the values of a row whose columns have these types, in order.
+pub fn values_from_row(row: &rusqlite::Row<'_>, types: &[FieldType]) -> rusqlite::Result<Vec<Value>> {
+    types
+        .iter()
+        .enumerate()
+        .map(|(i, ty)| {
+            let raw = row.get_ref(i)?;
+            from_sql(*ty, raw).map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, raw.data_type(), Box::new(e)))
+        })
+        .collect()
 }
 
 fn from_sql(ty: FieldType, raw: ValueRef<'_>) -> StoreResult<Value> {

@@ -13,17 +13,19 @@ use parley_core::field::idx;
 use parley_core::value::{from_unix_millis, unix_millis};
 use parley_core::{
     Caller, Cursor, Erasure, ObjectId, Project, ProjectAccess, ProjectRole, Record, RecordFilter, RecordUpdate,
-    SortKey, Task, TaskStatus,
+    SortKey, Task, TaskStatus, Value,
 };
+use parley_odata::{EntityType, Query};
 use rusqlite::{OptionalExtension, params};
 use time::OffsetDateTime;
 
-use self::convert::{params as bind, record_from_row};
+use self::convert::{params as bind, record_from_row, values_from_row};
 use self::engine::{Engine, internal};
 use crate::error::{StoreError, StoreResult};
 use crate::model::{IngestCounts, Member, MemberChange, UpdateOutcome, pending_update};
+use crate::odata::ODataRead;
 use crate::sql::{self, Dialect};
-use crate::traits::{LifecycleStore, ProjectStore, RecordStore, Store};
+use crate::traits::{LifecycleStore, ODataStore, ProjectStore, RecordStore, Store};
 
 /// A store in one SQLite file.
 pub struct SqliteStore {
@@ -564,6 +566,34 @@ impl LifecycleStore for SqliteStore {
                     .and_then(|mut stmt| stmt.execute([unix_millis(now)]))
                     .map(|n| n as u64)
                     .map_err(internal)
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl ODataStore for SqliteStore {
+    async fn odata_rows(&self, read: ODataRead<'_>) -> StoreResult<Vec<Vec<Value>>> {
+        let statement = crate::odata::select(Dialect::Sqlite, &read);
+        let types = read.column_types();
+        self.engine
+            .read(move |conn| {
+                // Not cached: OData statements vary with every query and would push out the
+                // statements the REST API repeats.
+                let mut stmt = conn.prepare(&statement.text).map_err(internal)?;
+                stmt.query_map(bind(&statement.params), |row| values_from_row(row, &types))
+                    .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+                    .map_err(internal)
+            })
+            .await
+    }
+
+    async fn odata_count(&self, entity: &EntityType, query: &Query, projects: &[ObjectId]) -> StoreResult<u64> {
+        let statement = crate::odata::count(Dialect::Sqlite, entity, query, projects);
+        self.engine
+            .read(move |conn| {
+                let mut stmt = conn.prepare(&statement.text).map_err(internal)?;
+                stmt.query_row(bind(&statement.params), |row| row.get::<_, i64>(0)).map(|n| n as u64).map_err(internal)
             })
             .await
     }

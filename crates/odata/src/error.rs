@@ -1,0 +1,26 @@
+//! Why a query option was refused, and where.
+
+use std::fmt;
+
+/// A malformed or unsupported query option. `position` is the byte offset of the fault in the
+/// option's value (after percent-decoding); `option` names the option, e.g. `$filter`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    pub option: String,
+    pub position: usize,
+    pub message: String,
+}
+
+impl ParseError {
+    pub fn new(option: &str, position: usize, message: impl Into<String>) -> Self {
+        ParseError { option: option.to_owned(), position, message: message.into() }
+    }
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} at position {}: {}", self.option, self.position, self.message)
+    }
+}
+
+impl std::error::Error for ParseError {}

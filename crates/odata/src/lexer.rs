@@ -1,0 +1,339 @@
+//! Tokens of the expression syntax shared by `$filter`, `$apply`, `$orderby` and `$select`, each
+//! with the byte offset where it starts.
+
+use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
+
+use crate::error::ParseError;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Tok {
+    /// A name: a property, a keyword, a function, or `$count`.
+    Ident(String),
+    /// A string literal, `''` already unescaped.
+    Str(String),
+    Int(i64),
+    Decimal(f64),
+    /// A bare date-time (or date) literal, in UTC.
+    DateTime(OffsetDateTime),
+    LParen,
+    RParen,
+    Comma,
+    Slash,
+    End,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Token {
+    pub tok: Tok,
+    pub pos: usize,
+}
+
+impl Tok {
+    /// How the token is named in error messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Tok::Ident(name) => format!("'{name}'"),
+            Tok::Str(text) => format!("the string '{}'", text.replace('\'', "''")),
+            Tok::Int(i) => format!("the number {i}"),
+            Tok::Decimal(d) => format!("the number {d}"),
+            Tok::DateTime(_) => "a date-time".into(),
+            Tok::LParen => "'('".into(),
+            Tok::RParen => "')'".into(),
+            Tok::Comma => "','".into(),
+            Tok::Slash => "'/'".into(),
+            Tok::End => "the end of the option".into(),
+        }
+    }
+}
+
+/// Splits `text` into tokens; the last one is always [`Tok::End`].
+pub fn tokenize(option: &str, text: &str) -> Result<Vec<Token>, ParseError> {
+    let bytes = text.as_bytes();
+    let mut tokens = Vec::new();
+    let mut i = 0;
+    let fail = |pos: usize, message: String| Err(ParseError::new(option, pos, message));
+    while i < bytes.len() {
+        let b = bytes[i];
+        let start = i;
+        match b {
+            b' ' | b'\t' | b'\r' | b'\n' => {
+                i += 1;
+                continue;
+            }
+            b'(' | b')' | b',' | b'/' => {
+                let tok = match b {
+                    b'(' => Tok::LParen,
+                    b')' => Tok::RParen,
+                    b',' => Tok::Comma,
+                    _ => Tok::Slash,
+                };
+                tokens.push(Token { tok, pos: start });
+                i += 1;
+            }
+            b'\'' => {
+                let mut value = String::new();
+                let mut j = i + 1;
+                let mut closed = false;
+                while j < bytes.len() {
+                    let run = text[j..].find('\'').map_or(bytes.len(), |k| j + k);
+                    value.push_str(&text[j..run]);
+                    if run >= bytes.len() {
+                        j = run;
+                        break;
+                    }
+                    if bytes.get(run + 1) == Some(&b'\'') {
+                        value.push('\'');
+                        j = run + 2;
+                    } else {
+                        j = run + 1;
+                        closed = true;
+                        break;
+                    }
+                }
+                if !closed {
+                    return fail(start, "the string starting here is not closed with '".into());
+                }
+                if let Some(nul) = text[start..j].find('\0') {
+                    // Stored text never holds it (ingest refuses it), and PostgreSQL cannot bind it.
+                    return fail(start + nul, "a string must not contain the NUL character (U+0000)".into());
+                }
+                tokens.push(Token { tok: Tok::Str(value), pos: start });
+                i = j;
+            }
+            b'0'..=b'9' | b'-' => {
+                if b == b'-' && !bytes.get(i + 1).is_some_and(u8::is_ascii_digit) {
+                    return fail(start, "'-' must start a number".into());
+                }
+                if looks_like_date(&bytes[i..]) {
+                    let (time, end) = date_time_at(text, i).map_err(|m| ParseError::new(option, start, m))?;
+                    tokens.push(Token { tok: Tok::DateTime(time), pos: start });
+                    i = end;
+                } else {
+                    let (tok, end) = number_at(text, i).map_err(|m| ParseError::new(option, start, m))?;
+                    tokens.push(Token { tok, pos: start });
+                    i = end;
+                }
+                if bytes.get(i).is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'\'') {
+                    return fail(i, format!("unexpected character '{}' after a literal", char_at(text, i)));
+                }
+            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'_' | b'$' => {
+                let mut j = i + 1;
+                while j < bytes.len() && (bytes[j].is_ascii_alphanumeric() || bytes[j] == b'_') {
+                    j += 1;
+                }
+                tokens.push(Token { tok: Tok::Ident(text[i..j].to_owned()), pos: start });
+                i = j;
+            }
+            _ => return fail(start, format!("unexpected character '{}'", char_at(text, i))),
+        }
+    }
+    tokens.push(Token { tok: Tok::End, pos: bytes.len() });
+    Ok(tokens)
+}
+
+fn char_at(text: &str, i: usize) -> char {
+    text.get(i..).and_then(|rest| rest.chars().next()).unwrap_or('?')
+}
+
+/// Four digits and a dash: the start of a date.
+fn looks_like_date(bytes: &[u8]) -> bool {
+    bytes.len() >= 5 && bytes[..4].iter().all(u8::is_ascii_digit) && bytes[4] == b'-'
+}
+
+/// A number: `-?digits(.digits)?([eE][+-]?digits)?`. Whole numbers that fit are integers.
+fn number_at(text: &str, start: usize) -> Result<(Tok, usize), String> {
+    let bytes = text.as_bytes();
+    let mut j = start;
+    if bytes[j] == b'-' {
+        j += 1;
+    }
+    let digits = |mut k: usize| {
+        while k < bytes.len() && bytes[k].is_ascii_digit() {
+            k += 1;
+        }
+        k
+    };
+    j = digits(j);
+    let mut whole = true;
+    if bytes.get(j) == Some(&b'.') {
+        let after = digits(j + 1);
+        if after == j + 1 {
+            return Err("a decimal point must be followed by digits".into());
+        }
+        j = after;
+        whole = false;
+    }
+    if matches!(bytes.get(j), Some(b'e' | b'E')) {
+        let mut k = j + 1;
+        if matches!(bytes.get(k), Some(b'+' | b'-')) {
+            k += 1;
+        }
+        let after = digits(k);
+        if after == k {
+            return Err("an exponent must have digits".into());
+        }
+        j = after;
+        whole = false;
+    }
+    let literal = &text[start..j];
+    if whole && let Ok(i) = literal.parse::<i64>() {
+        return Ok((Tok::Int(i), j));
+    }
+    match literal.parse::<f64>() {
+        Ok(d) if d.is_finite() => Ok((Tok::Decimal(d), j)),
+        _ => Err(format!("the number {literal} is out of range")),
+    }
+}
+
+/// A bare date-time literal starting at `start`: the longest run of characters a date-time is
+/// made of. A space before an offset counts as `+`, because a `+` that was not percent-encoded
+/// arrives as a space.
+fn date_time_at(text: &str, start: usize) -> Result<(OffsetDateTime, usize), String> {
+    let bytes = text.as_bytes();
+    let mut end = start;
+    while end < bytes.len() && matches!(bytes[end], b'0'..=b'9' | b'-' | b':' | b'.' | b'T' | b't' | b'Z' | b'z' | b'+')
+    {
+        end += 1;
+    }
+    let mut literal = text[start..end].to_owned();
+    let has_time = literal.contains(['T', 't']);
+    let has_zone = literal.ends_with(['Z', 'z']) || literal[literal.len().min(11)..].contains(['+', '-']);
+    if has_time && !has_zone && bytes.get(end) == Some(&b' ') {
+        let offset = &bytes[end + 1..];
+        if offset.len() >= 5
+            && offset[..2].iter().all(u8::is_ascii_digit)
+            && offset[2] == b':'
+            && offset[3..5].iter().all(u8::is_ascii_digit)
+            && !offset.get(5).is_some_and(u8::is_ascii_alphanumeric)
+        {
+            literal.push('+');
+            literal.push_str(&text[end + 1..end + 6]);
+            end += 6;
+        }
+    }
+    parse_date_time(&literal).map(|t| (t, end))
+}
+
+/// Parses `YYYY-MM-DD` (midnight UTC) or `YYYY-MM-DDThh:mm[:ss[.fff…]](Z|±hh:mm)`, into UTC at
+/// millisecond precision (the precision parley stores).
+pub fn parse_date_time(text: &str) -> Result<OffsetDateTime, String> {
+    let invalid = || format!("'{text}' is not a date-time such as 2024-05-01T00:00:00Z");
+    let b = text.as_bytes();
+    let num = |range: std::ops::Range<usize>| -> Option<u32> {
+        let part = b.get(range)?;
+        if part.iter().all(u8::is_ascii_digit) { std::str::from_utf8(part).ok()?.parse().ok() } else { None }
+    };
+    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
+        return Err(invalid());
+    }
+    let (year, month, day) =
+        (num(0..4).ok_or_else(invalid)?, num(5..7).ok_or_else(invalid)?, num(8..10).ok_or_else(invalid)?);
+    let month = u8::try_from(month).ok().and_then(|m| Month::try_from(m).ok()).ok_or_else(invalid)?;
+    let date = Date::from_calendar_date(year as i32, month, day as u8).map_err(|_| invalid())?;
+    if b.len() == 10 {
+        return Ok(PrimitiveDateTime::new(date, Time::MIDNIGHT).assume_utc());
+    }
+    if !matches!(b[10], b'T' | b't') || b.len() < 16 || b[13] != b':' {
+        return Err(invalid());
+    }
+    let (hour, minute) = (num(11..13).ok_or_else(invalid)?, num(14..16).ok_or_else(invalid)?);
+    let mut i = 16;
+    let mut second = 0;
+    let mut nanos = 0u32;
+    if b.get(i) == Some(&b':') {
+        second = num(i + 1..i + 3).ok_or_else(invalid)?;
+        i += 3;
+        if b.get(i) == Some(&b'.') {
+            let digits = b[i + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+            if digits == 0 {
+                return Err(invalid());
+            }
+            let millis: String = b[i + 1..i + 1 + digits].iter().take(3).map(|&c| c as char).collect();
+            nanos = format!("{millis:0<3}").parse::<u32>().map_err(|_| invalid())? * 1_000_000;
+            i += 1 + digits;
+        }
+    }
+    let offset = match &b[i..] {
+        [b'Z' | b'z'] => UtcOffset::UTC,
+        [sign @ (b'+' | b'-'), ..] if b.len() == i + 6 && b[i + 3] == b':' => {
+            let hours = num(i + 1..i + 3).ok_or_else(invalid)? as i8;
+            let minutes = num(i + 4..i + 6).ok_or_else(invalid)? as i8;
+            let (hours, minutes) = if *sign == b'-' { (-hours, -minutes) } else { (hours, minutes) };
+            UtcOffset::from_hms(hours, minutes, 0).map_err(|_| invalid())?
+        }
+        _ => return Err(invalid()),
+    };
+    let time = Time::from_hms_nano(hour as u8, minute as u8, second as u8, nanos).map_err(|_| invalid())?;
+    let local = PrimitiveDateTime::new(date, time).assume_offset(offset);
+    let utc = local.checked_to_offset(UtcOffset::UTC).ok_or_else(invalid)?;
+    Ok(utc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toks(text: &str) -> Vec<Tok> {
+        tokenize("$filter", text).unwrap().into_iter().map(|t| t.tok).collect()
+    }
+
+    #[test]
+    fn strings_unescape_doubled_quotes() {
+        assert_eq!(toks("'it''s' ''"), vec![Tok::Str("it's".into()), Tok::Str(String::new()), Tok::End]);
+        assert_eq!(toks("'é'"), vec![Tok::Str("é".into()), Tok::End]);
+        let error = tokenize("$filter", "a eq 'open").unwrap_err();
+        assert_eq!(error.position, 5);
+        let error = tokenize("$filter", "a eq 'x\0y'").unwrap_err();
+        assert_eq!((error.position, error.message.contains("NUL")), (7, true));
+    }
+
+    #[test]
+    fn numbers_are_integers_when_whole() {
+        assert_eq!(
+            toks("12 -3 1.5 2e3 9223372036854775808"),
+            vec![
+                Tok::Int(12),
+                Tok::Int(-3),
+                Tok::Decimal(1.5),
+                Tok::Decimal(2000.0),
+                Tok::Decimal(9223372036854775808.0),
+                Tok::End
+            ]
+        );
+        assert!(tokenize("$filter", "1e999").is_err());
+        assert!(tokenize("$filter", "1.").is_err());
+        assert_eq!(tokenize("$filter", "12abc").unwrap_err().position, 2);
+    }
+
+    #[test]
+    fn bare_date_times_take_offsets_and_a_space_for_plus() {
+        let utc = parse_date_time("2024-05-01T12:00:00Z").unwrap();
+        for text in ["2024-05-01T14:00:00+02:00", "2024-05-01T14:00:00 02:00", "2024-05-01T08:00:00-04:00"] {
+            assert_eq!(toks(text), vec![Tok::DateTime(utc), Tok::End], "{text}");
+        }
+        assert_eq!(toks("2024-05-01T12:00Z"), vec![Tok::DateTime(utc), Tok::End]);
+        assert_eq!(
+            toks("2024-05-01"),
+            vec![Tok::DateTime(parse_date_time("2024-05-01T00:00:00.000Z").unwrap()), Tok::End]
+        );
+        assert!(tokenize("$filter", "2024-13-01T00:00:00Z").is_err());
+        assert!(tokenize("$filter", "2024-05-01T25:00:00Z").is_err());
+        assert!(tokenize("$filter", "2024-05-01T00:00:00").is_err(), "a time needs its offset");
+    }
+
+    #[test]
+    fn fractions_are_cut_to_milliseconds() {
+        let t = parse_date_time("2024-05-01T12:00:00.1239Z").unwrap();
+        assert_eq!(t.millisecond(), 123);
+        assert_eq!(t.nanosecond(), 123_000_000);
+        assert_eq!(parse_date_time("2024-05-01T12:00:00.5Z").unwrap().millisecond(), 500);
+    }
+
+    #[test]
+    fn unexpected_characters_are_located() {
+        let error = tokenize("$filter", "a eq ä").unwrap_err();
+        assert_eq!(error.position, 5);
+        assert!(error.message.contains('ä'));
+    }
+}

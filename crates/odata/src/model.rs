@@ -1,0 +1,182 @@
+//! The entity model: an entity type is a name, a key, properties with exact Edm types, and the
+//! table it lives in. Analytics is built from the record field catalogue; the collections that
+//! come later (Conversations, Sessions, Steps) are one more table and one more entity type each.
+
+use parley_core::RECORD_FIELDS;
+use parley_core::field::{Field, FieldType};
+
+/// The Edm types parley's properties have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EdmType {
+    String,
+    Int64,
+    Double,
+    Boolean,
+    DateTimeOffset,
+    /// `Collection(Edm.String)`.
+    StringCollection,
+}
+
+impl EdmType {
+    /// The type as CSDL writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            EdmType::String => "Edm.String",
+            EdmType::Int64 => "Edm.Int64",
+            EdmType::Double => "Edm.Double",
+            EdmType::Boolean => "Edm.Boolean",
+            EdmType::DateTimeOffset => "Edm.DateTimeOffset",
+            EdmType::StringCollection => "Collection(Edm.String)",
+        }
+    }
+
+    /// The Edm type a stored value of this type is shown as. JSON values are shown as their
+    /// JSON text, as the reference product does.
+    pub fn of(ty: FieldType) -> EdmType {
+        match ty {
+            FieldType::Id | FieldType::Text { .. } | FieldType::LongText { .. } | FieldType::Json { .. } => {
+                EdmType::String
+            }
+            FieldType::DateTime => EdmType::DateTimeOffset,
+            FieldType::TextList => EdmType::StringCollection,
+            FieldType::Number { .. } => EdmType::Double,
+            FieldType::Integer { .. } => EdmType::Int64,
+            FieldType::Boolean => EdmType::Boolean,
+        }
+    }
+}
+
+/// One property of an entity type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Property {
+    /// The name in `$metadata`, `$filter` and answers.
+    pub name: String,
+    /// The storage column.
+    pub column: &'static str,
+    /// How the value is typed in storage; the Edm type follows from it.
+    pub ty: FieldType,
+    /// Whether the value may be null. Collections are never null: an absent list is empty.
+    pub nullable: bool,
+}
+
+impl Property {
+    pub fn edm(&self) -> EdmType {
+        EdmType::of(self.ty)
+    }
+
+    /// The most characters a value has, where storage bounds it.
+    pub fn max_length(&self) -> Option<usize> {
+        match self.ty {
+            FieldType::Text { max_chars } => Some(max_chars),
+            FieldType::Id => Some(24),
+            _ => None,
+        }
+    }
+
+    /// Whether answers may be ordered or grouped by the property: not by JSON text, not by lists.
+    pub fn orderable(&self) -> bool {
+        !matches!(self.ty, FieldType::Json { .. } | FieldType::TextList)
+    }
+}
+
+/// An entity type and the entity set that holds its entities.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EntityType {
+    /// The entity type's name in the schema.
+    pub name: &'static str,
+    /// The entity set's name: the collection's address segment.
+    pub set: &'static str,
+    /// The table its entities live in.
+    pub table: &'static str,
+    /// The column naming the project an entity belongs to; every read is restricted by it.
+    pub project_column: &'static str,
+    /// Position of the key property.
+    pub key: usize,
+    pub properties: Vec<Property>,
+}
+
+/// How the record id is named: `id` in v2.4, `_id` in the older v2.3 feeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdName {
+    Id,
+    UnderscoreId,
+}
+
+/// The namespace of parley's schema.
+pub const NAMESPACE: &str = "parley";
+
+impl EntityType {
+    /// An entity type whose properties are the fields of a catalogue, in its order. `key` names
+    /// the key field; `rename` gives a field another wire name.
+    pub fn from_fields(
+        name: &'static str,
+        set: &'static str,
+        table: &'static str,
+        project_column: &'static str,
+        fields: &[Field],
+        key: &str,
+        rename: impl Fn(&str) -> Option<&'static str>,
+    ) -> EntityType {
+        let properties: Vec<Property> = fields
+            .iter()
+            .map(|field| Property {
+                name: rename(field.name).unwrap_or(field.name).to_owned(),
+                column: field.column,
+                ty: field.ty,
+                nullable: field.nullable() && field.ty != FieldType::TextList,
+            })
+            .collect();
+        let key = fields.iter().position(|f| f.name == key).unwrap_or_default();
+        EntityType { name, set, table, project_column, key, properties }
+    }
+
+    /// The analytics record as the `Analytics` entity set shows it.
+    pub fn analytics(id: IdName) -> EntityType {
+        let rename = move |name: &str| match (name, id) {
+            ("id", IdName::UnderscoreId) => Some("_id"),
+            _ => None,
+        };
+        EntityType::from_fields("AnalyticsRecord", "Analytics", "records", "project_id", RECORD_FIELDS, "id", rename)
+    }
+
+    /// The position of the property with this name.
+    pub fn property(&self, name: &str) -> Option<usize> {
+        self.properties.iter().position(|p| p.name == name)
+    }
+
+    /// The fully qualified type name, e.g. `parley.AnalyticsRecord`.
+    pub fn qualified_name(&self) -> String {
+        format!("{NAMESPACE}.{}", self.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn analytics_has_every_record_field_with_its_type() {
+        let entity = EntityType::analytics(IdName::Id);
+        assert_eq!(entity.properties.len(), RECORD_FIELDS.len());
+        assert_eq!(entity.properties[entity.key].name, "id");
+        let of = |name: &str| entity.properties[entity.property(name).unwrap()].clone();
+        assert_eq!(of("timestamp").edm(), EdmType::DateTimeOffset);
+        assert!(!of("timestamp").nullable);
+        assert_eq!(of("inputData").edm(), EdmType::String);
+        assert_eq!(of("slots").edm(), EdmType::String);
+        assert_eq!(of("trackedGoals").edm(), EdmType::StringCollection);
+        assert!(!of("trackedGoals").nullable);
+        assert_eq!(of("intentScore").edm(), EdmType::Double);
+        assert_eq!(of("execution").edm(), EdmType::Int64);
+        assert_eq!(of("understood").edm(), EdmType::Boolean);
+        assert!(of("understood").nullable);
+    }
+
+    #[test]
+    fn the_older_feed_calls_the_key_underscore_id() {
+        let entity = EntityType::analytics(IdName::UnderscoreId);
+        assert_eq!(entity.properties[entity.key].name, "_id");
+        assert_eq!(entity.properties[entity.key].column, "id");
+        assert_eq!(entity.property("id"), None);
+    }
+}

@@ -1,0 +1,168 @@
+//! The system query options of a request, parsed together into one [`Query`].
+
+use crate::error::ParseError;
+use crate::model::EntityType;
+use crate::parser::{Parser, Scope};
+use crate::skiptoken;
+use crate::tree::{Expr, Format, Operand, OrderKey, Query};
+
+/// The options parley understands.
+const SUPPORTED: [&str; 9] =
+    ["$filter", "$select", "$orderby", "$top", "$skip", "$count", "$apply", "$format", "$skiptoken"];
+/// Options of OData that parley refuses explicitly, rather than as unknown.
+const UNSUPPORTED: [&str; 8] =
+    ["$expand", "$search", "$compute", "$index", "$levels", "$deltatoken", "$schemaversion", "$id"];
+
+/// Parses the query options of a request for `entity`. `pairs` are the decoded name/value pairs
+/// of the query string; names that do not start with `$` are custom options (such as `apikey`)
+/// and are left alone. Option names are matched without regard to case; each may be given once.
+pub fn parse_query(entity: &EntityType, pairs: &[(String, String)]) -> Result<Query, ParseError> {
+    let mut given: Vec<(&'static str, &str)> = Vec::new();
+    for (name, value) in pairs {
+        if !name.starts_with('$') {
+            continue;
+        }
+        let lower = name.to_ascii_lowercase();
+        let Some(option) = SUPPORTED.iter().find(|o| **o == lower) else {
+            let message = if UNSUPPORTED.contains(&lower.as_str()) {
+                format!("the query option {name} is not supported")
+            } else {
+                format!("{name} is not a query option; supported are {}", SUPPORTED.join(", "))
+            };
+            return Err(ParseError::new(name, 0, message));
+        };
+        if given.iter().any(|(o, _)| o == option) {
+            return Err(ParseError::new(name, 0, format!("{option} is given more than once")));
+        }
+        given.push((option, value.as_str()));
+    }
+    let value_of = |option: &str| given.iter().find(|(o, _)| *o == option).map(|(_, v)| *v);
+
+    let (before, aggregation, after) = match value_of("$apply") {
+        Some(text) => {
+            let mut parser = Parser::new("$apply", text, Scope::Entity(entity))?;
+            let parts = parser.apply()?;
+            parser.finish()?;
+            parts
+        }
+        None => (Vec::new(), None, Vec::new()),
+    };
+    let output = aggregation.clone();
+    let scope = || match &output {
+        Some(aggregation) => Scope::Output(entity, aggregation.clone()),
+        None => Scope::Entity(entity),
+    };
+    let filter = match value_of("$filter") {
+        Some(text) => {
+            let mut parser = Parser::new("$filter", text, scope())?;
+            let condition = parser.condition()?;
+            parser.finish()?;
+            Some(condition)
+        }
+        None => None,
+    };
+    let (filter, output_filter) = match (&aggregation, filter) {
+        (None, filter) => (conjoin(before.into_iter().chain(after).chain(filter).collect()), None),
+        (Some(_), filter) => (conjoin(before), conjoin(after.into_iter().chain(filter).collect())),
+    };
+
+    let mut query = Query {
+        filter,
+        aggregation,
+        output_filter,
+        select: Vec::new(),
+        selected: false,
+        order: Vec::new(),
+        top: None,
+        skip: 0,
+        count: false,
+        format: Format::Json,
+        after: None,
+    };
+    query.select = match value_of("$select").map(str::trim) {
+        None | Some("*") => query.columns(entity),
+        Some(text) => {
+            query.selected = true;
+            let mut parser = Parser::new("$select", text, scope())?;
+            parser.select()?
+        }
+    };
+    let mut order = match value_of("$orderby") {
+        Some(text) => Parser::new("$orderby", text, scope())?.order()?,
+        None => Vec::new(),
+    };
+    let tiebreakers: Vec<usize> = match &query.aggregation {
+        None => vec![entity.key],
+        Some(aggregation) => aggregation.group_by.clone(),
+    };
+    for p in tiebreakers {
+        if !order.iter().any(|k| k.operand == Operand::Property(p)) {
+            order.push(OrderKey { operand: Operand::Property(p), descending: false });
+        }
+    }
+    query.order = order;
+    query.top = value_of("$top").map(|text| whole_number("$top", text)).transpose()?;
+    query.skip = value_of("$skip").map(|text| whole_number("$skip", text)).transpose()?.unwrap_or(0);
+    query.count = match value_of("$count") {
+        None => false,
+        Some(text) => match text.trim() {
+            "true" => true,
+            "false" => false,
+            _ => return Err(ParseError::new("$count", 0, "must be true or false")),
+        },
+    };
+    query.format = match value_of("$format") {
+        None => Format::Json,
+        Some(text) => format_of(text).ok_or_else(|| {
+            ParseError::new("$format", 0, format!("'{text}' is not a format parley offers; use json or csv"))
+        })?,
+    };
+    if let Some(token) = value_of("$skiptoken") {
+        query.after = Some(skiptoken::decode(&query, entity, token).ok_or_else(|| {
+            ParseError::new(
+                "$skiptoken",
+                0,
+                "is not a skip token of this query; take it unchanged from an @odata.nextLink of the same query",
+            )
+        })?);
+    }
+    Ok(query)
+}
+
+/// The conjunction of some conditions; `None` when there are none.
+fn conjoin(conditions: Vec<Expr>) -> Option<Expr> {
+    let mut flat = Vec::new();
+    for condition in conditions {
+        match condition {
+            Expr::And(inner) => flat.extend(inner),
+            other => flat.push(other),
+        }
+    }
+    match flat.len() {
+        0 => None,
+        1 => flat.pop(),
+        _ => Some(Expr::And(flat)),
+    }
+}
+
+fn whole_number(option: &str, text: &str) -> Result<u64, ParseError> {
+    let trimmed = text.trim();
+    let offset = text.len() - text.trim_start().len();
+    if let Some(bad) = trimmed.bytes().position(|b| !b.is_ascii_digit()) {
+        return Err(ParseError::new(option, offset + bad, "must be a whole number of at least 0"));
+    }
+    trimmed
+        .parse::<u64>()
+        .ok()
+        .filter(|n| *n <= i64::MAX as u64)
+        .ok_or_else(|| ParseError::new(option, offset, format!("must be a whole number from 0 to {}", i64::MAX)))
+}
+
+fn format_of(text: &str) -> Option<Format> {
+    let media = text.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    match media.as_str() {
+        "json" | "application/json" => Some(Format::Json),
+        "csv" | "text/csv" => Some(Format::Csv),
+        _ => None,
+    }
+}

@@ -1,0 +1,801 @@
+//! Parsing and type-checking of expressions (`$filter`, `filter(…)` of `$apply`), of `$apply`,
+//! `$orderby` and `$select`, over the tokens of [`crate::lexer`].
+
+use parley_core::Value;
+use parley_core::field::FieldType;
+
+use crate::error::ParseError;
+use crate::lexer::{Tok, Token, parse_date_time, tokenize};
+use crate::model::EntityType;
+use crate::tree::{Aggregate, Aggregation, CompareOp, Expr, Function, Method, Operand, OrderKey};
+
+/// How deeply expressions may nest (parentheses, `not`, function arguments).
+pub const MAX_DEPTH: usize = 64;
+/// How many literals one option may hold; each becomes a bound parameter.
+pub const MAX_LITERALS: usize = 2000;
+
+/// What names refer to: the entity's properties, or after an aggregation, the grouping
+/// properties and the aggregates.
+#[derive(Debug, Clone)]
+pub enum Scope<'a> {
+    Entity(&'a EntityType),
+    Output(&'a EntityType, Aggregation),
+}
+
+impl<'a> Scope<'a> {
+    fn entity(&self) -> &'a EntityType {
+        match self {
+            Scope::Entity(entity) | Scope::Output(entity, _) => entity,
+        }
+    }
+
+    /// The operand a name refers to, with its type.
+    fn resolve(&self, name: &str) -> std::result::Result<(Operand, FieldType), String> {
+        let entity = self.entity();
+        match self {
+            Scope::Entity(_) => entity
+                .property(name)
+                .map(|p| (Operand::Property(p), entity.properties[p].ty))
+                .ok_or_else(|| format!("'{name}' is not a property of {}", entity.name)),
+            Scope::Output(_, aggregation) => {
+                if let Some(p) = entity.property(name).filter(|p| aggregation.group_by.contains(p)) {
+                    return Ok((Operand::Property(p), entity.properties[p].ty));
+                }
+                if let Some(a) = aggregation.aggregates.iter().position(|a| a.alias == name) {
+                    return Ok((Operand::Aggregate(a), aggregation.aggregates[a].ty(entity)));
+                }
+                let available: Vec<&str> = aggregation
+                    .group_by
+                    .iter()
+                    .map(|&p| entity.properties[p].name.as_str())
+                    .chain(aggregation.aggregates.iter().map(|a| a.alias.as_str()))
+                    .collect();
+                Err(format!(
+                    "'{name}' is not in the result of $apply, which has {}",
+                    if available.is_empty() { "no properties".to_owned() } else { available.join(", ") }
+                ))
+            }
+        }
+    }
+}
+
+/// The types of expressions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ty {
+    Text,
+    /// A JSON value shown as its text: a string in expressions.
+    Json,
+    Int,
+    Number,
+    Bool,
+    Time,
+    List,
+    Null,
+}
+
+impl Ty {
+    fn of(ty: FieldType) -> Ty {
+        match ty {
+            FieldType::Id | FieldType::Text { .. } | FieldType::LongText { .. } => Ty::Text,
+            FieldType::Json { .. } => Ty::Json,
+            FieldType::TextList => Ty::List,
+            FieldType::Number { .. } => Ty::Number,
+            FieldType::Integer { .. } => Ty::Int,
+            FieldType::Boolean => Ty::Bool,
+            FieldType::DateTime => Ty::Time,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Ty::Text | Ty::Json => "Edm.String",
+            Ty::Int => "Edm.Int64",
+            Ty::Number => "Edm.Double",
+            Ty::Bool => "Edm.Boolean",
+            Ty::Time => "Edm.DateTimeOffset",
+            Ty::List => "Collection(Edm.String)",
+            Ty::Null => "null",
+        }
+    }
+
+    fn textual(self) -> bool {
+        matches!(self, Ty::Text | Ty::Json)
+    }
+
+    fn numeric(self) -> bool {
+        matches!(self, Ty::Int | Ty::Number)
+    }
+}
+
+/// An expression with its type and where it starts.
+#[derive(Debug)]
+struct Typed {
+    expr: Expr,
+    ty: Ty,
+    pos: usize,
+}
+
+/// A cursor over the tokens of one option.
+pub struct Parser<'a> {
+    option: &'a str,
+    tokens: Vec<Token>,
+    at: usize,
+    scope: Scope<'a>,
+    depth: usize,
+    literals: usize,
+}
+
+type Result<T> = std::result::Result<T, ParseError>;
+
+const KEYWORDS: [&str; 12] = ["and", "or", "not", "eq", "ne", "gt", "ge", "lt", "le", "in", "has", "with"];
+
+impl<'a> Parser<'a> {
+    pub fn new(option: &'a str, text: &str, scope: Scope<'a>) -> Result<Self> {
+        Ok(Parser { option, tokens: tokenize(option, text)?, at: 0, scope, depth: 0, literals: 0 })
+    }
+
+    fn error<T>(&self, pos: usize, message: impl Into<String>) -> Result<T> {
+        Err(ParseError::new(self.option, pos, message))
+    }
+
+    fn peek(&self) -> &Token {
+        &self.tokens[self.at.min(self.tokens.len() - 1)]
+    }
+
+    fn next(&mut self) -> Token {
+        let token = self.peek().clone();
+        if self.at < self.tokens.len() - 1 {
+            self.at += 1;
+        }
+        token
+    }
+
+    fn peek_word(&self, word: &str) -> bool {
+        matches!(&self.peek().tok, Tok::Ident(name) if name == word)
+    }
+
+    fn eat_word(&mut self, word: &str) -> bool {
+        let found = self.peek_word(word);
+        if found {
+            self.next();
+        }
+        found
+    }
+
+    fn expect(&mut self, tok: Tok, what: &str) -> Result<usize> {
+        let token = self.next();
+        if token.tok == tok {
+            Ok(token.pos)
+        } else {
+            self.error(token.pos, format!("expected {what}, found {}", token.tok.describe()))
+        }
+    }
+
+    /// Fails unless every token has been read.
+    pub fn finish(&mut self) -> Result<()> {
+        let token = self.next();
+        match token.tok {
+            Tok::End => Ok(()),
+            Tok::Ident(name) if is_keyword_in_other_case(&name) => self.error(
+                token.pos,
+                format!("unexpected '{name}'; operators are written in lower case: '{}'", name.to_ascii_lowercase()),
+            ),
+            other => self.error(token.pos, format!("unexpected {}", other.describe())),
+        }
+    }
+
+    fn enter(&mut self, pos: usize) -> Result<()> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return self.error(pos, format!("the expression nests more than {MAX_DEPTH} levels deep"));
+        }
+        Ok(())
+    }
+
+    fn count_literal(&mut self, pos: usize) -> Result<()> {
+        self.literals += 1;
+        if self.literals > MAX_LITERALS {
+            return self.error(pos, format!("more than {MAX_LITERALS} literals"));
+        }
+        Ok(())
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Expressions
+
+    /// A whole condition, up to the next token that cannot continue it.
+    pub fn condition(&mut self) -> Result<Expr> {
+        let typed = self.or()?;
+        self.predicate(typed)
+    }
+
+    /// A boolean expression used as a condition; a boolean value `b` becomes `b eq true`.
+    fn predicate(&self, typed: Typed) -> Result<Expr> {
+        if typed.ty != Ty::Bool {
+            return self.error(
+                typed.pos,
+                format!(
+                    "expected a condition (an Edm.Boolean expression), found an expression of type {}",
+                    typed.ty.name()
+                ),
+            );
+        }
+        Ok(if is_predicate(&typed.expr) {
+            typed.expr
+        } else {
+            Expr::Compare(CompareOp::Eq, Box::new(typed.expr), Box::new(Expr::Literal(Value::Bool(true))))
+        })
+    }
+
+    fn or(&mut self) -> Result<Typed> {
+        let pos = self.peek().pos;
+        self.enter(pos)?;
+        let first = self.and()?;
+        let result = if self.peek_word("or") {
+            let mut items = Vec::new();
+            push_flat(&mut items, self.predicate(first)?, true);
+            while self.eat_word("or") {
+                let next = self.and()?;
+                push_flat(&mut items, self.predicate(next)?, true);
+            }
+            Typed { expr: Expr::Or(items), ty: Ty::Bool, pos }
+        } else {
+            first
+        };
+        self.depth -= 1;
+        Ok(result)
+    }
+
+    fn and(&mut self) -> Result<Typed> {
+        let pos = self.peek().pos;
+        let first = self.equality()?;
+        if !self.peek_word("and") {
+            return Ok(first);
+        }
+        let mut items = Vec::new();
+        push_flat(&mut items, self.predicate(first)?, false);
+        while self.eat_word("and") {
+            let next = self.equality()?;
+            push_flat(&mut items, self.predicate(next)?, false);
+        }
+        Ok(Typed { expr: Expr::And(items), ty: Ty::Bool, pos })
+    }
+
+    fn equality(&mut self) -> Result<Typed> {
+        let mut left = self.relational()?;
+        loop {
+            let op = match &self.peek().tok {
+                Tok::Ident(word) if word == "eq" => CompareOp::Eq,
+                Tok::Ident(word) if word == "ne" => CompareOp::Ne,
+                _ => return Ok(left),
+            };
+            let op_pos = self.next().pos;
+            let right = self.relational()?;
+            left = self.compare(op, op_pos, left, right)?;
+        }
+    }
+
+    fn relational(&mut self) -> Result<Typed> {
+        let mut left = self.unary()?;
+        loop {
+            let op = match &self.peek().tok {
+                Tok::Ident(word) if word == "gt" => CompareOp::Gt,
+                Tok::Ident(word) if word == "ge" => CompareOp::Ge,
+                Tok::Ident(word) if word == "lt" => CompareOp::Lt,
+                Tok::Ident(word) if word == "le" => CompareOp::Le,
+                Tok::Ident(word) if word == "in" => {
+                    self.next();
+                    left = self.in_list(left)?;
+                    continue;
+                }
+                Tok::Ident(word) if word == "has" => {
+                    let pos = self.peek().pos;
+                    return self.error(pos, "the operator 'has' is not supported: there are no enumeration types");
+                }
+                Tok::Ident(word) if matches!(word.as_str(), "add" | "sub" | "mul" | "div" | "divby" | "mod") => {
+                    let pos = self.peek().pos;
+                    return self.error(pos, format!("the arithmetic operator '{word}' is not supported"));
+                }
+                _ => return Ok(left),
+            };
+            let op_pos = self.next().pos;
+            let right = self.unary()?;
+            left = self.compare(op, op_pos, left, right)?;
+        }
+    }
+
+    fn unary(&mut self) -> Result<Typed> {
+        if !self.peek_word("not") {
+            return self.primary();
+        }
+        let pos = self.next().pos;
+        self.enter(pos)?;
+        let operand = self.unary()?;
+        if operand.ty != Ty::Bool {
+            return self.error(
+                operand.pos,
+                format!(
+                    "'not' needs an Edm.Boolean operand, found {}; to negate a comparison write not (a eq b)",
+                    operand.ty.name()
+                ),
+            );
+        }
+        let inner = self.predicate(operand)?;
+        self.depth -= 1;
+        Ok(Typed { expr: Expr::Not(Box::new(inner)), ty: Ty::Bool, pos })
+    }
+
+    fn primary(&mut self) -> Result<Typed> {
+        let token = self.next();
+        let pos = token.pos;
+        let literal = |value: Value, ty: Ty| Typed { expr: Expr::Literal(value), ty, pos };
+        match token.tok {
+            Tok::LParen => {
+                let inner = self.or()?;
+                self.expect(Tok::RParen, "')'")?;
+                Ok(Typed { pos, ..inner })
+            }
+            Tok::Str(text) => {
+                self.count_literal(pos)?;
+                Ok(literal(Value::Text(text), Ty::Text))
+            }
+            Tok::Int(i) => {
+                self.count_literal(pos)?;
+                Ok(literal(Value::Integer(i), Ty::Int))
+            }
+            Tok::Decimal(d) => {
+                self.count_literal(pos)?;
+                Ok(literal(Value::Number(d), Ty::Number))
+            }
+            Tok::DateTime(t) => {
+                self.count_literal(pos)?;
+                Ok(literal(Value::Time(t), Ty::Time))
+            }
+            Tok::Ident(name) => match name.as_str() {
+                "true" | "false" => {
+                    self.count_literal(pos)?;
+                    Ok(literal(Value::Bool(name == "true"), Ty::Bool))
+                }
+                "null" => Ok(literal(Value::Null, Ty::Null)),
+                word if KEYWORDS.contains(&word) => {
+                    self.error(pos, format!("expected a value, found the operator '{word}'"))
+                }
+                _ if self.peek().tok == Tok::LParen => self.call(name, pos),
+                _ => {
+                    if self.peek().tok == Tok::Slash {
+                        let slash = self.peek().pos;
+                        return self
+                            .error(slash, "property paths ('/') are not supported: properties are not structured");
+                    }
+                    let (operand, ty) = self.scope.resolve(&name).or_else(|message| self.error(pos, message))?;
+                    Ok(Typed { expr: Expr::Column(operand), ty: Ty::of(ty), pos })
+                }
+            },
+            other => self.error(pos, format!("expected a value, found {}", other.describe())),
+        }
+    }
+
+    fn call(&mut self, name: String, pos: usize) -> Result<Typed> {
+        let function = match name.as_str() {
+            "contains" => Function::Contains,
+            "startswith" => Function::StartsWith,
+            "endswith" => Function::EndsWith,
+            "tolower" => Function::ToLower,
+            "toupper" => Function::ToUpper,
+            "year" => Function::Year,
+            "month" => Function::Month,
+            "day" => Function::Day,
+            "hour" => Function::Hour,
+            "minute" => Function::Minute,
+            "second" => Function::Second,
+            _ => {
+                return self.error(
+                    pos,
+                    format!(
+                        "'{name}' is not a supported function; supported are contains, startswith, endswith, \
+                         tolower, toupper, year, month, day, hour, minute, second"
+                    ),
+                );
+            }
+        };
+        self.expect(Tok::LParen, "'('")?;
+        self.enter(pos)?;
+        let mut args = Vec::new();
+        if self.peek().tok != Tok::RParen {
+            loop {
+                args.push(self.or()?);
+                if self.peek().tok == Tok::Comma {
+                    self.next();
+                } else {
+                    break;
+                }
+            }
+        }
+        let close = self.expect(Tok::RParen, "',' or ')'")?;
+        self.depth -= 1;
+        let (arity, wants, result, wanted) = match function {
+            Function::Contains | Function::StartsWith | Function::EndsWith => (2, Ty::Text, Ty::Bool, "Edm.String"),
+            Function::ToLower | Function::ToUpper => (1, Ty::Text, Ty::Text, "Edm.String"),
+            _ => (1, Ty::Time, Ty::Int, "Edm.DateTimeOffset"),
+        };
+        if args.len() != arity {
+            let plural = if arity == 1 { "argument" } else { "arguments" };
+            return self.error(close, format!("'{name}' takes {arity} {plural}, given {}", args.len()));
+        }
+        for arg in &args {
+            let fits = if wants == Ty::Text { arg.ty.textual() } else { arg.ty == wants };
+            if !fits {
+                return self.error(
+                    arg.pos,
+                    format!("'{name}' needs {wanted} arguments, this one is of type {}", arg.ty.name()),
+                );
+            }
+        }
+        let args = args.into_iter().map(|a| a.expr).collect();
+        Ok(Typed { expr: Expr::Call(function, args), ty: result, pos })
+    }
+
+    /// Checks that `left op right` compares like with like; a string literal compared with a
+    /// date-time is read as a date-time (the quoted form of the reference product's examples).
+    fn compare(&self, op: CompareOp, op_pos: usize, left: Typed, right: Typed) -> Result<Typed> {
+        let pos = left.pos;
+        let (left_ty, right_ty) = (left.ty, right.ty);
+        let (left, right) = (self.coerce(left, right_ty)?, self.coerce(right, left_ty)?);
+        for side in [&left, &right] {
+            if side.ty == Ty::List {
+                return self.error(side.pos, "a collection cannot be compared");
+            }
+        }
+        let fits = match (left.ty, right.ty) {
+            (Ty::Null, _) | (_, Ty::Null) => {
+                if !matches!(op, CompareOp::Eq | CompareOp::Ne) {
+                    return self.error(op_pos, "null can only be compared with eq or ne");
+                }
+                true
+            }
+            (a, b) => (a.textual() && b.textual()) || (a.numeric() && b.numeric()) || a == b,
+        };
+        if !fits {
+            return self.error(op_pos, format!("cannot compare {} with {}", left.ty.name(), right.ty.name()));
+        }
+        Ok(Typed { expr: Expr::Compare(op, Box::new(left.expr), Box::new(right.expr)), ty: Ty::Bool, pos })
+    }
+
+    /// A string literal where a date-time is expected becomes a date-time literal.
+    fn coerce(&self, typed: Typed, other: Ty) -> Result<Typed> {
+        match (&typed.expr, other) {
+            (Expr::Literal(Value::Text(text)), Ty::Time) => {
+                let time = parse_date_time(text).or_else(|message| self.error(typed.pos, message))?;
+                Ok(Typed { expr: Expr::Literal(Value::Time(time)), ty: Ty::Time, pos: typed.pos })
+            }
+            _ => Ok(typed),
+        }
+    }
+
+    fn in_list(&mut self, operand: Typed) -> Result<Typed> {
+        if matches!(operand.ty, Ty::List | Ty::Null) {
+            return self.error(operand.pos, format!("'in' cannot test {}", operand.ty.name()));
+        }
+        self.expect(Tok::LParen, "'(' after 'in'")?;
+        let mut values = Vec::new();
+        loop {
+            let token = self.next();
+            let value = match (token.tok, operand.ty) {
+                (Tok::Ident(word), _) if word == "null" => Value::Null,
+                (Tok::Str(text), Ty::Time) => {
+                    Value::Time(parse_date_time(&text).or_else(|message| self.error(token.pos, message))?)
+                }
+                (Tok::Str(text), ty) if ty.textual() => Value::Text(text),
+                (Tok::Int(i), ty) if ty.numeric() => Value::Integer(i),
+                (Tok::Decimal(d), ty) if ty.numeric() => Value::Number(d),
+                (Tok::DateTime(t), Ty::Time) => Value::Time(t),
+                (Tok::Ident(word), Ty::Bool) if word == "true" || word == "false" => Value::Bool(word == "true"),
+                (Tok::RParen, _) if values.is_empty() => {
+                    return self.error(token.pos, "the list of 'in' must hold at least one value");
+                }
+                (other, ty) => {
+                    return self.error(
+                        token.pos,
+                        format!("expected a {} literal in the list of 'in', found {}", ty.name(), other.describe()),
+                    );
+                }
+            };
+            self.count_literal(token.pos)?;
+            values.push(value);
+            match self.next() {
+                Token { tok: Tok::Comma, .. } => continue,
+                Token { tok: Tok::RParen, .. } => break,
+                other => return self.error(other.pos, format!("expected ',' or ')', found {}", other.tok.describe())),
+            }
+        }
+        Ok(Typed { expr: Expr::In(Box::new(operand.expr), values), ty: Ty::Bool, pos: operand.pos })
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // $apply
+
+    /// Parses `$apply`: `filter(…)` steps, at most one `groupby(…)` or `aggregate(…)`, then
+    /// more `filter(…)` steps that apply to the aggregated rows. Returns the filters before the
+    /// aggregation, the aggregation, and the filters after it.
+    pub fn apply(&mut self) -> Result<(Vec<Expr>, Option<Aggregation>, Vec<Expr>)> {
+        let mut before = Vec::new();
+        let mut after = Vec::new();
+        let mut aggregation: Option<Aggregation> = None;
+        loop {
+            let token = self.next();
+            let Tok::Ident(name) = token.tok else {
+                return self.error(token.pos, format!("expected a transformation, found {}", token.tok.describe()));
+            };
+            match name.as_str() {
+                "filter" => {
+                    self.expect(Tok::LParen, "'(' after 'filter'")?;
+                    let condition = self.condition()?;
+                    self.expect(Tok::RParen, "')'")?;
+                    if aggregation.is_some() { after.push(condition) } else { before.push(condition) }
+                }
+                "groupby" | "aggregate" if aggregation.is_some() => {
+                    return self.error(token.pos, "only one groupby or aggregate per $apply is supported");
+                }
+                "groupby" => {
+                    let grouped = self.groupby()?;
+                    self.scope = Scope::Output(self.scope.entity(), grouped.clone());
+                    aggregation = Some(grouped);
+                }
+                "aggregate" => {
+                    self.expect(Tok::LParen, "'(' after 'aggregate'")?;
+                    let aggregates = self.aggregates()?;
+                    let grouped = Aggregation { group_by: Vec::new(), aggregates };
+                    self.scope = Scope::Output(self.scope.entity(), grouped.clone());
+                    aggregation = Some(grouped);
+                }
+                "topcount" | "topsum" | "toppercent" | "bottomcount" | "bottomsum" | "bottompercent" | "compute"
+                | "concat" | "expand" | "search" | "identity" | "orderby" | "top" | "skip" | "nest" => {
+                    return self.error(
+                        token.pos,
+                        format!(
+                            "the transformation '{name}' is not supported; supported are filter, groupby and aggregate"
+                        ),
+                    );
+                }
+                _ => {
+                    return self.error(
+                        token.pos,
+                        format!("'{name}' is not a transformation; supported are filter, groupby and aggregate"),
+                    );
+                }
+            }
+            if self.peek().tok == Tok::Slash {
+                self.next();
+            } else {
+                return Ok((before, aggregation, after));
+            }
+        }
+    }
+
+    /// `groupby((a,b)[,aggregate(…)])`, after the name.
+    fn groupby(&mut self) -> Result<Aggregation> {
+        self.expect(Tok::LParen, "'(' after 'groupby'")?;
+        let open = self.peek().pos;
+        if self.peek().tok != Tok::LParen {
+            return self
+                .error(open, "groupby takes a list of properties in parentheses, as in groupby((intent,channel))");
+        }
+        self.next();
+        let entity = self.scope.entity();
+        let mut group_by = Vec::new();
+        loop {
+            let token = self.next();
+            let Tok::Ident(name) = &token.tok else {
+                return self.error(token.pos, format!("expected a property, found {}", token.tok.describe()));
+            };
+            let Some(p) = entity.property(name) else {
+                return self.error(token.pos, format!("'{name}' is not a property of {}", entity.name));
+            };
+            if !entity.properties[p].orderable() {
+                return self.error(
+                    token.pos,
+                    format!("cannot group by '{name}', of type {}", entity.properties[p].edm().name()),
+                );
+            }
+            if group_by.contains(&p) {
+                return self.error(token.pos, format!("'{name}' is named twice"));
+            }
+            group_by.push(p);
+            match self.next() {
+                Token { tok: Tok::Comma, .. } => continue,
+                Token { tok: Tok::RParen, .. } => break,
+                other => return self.error(other.pos, format!("expected ',' or ')', found {}", other.tok.describe())),
+            }
+        }
+        let mut aggregates = Vec::new();
+        if self.peek().tok == Tok::Comma {
+            self.next();
+            let token = self.next();
+            if token.tok != Tok::Ident("aggregate".into()) {
+                return self.error(token.pos, format!("expected 'aggregate', found {}", token.tok.describe()));
+            }
+            self.expect(Tok::LParen, "'(' after 'aggregate'")?;
+            aggregates = self.aggregates()?;
+        }
+        self.expect(Tok::RParen, "')' closing groupby")?;
+        Ok(Aggregation { group_by, aggregates })
+    }
+
+    /// The items of `aggregate(…)` up to and including its `)`.
+    fn aggregates(&mut self) -> Result<Vec<Aggregate>> {
+        let entity = self.scope.entity();
+        let mut aggregates: Vec<Aggregate> = Vec::new();
+        loop {
+            let token = self.next();
+            let Tok::Ident(name) = &token.tok else {
+                return self.error(token.pos, format!("expected a property or $count, found {}", token.tok.describe()));
+            };
+            let (method, property) = if name == "$count" {
+                (Method::Count, None)
+            } else {
+                let Some(p) = entity.property(name) else {
+                    return self.error(token.pos, format!("'{name}' is not a property of {}", entity.name));
+                };
+                if !self.eat_word("with") {
+                    let at = self.peek().pos;
+                    return self.error(at, format!("expected 'with' after '{name}', as in {name} with sum as total"));
+                }
+                let method_token = self.next();
+                let method = match &method_token.tok {
+                    Tok::Ident(m) if m == "sum" => Method::Sum,
+                    Tok::Ident(m) if m == "min" => Method::Min,
+                    Tok::Ident(m) if m == "max" => Method::Max,
+                    Tok::Ident(m) if m == "average" => Method::Average,
+                    Tok::Ident(m) if m == "countdistinct" => Method::CountDistinct,
+                    other => {
+                        return self.error(
+                            method_token.pos,
+                            format!("expected sum, min, max, average or countdistinct, found {}", other.describe()),
+                        );
+                    }
+                };
+                let property = &entity.properties[p];
+                let fits = match method {
+                    Method::Sum | Method::Average => {
+                        matches!(property.ty, FieldType::Number { .. } | FieldType::Integer { .. })
+                    }
+                    Method::Min | Method::Max => property.orderable() && property.ty != FieldType::Boolean,
+                    _ => property.orderable(),
+                };
+                if !fits {
+                    return self.error(
+                        method_token.pos,
+                        format!("cannot aggregate '{name}' (of type {}) with this method", property.edm().name()),
+                    );
+                }
+                (method, Some(p))
+            };
+            if !self.eat_word("as") {
+                let at = self.peek().pos;
+                return self.error(at, "expected 'as' and a name for the aggregate");
+            }
+            let alias_token = self.next();
+            let alias = match &alias_token.tok {
+                Tok::Ident(alias) if !alias.starts_with('$') && !KEYWORDS.contains(&alias.as_str()) => alias.clone(),
+                other => {
+                    return self.error(
+                        alias_token.pos,
+                        format!("expected a name for the aggregate, found {}", other.describe()),
+                    );
+                }
+            };
+            let taken = entity.property(&alias).is_some() || aggregates.iter().any(|a| a.alias == alias);
+            if taken {
+                return self.error(alias_token.pos, format!("the name '{alias}' is taken already"));
+            }
+            self.count_literal(alias_token.pos)?;
+            aggregates.push(Aggregate { alias, method, property });
+            match self.next() {
+                Token { tok: Tok::Comma, .. } => continue,
+                Token { tok: Tok::RParen, .. } => break,
+                other => return self.error(other.pos, format!("expected ',' or ')', found {}", other.tok.describe())),
+            }
+        }
+        Ok(aggregates)
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // $orderby and $select
+
+    /// `$orderby`: `name [asc|desc]`, comma-separated.
+    pub fn order(&mut self) -> Result<Vec<OrderKey>> {
+        let mut keys: Vec<OrderKey> = Vec::new();
+        loop {
+            let (operand, ty, pos) = self.operand()?;
+            if matches!(ty, FieldType::Json { .. } | FieldType::TextList) {
+                let name = self.name_at(pos);
+                return self
+                    .error(pos, format!("cannot order by '{name}', of type {}", crate::model::EdmType::of(ty).name()));
+            }
+            if keys.iter().any(|k| k.operand == operand) {
+                let name = self.name_at(pos);
+                return self.error(pos, format!("'{name}' is named twice"));
+            }
+            let descending = if self.eat_word("desc") {
+                true
+            } else {
+                self.eat_word("asc");
+                false
+            };
+            keys.push(OrderKey { operand, descending });
+            match self.next() {
+                Token { tok: Tok::Comma, .. } => continue,
+                Token { tok: Tok::End, .. } => return Ok(keys),
+                other => {
+                    return self
+                        .error(other.pos, format!("expected 'asc', 'desc' or ',', found {}", other.tok.describe()));
+                }
+            }
+        }
+    }
+
+    /// `$select`: names, comma-separated (duplicates count once).
+    pub fn select(&mut self) -> Result<Vec<Operand>> {
+        let mut chosen: Vec<Operand> = Vec::new();
+        loop {
+            let (operand, _, _) = self.operand()?;
+            if !chosen.contains(&operand) {
+                chosen.push(operand);
+            }
+            match self.next() {
+                Token { tok: Tok::Comma, .. } => continue,
+                Token { tok: Tok::End, .. } => return Ok(chosen),
+                other => return self.error(other.pos, format!("expected ',', found {}", other.tok.describe())),
+            }
+        }
+    }
+
+    fn operand(&mut self) -> Result<(Operand, FieldType, usize)> {
+        let token = self.next();
+        match token.tok {
+            Tok::Ident(name) => {
+                if self.peek().tok == Tok::Slash {
+                    let slash = self.peek().pos;
+                    return self.error(slash, "property paths ('/') are not supported: properties are not structured");
+                }
+                let (operand, ty) = self.scope.resolve(&name).or_else(|message| self.error(token.pos, message))?;
+                Ok((operand, ty, token.pos))
+            }
+            other => self.error(token.pos, format!("expected a property, found {}", other.describe())),
+        }
+    }
+
+    fn name_at(&self, pos: usize) -> String {
+        self.tokens
+            .iter()
+            .find(|t| t.pos == pos)
+            .map(|t| match &t.tok {
+                Tok::Ident(name) => name.clone(),
+                other => other.describe(),
+            })
+            .unwrap_or_default()
+    }
+}
+
+fn is_keyword_in_other_case(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    lower != name && (KEYWORDS.contains(&lower.as_str()) || lower == "asc" || lower == "desc")
+}
+
+/// Whether an expression is a condition by itself (rather than a boolean value).
+fn is_predicate(expr: &Expr) -> bool {
+    match expr {
+        Expr::Not(_) | Expr::And(_) | Expr::Or(_) | Expr::Compare(..) | Expr::In(..) => true,
+        Expr::Call(function, _) => matches!(function, Function::Contains | Function::StartsWith | Function::EndsWith),
+        Expr::Literal(_) | Expr::Column(_) => false,
+    }
+}
+
+/// Adds a predicate to an `and` (or `or`) list, splicing in nested lists of the same kind.
+fn push_flat(items: &mut Vec<Expr>, expr: Expr, or: bool) {
+    match expr {
+        Expr::Or(inner) if or => items.extend(inner),
+        Expr::And(inner) if !or => items.extend(inner),
+        other => items.push(other),
+    }
+}

@@ -1,0 +1,175 @@
+//! The typed query tree. Every name in it is resolved to a property of the entity type or an
+//! aggregate of `$apply`, and every expression is type-checked; the store compiles it to SQL.
+
+use parley_core::Value;
+use parley_core::field::FieldType;
+
+use crate::model::EntityType;
+
+/// Something a row has: a property of the entity type (by position) or, after `$apply`, an
+/// aggregate (by position in [`Aggregation::aggregates`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Operand {
+    Property(usize),
+    Aggregate(usize),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompareOp {
+    Eq,
+    Ne,
+    Gt,
+    Ge,
+    Lt,
+    Le,
+}
+
+/// The functions of `$filter`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Function {
+    /// `contains(text, part)`: a predicate.
+    Contains,
+    StartsWith,
+    EndsWith,
+    /// `tolower(text)`: text. Both engines map ASCII letters only.
+    ToLower,
+    ToUpper,
+    /// `year(datetime)` and the others: whole numbers, in UTC.
+    Year,
+    Month,
+    Day,
+    Hour,
+    Minute,
+    Second,
+}
+
+/// A type-checked expression.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    /// A literal: text, integer, number, boolean, date-time or null.
+    Literal(Value),
+    Column(Operand),
+    Not(Box<Expr>),
+    /// Conjunction of two or more predicates.
+    And(Vec<Expr>),
+    /// Disjunction of two or more predicates.
+    Or(Vec<Expr>),
+    Compare(CompareOp, Box<Expr>, Box<Expr>),
+    /// `operand in (literals…)`; a null in the list matches null.
+    In(Box<Expr>, Vec<Value>),
+    Call(Function, Vec<Expr>),
+}
+
+/// How an aggregate is computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Sum,
+    Min,
+    Max,
+    Average,
+    CountDistinct,
+    /// `$count as alias`: the number of rows in the group.
+    Count,
+}
+
+/// One aggregate of `aggregate(…)`: `property with method as alias` or `$count as alias`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Aggregate {
+    pub alias: String,
+    pub method: Method,
+    /// The property aggregated; `None` for `$count`.
+    pub property: Option<usize>,
+}
+
+impl Aggregate {
+    /// The type of the aggregate's values: sums and averages are numbers, counts integers,
+    /// minimum and maximum have the property's type.
+    pub fn ty(&self, entity: &EntityType) -> FieldType {
+        match (self.method, self.property) {
+            (Method::Sum | Method::Average, _) => FieldType::Number { min: None, max: None },
+            (Method::Count | Method::CountDistinct, _) | (_, None) => FieldType::Integer { min: 0 },
+            (Method::Min | Method::Max, Some(p)) => entity.properties[p].ty,
+        }
+    }
+}
+
+/// `groupby` and/or `aggregate` of `$apply`: rows become one row per group (one row in all
+/// when there is no grouping).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Aggregation {
+    /// The grouping properties; empty for a bare `aggregate(…)`.
+    pub group_by: Vec<usize>,
+    pub aggregates: Vec<Aggregate>,
+}
+
+/// One key of the order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrderKey {
+    pub operand: Operand,
+    pub descending: bool,
+}
+
+/// The representation asked for with `$format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Csv,
+}
+
+/// Every query option of a request, typed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Query {
+    /// On the entity's rows: `$filter` and `$apply`'s `filter(…)` steps (those before the
+    /// aggregation, when there is one).
+    pub filter: Option<Expr>,
+    pub aggregation: Option<Aggregation>,
+    /// On the aggregated rows: `$filter` and `filter(…)` steps after the aggregation.
+    pub output_filter: Option<Expr>,
+    /// The columns of the answer, in order.
+    pub select: Vec<Operand>,
+    /// Whether `$select` chose them (the context URL then names them).
+    pub selected: bool,
+    /// The order of the answer. It is total: after the keys of `$orderby` come the key property
+    /// or, after a grouping, the grouping properties.
+    pub order: Vec<OrderKey>,
+    pub top: Option<u64>,
+    pub skip: u64,
+    pub count: bool,
+    pub format: Format,
+    /// Where a continuation (`$skiptoken`) starts: the order keys' values of the last row sent.
+    pub after: Option<Vec<Value>>,
+}
+
+impl Query {
+    /// The name an operand has in answers.
+    pub fn name<'a>(&'a self, entity: &'a EntityType, operand: Operand) -> &'a str {
+        match operand {
+            Operand::Property(p) => &entity.properties[p].name,
+            Operand::Aggregate(a) => self.aggregation.as_ref().map_or("", |g| &g.aggregates[a].alias),
+        }
+    }
+
+    /// The type of an operand's values.
+    pub fn ty(&self, entity: &EntityType, operand: Operand) -> FieldType {
+        match operand {
+            Operand::Property(p) => entity.properties[p].ty,
+            Operand::Aggregate(a) => {
+                self.aggregation.as_ref().map_or(FieldType::Boolean, |g| g.aggregates[a].ty(entity))
+            }
+        }
+    }
+
+    /// The columns of every row of the answer, before `$select`: the properties of the entity
+    /// type, or the grouping properties and the aggregates.
+    pub fn columns(&self, entity: &EntityType) -> Vec<Operand> {
+        match &self.aggregation {
+            None => (0..entity.properties.len()).map(Operand::Property).collect(),
+            Some(aggregation) => aggregation
+                .group_by
+                .iter()
+                .map(|&p| Operand::Property(p))
+                .chain((0..aggregation.aggregates.len()).map(Operand::Aggregate))
+                .collect(),
+        }
+    }
+}

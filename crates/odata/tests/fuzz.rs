@@ -1,0 +1,201 @@
+//! Property tests: no query string, random or a mutation of a valid one, makes the parser panic;
+//! every refusal names a position inside the option's value.
+
+use parley_odata::{EntityType, IdName, parse_query};
+use proptest::prelude::*;
+
+/// Valid queries whose mutations reach deep into the parser.
+const CORPUS: &[&str] = &[
+    "$filter=intent eq 'greet' and (intentScore gt 0.5 or execution le 3) and not (channel ne 'web')",
+    "$filter=timestamp ge 2024-05-01T00:00:00Z and timestamp lt '2024-06-01T00:00:00.000+02:00'",
+    "$filter=intent in ('a', 'b', null) and contains(inputText,'it''s') and startswith(tolower(channel),'web')",
+    "$filter=year(timestamp) eq 2024 and month(timestamp) ge 5 and day(timestamp) lt 10 and hour(timestamp) eq 1",
+    "$filter=understood and not inHandoverRequest or endswith(toupper(flowName),'X')",
+    "$select=intent,timestamp&$orderby=timestamp desc,intent asc&$top=10&$skip=20&$count=true&$format=csv",
+    "$apply=filter(channel eq 'web')/groupby((intent,channel),aggregate(intentScore with average as a,$count as n))/filter(n gt 1)&$orderby=n desc",
+    "$apply=aggregate($count as n,rating with max as best,contactId with countdistinct as c)",
+];
+
+/// Pieces of the syntax, for building and inserting.
+const VOCABULARY: &[&str] = &[
+    "intent",
+    "timestamp",
+    "inputData",
+    "trackedGoals",
+    "understood",
+    "execution",
+    "intentScore",
+    "id",
+    "n",
+    "eq",
+    "ne",
+    "gt",
+    "ge",
+    "lt",
+    "le",
+    "and",
+    "or",
+    "not",
+    "in",
+    "(",
+    ")",
+    ",",
+    "/",
+    "'",
+    "''",
+    "'x'",
+    "null",
+    "true",
+    "false",
+    "1",
+    "-1",
+    "1.5",
+    "1e400",
+    "2024-05-01T00:00:00Z",
+    "2024-05-01",
+    "contains",
+    "tolower",
+    "year",
+    "$count",
+    "groupby",
+    "aggregate",
+    "filter",
+    "with",
+    "sum",
+    "as",
+    "asc",
+    "desc",
+    " ",
+    "&",
+    "=",
+    "$filter",
+    "$apply",
+    "$orderby",
+    "$select",
+    "$top",
+    "$skiptoken",
+    "é",
+    "\u{0}",
+    "+",
+    "%",
+    "*",
+    ":",
+    ".",
+    "-",
+    "T",
+];
+
+fn pairs(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (name.to_owned(), value.to_owned())
+        })
+        .collect()
+}
+
+/// Parses and checks what holds for every answer.
+fn check(query: &str) {
+    for entity in [EntityType::analytics(IdName::Id), EntityType::analytics(IdName::UnderscoreId)] {
+        let pairs = pairs(query);
+        match parse_query(&entity, &pairs) {
+            Ok(parsed) => {
+                assert!(parsed.aggregation.is_some() || !parsed.order.is_empty(), "{query}");
+                assert!(!parsed.select.is_empty() || parsed.aggregation.is_some(), "{query}");
+            }
+            Err(e) => {
+                let value = pairs.iter().find(|(name, _)| name.eq_ignore_ascii_case(&e.option)).map(|(_, v)| v);
+                let length = value.map_or(0, String::len);
+                assert!(e.position <= length, "{query}: position {} beyond the value: {e}", e.position);
+                assert!(!e.message.is_empty());
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Mutation {
+    Delete(usize, usize),
+    Insert(usize, &'static str),
+    Duplicate(usize, usize),
+    Truncate(usize),
+}
+
+fn mutate(text: &str, mutation: &Mutation) -> String {
+    let boundary = |i: usize| {
+        let mut i = i % (text.len() + 1);
+        while !text.is_char_boundary(i) {
+            i -= 1;
+        }
+        i
+    };
+    match *mutation {
+        Mutation::Delete(a, n) => {
+            let start = boundary(a);
+            let end = boundary(start + n % 8);
+            format!("{}{}", &text[..start], &text[end.max(start)..])
+        }
+        Mutation::Insert(a, piece) => {
+            let at = boundary(a);
+            format!("{}{piece}{}", &text[..at], &text[at..])
+        }
+        Mutation::Duplicate(a, n) => {
+            let start = boundary(a);
+            let end = boundary(start + n % 16).max(start);
+            format!("{}{}{}", &text[..end], &text[start..end], &text[end..])
+        }
+        Mutation::Truncate(a) => text[..boundary(a)].to_owned(),
+    }
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    prop_oneof![
+        (any::<usize>(), any::<usize>()).prop_map(|(a, n)| Mutation::Delete(a, n)),
+        (any::<usize>(), prop::sample::select(VOCABULARY)).prop_map(|(a, p)| Mutation::Insert(a, p)),
+        (any::<usize>(), any::<usize>()).prop_map(|(a, n)| Mutation::Duplicate(a, n)),
+        any::<usize>().prop_map(Mutation::Truncate),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_text_in_any_option_never_panics(
+        option in prop::sample::select(&["$filter", "$apply", "$orderby", "$select", "$top", "$skiptoken", "$format"][..]),
+        text in any::<String>(),
+    ) {
+        check(&format!("{option}={text}"));
+    }
+
+    #[test]
+    fn token_soup_never_panics(
+        option in prop::sample::select(&["$filter", "$apply", "$orderby", "$select"][..]),
+        words in prop::collection::vec(prop::sample::select(VOCABULARY), 0..40),
+    ) {
+        check(&format!("{option}={}", words.join(" ")));
+    }
+
+    #[test]
+    fn mutated_valid_queries_never_panic(
+        base in prop::sample::select(CORPUS),
+        mutations in prop::collection::vec(mutation(), 1..6),
+    ) {
+        let mut text = base.to_owned();
+        for m in &mutations {
+            text = mutate(&text, m);
+        }
+        check(&text);
+    }
+}
+
+#[test]
+fn the_corpus_is_valid() {
+    let entity = EntityType::analytics(IdName::Id);
+    for query in CORPUS {
+        if let Err(e) = parse_query(&entity, &pairs(query)) {
+            panic!("{query}: {e}");
+        }
+    }
+}

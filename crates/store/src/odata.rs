@@ -1,0 +1,555 @@
+//! OData query trees compiled to SQL with bound parameters, once for both engines; the dialect
+//! decides placeholders, a few function names, and (PostgreSQL) explicit parameter types.
+//!
+//! Semantics kept identical on both engines:
+//! - every statement names the entity's project column: `project_id IN (…)`, the projects the
+//!   caller may read;
+//! - two-valued logic as OData has it: `ne` is `IS DISTINCT FROM`, `not` treats an unknown
+//!   comparison (one with null) as false before negating it;
+//! - text compares and sorts by bytes (the PostgreSQL schema uses the "C" collation, and text
+//!   parameters are given it too); `tolower`/`toupper` map ASCII letters only, as SQLite does;
+//! - nulls sort lowest (first ascending, last descending);
+//! - sums and averages are computed in double precision, so they never overflow.
+
+use parley_core::field::FieldType;
+use parley_core::{ObjectId, Value};
+use parley_odata::{CompareOp, EntityType, Expr, Function, Method, Operand, OrderKey, Query};
+
+use crate::sql::{Dialect, Statement};
+
+/// One page of an OData read: which rows, which columns, how many.
+#[derive(Debug, Clone, Copy)]
+pub struct ODataRead<'a> {
+    pub entity: &'a EntityType,
+    pub query: &'a Query,
+    /// The projects whose rows may be read.
+    pub projects: &'a [ObjectId],
+    /// The columns to return, in order.
+    pub columns: &'a [Operand],
+    /// The most rows to return.
+    pub limit: u64,
+}
+
+impl ODataRead<'_> {
+    /// The types of the returned columns, in order, for decoding rows.
+    pub fn column_types(&self) -> Vec<FieldType> {
+        self.columns.iter().map(|&c| self.query.ty(self.entity, c)).collect()
+    }
+}
+
+/// The `SELECT` of one page: the query's rows in its order, after the skip token when there is
+/// one, skipping `$skip` rows, at most `limit`.
+pub fn select(dialect: Dialect, read: &ODataRead<'_>) -> Statement {
+    let ODataRead { entity, query, projects, columns, limit } = *read;
+    let mut s = Statement::new(dialect);
+    s.push("SELECT ");
+    for (i, &column) in columns.iter().enumerate() {
+        if i > 0 {
+            s.push(", ");
+        }
+        s.push(&output_name(entity, column));
+    }
+    let mut conditions = 0;
+    let mut and = |s: &mut Statement| {
+        s.push(if conditions == 0 { " WHERE " } else { " AND " });
+        conditions += 1;
+    };
+    if query.aggregation.is_some() {
+        s.push(" FROM (");
+        push_grouped(&mut s, entity, query, projects);
+        s.push(") grouped");
+        if let Some(filter) = &query.output_filter {
+            and(&mut s);
+            push_expr(&mut s, entity, filter);
+        }
+    } else {
+        s.push(" FROM ").push(entity.table);
+        and(&mut s);
+        push_projects(&mut s, entity, projects);
+        if let Some(filter) = &query.filter {
+            s.push(" AND ");
+            push_expr(&mut s, entity, filter);
+        }
+    }
+    if let Some(after) = &query.after {
+        and(&mut s);
+        push_seek(&mut s, entity, &query.order, after);
+    }
+    if !query.order.is_empty() {
+        s.push(" ORDER BY ");
+        for (i, key) in query.order.iter().enumerate() {
+            if i > 0 {
+                s.push(", ");
+            }
+            s.push(&output_name(entity, key.operand));
+            let nullable = is_nullable(entity, key.operand);
+            s.push(match (key.descending, nullable) {
+                (false, false) => " ASC",
+                (true, false) => " DESC",
+                (false, true) => " ASC NULLS FIRST",
+                (true, true) => " DESC NULLS LAST",
+            });
+        }
+    }
+    s.push(" LIMIT ").bind(Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
+    if query.skip > 0 {
+        s.push(" OFFSET ").bind(Value::Integer(i64::try_from(query.skip).unwrap_or(i64::MAX)));
+    }
+    s
+}
+
+/// The number of rows the query selects, ignoring `$top`, `$skip` and the skip token.
+pub fn count(dialect: Dialect, entity: &EntityType, query: &Query, projects: &[ObjectId]) -> Statement {
+    let mut s = Statement::new(dialect);
+    if query.aggregation.is_some() {
+        s.push("SELECT COUNT(*) FROM (");
+        push_grouped(&mut s, entity, query, projects);
+        s.push(") grouped");
+        if let Some(filter) = &query.output_filter {
+            s.push(" WHERE ");
+            push_expr(&mut s, entity, filter);
+        }
+    } else {
+        s.push("SELECT COUNT(*) FROM ").push(entity.table).push(" WHERE ");
+        push_projects(&mut s, entity, projects);
+        if let Some(filter) = &query.filter {
+            s.push(" AND ");
+            push_expr(&mut s, entity, filter);
+        }
+    }
+    s
+}
+
+/// The aggregated rows: grouping properties by their column names, aggregates as `a0`, `a1`…
+/// The parser guarantees at least one of either.
+fn push_grouped(s: &mut Statement, entity: &EntityType, query: &Query, projects: &[ObjectId]) {
+    let Some(aggregation) = &query.aggregation else { return };
+    s.push("SELECT ");
+    let mut first = true;
+    let mut comma = |s: &mut Statement| {
+        if !first {
+            s.push(", ");
+        }
+        first = false;
+    };
+    for &p in &aggregation.group_by {
+        comma(s);
+        s.push(entity.properties[p].column);
+    }
+    for (i, aggregate) in aggregation.aggregates.iter().enumerate() {
+        comma(s);
+        let column = aggregate.property.map(|p| entity.properties[p].column).unwrap_or_default();
+        let double = match s.dialect() {
+            Dialect::Sqlite => "REAL",
+            Dialect::Postgres => "float8",
+        };
+        let sql = match aggregate.method {
+            Method::Count => "COUNT(*)".to_owned(),
+            Method::CountDistinct => format!("COUNT(DISTINCT {column})"),
+            Method::Sum => format!("SUM(CAST({column} AS {double}))"),
+            Method::Average => format!("AVG(CAST({column} AS {double}))"),
+            Method::Min => format!("MIN({column})"),
+            Method::Max => format!("MAX({column})"),
+        };
+        s.push(&sql).push(&format!(" AS a{i}"));
+    }
+    s.push(" FROM ").push(entity.table).push(" WHERE ");
+    push_projects(s, entity, projects);
+    if let Some(filter) = &query.filter {
+        s.push(" AND ");
+        push_expr(s, entity, filter);
+    }
+    if !aggregation.group_by.is_empty() {
+        s.push(" GROUP BY ");
+        for (i, &p) in aggregation.group_by.iter().enumerate() {
+            if i > 0 {
+                s.push(", ");
+            }
+            s.push(entity.properties[p].column);
+        }
+    }
+}
+
+/// `project_id IN (…)`; nothing matches when there are no projects.
+fn push_projects(s: &mut Statement, entity: &EntityType, projects: &[ObjectId]) {
+    s.push(entity.project_column).push(" IN (");
+    for (i, project) in projects.iter().enumerate() {
+        if i > 0 {
+            s.push(", ");
+        }
+        bind_typed(s, Value::Text(project.to_string()));
+    }
+    if projects.is_empty() {
+        s.push("NULL");
+    }
+    s.push(")");
+}
+
+/// How an operand is named in a select list and an `ORDER BY`: its column, or `aN`.
+fn output_name(entity: &EntityType, operand: Operand) -> String {
+    match operand {
+        Operand::Property(p) => entity.properties[p].column.to_owned(),
+        Operand::Aggregate(a) => format!("a{a}"),
+    }
+}
+
+fn is_nullable(entity: &EntityType, operand: Operand) -> bool {
+    match operand {
+        Operand::Property(p) => entity.properties[p].nullable,
+        Operand::Aggregate(_) => true,
+    }
+}
+
+/// A parameter with its type named, so that PostgreSQL never has to guess it (a parameter
+/// compared with another parameter, or passed to `lower`, has no type to infer).
+fn bind_typed(s: &mut Statement, value: Value) {
+    if s.dialect() == Dialect::Sqlite {
+        s.bind(value);
+        return;
+    }
+    let ty = match &value {
+        Value::Text(_) => "text",
+        Value::Integer(_) => "int8",
+        Value::Number(_) => "float8",
+        Value::Bool(_) => "bool",
+        Value::Time(_) => "timestamptz",
+        Value::Null | Value::Json(_) | Value::TextList(_) => "text",
+    };
+    s.push("CAST(").bind(value).push(" AS ").push(ty).push(")");
+    if ty == "text" {
+        s.push(" COLLATE \"C\"");
+    }
+}
+
+/// An operand as a value in an expression: JSON values compare as their text.
+fn push_operand(s: &mut Statement, entity: &EntityType, operand: Operand) {
+    match operand {
+        Operand::Property(p) => {
+            let property = &entity.properties[p];
+            match (property.ty, s.dialect()) {
+                (FieldType::Json { .. }, Dialect::Postgres) => {
+                    s.push("(CAST(").push(property.column).push(" AS text) COLLATE \"C\")");
+                }
+                _ => {
+                    s.push(property.column);
+                }
+            }
+        }
+        Operand::Aggregate(a) => {
+            s.push(&format!("a{a}"));
+        }
+    }
+}
+
+fn push_expr(s: &mut Statement, entity: &EntityType, expr: &Expr) {
+    match expr {
+        Expr::Literal(Value::Null) => {
+            s.push("NULL");
+        }
+        Expr::Literal(value) => bind_typed(s, value.clone()),
+        Expr::Column(operand) => push_operand(s, entity, *operand),
+        Expr::Not(inner) => {
+            s.push("NOT COALESCE(");
+            push_expr(s, entity, inner);
+            s.push(", FALSE)");
+        }
+        Expr::And(items) => push_balanced(s, entity, items, " AND "),
+        Expr::Or(items) => push_balanced(s, entity, items, " OR "),
+        Expr::Compare(op, left, right) => push_compare(s, entity, *op, left, right),
+        Expr::In(operand, values) => {
+            let listed: Vec<&Value> = values.iter().filter(|v| **v != Value::Null).collect();
+            let with_null = listed.len() < values.len();
+            s.push("(");
+            if !listed.is_empty() {
+                push_expr(s, entity, operand);
+                s.push(" IN (");
+                for (i, value) in listed.into_iter().enumerate() {
+                    if i > 0 {
+                        s.push(", ");
+                    }
+                    bind_typed(s, value.clone());
+                }
+                s.push(")");
+                if with_null {
+                    s.push(" OR ");
+                }
+            }
+            if with_null {
+                push_expr(s, entity, operand);
+                s.push(" IS NULL");
+            }
+            s.push(")");
+        }
+        Expr::Call(function, args) => push_call(s, entity, *function, args),
+    }
+}
+
+/// A conjunction or disjunction as a balanced tree, so that a long list stays shallow (SQLite
+/// limits the depth of an expression).
+fn push_balanced(s: &mut Statement, entity: &EntityType, items: &[Expr], operator: &str) {
+    match items {
+        [] => {
+            s.push(if operator == " AND " { "1 = 1" } else { "1 = 0" });
+        }
+        [only] => push_expr(s, entity, only),
+        _ => {
+            let (left, right) = items.split_at(items.len() / 2);
+            s.push("(");
+            push_balanced(s, entity, left, operator);
+            s.push(operator);
+            push_balanced(s, entity, right, operator);
+            s.push(")");
+        }
+    }
+}
+
+fn push_compare(s: &mut Statement, entity: &EntityType, op: CompareOp, left: &Expr, right: &Expr) {
+    let is_null = |e: &Expr| matches!(e, Expr::Literal(Value::Null));
+    let is_literal = |e: &Expr| matches!(e, Expr::Literal(_));
+    s.push("(");
+    if is_null(left) || is_null(right) {
+        let other = if is_null(left) { right } else { left };
+        push_expr(s, entity, other);
+        s.push(if op == CompareOp::Eq { " IS NULL" } else { " IS NOT NULL" });
+    } else {
+        push_expr(s, entity, left);
+        s.push(match op {
+            // Two values that may both be null are equal when both are, as OData has it.
+            CompareOp::Eq if !is_literal(left) && !is_literal(right) => " IS NOT DISTINCT FROM ",
+            CompareOp::Eq => " = ",
+            CompareOp::Ne => " IS DISTINCT FROM ",
+            CompareOp::Gt => " > ",
+            CompareOp::Ge => " >= ",
+            CompareOp::Lt => " < ",
+            CompareOp::Le => " <= ",
+        });
+        push_expr(s, entity, right);
+    }
+    s.push(")");
+}
+
+fn push_call(s: &mut Statement, entity: &EntityType, function: Function, args: &[Expr]) {
+    let arg = |s: &mut Statement, i: usize| push_expr(s, entity, &args[i]);
+    let sqlite = s.dialect() == Dialect::Sqlite;
+    match function {
+        Function::Contains => {
+            s.push(if sqlite { "(instr(" } else { "(strpos(" });
+            arg(s, 0);
+            s.push(", ");
+            arg(s, 1);
+            s.push(") > 0)");
+        }
+        Function::StartsWith => {
+            s.push("(substr(");
+            arg(s, 0);
+            s.push(", 1, length(");
+            arg(s, 1);
+            s.push(")) = ");
+            arg(s, 1);
+            s.push(")");
+        }
+        Function::EndsWith => {
+            s.push("(length(");
+            arg(s, 0);
+            s.push(") >= length(");
+            arg(s, 1);
+            s.push(") AND substr(");
+            arg(s, 0);
+            s.push(", length(");
+            arg(s, 0);
+            s.push(") - length(");
+            arg(s, 1);
+            s.push(") + 1) = ");
+            arg(s, 1);
+            s.push(")");
+        }
+        Function::ToLower | Function::ToUpper => {
+            s.push(if function == Function::ToLower { "lower(" } else { "upper(" });
+            arg(s, 0);
+            s.push(")");
+        }
+        Function::Year | Function::Month | Function::Day | Function::Hour | Function::Minute | Function::Second => {
+            let (format, field) = match function {
+                Function::Year => ("%Y", "YEAR"),
+                Function::Month => ("%m", "MONTH"),
+                Function::Day => ("%d", "DAY"),
+                Function::Hour => ("%H", "HOUR"),
+                Function::Minute => ("%M", "MINUTE"),
+                _ => ("%S", "SECOND"),
+            };
+            if sqlite {
+                // Times are epoch milliseconds in SQLite.
+                s.push(&format!("CAST(strftime('{format}', "));
+                arg(s, 0);
+                s.push(" / 1000.0, 'unixepoch') AS INTEGER)");
+            } else {
+                s.push(&format!("CAST(FLOOR(EXTRACT({field} FROM ("));
+                arg(s, 0);
+                s.push(") AT TIME ZONE 'UTC')) AS int8)");
+            }
+        }
+    }
+}
+
+/// The rows after a skip token: after `after` in the order `keys`, where null is the lowest
+/// value. When every key runs the same way over columns that are never null, this is one row
+/// comparison, which an index on the keys serves directly.
+fn push_seek(s: &mut Statement, entity: &EntityType, keys: &[OrderKey], after: &[Value]) {
+    let uniform = keys.iter().all(|k| k.descending == keys[0].descending);
+    let never_null = keys.iter().all(|k| !is_nullable(entity, k.operand)) && after.iter().all(|v| *v != Value::Null);
+    if uniform && never_null && !keys.is_empty() {
+        s.push("(");
+        for (i, key) in keys.iter().enumerate() {
+            if i > 0 {
+                s.push(", ");
+            }
+            push_operand(s, entity, key.operand);
+        }
+        s.push(if keys[0].descending { ") < (" } else { ") > (" });
+        for (i, value) in after.iter().enumerate() {
+            if i > 0 {
+                s.push(", ");
+            }
+            bind_typed(s, value.clone());
+        }
+        s.push(")");
+        return;
+    }
+    let mut disjuncts = 0;
+    s.push("(");
+    for (i, key) in keys.iter().enumerate() {
+        let value = &after[i];
+        if key.descending && *value == Value::Null {
+            continue; // nothing comes after null in a descending order
+        }
+        if disjuncts > 0 {
+            s.push(" OR ");
+        }
+        disjuncts += 1;
+        s.push("(");
+        for (prior, prior_value) in keys[..i].iter().zip(after) {
+            push_operand(s, entity, prior.operand);
+            if *prior_value == Value::Null {
+                s.push(" IS NULL AND ");
+            } else {
+                s.push(" = ");
+                bind_typed(s, prior_value.clone());
+                s.push(" AND ");
+            }
+        }
+        let nullable_below = key.descending && is_nullable(entity, key.operand);
+        if nullable_below {
+            s.push("(");
+        }
+        push_operand(s, entity, key.operand);
+        match (key.descending, value) {
+            (false, Value::Null) => {
+                s.push(" IS NOT NULL");
+            }
+            (false, _) => {
+                s.push(" > ");
+                bind_typed(s, value.clone());
+            }
+            (true, _) if is_nullable(entity, key.operand) => {
+                // Below the value, or null (the lowest), as one term: it follows an AND.
+                s.push(" < ");
+                bind_typed(s, value.clone());
+                s.push(" OR ");
+                push_operand(s, entity, key.operand);
+                s.push(" IS NULL)");
+            }
+            (true, _) => {
+                s.push(" < ");
+                bind_typed(s, value.clone());
+            }
+        }
+        s.push(")");
+    }
+    if disjuncts == 0 {
+        s.push("1 = 0");
+    }
+    s.push(")");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use parley_odata::{IdName, parse_query};
+
+    fn compile(dialect: Dialect, query: &str) -> Statement {
+        let entity = EntityType::analytics(IdName::Id);
+        let pairs: Vec<(String, String)> = query
+            .split('&')
+            .map(|p| {
+                let (n, v) = p.split_once('=').unwrap();
+                (n.to_owned(), v.to_owned())
+            })
+            .collect();
+        let query = parse_query(&entity, &pairs).unwrap();
+        let columns = query.select.clone();
+        let project = ObjectId::parse("5f0c6bc4ad4f8b0011b2e0e1").unwrap();
+        select(
+            dialect,
+            &ODataRead { entity: &entity, query: &query, projects: &[project], columns: &columns, limit: 10 },
+        )
+    }
+
+    #[test]
+    fn every_statement_names_the_projects() {
+        let s = compile(Dialect::Sqlite, "$select=intent&$filter=intent eq 'x' or channel ne 'web'");
+        assert_eq!(
+            s.text,
+            "SELECT intent FROM records WHERE project_id IN (?1) AND ((intent = ?2) OR (channel IS DISTINCT FROM ?3)) \
+             ORDER BY id ASC LIMIT ?4"
+        );
+        let s = compile(Dialect::Postgres, "$apply=groupby((intent),aggregate($count as n))&$filter=n gt 1");
+        assert_eq!(
+            s.text,
+            "SELECT intent, a0 FROM (SELECT intent, COUNT(*) AS a0 FROM records WHERE project_id IN \
+             (CAST($1 AS text) COLLATE \"C\") GROUP BY intent) grouped WHERE (a0 > CAST($2 AS int8)) \
+             ORDER BY intent ASC NULLS FIRST LIMIT $3"
+        );
+    }
+
+    #[test]
+    fn continuations_seek_by_row_value_when_they_can() {
+        let entity = EntityType::analytics(IdName::Id);
+        let pairs = vec![("$orderby".to_owned(), "timestamp".to_owned())];
+        let mut query = parse_query(&entity, &pairs).unwrap();
+        query.after = Some(vec![Value::Integer(1), Value::Text("a".into())]);
+        let columns = [Operand::Property(0)];
+        let read = ODataRead { entity: &entity, query: &query, projects: &[], columns: &columns, limit: 5 };
+        let s = select(Dialect::Sqlite, &read);
+        assert!(s.text.contains("WHERE project_id IN (NULL) AND (timestamp, id) > (?1, ?2)"), "{}", s.text);
+        query.order[0].descending = true;
+        let read = ODataRead { entity: &entity, query: &query, projects: &[], columns: &columns, limit: 5 };
+        let s = select(Dialect::Sqlite, &read);
+        assert!(s.text.contains("((timestamp < ?1) OR (timestamp = ?2 AND id > ?3))"), "{}", s.text);
+        query.order[1] = OrderKey { operand: Operand::Property(18), descending: true };
+        query.after = Some(vec![Value::Integer(1), Value::Text("a".into())]);
+        let read = ODataRead { entity: &entity, query: &query, projects: &[], columns: &columns, limit: 5 };
+        let s = select(Dialect::Sqlite, &read);
+        assert!(
+            s.text.contains("((timestamp < ?1) OR (timestamp = ?2 AND (intent < ?3 OR intent IS NULL)))"),
+            "{}",
+            s.text
+        );
+    }
+
+    #[test]
+    fn long_disjunctions_stay_shallow() {
+        let filter: Vec<String> = (0..64).map(|i| format!("execution eq {i}")).collect();
+        let s = compile(Dialect::Sqlite, &format!("$filter={}", filter.join(" or ")));
+        let mut depth: i32 = 0;
+        let mut deepest = 0;
+        for c in s.text.chars() {
+            depth += match c {
+                '(' => 1,
+                ')' => -1,
+                _ => 0,
+            };
+            deepest = deepest.max(depth);
+        }
+        assert!(deepest <= 9, "{deepest}: {}", s.text);
+    }
+}
