@@ -3,6 +3,7 @@
 //! blocking tasks. WAL lets readers run beside the writer.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
@@ -24,6 +25,22 @@ pub struct Engine {
     path: PathBuf,
     writer: mpsc::UnboundedSender<Job>,
     readers: Arc<Mutex<Vec<Connection>>>,
+    counters: Arc<Counters>,
+}
+
+/// What the writer has done since the engine opened: how well writes are grouped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    /// Transactions committed (one fsync of the WAL each).
+    pub groups: u64,
+    /// Writes committed in them.
+    pub writes: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    groups: AtomicU64,
+    writes: AtomicU64,
 }
 
 impl Engine {
@@ -42,11 +59,21 @@ impl Engine {
             .map_err(internal)?;
         migrate(&mut writer, SQLITE)?;
         let (sender, receiver) = mpsc::unbounded_channel();
+        let counters = Arc::new(Counters::default());
+        let written = Arc::clone(&counters);
         thread::Builder::new()
             .name("parley-sqlite-writer".into())
-            .spawn(move || write_loop(writer, receiver))
+            .spawn(move || write_loop(writer, receiver, &written))
             .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
-        Ok(Engine { path: path.to_owned(), writer: sender, readers: Arc::new(Mutex::new(Vec::new())) })
+        Ok(Engine { path: path.to_owned(), writer: sender, readers: Arc::new(Mutex::new(Vec::new())), counters })
+    }
+
+    /// Groups and writes committed so far.
+    pub fn stats(&self) -> WriteStats {
+        WriteStats {
+            groups: self.counters.groups.load(Ordering::Relaxed),
+            writes: self.counters.writes.load(Ordering::Relaxed),
+        }
     }
 
     /// Runs `work` in the writer's next group; answers once the group is durable.
@@ -109,7 +136,7 @@ fn open_reader(path: &Path) -> StoreResult<Connection> {
 }
 
 /// Takes every write waiting, runs them in one transaction, commits once, then answers them all.
-fn write_loop(conn: Connection, mut jobs: mpsc::UnboundedReceiver<Job>) {
+fn write_loop(conn: Connection, mut jobs: mpsc::UnboundedReceiver<Job>, counters: &Counters) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while let Some(first) = jobs.blocking_recv() {
         group.push(first);
@@ -131,6 +158,10 @@ fn write_loop(conn: Connection, mut jobs: mpsc::UnboundedReceiver<Job>) {
             let _ = conn.execute_batch("ROLLBACK");
             internal(e)
         });
+        if failure.is_none() {
+            counters.groups.fetch_add(1, Ordering::Relaxed);
+            counters.writes.fetch_add(answers.len() as u64, Ordering::Relaxed);
+        }
         for answer in answers {
             answer(failure.clone());
         }
