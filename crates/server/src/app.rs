@@ -109,6 +109,8 @@ pub enum StartError {
 /// Opens the store, bootstraps it on the first start, binds the listener and serves.
 pub async fn start(config: &Config) -> Result<Running, StartError> {
     let store = parley_store::open(&config.effective_database_url(), config.database_pool_size).await?;
+    let store: Arc<dyn parley_store::Store> =
+        Arc::new(parley_store::CachedStore::new(store, Duration::from_secs(config.access_cache_secs)));
     let first_start = bootstrap(store.as_ref(), config).await?;
     let state = AppState { store: Arc::clone(&store) };
     let listener =

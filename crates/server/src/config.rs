@@ -27,6 +27,10 @@ pub struct Config {
     pub admin_email: String,
     /// `auto` (JSON unless on a terminal), `json` or `text`.
     pub log_format: LogFormat,
+    /// Seconds a node may answer who an API key acts for, and what a caller may do in a
+    /// project, from memory. Changes made through this node take effect at once; changes made
+    /// through another node are seen after at most this long. 0 looks them up on every request.
+    pub access_cache_secs: u64,
     /// Seconds a request may take before it is answered 504.
     pub request_timeout_secs: u64,
 }
@@ -49,13 +53,14 @@ impl Default for Config {
             admin_api_key: None,
             admin_email: "admin@localhost".into(),
             log_format: LogFormat::Auto,
+            access_cache_secs: 5,
             request_timeout_secs: 30,
         }
     }
 }
 
 /// Environment variables read, as `PARLEY_` + the upper-cased key.
-const ENV_KEYS: [&str; 8] = [
+const ENV_KEYS: [&str; 9] = [
     "listen",
     "data_dir",
     "database_url",
@@ -64,6 +69,7 @@ const ENV_KEYS: [&str; 8] = [
     "admin_email",
     "log_format",
     "request_timeout_secs",
+    "access_cache_secs",
 ];
 
 /// Values given as command-line flags; each overrides everything else.

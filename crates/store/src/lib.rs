@@ -1,6 +1,7 @@
 //! parley's storage: the interfaces the service needs, split by role, one implementation per
 //! engine, the SQL they share, and the schema migrations of each engine.
 
+pub mod cache;
 mod error;
 pub mod migrations;
 mod model;
@@ -14,6 +15,7 @@ mod traits;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+pub use cache::CachedStore;
 pub use error::{StoreError, StoreResult};
 pub use model::{ApiKeyInfo, Bootstrap, IngestCounts, NewApiKey};
 pub use traits::{IdentityStore, ProjectStore, RecordStore, Store};
