@@ -72,7 +72,7 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(config: Config) -> Result<(), String> {
-    parley_server::telemetry::init_logging(config.log_format);
+    let _log = parley_server::telemetry::init_logging(config.log_format);
     let running = parley_server::start(&config).await.map_err(|e| e.to_string())?;
     if let Some(first) = &running.first_start {
         println!(
