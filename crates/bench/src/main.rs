@@ -81,6 +81,9 @@ pub struct Options {
     /// Leave out the peer (SAP CAP), for a machine without Node.js.
     #[arg(long)]
     pub no_peer: bool,
+    /// Leave out parley itself (to look at the engine or the peer alone).
+    #[arg(long)]
+    pub no_parley: bool,
     /// Where to write the JSON figures; by default target/bench/results-<time>.json, and a
     /// copy in target/bench/latest.json.
     #[arg(long)]

@@ -193,10 +193,42 @@ pub struct Machine {
     pub cpu_model: String,
     pub memory_mb: u64,
     pub kernel: String,
+    /// Latency of one 8 KiB write and fsync in the benchmark's directory: a durable commit
+    /// costs at least this, whatever the software does.
+    pub fsync_ms: Option<Fsync>,
+}
+
+/// fsync latency percentiles in milliseconds.
+#[derive(Debug, Clone, Serialize)]
+pub struct Fsync {
+    pub p50: f64,
+    pub p99: f64,
+}
+
+/// Times `rounds` overwrites of 8 KiB each followed by fsync, in a file under `dir`.
+pub fn fsync_latency(dir: &std::path::Path, rounds: usize) -> Option<Fsync> {
+    use std::io::{Seek, SeekFrom, Write};
+    let path = dir.join("fsync-probe");
+    let mut file = std::fs::File::create(&path).ok()?;
+    file.write_all(&[0u8; 8192]).ok()?;
+    file.sync_all().ok()?;
+    let mut times: Vec<f64> = Vec::with_capacity(rounds);
+    for round in 0..rounds {
+        file.seek(SeekFrom::Start(0)).ok()?;
+        let began = Instant::now();
+        file.write_all(&[round as u8; 8192]).ok()?;
+        file.sync_all().ok()?;
+        times.push(began.elapsed().as_secs_f64() * 1000.0);
+    }
+    let _ = std::fs::remove_file(&path);
+    times.sort_by(f64::total_cmp);
+    let at = |q: f64| times[((times.len() - 1) as f64 * q) as usize];
+    Some(Fsync { p50: at(0.5), p99: at(0.99) })
 }
 
 impl Machine {
-    pub fn describe() -> Machine {
+    /// The machine, with the fsync latency of the disk under `dir`.
+    pub fn describe(dir: &std::path::Path) -> Machine {
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         let cpu_model = cpuinfo
             .lines()
@@ -214,6 +246,7 @@ impl Machine {
             cpu_model,
             memory_mb,
             kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_owned(),
+            fsync_ms: fsync_latency(dir, 200),
         }
     }
 }

@@ -121,11 +121,14 @@ impl Results {
         let mut out = String::new();
         let m = &self.machine;
         out.push_str(&format!(
-            "Machine: {} CPUs ({}), {} MB, Linux {}. Data: {} records, {} projects, {} sessions, {} contacts.\n\n",
+            "Machine: {} CPUs ({}), {} MB, Linux {}; 8 KiB write + fsync {}. Data: {} records, {} projects, {} sessions, {} contacts.\n\n",
             m.cpus,
             m.cpu_model,
             m.memory_mb,
             m.kernel,
+            m.fsync_ms
+                .as_ref()
+                .map_or_else(|| "not measured".to_owned(), |f| format!("p50 {:.2} ms, p99 {:.2} ms", f.p50, f.p99)),
             self.dataset.records,
             self.dataset.projects,
             self.dataset.sessions,

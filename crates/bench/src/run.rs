@@ -34,6 +34,8 @@ pub async fn run(o: Options) -> Result<()> {
     std::fs::create_dir_all(&bench_dir)?;
     let scratch = tempfile::Builder::new().prefix("run-").tempdir_in(&bench_dir)?;
     let started_at = format_time(now());
+    wait_for_quiet(o.max_load, PATIENCE, "the fsync probe");
+    let machine = Machine::describe(&bench_dir);
 
     eprintln!("bench: generating {} records (seed {})", o.records, o.seed);
     let data = Arc::new(Dataset::generate(Spec { records: o.records, projects: o.projects, seed: o.seed }));
@@ -42,7 +44,13 @@ pub async fn run(o: Options) -> Result<()> {
 
     let raw = if o.no_raw { None } else { Some(raw_engine(&o, &data, scratch.path()).await?) };
     let empty_handler = if o.no_empty { None } else { Some(empty_handler(&o, &data).await?) };
-    let (parley, workload, ndjson_bytes) = parley(&o, &data, &parley_bin, &scratch.path().join("parley-data")).await?;
+    let (parley, workload, ndjson_bytes) = if o.no_parley {
+        let project_ids = (0..data.projects).map(|_| ObjectId::generate().to_string()).collect();
+        (None, Arc::new(Workload { data: Arc::clone(&data), project_ids }), 0)
+    } else {
+        let (figures, workload, bytes) = parley(&o, &data, &parley_bin, &scratch.path().join("parley-data")).await?;
+        (Some(figures), workload, bytes)
+    };
     let peer = if o.no_peer {
         Err("left out (--no-peer)".to_owned())
     } else {
@@ -50,17 +58,21 @@ pub async fn run(o: Options) -> Result<()> {
     };
 
     let per_second = |p: &Phase<LoadFigures>| p.figures.per_second;
-    let parley_rate = per_second(&parley.update_by_input);
+    let parley_rate = parley.as_ref().map(|p| per_second(&p.update_by_input));
+    let ratio = |theirs: Option<f64>| Some(parley_rate? / theirs?);
     let ratios = Ratios {
-        parley_to_http_ceiling: empty_handler.as_ref().map(|e| parley_rate / per_second(e)),
-        parley_to_raw_engine: raw.as_ref().map(|r| parley_rate / per_second(&r.update_by_input)),
-        parley_to_peer: peer.as_ref().ok().map(|p| parley_rate / per_second(&p.update_by_key)),
-        ingest_to_raw_engine: raw.as_ref().map(|r| parley.ingest.figures.per_second / r.ingest.figures.per_second),
+        parley_to_http_ceiling: ratio(empty_handler.as_ref().map(per_second)),
+        parley_to_raw_engine: ratio(raw.as_ref().map(|r| per_second(&r.update_by_input))),
+        parley_to_peer: ratio(peer.as_ref().ok().map(|p| per_second(&p.update_by_key))),
+        ingest_to_raw_engine: parley
+            .as_ref()
+            .zip(raw.as_ref())
+            .map(|(p, r)| p.ingest.figures.per_second / r.ingest.figures.per_second),
     };
     let results = Results {
         started_at,
         command: std::env::args().collect::<Vec<_>>().join(" "),
-        machine: Machine::describe(),
+        machine,
         dataset: DatasetFigures {
             records: data.records.len(),
             projects: data.projects,
@@ -71,7 +83,7 @@ pub async fn run(o: Options) -> Result<()> {
         },
         raw,
         empty_handler,
-        parley: Some(parley),
+        parley,
         peer,
         ratios,
     };
