@@ -20,13 +20,20 @@ use crate::migrations::{Migration, SQLITE};
 /// The most writes committed in one transaction.
 const MAX_GROUP: usize = 1024;
 
-/// Write-ahead log pages after which the checkpointer copies the log back into the database.
-const CHECKPOINT_PAGES: i32 = 1000;
+/// When the write-ahead log is copied back into the database, in log pages.
+#[derive(Debug, Clone, Copy)]
+struct Checkpoints {
+    /// The checkpointer thread is woken once the log holds this many.
+    background: i32,
+    /// The writer checkpoints by itself past this many: background checkpoints copy most of the
+    /// log, but under a steady stream of commits they never find it complete, and only a
+    /// complete checkpoint lets the log start again from its beginning. Each time costs the
+    /// writer a pause (the pages the checkpointer has not reached, and an fsync of the
+    /// database), so it is rare: 32 000 pages is 128 MiB of log.
+    writer: i32,
+}
 
-/// Log pages after which the writer checkpoints by itself: background checkpoints copy most of
-/// the log, but under a steady stream of commits they may never find it complete, and only a
-/// complete checkpoint lets the log start again from its beginning.
-const WRITER_CHECKPOINT_PAGES: i32 = 8000;
+const CHECKPOINTS: Checkpoints = Checkpoints { background: 1000, writer: 32_000 };
 
 /// Pages of the writer's cache (negative: KiB), so that the pages an update touches are found in
 /// memory rather than read back from the file.
@@ -65,6 +72,10 @@ struct Counters {
 impl Engine {
     /// Opens (creating if needed) the database file, applies migrations and starts the writer.
     pub fn open(path: &Path) -> StoreResult<Engine> {
+        Engine::open_with(path, CHECKPOINTS)
+    }
+
+    fn open_with(path: &Path, checkpoints: Checkpoints) -> StoreResult<Engine> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", dir.display())))?;
@@ -79,7 +90,7 @@ impl Engine {
         writer.execute_batch(WRITER_CACHE).map_err(internal)?;
         writer.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         migrate(&mut writer, SQLITE)?;
-        start_checkpointer(&mut writer, path)?;
+        start_checkpointer(&mut writer, path, checkpoints)?;
         let (sender, receiver) = mpsc::unbounded_channel();
         let counters = Arc::new(Counters::default());
         let written = Arc::clone(&counters);
@@ -169,11 +180,11 @@ fn run(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
 }
 
 /// Starts the checkpointer: a thread with its own connection, woken by the writer's log hook
-/// once the log holds [`CHECKPOINT_PAGES`], that copies the log into the database (and syncs
+/// once the log holds `checkpoints.background` pages, that copies the log into the database (and syncs
 /// it) while the writer goes on committing. Replaces SQLite's automatic checkpoint, which would
 /// do that work, and its extra fsync, on the writer's thread inside a commit. The thread ends
 /// when the writer's connection, which holds the hook, is closed.
-fn start_checkpointer(writer: &mut Connection, path: &Path) -> StoreResult<()> {
+fn start_checkpointer(writer: &mut Connection, path: &Path, checkpoints: Checkpoints) -> StoreResult<()> {
     let checkpointer =
         Connection::open(path).map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
     checkpointer.execute_batch("PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000;").map_err(internal)?;
@@ -193,13 +204,13 @@ fn start_checkpointer(writer: &mut Connection, path: &Path) -> StoreResult<()> {
         .map_err(|e| StoreError::Internal(format!("cannot start the checkpoint thread: {e}")))?;
     writer
         .wal_hook(Some(move |wal: &mut Wal, pages: i32| {
-            if pages >= WRITER_CHECKPOINT_PAGES {
+            if pages >= checkpoints.writer {
                 // Busy while the checkpointer runs; then the next commit tries again. An error
                 // returned from this hook would fail a commit that has happened, so none is.
                 if let Err(e) = wal.checkpoint_v2(CheckpointMode::PASSIVE) {
                     tracing::debug!(error = %e, "writer checkpoint deferred");
                 }
-            } else if pages >= CHECKPOINT_PAGES {
+            } else if pages >= checkpoints.background {
                 let _ = wake.try_send(());
             }
             Ok(())
@@ -321,22 +332,24 @@ mod tests {
     async fn the_log_is_copied_back_off_the_writer_and_writes_are_grouped() {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let path = dir.path().join("parley.db");
-        let engine = Arc::new(Engine::open(&path).expect("the engine opens"));
+        // Smaller thresholds than in service, so that the test writes megabytes, not hundreds.
+        let checkpoints = Checkpoints { background: 500, writer: 4000 };
+        let engine = Arc::new(Engine::open_with(&path, checkpoints).expect("the engine opens"));
         engine
             .write(|conn| conn.execute_batch("CREATE TABLE filler (data BLOB)").map_err(internal))
             .await
             .expect("a table");
         let before = std::fs::metadata(&path).expect("the file").len();
-        fill(&engine, 2 * CHECKPOINT_PAGES as usize).await;
+        fill(&engine, 2 * checkpoints.background as usize).await;
         // Nothing but the checkpointer moves pages from the log into the file, below the
         // writer's own threshold.
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while std::fs::metadata(&path).expect("the file").len() < before + 4 * 1024 * 1024 {
+        while std::fs::metadata(&path).expect("the file").len() < before + 2 * 1024 * 1024 {
             assert!(std::time::Instant::now() < deadline, "no checkpoint copied the log back");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         // Past the writer's own threshold, while the checkpointer is busy too: no write may fail.
-        fill(&engine, 4 * WRITER_CHECKPOINT_PAGES as usize).await;
+        fill(&engine, 4 * checkpoints.writer as usize).await;
 
         let stats = engine.stats();
         let writes: Vec<_> = (0..50)
