@@ -156,9 +156,12 @@ pub mod idx {
     pub const UPDATED_AT: FieldIndex = 52;
 }
 
-/// The field with this wire name.
+/// The field with this wire name. Ingest looks up every key of every record, so this is a
+/// hash lookup rather than a walk along the catalogue.
 pub fn field_index(name: &str) -> Option<FieldIndex> {
-    RECORD_FIELDS.iter().position(|f| f.name == name)
+    static BY_NAME: std::sync::OnceLock<std::collections::HashMap<&'static str, FieldIndex>> =
+        std::sync::OnceLock::new();
+    BY_NAME.get_or_init(|| RECORD_FIELDS.iter().enumerate().map(|(i, f)| (f.name, i)).collect()).get(name).copied()
 }
 
 #[cfg(test)]
@@ -184,6 +187,16 @@ mod tests {
         for (index, name) in pairs {
             assert_eq!(RECORD_FIELDS[index].name, name);
         }
+    }
+
+    #[test]
+    fn every_field_is_found_by_its_name_and_nothing_else() {
+        for (i, field) in RECORD_FIELDS.iter().enumerate() {
+            assert_eq!(field_index(field.name), Some(i));
+        }
+        assert_eq!(field_index("intnet"), None);
+        assert_eq!(field_index(""), None);
+        assert_eq!(field_index("Intent"), None);
     }
 
     #[test]

@@ -10,6 +10,12 @@ use parley_server::admin;
 use parley_server::config::{Config, Overrides};
 use parley_store::Store;
 
+/// mimalloc instead of the system allocator: a request allocates and frees many small values
+/// (parsed JSON, headers, futures) across two threads, and glibc's malloc and free showed as 8%
+/// of the server's time in profiles of the update path.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// parley: a self-hosted analytics store for conversational AI agents.
 #[derive(Debug, Parser)]
 #[command(name = "parley", version)]
@@ -247,7 +253,7 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(config: Config) -> Result<(), String> {
-    parley_server::telemetry::init_logging(config.log_format);
+    let _log = parley_server::telemetry::init_logging(config.log_format);
     let running = parley_server::start(&config).await.map_err(|e| e.to_string())?;
     if let Some(first) = &running.first_start {
         println!(

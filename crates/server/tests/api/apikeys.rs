@@ -98,3 +98,29 @@ async fn a_key_needs_a_name() {
     let response = app.get(PATH).send().await.expect("an answer");
     assert!(header(&response, "x-trace-id").is_some());
 }
+
+#[tokio::test]
+async fn a_revoked_key_is_refused_at_once_even_right_after_use() {
+    let app = spawn_app().await;
+    let created: Json = app
+        .request(Method::POST, PATH)
+        .header("Accept", "application/json")
+        .json(&json!({"name": "busy"}))
+        .send()
+        .await
+        .expect("an answer")
+        .json()
+        .await
+        .expect("JSON");
+    let secret = created["apiKey"].as_str().expect("an apiKey");
+    // Used a few times, so that the node remembers who the key acts for.
+    for _ in 0..3 {
+        let response = app.anonymous(Method::GET, PATH).header("X-API-Key", secret).send().await.expect("an answer");
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let path = format!("{PATH}/{}", created["_id"].as_str().expect("an _id"));
+    let response = app.request(Method::DELETE, &path).send().await.expect("an answer");
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let response = app.anonymous(Method::GET, PATH).header("X-API-Key", secret).send().await.expect("an answer");
+    assert_problem(response, 401, 401, PATH).await;
+}

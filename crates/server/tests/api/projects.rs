@@ -188,3 +188,18 @@ async fn unknown_projects_are_not_found() {
         assert_problem(app.request(Method::DELETE, &path).send().await.expect("an answer"), 404, 1002, &path).await;
     }
 }
+
+#[tokio::test]
+async fn masking_switched_on_applies_to_the_very_next_ingest() {
+    let app = spawn_app().await;
+    let id = app.create_project().await;
+    let mut sent = record(&id, "c", "s", "before");
+    sent["ip"] = json!("192.0.2.7");
+    app.ingest_new(&[sent.clone()]).await;
+    assert_eq!(app.record_by_input(&id, "before").await["ip"], "192.0.2.7");
+
+    json_of(patch(&app, &id, json!({"settings": {"maskIp": true}})).await, StatusCode::OK).await;
+    sent["inputId"] = json!("after");
+    app.ingest_new(&[sent]).await;
+    assert_ne!(app.record_by_input(&id, "after").await["ip"], "192.0.2.7", "the node kept the old settings");
+}

@@ -3,6 +3,7 @@
 //! blocking tasks. WAL lets readers run beside the writer.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -33,6 +34,22 @@ pub struct Engine {
     path: PathBuf,
     writer: mpsc::UnboundedSender<Message>,
     readers: Arc<Mutex<Vec<Connection>>>,
+    counters: Arc<Counters>,
+}
+
+/// What the writer has done since the engine opened: how well writes are grouped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    /// Transactions committed (one fsync of the log each).
+    pub groups: u64,
+    /// Writes committed in them.
+    pub writes: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    groups: AtomicU64,
+    writes: AtomicU64,
 }
 
 impl Engine {
@@ -53,11 +70,21 @@ impl Engine {
         migrate(&mut writer, SQLITE)?;
         refresh_statistics(&writer);
         let (sender, receiver) = mpsc::unbounded_channel();
+        let counters = Arc::new(Counters::default());
+        let written = Arc::clone(&counters);
         thread::Builder::new()
             .name("parley-sqlite-writer".into())
-            .spawn(move || write_loop(writer, receiver))
+            .spawn(move || write_loop(writer, receiver, &written))
             .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
-        Ok(Engine { path: path.to_owned(), writer: sender, readers: Arc::new(Mutex::new(Vec::new())) })
+        Ok(Engine { path: path.to_owned(), writer: sender, readers: Arc::new(Mutex::new(Vec::new())), counters })
+    }
+
+    /// Groups and writes committed so far.
+    pub fn stats(&self) -> WriteStats {
+        WriteStats {
+            groups: self.counters.groups.load(Ordering::Relaxed),
+            writes: self.counters.writes.load(Ordering::Relaxed),
+        }
     }
 
     /// Runs `work` in the writer's next group; answers once the group is durable.
@@ -152,7 +179,7 @@ fn refresh_statistics(conn: &Connection) {
 /// Takes every write waiting, runs them in one transaction, commits once, then answers them all.
 /// On [`Message::Close`] it refuses further messages, still runs those already queued, and ends.
 /// Now and then, after a commit, it refreshes the planner's statistics.
-fn write_loop(conn: Connection, mut messages: mpsc::UnboundedReceiver<Message>) {
+fn write_loop(conn: Connection, mut messages: mpsc::UnboundedReceiver<Message>, counters: &Counters) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     let mut closers = Vec::new();
     let mut refreshed = Instant::now();
@@ -173,7 +200,7 @@ fn write_loop(conn: Connection, mut messages: mpsc::UnboundedReceiver<Message>) 
             }
         }
         if !group.is_empty() {
-            commit_group(&conn, &mut group);
+            commit_group(&conn, &mut group, counters);
         }
         if refreshed.elapsed() >= STATISTICS_EVERY {
             refresh_statistics(&conn);
@@ -189,7 +216,7 @@ fn write_loop(conn: Connection, mut messages: mpsc::UnboundedReceiver<Message>) 
     }
 }
 
-fn commit_group(conn: &Connection, group: &mut Vec<Job>) {
+fn commit_group(conn: &Connection, group: &mut Vec<Job>, counters: &Counters) {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         let failure = internal(e);
         for job in group.drain(..) {
@@ -202,6 +229,10 @@ fn commit_group(conn: &Connection, group: &mut Vec<Job>) {
         let _ = conn.execute_batch("ROLLBACK");
         internal(e)
     });
+    if failure.is_none() {
+        counters.groups.fetch_add(1, Ordering::Relaxed);
+        counters.writes.fetch_add(answers.len() as u64, Ordering::Relaxed);
+    }
     for answer in answers {
         answer(failure.clone());
     }

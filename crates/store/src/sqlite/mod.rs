@@ -20,6 +20,7 @@ use rusqlite::{OptionalExtension, params};
 use time::OffsetDateTime;
 
 use self::convert::{params as bind, record_from_row, values_from_row};
+pub use self::engine::WriteStats;
 use self::engine::{Engine, internal};
 use crate::error::{StoreError, StoreResult};
 use crate::model::{IngestCounts, Member, MemberChange, UpdateOutcome, pending_update};
@@ -36,6 +37,11 @@ impl SqliteStore {
     /// Opens or creates the file and brings its schema up to date.
     pub fn open(path: &Path) -> StoreResult<Self> {
         Ok(SqliteStore { engine: Engine::open(path)? })
+    }
+
+    /// How many transactions the writer has committed, and how many writes they held.
+    pub fn write_stats(&self) -> WriteStats {
+        self.engine.stats()
     }
 }
 
