@@ -29,6 +29,15 @@ pub struct Collection {
     pub self_href: String,
 }
 
+/// The fields of a view type as a JSON object, the form [`Body::Resource`] and collection items
+/// take. A view that does not serialise to an object gives an empty one.
+pub fn fields_of(view: &impl serde::Serialize) -> Map<String, Json> {
+    match serde_json::to_value(view) {
+        Ok(Json::Object(map)) => map,
+        _ => Map::new(),
+    }
+}
+
 /// Writes `body` with `status` in `format`.
 pub fn respond(format: Format, status: StatusCode, body: Body) -> Response {
     let bytes = match format {

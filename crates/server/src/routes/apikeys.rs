@@ -15,7 +15,7 @@ use crate::auth::{generate_api_key, hash_api_key};
 use crate::extract::{JsonBody, PathId, QueryParams};
 use crate::negotiate::Format;
 use crate::problem::{ApiError, ErrorCode};
-use crate::represent::{Body, Collection, respond};
+use crate::represent::{Body, Collection, fields_of, respond};
 use crate::state::AppState;
 
 /// An API key as clients see it; `apiKey` only in the answer that creates it.
@@ -48,10 +48,7 @@ fn key_json(key: &ApiKeyInfo, secret: Option<String>) -> Map<String, Json> {
         api_key: secret,
         created_at: format_time(key.created_at),
     };
-    match serde_json::to_value(view) {
-        Ok(Json::Object(map)) => map,
-        _ => Map::new(),
-    }
+    fields_of(&view)
 }
 
 fn require_key_rights(caller: &Caller) -> Result<(), ApiError> {

@@ -15,7 +15,7 @@ use super::require_project;
 use crate::extract::JsonBody;
 use crate::negotiate::Format;
 use crate::problem::ApiError;
-use crate::represent::{Body, Collection, respond};
+use crate::represent::{Body, Collection, fields_of, respond};
 use crate::state::AppState;
 
 /// A member as clients see it.
@@ -28,7 +28,8 @@ pub struct MemberView {
     #[schema(rename = "userId")]
     user_id: String,
     /// Project roles: basic, analytics, projectAdmin.
-    roles: Vec<String>,
+    #[schema(value_type = Vec<String>)]
+    roles: Vec<ProjectRole>,
 }
 
 /// The body of `POST /projects/{projectId}/members`.
@@ -42,16 +43,11 @@ pub struct MemberInput {
 }
 
 fn member_json(project: ObjectId, member: &Member) -> Map<String, Json> {
-    let roles =
-        serde_json::to_value(&member.roles).ok().and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default();
-    match serde_json::to_value(MemberView {
+    fields_of(&MemberView {
         project_id: project.to_string(),
         user_id: member.user_id.to_string(),
-        roles,
-    }) {
-        Ok(Json::Object(map)) => map,
-        _ => Map::new(),
-    }
+        roles: member.roles.clone(),
+    })
 }
 
 /// Two ids in a path; a malformed one reads as "not found", like an unknown one.

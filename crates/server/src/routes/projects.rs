@@ -14,7 +14,7 @@ use super::require_project;
 use crate::extract::{JsonBody, PathId, QueryParams};
 use crate::negotiate::Format;
 use crate::problem::{ApiError, ErrorCode};
-use crate::represent::{Body, Collection, respond};
+use crate::represent::{Body, Collection, fields_of, respond};
 use crate::state::AppState;
 
 /// A project as clients see it.
@@ -53,10 +53,7 @@ fn project_json(project: &Project) -> Map<String, Json> {
         created_at: format_time(project.created_at),
         updated_at: format_time(project.updated_at),
     };
-    match serde_json::to_value(view) {
-        Ok(Json::Object(map)) => map,
-        _ => Map::new(),
-    }
+    fields_of(&view)
 }
 
 const PROJECT_COLUMNS: [&str; 5] = ["_id", "name", "settings", "createdAt", "updatedAt"];

@@ -17,7 +17,7 @@ use crate::extract::{JsonBody, PathId, QueryParams};
 use crate::negotiate::Format;
 use crate::password::hash_password;
 use crate::problem::{ApiError, ErrorCode};
-use crate::represent::{Body, Collection, respond};
+use crate::represent::{Body, Collection, fields_of, respond};
 use crate::state::AppState;
 
 /// A user as clients see it; never a password or its hash.
@@ -29,7 +29,8 @@ pub struct UserView {
     email: String,
     name: String,
     /// Organisation roles: admin, odata, apiKeys.
-    roles: Vec<String>,
+    #[schema(value_type = Vec<String>)]
+    roles: Vec<OrgRole>,
     /// `person`, or `service` for the user an OAuth2 client acts as.
     kind: String,
     #[serde(rename = "createdAt")]
@@ -53,19 +54,15 @@ pub struct UserInput {
 const USER_COLUMNS: [&str; 6] = ["_id", "email", "name", "roles", "kind", "createdAt"];
 
 fn user_json(user: &User) -> Map<String, Json> {
-    let roles = serde_json::to_value(&user.roles).ok().and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default();
     let view = UserView {
         id: user.id.to_string(),
         email: user.email.clone(),
         name: user.name.clone(),
-        roles,
+        roles: user.roles.clone(),
         kind: user.kind.as_str().to_owned(),
         created_at: format_time(user.created_at),
     };
-    match serde_json::to_value(view) {
-        Ok(Json::Object(map)) => map,
-        _ => Map::new(),
-    }
+    fields_of(&view)
 }
 
 fn require_user_admin(caller: &Caller) -> Result<(), ApiError> {
