@@ -63,6 +63,16 @@ fn json_text<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_default()
 }
 
+/// The projects a caller may see: every one of the organisation (`?1`) for an admin (`?2`), the
+/// ones they are a member of (`?3`) otherwise. [`visibility`] gives the three parameters.
+const VISIBLE: &str = "p.organisation = ?1 AND (?2 OR EXISTS \
+    (SELECT 1 FROM project_members m WHERE m.project_id = p.id AND m.user_id = ?3))";
+
+/// The parameters of [`VISIBLE`] for `caller`.
+fn visibility(caller: &Caller) -> (String, bool, String) {
+    (caller.organisation.to_string(), caller.is_admin(), caller.user_id.to_string())
+}
+
 const PROJECT_COLUMNS: &str = "p.id, p.organisation, p.name, p.settings, p.created_at, p.updated_at";
 
 fn project_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Project> {
@@ -129,25 +139,19 @@ impl ProjectStore for SqliteStore {
         let caller = caller.clone();
         self.engine
             .read(move |conn| {
-                let visible = if caller.is_admin() {
-                    "p.organisation = ?1"
-                } else {
-                    "p.organisation = ?1 AND EXISTS (SELECT 1 FROM project_members m WHERE m.project_id = p.id AND m.user_id = ?2)"
-                };
-                let org = caller.organisation.to_string();
-                let user = caller.user_id.to_string();
+                let (org, admin, user) = visibility(&caller);
                 let mut stmt = conn
                     .prepare_cached(&format!(
-                        "SELECT {PROJECT_COLUMNS} FROM projects p WHERE {visible} ORDER BY p.created_at, p.id LIMIT ?3 OFFSET ?4"
+                        "SELECT {PROJECT_COLUMNS} FROM projects p WHERE {VISIBLE} ORDER BY p.created_at, p.id LIMIT ?4 OFFSET ?5"
                     ))
                     .map_err(internal)?;
                 let items = stmt
-                    .query_map(params![org, user, limit, skip as i64], project_from_row)
+                    .query_map(params![org, admin, user, limit, skip as i64], project_from_row)
                     .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
                     .map_err(internal)?;
                 let total: i64 = conn
-                    .prepare_cached(&format!("SELECT COUNT(*) FROM projects p WHERE {visible} AND ?2 IS NOT NULL"))
-                    .and_then(|mut stmt| stmt.query_row(params![org, user], |row| row.get(0)))
+                    .prepare_cached(&format!("SELECT COUNT(*) FROM projects p WHERE {VISIBLE}"))
+                    .and_then(|mut stmt| stmt.query_row(params![org, admin, user], |row| row.get(0)))
                     .map_err(internal)?;
                 Ok((items, total as u64))
             })
@@ -158,13 +162,10 @@ impl ProjectStore for SqliteStore {
         let caller = caller.clone();
         self.engine
             .read(move |conn| {
-                let sql = if caller.is_admin() {
-                    "SELECT id FROM projects WHERE organisation = ?1 AND ?2 IS NOT NULL"
-                } else {
-                    "SELECT p.id FROM projects p JOIN project_members m ON m.project_id = p.id WHERE p.organisation = ?1 AND m.user_id = ?2"
-                };
-                let mut stmt = conn.prepare_cached(sql).map_err(internal)?;
-                stmt.query_map(params![caller.organisation.to_string(), caller.user_id.to_string()], |row| id_of(row.get(0)?))
+                let (org, admin, user) = visibility(&caller);
+                let mut stmt =
+                    conn.prepare_cached(&format!("SELECT p.id FROM projects p WHERE {VISIBLE}")).map_err(internal)?;
+                stmt.query_map(params![org, admin, user], |row| id_of(row.get(0)?))
                     .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
                     .map_err(internal)
             })
