@@ -18,5 +18,6 @@ mod prefixes;
 mod projects;
 mod ratelimit;
 mod representations;
+mod startup;
 mod update;
 mod users;
