@@ -1,5 +1,6 @@
 //! The embedded engine's connections: one writer thread that commits concurrent writes together
-//! in groups (one fsync for many requests), and a small pool of read connections used from
+//! in groups (one fsync for many requests), a checkpointer thread that copies the write-ahead log
+//! back into the database off the writer's path, and a small pool of read connections used from
 //! blocking tasks. WAL lets readers run beside the writer.
 
 use std::path::{Path, PathBuf};
@@ -8,6 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use rusqlite::hooks::Wal;
+use rusqlite::wal::CheckpointMode;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 
@@ -16,6 +19,30 @@ use crate::migrations::{Migration, SQLITE};
 
 /// The most writes committed in one transaction.
 const MAX_GROUP: usize = 1024;
+
+/// When the write-ahead log is copied back into the database, in log pages.
+#[derive(Debug, Clone, Copy)]
+struct Checkpoints {
+    /// The checkpointer thread is woken once the log holds this many.
+    background: i32,
+    /// The writer checkpoints by itself past this many: background checkpoints copy most of the
+    /// log, but under a steady stream of commits they never find it complete, and only a
+    /// complete checkpoint lets the log start again from its beginning. Each time costs the
+    /// writer a pause (the pages the checkpointer has not reached, and an fsync of the
+    /// database), so it is rare: 32 000 pages is 128 MiB of log.
+    writer: i32,
+}
+
+const CHECKPOINTS: Checkpoints = Checkpoints { background: 1000, writer: 32_000 };
+
+/// The writer's settings beyond durability: a page cache of 32 MiB (negative: KiB), so that the
+/// index pages updates and inserts touch are found in memory rather than read back from the
+/// file; and savepoint journals in memory, since every write runs under a savepoint and each page
+/// it first changes is copied there (to a temporary file otherwise).
+const WRITER_SETTINGS: &str = "PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY;";
+
+/// Prepared statements each connection keeps: one per shape of update, list query and so on.
+const STATEMENT_CACHE: usize = 256;
 
 /// A write, run inside the group's transaction under its own savepoint (or not at all when it is
 /// given no connection because the transaction could not begin); it returns the function that
@@ -55,6 +82,10 @@ struct Counters {
 impl Engine {
     /// Opens (creating if needed) the database file, applies migrations and starts the writer.
     pub fn open(path: &Path) -> StoreResult<Engine> {
+        Engine::open_with(path, CHECKPOINTS)
+    }
+
+    fn open_with(path: &Path, checkpoints: Checkpoints) -> StoreResult<Engine> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", dir.display())))?;
@@ -67,8 +98,11 @@ impl Engine {
                  PRAGMA secure_delete = ON;",
             )
             .map_err(internal)?;
+        writer.execute_batch(WRITER_SETTINGS).map_err(internal)?;
+        writer.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         migrate(&mut writer, SQLITE)?;
         refresh_statistics(&writer);
+        start_checkpointer(&mut writer, path, checkpoints)?;
         let (sender, receiver) = mpsc::unbounded_channel();
         let counters = Arc::new(Counters::default());
         let written = Arc::clone(&counters);
@@ -95,11 +129,14 @@ impl Engine {
     {
         let (answer, answered) = oneshot::channel();
         let job: Job = Box::new(move |conn: Option<&Connection>| {
-            let result = match conn.map(|conn| (conn, conn.execute_batch("SAVEPOINT job"))) {
+            let result = match conn.map(|conn| (conn, run(conn, "SAVEPOINT job"))) {
                 Some((conn, Ok(()))) => {
                     let result = work(conn);
-                    let end = if result.is_ok() { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
-                    conn.execute_batch(end).map_err(internal).and(result)
+                    let end = match &result {
+                        Ok(_) => run(conn, "RELEASE job"),
+                        Err(_) => run(conn, "ROLLBACK TO job").and_then(|()| run(conn, "RELEASE job")),
+                    };
+                    end.map_err(internal).and(result)
                 }
                 Some((_, Err(e))) => Err(internal(e)),
                 None => Err(StoreError::Unavailable("the write transaction could not begin".into())),
@@ -157,7 +194,54 @@ fn open_reader(path: &Path) -> StoreResult<Connection> {
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
         .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
     conn.execute_batch("PRAGMA busy_timeout = 10000;").map_err(internal)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
+}
+
+/// Runs a statement without parameters or rows through the statement cache: the writer runs
+/// the same few transaction statements for every write, and parsing them each time showed in
+/// profiles.
+fn run(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(drop)
+}
+
+/// Starts the checkpointer: a thread with its own connection, woken by the writer's log hook
+/// once the log holds `checkpoints.background` pages, that copies the log into the database (and
+/// syncs it) while the writer goes on committing. Replaces SQLite's automatic checkpoint, which
+/// would do that work, and its extra fsync, on the writer's thread inside a commit. The thread
+/// ends once the hook is dropped (see [`write_loop`] on closing).
+fn start_checkpointer(writer: &mut Connection, path: &Path, checkpoints: Checkpoints) -> StoreResult<()> {
+    let checkpointer =
+        Connection::open(path).map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+    checkpointer.execute_batch("PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000;").map_err(internal)?;
+    let (wake, woken) = std::sync::mpsc::sync_channel::<()>(1);
+    thread::Builder::new()
+        .name("parley-sqlite-checkpoint".into())
+        .spawn(move || {
+            while woken.recv().is_ok() {
+                let outcome = checkpointer.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                if let Err(e) = outcome {
+                    tracing::warn!(error = %e, "background checkpoint failed; the writer will checkpoint");
+                }
+                // Lets a few commits through before the next pass rather than chasing each one.
+                thread::sleep(Duration::from_millis(20));
+            }
+        })
+        .map_err(|e| StoreError::Internal(format!("cannot start the checkpoint thread: {e}")))?;
+    writer
+        .wal_hook(Some(move |wal: &mut Wal, pages: i32| {
+            if pages >= checkpoints.writer {
+                // Busy while the checkpointer runs; then the next commit tries again. An error
+                // returned from this hook would fail a commit that has happened, so none is.
+                if let Err(e) = wal.checkpoint_v2(CheckpointMode::PASSIVE) {
+                    tracing::debug!(error = %e, "writer checkpoint deferred");
+                }
+            } else if pages >= checkpoints.background {
+                let _ = wake.try_send(());
+            }
+            Ok(())
+        }))
+        .map_err(internal)
 }
 
 /// How often, at most, the writer checks whether the planner's statistics need refreshing.
@@ -177,9 +261,10 @@ fn refresh_statistics(conn: &Connection) {
 }
 
 /// Takes every write waiting, runs them in one transaction, commits once, then answers them all.
-/// On [`Message::Close`] it refuses further messages, still runs those already queued, and ends.
+/// On [`Message::Close`] it refuses further messages, still runs those already queued, stops the
+/// checkpointer (by dropping the hook that wakes it) and folds the whole log in itself, and ends.
 /// Now and then, after a commit, it refreshes the planner's statistics.
-fn write_loop(conn: Connection, mut messages: mpsc::UnboundedReceiver<Message>, counters: &Counters) {
+fn write_loop(mut conn: Connection, mut messages: mpsc::UnboundedReceiver<Message>, counters: &Counters) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     let mut closers = Vec::new();
     let mut refreshed = Instant::now();
@@ -207,6 +292,9 @@ fn write_loop(conn: Connection, mut messages: mpsc::UnboundedReceiver<Message>, 
             refreshed = Instant::now();
         }
     }
+    if let Err(e) = conn.wal_hook(None::<fn(&mut Wal, i32) -> rusqlite::Result<()>>) {
+        tracing::warn!(error = %e, "could not stop the checkpointer");
+    }
     if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
         tracing::warn!(error = %e, "could not fold the write-ahead log into the database on close");
     }
@@ -217,7 +305,7 @@ fn write_loop(conn: Connection, mut messages: mpsc::UnboundedReceiver<Message>, 
 }
 
 fn commit_group(conn: &Connection, group: &mut Vec<Job>, counters: &Counters) {
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+    if let Err(e) = run(conn, "BEGIN IMMEDIATE") {
         let failure = internal(e);
         for job in group.drain(..) {
             job(None)(Some(failure.clone()));
@@ -225,7 +313,7 @@ fn commit_group(conn: &Connection, group: &mut Vec<Job>, counters: &Counters) {
         return;
     }
     let answers: Vec<_> = group.drain(..).map(|job| job(Some(conn))).collect();
-    let failure = conn.execute_batch("COMMIT").err().map(|e| {
+    let failure = run(conn, "COMMIT").err().map(|e| {
         let _ = conn.execute_batch("ROLLBACK");
         internal(e)
     });
@@ -298,6 +386,81 @@ mod tests {
 
     fn migration(version: i64, sql: &'static str) -> Migration {
         Migration { version, name: "test", sql }
+    }
+
+    /// Writes about `pages` pages of log from eight concurrent writers; every write must succeed.
+    async fn fill(engine: &Arc<Engine>, pages: usize) {
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let engine = Arc::clone(engine);
+                tokio::spawn(async move {
+                    for _ in 0..pages / 25 / 8 {
+                        engine
+                            .write(|conn| {
+                                conn.execute("INSERT INTO filler (data) VALUES (zeroblob(100000))", [])
+                                    .map(drop)
+                                    .map_err(internal)
+                            })
+                            .await
+                            .expect("a write");
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("every write succeeds");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_log_is_copied_back_off_the_writer_and_writes_are_grouped() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("parley.db");
+        // Smaller thresholds than in service, so that the test writes megabytes, not hundreds.
+        let checkpoints = Checkpoints { background: 500, writer: 4000 };
+        let engine = Arc::new(Engine::open_with(&path, checkpoints).expect("the engine opens"));
+        engine
+            .write(|conn| conn.execute_batch("CREATE TABLE filler (data BLOB)").map_err(internal))
+            .await
+            .expect("a table");
+        let before = std::fs::metadata(&path).expect("the file").len();
+        fill(&engine, 2 * checkpoints.background as usize).await;
+        // Nothing but the checkpointer moves pages from the log into the file, below the
+        // writer's own threshold.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::fs::metadata(&path).expect("the file").len() < before + 2 * 1024 * 1024 {
+            assert!(Instant::now() < deadline, "no checkpoint copied the log back");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Past the writer's own threshold, while the checkpointer is busy too: no write may fail.
+        fill(&engine, 4 * checkpoints.writer as usize).await;
+
+        let stats = engine.stats();
+        let writes: Vec<_> = (0..50)
+            .map(|i| {
+                let engine = Arc::clone(&engine);
+                tokio::spawn(async move {
+                    engine
+                        .write(move |conn| conn.execute("INSERT INTO filler (data) VALUES (?1)", [i]).map_err(internal))
+                        .await
+                })
+            })
+            .collect();
+        for write in writes {
+            write.await.expect("a task").expect("a write");
+        }
+        let after = engine.stats();
+        assert_eq!(after.writes - stats.writes, 50);
+        assert!(after.groups - stats.groups < 50, "50 concurrent writes took {} commits", after.groups - stats.groups);
+
+        // Closing stops the checkpointer and folds the whole log into the file.
+        engine.close().await;
+        let log = path.with_file_name("parley.db-wal");
+        assert_eq!(std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0), 0, "the log is empty after closing");
+        let count: i64 = Connection::open(&path)
+            .and_then(|conn| conn.query_row("SELECT count(*) FROM filler", [], |row| row.get(0)))
+            .expect("the file reads");
+        assert!(count > 50, "the rows are in the file: {count}");
     }
 
     #[test]
