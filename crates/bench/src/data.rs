@@ -12,6 +12,18 @@ pub struct Spec {
     pub records: usize,
     pub projects: usize,
     pub seed: u64,
+    pub arrival: Arrival,
+}
+
+/// The order in which the records reach the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Arrival {
+    /// In the order the inputs happened, sessions interleaved: a live feed from running bots.
+    Time,
+    /// Session by session, sessions at random times: a back-fill from an archive. Every index
+    /// on time is then written at random places.
+    Session,
 }
 
 /// One generated input. Project ids are assigned later (they are made by the server), so a
@@ -42,12 +54,14 @@ pub struct Session {
     pub len: usize,
 }
 
-/// The generated data set, in the order a bot would have produced it session by session.
+/// The generated data set, session by session.
 #[derive(Debug)]
 pub struct Dataset {
     pub projects: usize,
     pub records: Vec<GenRecord>,
     pub sessions: Vec<Session>,
+    /// Indexes into `records` in the order they are ingested (see [`Arrival`]).
+    pub arrival: Vec<usize>,
 }
 
 /// Samples `0..n` with probability proportional to `1 / (k + 1)^s` (a Zipf law).
@@ -226,7 +240,16 @@ impl Dataset {
                 at += rng.random_range(4_000..90_000);
             }
         }
-        Dataset { projects, records, sessions }
+        let mut arrival: Vec<usize> = (0..records.len()).collect();
+        if spec.arrival == Arrival::Time {
+            arrival.sort_by_key(|&i| records[i].timestamp_ms);
+        }
+        Dataset { projects, records, sessions, arrival }
+    }
+
+    /// The records in the order they are ingested.
+    pub fn arriving(&self) -> impl Iterator<Item = &GenRecord> {
+        self.arrival.iter().map(|&i| &self.records[i])
     }
 }
 
@@ -273,7 +296,7 @@ mod tests {
     use std::collections::{HashMap, HashSet};
 
     fn small() -> Dataset {
-        Dataset::generate(Spec { records: 20_000, projects: 5, seed: 7 })
+        Dataset::generate(Spec { records: 20_000, projects: 5, seed: 7, arrival: Arrival::Time })
     }
 
     #[test]
@@ -283,7 +306,7 @@ mod tests {
         for (x, y) in a.records.iter().zip(&b.records) {
             assert_eq!((&x.input_id, &x.input_text, x.timestamp_ms), (&y.input_id, &y.input_text, y.timestamp_ms));
         }
-        let other = Dataset::generate(Spec { records: 100, projects: 5, seed: 8 });
+        let other = Dataset::generate(Spec { records: 100, projects: 5, seed: 8, arrival: Arrival::Time });
         assert_ne!(other.records[0].input_id, a.records[0].input_id);
     }
 
@@ -302,6 +325,21 @@ mod tests {
         let long = data.sessions.iter().filter(|s| s.len > 15).count();
         assert!(short > 5 * long, "short {short}, long {long}");
         assert!(long > 0);
+    }
+
+    #[test]
+    fn records_arrive_in_time_order_or_session_by_session() {
+        let data = small();
+        let mut seen = data.arrival.clone();
+        seen.sort_unstable();
+        assert!(seen.iter().copied().eq(0..data.records.len()), "every record arrives once");
+        let times: Vec<i64> = data.arriving().map(|r| r.timestamp_ms).collect();
+        assert!(times.windows(2).all(|w| w[0] <= w[1]));
+        assert!(data.records.windows(2).any(|w| w[0].timestamp_ms > w[1].timestamp_ms), "generated out of order");
+
+        let backfill = Dataset::generate(Spec { records: 20_000, projects: 5, seed: 7, arrival: Arrival::Session });
+        let ids: Vec<&str> = backfill.arriving().map(|r| r.input_id.as_str()).collect();
+        assert!(ids.iter().copied().eq(backfill.records.iter().map(|r| r.input_id.as_str())));
     }
 
     #[test]
@@ -335,7 +373,7 @@ mod tests {
 
     #[test]
     fn records_pass_parley_validation() {
-        let data = Dataset::generate(Spec { records: 500, projects: 2, seed: 1 });
+        let data = Dataset::generate(Spec { records: 500, projects: 2, seed: 1, arrival: Arrival::Session });
         for r in &data.records {
             parley_core::NewRecord::parse(r.to_json("5f0c6bc4ad4f8b0011b2e0e1")).expect("a valid record");
         }

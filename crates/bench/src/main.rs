@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use data::Arrival;
 
 /// Errors of the benchmark: reported in one line and the run stops.
 pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -56,6 +57,10 @@ pub struct Options {
     /// Seconds of load before measuring starts.
     #[arg(long, default_value_t = 2)]
     pub warmup: u64,
+    /// The order records are ingested in: as the inputs happened (a live feed) or session by
+    /// session at random times (a back-fill).
+    #[arg(long, value_enum, default_value_t = Arrival::Time)]
+    pub arrival: Arrival,
     /// Records per NDJSON ingest request.
     #[arg(long, default_value_t = 1000)]
     pub batch: usize,

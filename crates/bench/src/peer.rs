@@ -89,7 +89,7 @@ pub fn prepare(dir: &Path, workload: &Workload) -> Result<Duration> {
         .chain((0..RECORD_FIELDS.len()).filter(|&i| !KEYS.contains(&RECORD_FIELDS[i].name)))
         .collect();
     csv.write_record(order.iter().map(|&i| RECORD_FIELDS[i].name))?;
-    for record in &workload.data.records {
+    for record in workload.data.arriving() {
         let json = record.to_json(&workload.project_ids[record.project]);
         let stamped = parley_core::NewRecord::parse(json)
             .map_err(|e| format!("a generated record is invalid: {e}"))?

@@ -27,6 +27,7 @@ pub struct DatasetFigures {
     pub sessions: usize,
     pub contacts: usize,
     pub seed: u64,
+    pub arrival: crate::data::Arrival,
     pub ndjson_bytes: usize,
 }
 
@@ -121,7 +122,7 @@ impl Results {
         let mut out = String::new();
         let m = &self.machine;
         out.push_str(&format!(
-            "Machine: {} CPUs ({}), {} MB, Linux {}; 8 KiB write + fsync {}. Data: {} records, {} projects, {} sessions, {} contacts.\n\n",
+            "Machine: {} CPUs ({}), {} MB, Linux {}; 8 KiB write + fsync {}. Data: {} records, {} projects, {} sessions, {} contacts, ingested {}.\n\n",
             m.cpus,
             m.cpu_model,
             m.memory_mb,
@@ -132,7 +133,11 @@ impl Results {
             self.dataset.records,
             self.dataset.projects,
             self.dataset.sessions,
-            self.dataset.contacts
+            self.dataset.contacts,
+            match self.dataset.arrival {
+                crate::data::Arrival::Time => "in time order",
+                crate::data::Arrival::Session => "session by session",
+            }
         ));
         out.push_str("| ingest (NDJSON) | records/s | requests | seconds | errors | server RSS peak | load avg |\n");
         out.push_str("| --- | --- | --- | --- | --- | --- | --- |\n");

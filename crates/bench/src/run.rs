@@ -38,7 +38,12 @@ pub async fn run(o: Options) -> Result<()> {
     let machine = Machine::describe(&bench_dir);
 
     eprintln!("bench: generating {} records (seed {})", o.records, o.seed);
-    let data = Arc::new(Dataset::generate(Spec { records: o.records, projects: o.projects, seed: o.seed }));
+    let data = Arc::new(Dataset::generate(Spec {
+        records: o.records,
+        projects: o.projects,
+        seed: o.seed,
+        arrival: o.arrival,
+    }));
     let contacts =
         data.records.iter().map(|r| (r.project, &r.contact_id)).collect::<std::collections::HashSet<_>>().len();
 
@@ -79,6 +84,7 @@ pub async fn run(o: Options) -> Result<()> {
             sessions: data.sessions.len(),
             contacts,
             seed: o.seed,
+            arrival: o.arrival,
             ndjson_bytes,
         },
         raw,
@@ -197,11 +203,12 @@ async fn raw_engine(o: &Options, data: &Arc<Dataset>, dir: &Path) -> Result<RawF
     let settings = ProjectSettings::default();
     let stamped_at = now();
     let batches: Vec<Vec<Record>> = data
-        .records
+        .arrival
         .chunks(o.batch.max(1))
         .map(|chunk| {
             chunk
                 .iter()
+                .map(|&i| &data.records[i])
                 .map(|r| {
                     NewRecord::parse(r.to_json(&workload.project_ids[r.project]))
                         .map(|n| n.stamp(organisation, &settings, stamped_at))

@@ -24,14 +24,14 @@ fn properties(rng: &mut impl Rng) -> (i64, &'static str, u32) {
 }
 
 impl Workload {
-    /// NDJSON bodies of `batch` records each, in generation order.
+    /// NDJSON bodies of `batch` records each, in arrival order.
     pub fn ingest_bodies(&self, batch: usize) -> Vec<Bytes> {
         self.data
-            .records
+            .arrival
             .chunks(batch.max(1))
             .map(|chunk| {
                 let mut body = Vec::with_capacity(chunk.len() * 700);
-                for record in chunk {
+                for record in chunk.iter().map(|&i| &self.data.records[i]) {
                     serde_json::to_writer(&mut body, &record.to_json(&self.project_ids[record.project]))
                         .unwrap_or_else(|_| unreachable!("a JSON value always serialises"));
                     body.push(b'\n');
