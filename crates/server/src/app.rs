@@ -133,6 +133,7 @@ pub enum StartError {
 /// Opens the store, bootstraps it on the first start, binds the listener and serves.
 pub async fn start(config: &Config) -> Result<Running, StartError> {
     let store = parley_store::open(&config.effective_database_url(), config.database_pool_size).await?;
+    let store: Arc<dyn Store> = Arc::new(parley_store::CachedStore::new(store, config.access_cache_ttl()));
     let first_start = bootstrap(store.as_ref(), config).await?;
     let tokens = Arc::new(access_tokens(store.as_ref()).await?);
     let tasks_queued = Arc::new(Notify::new());

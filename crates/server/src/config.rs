@@ -41,6 +41,11 @@ pub struct Config {
     pub retention_interval_secs: u64,
     /// Records deleted per transaction by erasure tasks and the retention purge.
     pub delete_batch_size: u32,
+    /// Seconds a node may answer whom an API key acts for, and what a caller may do in a
+    /// project, from memory. Changes made through this node act at once; changes made through
+    /// another node (or by an operator command) are seen after at most this long. 0 looks both
+    /// up on every request.
+    pub access_cache_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,12 +72,13 @@ impl Default for Config {
             pending_update_window_secs: 600,
             retention_interval_secs: 60,
             delete_batch_size: 1000,
+            access_cache_secs: 5,
         }
     }
 }
 
 /// Environment variables read, as `PARLEY_` + the upper-cased key.
-const ENV_KEYS: [&str; 13] = [
+const ENV_KEYS: [&str; 14] = [
     "listen",
     "data_dir",
     "database_url",
@@ -86,12 +92,16 @@ const ENV_KEYS: [&str; 13] = [
     "pending_update_window_secs",
     "retention_interval_secs",
     "delete_batch_size",
+    "access_cache_secs",
 ];
 
 /// The longest pending-update window: 7 days.
 const MAX_PENDING_UPDATE_WINDOW_SECS: u64 = 7 * 24 * 3600;
 /// The most records one delete transaction may take.
 const MAX_DELETE_BATCH_SIZE: u32 = 100_000;
+/// The longest a node may answer access lookups from memory: an hour. Longer would let a key
+/// revoked through another node work on this one for longer than anyone would expect.
+const MAX_ACCESS_CACHE_SECS: u64 = 3600;
 
 /// Values given as command-line flags; each overrides everything else.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -156,12 +166,22 @@ impl Config {
         if !(1..=MAX_DELETE_BATCH_SIZE).contains(&self.delete_batch_size) {
             return Err(format!("invalid configuration: delete_batch_size must be from 1 to {MAX_DELETE_BATCH_SIZE}"));
         }
+        if self.access_cache_secs > MAX_ACCESS_CACHE_SECS {
+            return Err(format!(
+                "invalid configuration: access_cache_secs must be at most {MAX_ACCESS_CACHE_SECS} (an hour)"
+            ));
+        }
         Ok(())
     }
 
     /// How long an update that matched nothing waits for its record; `None` when it does not.
     pub fn pending_update_window(&self) -> Option<time::Duration> {
         (self.pending_update_window_secs > 0).then(|| time::Duration::seconds(self.pending_update_window_secs as i64))
+    }
+
+    /// How long a node answers key and project lookups from memory; zero when it does not.
+    pub fn access_cache_ttl(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.access_cache_secs)
     }
 
     /// The database URL in force: the configured one, or the SQLite file in the data dir.
@@ -266,6 +286,23 @@ mod tests {
             std::fs::write(&file, text).unwrap();
             let error = Config::load(Some(&file), &Overrides::default()).unwrap_err();
             assert!(error.contains(key), "{text}: {error}");
+        }
+    }
+
+    #[test]
+    fn the_access_cache_has_a_default_a_bound_and_can_be_turned_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("parley.toml");
+        assert_eq!(Config::default().access_cache_ttl(), std::time::Duration::from_secs(5));
+        std::fs::write(&file, "access_cache_secs = 0\n").unwrap();
+        let config = Config::load(Some(&file), &Overrides::default()).unwrap();
+        assert!(config.access_cache_ttl().is_zero());
+        std::fs::write(&file, "access_cache_secs = 3600\n").unwrap();
+        assert_eq!(Config::load(Some(&file), &Overrides::default()).unwrap().access_cache_secs, 3600);
+        for text in ["access_cache_secs = 3601", "access_cache_secs = -1"] {
+            std::fs::write(&file, text).unwrap();
+            let error = Config::load(Some(&file), &Overrides::default()).unwrap_err();
+            assert!(error.contains("access_cache_secs"), "{text}: {error}");
         }
     }
 

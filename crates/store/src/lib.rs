@@ -1,6 +1,7 @@
 //! parley's storage: the interfaces the service needs, split by role, one implementation per
 //! engine, the SQL they share, and the schema migrations of each engine.
 
+pub mod cache;
 mod error;
 pub mod migrations;
 mod model;
@@ -15,6 +16,7 @@ mod traits;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+pub use cache::CachedStore;
 pub use error::{StoreError, StoreResult};
 pub use model::{
     ApiKeyInfo, Bootstrap, GrantType, IngestCounts, Member, MemberChange, NewApiKey, NewRefreshToken, NewUser,

@@ -3,7 +3,10 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value as Json, json};
 
-use crate::helpers::{TestApp, assert_invalid, assert_problem, content_type, header, spawn_app};
+use crate::helpers::{
+    Engine, TestApp, assert_invalid, assert_problem, content_type, header, on_both_engines, record, spawn_app,
+    spawn_app_on,
+};
 
 const PATH: &str = "/new/v2.0/users/me/apikeys";
 
@@ -124,3 +127,40 @@ async fn a_revoked_key_is_refused_at_once_even_right_after_use() {
     let response = app.anonymous(Method::GET, PATH).header("X-API-Key", secret).send().await.expect("an answer");
     assert_problem(response, 401, 401, PATH).await;
 }
+
+/// A key used for updates is remembered by the node; revoking it must still refuse the very
+/// next update, and that update must change nothing.
+async fn a_revoked_key_is_refused_on_the_very_next_update(engine: Engine) {
+    let app = spawn_app_on(engine).await;
+    let project = app.create_project().await;
+    app.ingest_new(&[record(&project, "c", "s", "i")]).await;
+    let created: Json = app
+        .request(Method::POST, PATH)
+        .header("Accept", "application/json")
+        .json(&json!({"name": "crm"}))
+        .send()
+        .await
+        .expect("an answer")
+        .json()
+        .await
+        .expect("JSON");
+    let secret = created["apiKey"].as_str().expect("an apiKey");
+    let update = |rating: u32| {
+        app.with_key(Method::PATCH, "/new/v2.0/analytics", secret)
+            .json(&json!({"projectId": project, "contactId": "c", "properties": {"rating": rating}}))
+            .send()
+    };
+    for rating in [1, 2] {
+        let response = update(rating).await.expect("an answer");
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+        assert_eq!(header(&response, "x-matched-records").as_deref(), Some("1"));
+    }
+
+    let path = format!("{PATH}/{}", created["_id"].as_str().expect("an _id"));
+    assert_eq!(app.request(Method::DELETE, &path).send().await.expect("an answer").status(), StatusCode::NO_CONTENT);
+    let body = assert_problem(update(3).await.expect("an answer"), 401, 401, "/new/v2.0/analytics").await;
+    assert_eq!(body["detail"], "The X-API-Key header does not hold a valid credential.");
+    assert_eq!(app.record_by_input(&project, "i").await["rating"], 2, "the refused update changed the record");
+}
+
+on_both_engines!(a_revoked_key_is_refused_on_the_very_next_update);

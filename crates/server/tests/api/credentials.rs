@@ -3,7 +3,7 @@
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value as Json, json};
 
-use crate::helpers::{RawResponse, TestApp, assert_problem, header, spawn_app};
+use crate::helpers::{Engine, RawResponse, TestApp, assert_problem, header, on_both_engines, spawn_app, spawn_app_on};
 
 /// A project to read, and its path.
 async fn readable(app: &TestApp) -> (String, String) {
@@ -200,6 +200,47 @@ async fn a_revoked_key_stops_working_at_once() {
     let response = app.get(&path).send().await.expect("an answer");
     assert_read(response, &project).await;
 }
+
+/// Two nodes on one database, the second remembering keys for `access_cache_secs`: a key is
+/// used on both to read a project, then revoked through the first. Returns the project and the
+/// second node's answer to the key's next read.
+async fn used_on_two_nodes_then_revoked_on_one(engine: Engine, access_cache_secs: u64) -> (String, Response) {
+    let app = spawn_app_on(engine).await;
+    let other = app.another_node(|config| config.access_cache_secs = access_cache_secs).await;
+    let (project, path) = readable(&app).await;
+    let (id, second) = second_key(&app).await;
+    let read_on_other = || app.client.get(other.url(&path)).header("X-API-Key", &second).send();
+    assert_read(read_on_other().await.expect("an answer"), &project).await;
+    assert_read(app.with_key(Method::GET, &path, &second).send().await.expect("an answer"), &project).await;
+
+    let revoke = format!("/new/v2.0/users/me/apikeys/{id}");
+    assert_eq!(app.request(Method::DELETE, &revoke).send().await.expect("an answer").status(), StatusCode::NO_CONTENT);
+    let detail =
+        assert_unauthorized(app.with_key(Method::GET, &path, &second).send().await.expect("an answer"), &path).await;
+    assert!(detail.contains("X-API-Key"), "{detail}");
+    (project, read_on_other().await.expect("an answer"))
+}
+
+/// The documented bound: a node learns of a revocation made through another node only when
+/// its remembered answer expires.
+async fn another_node_honours_a_revoked_key_until_its_cache_expires(engine: Engine) {
+    let (project, response) = used_on_two_nodes_then_revoked_on_one(engine, 3600).await;
+    assert_read(response, &project).await;
+}
+
+/// With `access_cache_secs = 0` every node reads keys from the database, so a revocation through
+/// one node acts on all of them at once.
+async fn without_the_cache_another_node_refuses_a_revoked_key_at_once(engine: Engine) {
+    let (_, response) = used_on_two_nodes_then_revoked_on_one(engine, 0).await;
+    let instance = response.url().path().to_owned();
+    let detail = assert_unauthorized(response, &instance).await;
+    assert!(detail.contains("X-API-Key"), "{detail}");
+}
+
+on_both_engines!(
+    another_node_honours_a_revoked_key_until_its_cache_expires,
+    without_the_cache_another_node_refuses_a_revoked_key_at_once
+);
 
 /// Clients built for the reference product send `x-api-key` in lower case with
 /// `Accept: application/json` and `Cache-Control: no-cache`.

@@ -98,6 +98,34 @@ pub async fn spawn_app_with(engine: Engine, adjust: impl FnOnce(&mut Config)) ->
     }
 }
 
+/// A second parley node on a test app's database, as behind a load balancer.
+pub struct Node {
+    pub addr: SocketAddr,
+    _server: Running,
+}
+
+impl Node {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+}
+
+impl TestApp {
+    /// Starts another node on this app's database, with the test configuration changed by `adjust`.
+    pub async fn another_node(&self, adjust: impl FnOnce(&mut Config)) -> Node {
+        let mut config = Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database_url: Some(self.database_url.clone()),
+            database_pool_size: 4,
+            log_format: LogFormat::Text,
+            ..Config::default()
+        };
+        adjust(&mut config);
+        let server = parley_server::start(&config).await.expect("the other node starts");
+        Node { addr: server.addr, _server: server }
+    }
+}
+
 /// A database made for one test and dropped after it.
 struct PostgresDatabase {
     admin_url: String,

@@ -3,7 +3,9 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value as Json, json};
 
-use crate::helpers::{Engine, assert_invalid, assert_problem, on_both_engines, spawn_app, spawn_app_on};
+use crate::helpers::{
+    Engine, assert_invalid, assert_problem, header, on_both_engines, record, spawn_app, spawn_app_on,
+};
 
 async fn members_are_added_replaced_and_removed(engine: Engine) {
     let app = spawn_app_on(engine).await;
@@ -49,7 +51,40 @@ async fn members_are_added_replaced_and_removed(engine: Engine) {
     assert_problem(app.with_key(Method::GET, &path, &user.api_key).send().await.unwrap(), 404, 1002, &path).await;
 }
 
-on_both_engines!(members_are_added_replaced_and_removed);
+/// A member's project access is remembered by the node; removing the member must still refuse
+/// their very next update in that project, and that update must change nothing.
+async fn a_removed_member_is_refused_the_project_on_the_very_next_update(engine: Engine) {
+    let app = spawn_app_on(engine).await;
+    let project = app.create_project().await;
+    app.ingest_new(&[record(&project, "c", "s", "i")]).await;
+    let user = app.user("").await;
+    app.add_member(&project, &user.id, &["analytics"]).await;
+    let update = |rating: u32| {
+        app.with_key(Method::PATCH, "/new/v2.0/analytics", &user.api_key)
+            .json(&json!({"projectId": project, "contactId": "c", "properties": {"rating": rating}}))
+            .send()
+    };
+    for rating in [1, 2] {
+        let response = update(rating).await.unwrap();
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+        assert_eq!(header(&response, "x-matched-records").as_deref(), Some("1"));
+    }
+
+    let remove = format!("/new/v2.0/projects/{project}/members/{}", user.id);
+    assert_eq!(app.request(Method::DELETE, &remove).send().await.unwrap().status(), StatusCode::NO_CONTENT);
+    let body = assert_problem(update(3).await.unwrap(), 404, 1002, "/new/v2.0/analytics").await;
+    assert_eq!(body["detail"], "The project was not found.");
+    assert_eq!(app.record_by_input(&project, "i").await["rating"], 2, "the refused update changed the record");
+    // The key itself still works: the user only lost the project.
+    let response = app.with_key(Method::GET, "/new/v2.0/projects", &user.api_key).header("Accept", "application/json");
+    let listed: Json = response.send().await.unwrap().json().await.unwrap();
+    assert_eq!(listed["total"], 0, "{listed}");
+}
+
+on_both_engines!(
+    members_are_added_replaced_and_removed,
+    a_removed_member_is_refused_the_project_on_the_very_next_update
+);
 
 #[tokio::test]
 async fn bad_member_bodies_are_refused_by_field() {

@@ -51,6 +51,24 @@ fn config_prints_the_effective_configuration_without_secrets() {
 }
 
 #[test]
+fn config_shows_the_access_cache_and_reads_it_from_the_environment() {
+    let config_with = |value: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_parley"));
+        command.arg("config").env_remove("PARLEY_ACCESS_CACHE_SECS");
+        if let Some(value) = value {
+            command.env("PARLEY_ACCESS_CACHE_SECS", value);
+        }
+        let output = command.output().expect("parley runs");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let text = config_with(None);
+    assert!(text.lines().any(|line| line == "access_cache_secs = 5"), "{text}");
+    let text = config_with(Some("0"));
+    assert!(text.lines().any(|line| line == "access_cache_secs = 0"), "{text}");
+}
+
+#[test]
 fn an_unknown_configuration_key_stops_the_start_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("parley.toml");
