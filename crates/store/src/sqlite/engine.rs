@@ -102,13 +102,13 @@ impl Engine {
         writer.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         migrate(&mut writer, SQLITE)?;
         refresh_statistics(&writer);
-        start_checkpointer(&mut writer, path, checkpoints)?;
+        let checkpointer = start_checkpointer(&mut writer, path, checkpoints)?;
         let (sender, receiver) = mpsc::unbounded_channel();
         let counters = Arc::new(Counters::default());
         let written = Arc::clone(&counters);
         thread::Builder::new()
             .name("parley-sqlite-writer".into())
-            .spawn(move || write_loop(writer, receiver, &written))
+            .spawn(move || write_loop(writer, checkpointer, receiver, &written))
             .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
         Ok(Engine { path: path.to_owned(), writer: sender, readers: Arc::new(Mutex::new(Vec::new())), counters })
     }
@@ -210,12 +210,16 @@ fn run(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
 /// syncs it) while the writer goes on committing. Replaces SQLite's automatic checkpoint, which
 /// would do that work, and its extra fsync, on the writer's thread inside a commit. The thread
 /// ends once the hook is dropped (see [`write_loop`] on closing).
-fn start_checkpointer(writer: &mut Connection, path: &Path, checkpoints: Checkpoints) -> StoreResult<()> {
+fn start_checkpointer(
+    writer: &mut Connection,
+    path: &Path,
+    checkpoints: Checkpoints,
+) -> StoreResult<thread::JoinHandle<()>> {
     let checkpointer =
         Connection::open(path).map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
     checkpointer.execute_batch("PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000;").map_err(internal)?;
     let (wake, woken) = std::sync::mpsc::sync_channel::<()>(1);
-    thread::Builder::new()
+    let thread = thread::Builder::new()
         .name("parley-sqlite-checkpoint".into())
         .spawn(move || {
             while woken.recv().is_ok() {
@@ -241,7 +245,8 @@ fn start_checkpointer(writer: &mut Connection, path: &Path, checkpoints: Checkpo
             }
             Ok(())
         }))
-        .map_err(internal)
+        .map_err(internal)?;
+    Ok(thread)
 }
 
 /// How often, at most, the writer checks whether the planner's statistics need refreshing.
@@ -262,9 +267,15 @@ fn refresh_statistics(conn: &Connection) {
 
 /// Takes every write waiting, runs them in one transaction, commits once, then answers them all.
 /// On [`Message::Close`] it refuses further messages, still runs those already queued, stops the
-/// checkpointer (by dropping the hook that wakes it) and folds the whole log in itself, and ends.
+/// checkpointer (by dropping the hook that wakes it, then waiting for its last pass: a checkpoint
+/// running elsewhere would make the writer's own one give up), folds the whole log in, and ends.
 /// Now and then, after a commit, it refreshes the planner's statistics.
-fn write_loop(mut conn: Connection, mut messages: mpsc::UnboundedReceiver<Message>, counters: &Counters) {
+fn write_loop(
+    mut conn: Connection,
+    checkpointer: thread::JoinHandle<()>,
+    mut messages: mpsc::UnboundedReceiver<Message>,
+    counters: &Counters,
+) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     let mut closers = Vec::new();
     let mut refreshed = Instant::now();
@@ -294,9 +305,14 @@ fn write_loop(mut conn: Connection, mut messages: mpsc::UnboundedReceiver<Messag
     }
     if let Err(e) = conn.wal_hook(None::<fn(&mut Wal, i32) -> rusqlite::Result<()>>) {
         tracing::warn!(error = %e, "could not stop the checkpointer");
+    } else if checkpointer.join().is_err() {
+        tracing::warn!("the checkpointer thread panicked");
     }
-    if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
-        tracing::warn!(error = %e, "could not fold the write-ahead log into the database on close");
+    // The row's first column is 1 when the checkpoint could not finish (SQLITE_BUSY).
+    match conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get::<_, i64>(0)) {
+        Ok(0) => {}
+        Ok(_) => tracing::warn!("could not fold the whole write-ahead log into the database on close: busy"),
+        Err(e) => tracing::warn!(error = %e, "could not fold the write-ahead log into the database on close"),
     }
     drop(conn);
     for done in closers {
