@@ -125,11 +125,21 @@ impl CachedStore {
         state.projects.clear();
     }
 
-    /// Runs a write that can take a right away, then forgets everything, whatever its outcome.
+    /// Runs a write that can take a right away, then forgets everything, whatever its outcome,
+    /// and also when the caller stops waiting: a request dropped halfway (its client gone, its
+    /// time up) may leave a write that still commits.
     async fn invalidating<T>(&self, write: impl Future<Output = StoreResult<T>>) -> StoreResult<T> {
-        let outcome = write.await;
-        self.invalidate();
-        outcome
+        let _forget = ForgetOnDrop(self);
+        write.await
+    }
+}
+
+/// Empties the cache when dropped, however the future holding it ends.
+struct ForgetOnDrop<'a>(&'a CachedStore);
+
+impl Drop for ForgetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.invalidate();
     }
 }
 

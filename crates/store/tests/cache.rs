@@ -195,6 +195,24 @@ async fn a_key_revoked_through_the_cache_is_refused_at_once() {
 }
 
 #[tokio::test]
+async fn a_revocation_whose_caller_stops_waiting_still_makes_the_cache_forget() {
+    let f = fixture(LONG).await;
+    assert_eq!(f.caller(f.member_hash).await, Some(f.member.clone()));
+    // Polled once, the revocation is handed to the writer; then the request is dropped, as when
+    // its client goes away, while the write goes on to commit.
+    let mut revocation = Box::pin(f.cached.revoke_api_key(f.member.user_id, f.member_key));
+    let waker = Waker::noop();
+    assert!(revocation.as_mut().poll(&mut Context::from_waker(waker)).is_pending(), "the write is under way");
+    drop(revocation);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while f.direct.caller_by_key_hash(f.member_hash).await.expect("a key lookup").is_some() {
+        assert!(std::time::Instant::now() < deadline, "the abandoned revocation never committed");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(f.caller(f.member_hash).await, None, "the cache still answered for a revoked key");
+}
+
+#[tokio::test]
 async fn a_member_removed_through_the_cache_loses_the_project_at_once() {
     let f = fixture(LONG).await;
     assert_eq!(f.access(&f.member).await, Some(ProjectAccess::Write));
