@@ -18,17 +18,13 @@ use crate::represent::to_xml_document;
 #[derive(Debug, Clone)]
 pub struct TraceId(pub String);
 
-/// Lines of log waiting to be written before a request that logs waits for the writer.
-const LOG_BUFFER_LINES: usize = 64 * 1024;
-
 /// Sets up logging: JSON lines when stderr is not a terminal (or when asked), text otherwise.
 ///
-/// Lines are handed to a thread of their own, which writes whatever has accumulated in one
-/// system call, instead of each request writing its line to stderr itself: one `write` per
-/// request showed in profiles of the update path. No line is dropped: when the writer falls
-/// behind by [`LOG_BUFFER_LINES`], requests wait. The returned guard writes what is left when
-/// it is dropped, so `main` keeps it to the end.
-pub fn init_logging(format: crate::config::LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
+/// Lines go to stderr through [`crate::logsink`], which writes what has gathered every few
+/// milliseconds and never drops a line. The returned guard writes what is left when it is
+/// dropped, so `main` keeps it to the end. `None` when the writer thread cannot start: lines
+/// are then written by each request itself.
+pub fn init_logging(format: crate::config::LogFormat) -> Option<crate::logsink::SinkGuard> {
     use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("PARLEY_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
@@ -37,14 +33,20 @@ pub fn init_logging(format: crate::config::LogFormat) -> tracing_appender::non_b
         crate::config::LogFormat::Text => false,
         crate::config::LogFormat::Auto => !std::io::stderr().is_terminal(),
     };
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .buffered_lines_limit(LOG_BUFFER_LINES)
-        .thread_name("parley-log")
-        .finish(std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr()));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
-    let _ = if json { builder.json().flatten_event(true).try_init() } else { builder.try_init() };
-    guard
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match crate::logsink::start(std::io::stderr()) {
+        Ok((sink, guard)) => {
+            let builder = builder.with_writer(sink);
+            let _ = if json { builder.json().flatten_event(true).try_init() } else { builder.try_init() };
+            Some(guard)
+        }
+        Err(e) => {
+            let builder = builder.with_writer(std::io::stderr);
+            let _ = if json { builder.json().flatten_event(true).try_init() } else { builder.try_init() };
+            tracing::warn!(error = %e, "cannot start the log writer thread; each request writes its own line");
+            None
+        }
+    }
 }
 
 /// The middleware; see the module documentation.
