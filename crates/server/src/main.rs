@@ -253,7 +253,8 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(config: Config) -> Result<(), String> {
-    let _log = parley_server::telemetry::init_logging(config.log_format);
+    let _log = parley_server::telemetry::init_logging(config.log_format)
+        .map_err(|e| format!("cannot start the log writer: {e}"))?;
     let running = parley_server::start(&config).await.map_err(|e| e.to_string())?;
     if let Some(first) = &running.first_start {
         println!(

@@ -22,9 +22,8 @@ pub struct TraceId(pub String);
 ///
 /// Lines go to stderr through [`crate::logsink`], which writes what has gathered every few
 /// milliseconds and never drops a line. The returned guard writes what is left when it is
-/// dropped, so `main` keeps it to the end. `None` when the writer thread cannot start: lines
-/// are then written by each request itself.
-pub fn init_logging(format: crate::config::LogFormat) -> Option<crate::logsink::SinkGuard> {
+/// dropped, so `main` keeps it to the end. Fails only when the writer thread cannot start.
+pub fn init_logging(format: crate::config::LogFormat) -> std::io::Result<crate::logsink::SinkGuard> {
     use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("PARLEY_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
@@ -33,20 +32,10 @@ pub fn init_logging(format: crate::config::LogFormat) -> Option<crate::logsink::
         crate::config::LogFormat::Text => false,
         crate::config::LogFormat::Auto => !std::io::stderr().is_terminal(),
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    match crate::logsink::start(std::io::stderr()) {
-        Ok((sink, guard)) => {
-            let builder = builder.with_writer(sink);
-            let _ = if json { builder.json().flatten_event(true).try_init() } else { builder.try_init() };
-            Some(guard)
-        }
-        Err(e) => {
-            let builder = builder.with_writer(std::io::stderr);
-            let _ = if json { builder.json().flatten_event(true).try_init() } else { builder.try_init() };
-            tracing::warn!(error = %e, "cannot start the log writer thread; each request writes its own line");
-            None
-        }
-    }
+    let (sink, guard) = crate::logsink::start(std::io::stderr())?;
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(sink);
+    let _ = if json { builder.json().flatten_event(true).try_init() } else { builder.try_init() };
+    Ok(guard)
 }
 
 /// The middleware; see the module documentation.

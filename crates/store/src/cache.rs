@@ -89,9 +89,9 @@ struct State {
     /// lookup began.
     generation: u64,
     /// By the SHA-256 of the key's secret.
-    callers: HashMap<[u8; 32], (Caller, Instant)>,
+    callers: Remembered<[u8; 32], Caller>,
     /// By (user, project).
-    projects: HashMap<(ObjectId, ObjectId), ProjectEntry>,
+    projects: Remembered<(ObjectId, ObjectId), ProjectEntry>,
 }
 
 /// A remembered project answer, with the organisation roles of the caller it was computed for.
@@ -99,7 +99,36 @@ struct ProjectEntry {
     roles: Vec<OrgRole>,
     project: Project,
     access: ProjectAccess,
-    at: Instant,
+}
+
+/// Answers of one kind, each with when it was looked up; at most [`MAX_ENTRIES`].
+struct Remembered<K, V> {
+    entries: HashMap<K, (V, Instant)>,
+}
+
+impl<K, V> Default for Remembered<K, V> {
+    fn default() -> Self {
+        Remembered { entries: HashMap::new() }
+    }
+}
+
+impl<K: std::hash::Hash + Eq, V> Remembered<K, V> {
+    /// The answer for `key` if it was looked up less than `ttl` ago.
+    fn fresh(&self, key: &K, ttl: Duration) -> Option<&V> {
+        self.entries.get(key).filter(|(_, at)| at.elapsed() < ttl).map(|(value, _)| value)
+    }
+
+    /// Remembers `value` from now; a full table starts again empty first.
+    fn remember(&mut self, key: K, value: V) {
+        if self.entries.len() >= MAX_ENTRIES {
+            self.entries.clear();
+        }
+        self.entries.insert(key, (value, Instant::now()));
+    }
+
+    fn clear(&mut self) {
+        self.entries.clear();
+    }
 }
 
 impl CachedStore {
@@ -111,10 +140,6 @@ impl CachedStore {
     fn state(&self) -> MutexGuard<'_, State> {
         // The state holds no invariant a panic could break halfway; a poisoned lock is usable.
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn fresh(&self, at: Instant) -> bool {
-        at.elapsed() < self.ttl
     }
 
     /// Forgets everything and makes the lookups in flight forget their answers.
@@ -155,9 +180,7 @@ impl IdentityStore for CachedStore {
         }
         let generation = {
             let state = self.state();
-            if let Some((caller, at)) = state.callers.get(&secret_hash)
-                && self.fresh(*at)
-            {
+            if let Some(caller) = state.callers.fresh(&secret_hash, self.ttl) {
                 return Ok(Some(caller.clone()));
             }
             state.generation
@@ -166,10 +189,7 @@ impl IdentityStore for CachedStore {
         if let Some(caller) = &found {
             let mut state = self.state();
             if state.generation == generation {
-                if state.callers.len() >= MAX_ENTRIES {
-                    state.callers.clear();
-                }
-                state.callers.insert(secret_hash, (caller.clone(), Instant::now()));
+                state.callers.remember(secret_hash, caller.clone());
             }
         }
         Ok(found)
@@ -273,10 +293,9 @@ impl ProjectStore for CachedStore {
         let key = (caller.user_id, id);
         let generation = {
             let state = self.state();
-            if let Some(entry) = state.projects.get(&key)
+            if let Some(entry) = state.projects.fresh(&key, self.ttl)
                 && entry.roles == caller.org_roles
                 && entry.project.organisation == caller.organisation
-                && self.fresh(entry.at)
             {
                 return Ok(Some((entry.project.clone(), entry.access)));
             }
@@ -286,16 +305,8 @@ impl ProjectStore for CachedStore {
         if let Some((project, access)) = &found {
             let mut state = self.state();
             if state.generation == generation {
-                if state.projects.len() >= MAX_ENTRIES {
-                    state.projects.clear();
-                }
-                let entry = ProjectEntry {
-                    roles: caller.org_roles.clone(),
-                    project: project.clone(),
-                    access: *access,
-                    at: Instant::now(),
-                };
-                state.projects.insert(key, entry);
+                let entry = ProjectEntry { roles: caller.org_roles.clone(), project: project.clone(), access: *access };
+                state.projects.remember(key, entry);
             }
         }
         Ok(found)

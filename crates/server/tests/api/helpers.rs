@@ -65,6 +65,16 @@ pub async fn spawn_app_on(engine: Engine) -> TestApp {
 /// The bootstrap admin's email.
 pub const ADMIN_EMAIL: &str = "admin@localhost";
 
+/// What every test node shares: a free port, a small pool, text logs.
+fn node_config() -> Config {
+    Config {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        database_pool_size: 4,
+        log_format: LogFormat::Text,
+        ..Config::default()
+    }
+}
+
 /// Like [`spawn_app_on`], with the configuration changed by `adjust` first.
 pub async fn spawn_app_with(engine: Engine, adjust: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().expect("a temporary directory");
@@ -75,14 +85,11 @@ pub async fn spawn_app_with(engine: Engine, adjust: impl FnOnce(&mut Config)) ->
     let api_key = hex::encode(rand::random::<[u8; 32]>());
     let admin_password = format!("pw-{}", hex::encode(rand::random::<[u8; 8]>()));
     let mut config = Config {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         data_dir: dir.path().to_owned(),
         database_url: database.as_ref().map(|d| d.url.clone()),
-        database_pool_size: 4,
         admin_api_key: Some(api_key.clone()),
         admin_password: Some(admin_password.clone()),
-        log_format: LogFormat::Text,
-        ..Config::default()
+        ..node_config()
     };
     adjust(&mut config);
     let server = parley_server::start(&config).await.expect("the server starts");
@@ -113,13 +120,7 @@ impl Node {
 impl TestApp {
     /// Starts another node on this app's database, with the test configuration changed by `adjust`.
     pub async fn another_node(&self, adjust: impl FnOnce(&mut Config)) -> Node {
-        let mut config = Config {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            database_url: Some(self.database_url.clone()),
-            database_pool_size: 4,
-            log_format: LogFormat::Text,
-            ..Config::default()
-        };
+        let mut config = Config { database_url: Some(self.database_url.clone()), ..node_config() };
         adjust(&mut config);
         let server = parley_server::start(&config).await.expect("the other node starts");
         Node { addr: server.addr, _server: server }

@@ -90,8 +90,7 @@ impl Engine {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", dir.display())))?;
         }
-        let mut writer = Connection::open(path)
-            .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+        let mut writer = Connection::open(path).map_err(|e| cannot_open(path, e))?;
         writer
             .execute_batch(
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
@@ -192,10 +191,15 @@ impl Engine {
 
 fn open_reader(path: &Path) -> StoreResult<Connection> {
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-        .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+        .map_err(|e| cannot_open(path, e))?;
     conn.execute_batch("PRAGMA busy_timeout = 10000;").map_err(internal)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
+}
+
+/// The database file could not be opened.
+fn cannot_open(path: &Path, error: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(format!("cannot open {}: {error}", path.display()))
 }
 
 /// Runs a statement without parameters or rows through the statement cache: the writer runs
@@ -226,11 +230,9 @@ fn start_checkpointer(
     path: &Path,
     checkpoints: Checkpoints,
 ) -> StoreResult<thread::JoinHandle<()>> {
-    let cannot_open =
-        |e: &dyn std::fmt::Display| StoreError::Unavailable(format!("cannot open {}: {e}", path.display()));
-    let checkpointer = Connection::open(path).map_err(|e| cannot_open(&e))?;
+    let checkpointer = Connection::open(path).map_err(|e| cannot_open(path, e))?;
     checkpointer.execute_batch("PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000;").map_err(internal)?;
-    let database = std::fs::File::open(path).map_err(|e| cannot_open(&e))?;
+    let database = std::fs::File::open(path).map_err(|e| cannot_open(path, e))?;
     let sync_from = i64::from(checkpoints.writer) * 3 / 4;
     let (wake, woken) = std::sync::mpsc::sync_channel::<()>(1);
     let thread = thread::Builder::new()
