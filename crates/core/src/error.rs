@@ -1,5 +1,7 @@
 //! The domain error: what went wrong in terms of the service, never of HTTP or SQL.
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value as Json};
 
 /// A failure that the caller may be told about. The HTTP layer maps each kind to a code once.
@@ -20,12 +22,12 @@ pub enum Error {
     /// The request contradicts stored state.
     #[error("{0}")]
     Conflict(String),
-    /// Storage cannot be reached; safe to retry.
+    /// Storage cannot be reached; safe to retry. The text is for the client.
     #[error("{0}")]
     Unavailable(String),
-    /// A fault of parley's own; the text is for the log, never for the client.
-    #[error("{0}")]
-    Internal(String),
+    /// A fault of parley's own; what it holds is for the log, never for the client.
+    #[error("internal failure: {0}")]
+    Internal(#[source] Cause),
 }
 
 impl Error {
@@ -37,6 +39,11 @@ impl Error {
     /// An invalid argument named `field`, with the reason.
     pub fn invalid(field: &str, reason: impl std::fmt::Display) -> Self {
         Error::Invalid { detail: format!("Validation failed. '{field}' {reason}."), details: field_details(field) }
+    }
+
+    /// A fault of parley's own, described for the log.
+    pub fn internal(cause: impl Into<Cause>) -> Self {
+        Error::Internal(cause.into())
     }
 
     /// Adds a key to the details of a validation error (for example a batch index).
@@ -52,6 +59,62 @@ fn field_details(field: &str) -> Map<String, Json> {
     let mut details = Map::new();
     details.insert("field".into(), Json::String(field.to_owned()));
     details
+}
+
+/// What caused a failure, for logs: a description of what was being done and, when a library
+/// reported it, that library's error as the source. Cheap to clone, so that one failure can be
+/// answered to every request that shared it (a group commit, for example).
+#[derive(Debug, Clone)]
+pub struct Cause {
+    what: String,
+    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+impl Cause {
+    /// A failure described by `what` alone.
+    pub fn new(what: impl Into<String>) -> Self {
+        Cause { what: what.into(), source: None }
+    }
+
+    /// A failure described by `what`, reported by `source`.
+    pub fn with_source(what: impl Into<String>, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Cause { what: what.into(), source: Some(Arc::new(source)) }
+    }
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.source {
+            Some(source) if self.what.is_empty() => write!(f, "{source}"),
+            Some(source) => write!(f, "{}: {source}", self.what),
+            None => f.write_str(&self.what),
+        }
+    }
+}
+
+impl std::error::Error for Cause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// Two causes are the same failure when they read the same.
+impl PartialEq for Cause {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_string() == other.to_string()
+    }
+}
+
+impl From<String> for Cause {
+    fn from(what: String) -> Self {
+        Cause::new(what)
+    }
+}
+
+impl From<&str> for Cause {
+    fn from(what: &str) -> Self {
+        Cause::new(what)
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

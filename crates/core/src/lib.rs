@@ -13,7 +13,7 @@ pub mod task;
 pub mod update;
 pub mod value;
 
-pub use error::{Error, Result};
+pub use error::{Cause, Error, Result};
 pub use field::{Field, FieldIndex, FieldType, RECORD_FIELDS, field_index};
 pub use id::ObjectId;
 pub use identity::{Caller, OrgRole, ProjectAccess, ProjectRole};

@@ -20,7 +20,7 @@ fn domain(error: Error) -> String {
 
 fn store(error: parley_store::StoreError) -> String {
     match parley_core::Error::from(error) {
-        Error::Internal(message) => message,
+        Error::Internal(cause) => cause.to_string(),
         other => other.to_string(),
     }
 }

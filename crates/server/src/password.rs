@@ -18,10 +18,10 @@ pub async fn hash_password(password: String) -> Result<String, parley_core::Erro
         Argon2::default()
             .hash_password(password.as_bytes())
             .map(|hash| hash.to_string())
-            .map_err(|e| parley_core::Error::Internal(format!("password hashing failed: {e}")))
+            .map_err(|e| parley_core::Error::internal(format!("password hashing failed: {e}")))
     })
     .await
-    .map_err(|e| parley_core::Error::Internal(format!("password hashing task failed: {e}")))?
+    .map_err(|e| parley_core::Error::internal(format!("password hashing task failed: {e}")))?
 }
 
 /// Whether `password` matches the stored PHC string. With no stored hash, a hash of a fixed

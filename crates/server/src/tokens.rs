@@ -78,7 +78,7 @@ impl AccessTokens {
             jti: ObjectId::generate().to_string(),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .map_err(|e| parley_core::Error::Internal(format!("signing an access token failed: {e}")))
+            .map_err(|e| parley_core::Error::internal(format!("signing an access token failed: {e}")))
     }
 
     /// The claims of a valid, unexpired token signed with this key.

@@ -1,17 +1,51 @@
 //! Storage failures, converted once into domain errors.
 
-/// What went wrong in an engine. Messages are for logs only.
+use parley_core::Cause;
+
+/// What went wrong in an engine. What it holds is for logs only.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The database cannot be reached or is shutting down; the request may be retried.
     #[error("storage unavailable: {0}")]
-    Unavailable(String),
-    /// A uniqueness constraint refused the write; holds the constraint's name.
-    #[error("constraint violated: {0}")]
-    Conflict(String),
+    Unavailable(#[source] Cause),
+    /// A uniqueness rule refused the write.
+    #[error("constraint violated: {0:?}")]
+    Conflict(Constraint),
     /// Anything else: a bug or a corrupt store.
     #[error("storage failure: {0}")]
-    Internal(String),
+    Internal(#[source] Cause),
+}
+
+impl StoreError {
+    /// The database cannot be reached, for the reason given.
+    pub fn unavailable(cause: impl Into<Cause>) -> Self {
+        StoreError::Unavailable(cause.into())
+    }
+
+    /// A failure of the store itself, for the reason given.
+    pub fn internal(cause: impl Into<Cause>) -> Self {
+        StoreError::Internal(cause.into())
+    }
+}
+
+/// The uniqueness rules of the schema that a caller can run into, known by their constraint name
+/// in the migrations. The names live here and in the schema only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Constraint {
+    /// `users_organisation_email`: an email is used once per organisation.
+    UserEmail,
+    /// Any other uniqueness rule: a clash of generated ids or secrets, which a retry resolves.
+    Other,
+}
+
+impl Constraint {
+    /// The rule a constraint name stands for.
+    pub fn named(name: &str) -> Constraint {
+        match name {
+            "users_organisation_email" => Constraint::UserEmail,
+            _ => Constraint::Other,
+        }
+    }
 }
 
 impl From<StoreError> for parley_core::Error {
@@ -20,11 +54,13 @@ impl From<StoreError> for parley_core::Error {
             StoreError::Unavailable(_) => {
                 parley_core::Error::Unavailable("The database is unavailable; try again shortly.".into())
             }
-            StoreError::Conflict(constraint) => parley_core::Error::Conflict(match constraint.as_str() {
-                "users_organisation_email" => "A user with this email already exists in the organisation.".into(),
-                _ => "The request conflicts with stored data.".into(),
-            }),
-            StoreError::Internal(message) => parley_core::Error::Internal(message),
+            StoreError::Conflict(Constraint::UserEmail) => {
+                parley_core::Error::Conflict("A user with this email already exists in the organisation.".into())
+            }
+            StoreError::Conflict(Constraint::Other) => {
+                parley_core::Error::Conflict("The request conflicts with stored data.".into())
+            }
+            StoreError::Internal(cause) => parley_core::Error::Internal(cause),
         }
     }
 }

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use cache::CachedStore;
-pub use error::{StoreError, StoreResult};
+pub use error::{Constraint, StoreError, StoreResult};
 pub use model::{
     ApiKeyInfo, Bootstrap, GrantType, IngestCounts, Member, MemberChange, NewApiKey, NewRefreshToken, NewUser,
     OAuthClient, Organisation, RefreshOutcome, TokenSession, UpdateOutcome, User, UserDeletion, UserKind,
@@ -39,12 +39,12 @@ pub async fn open(url: &str, pool_size: usize) -> StoreResult<Arc<dyn Store>> {
         let path = PathBuf::from(path);
         let store = tokio::task::spawn_blocking(move || sqlite::SqliteStore::open(&path))
             .await
-            .map_err(|e| StoreError::Internal(format!("opening the SQLite store failed: {e}")))??;
+            .map_err(|e| StoreError::internal(format!("opening the SQLite store failed: {e}")))??;
         return Ok(Arc::new(store));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         return Ok(Arc::new(postgres::PgStore::connect(url, pool_size).await?));
     }
     let scheme = url.split_once(':').map_or(url, |(scheme, _)| scheme);
-    Err(StoreError::Internal(format!("unsupported database URL scheme '{scheme}': use sqlite://PATH or postgres://…")))
+    Err(StoreError::internal(format!("unsupported database URL scheme '{scheme}': use sqlite://PATH or postgres://…")))
 }

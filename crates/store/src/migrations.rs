@@ -43,7 +43,7 @@ pub fn check_applied(list: &[Migration], applied: &[i64]) -> crate::StoreResult<
     if lacking.is_empty() {
         Ok(())
     } else {
-        Err(crate::StoreError::Unavailable(format!("the schema lacks migrations {lacking:?}")))
+        Err(crate::StoreError::unavailable(format!("the schema lacks migrations {lacking:?}")))
     }
 }
 

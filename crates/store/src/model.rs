@@ -63,7 +63,7 @@ pub(crate) fn pending_update(
     properties: serde_json::Value,
 ) -> StoreResult<RecordUpdate> {
     let unreadable =
-        |e: &dyn std::fmt::Display| StoreError::Internal(format!("a stored pending update is unreadable: {e}"));
+        |e: &dyn std::fmt::Display| StoreError::internal(format!("a stored pending update is unreadable: {e}"));
     let serde_json::Value::Object(properties) = properties else {
         return Err(unreadable(&"its properties are not an object"));
     };

@@ -17,9 +17,9 @@ use parley_core::{
 use parley_odata::{CompareOp, EntityType, Expr, Function, IdName, Operand, OrderKey, Query, parse_query, skiptoken};
 use parley_store::testing::Proxy;
 use parley_store::{
-    ApiKeyInfo, Bootstrap, GrantType, IngestCounts, Member, MemberChange, NewApiKey, NewRefreshToken, NewUser,
-    OAuthClient, ODataRead, Organisation, RefreshOutcome, Store, StoreError, TokenSession, UpdateOutcome, User,
-    UserDeletion, UserKind,
+    ApiKeyInfo, Bootstrap, Constraint, GrantType, IngestCounts, Member, MemberChange, NewApiKey, NewRefreshToken,
+    NewUser, OAuthClient, ODataRead, Organisation, RefreshOutcome, Store, StoreError, TokenSession, UpdateOutcome,
+    User, UserDeletion, UserKind,
 };
 use serde_json::{Value as Json, json};
 use time::macros::datetime;
@@ -1288,11 +1288,11 @@ async fn users_are_created_listed_and_deleted(db: &TestDb) {
     db.store.create_user(NewUser { user: member.clone(), password_hash: None }).await.unwrap();
     let twin = User { id: oid(0xb102), name: "Twin".into(), ..member.clone() };
     match db.store.create_user(NewUser { user: twin, password_hash: None }).await {
-        Err(StoreError::Conflict(_)) => {}
+        Err(StoreError::Conflict(Constraint::UserEmail)) => {}
         other => panic!("an email used twice in one organisation: {other:?}"),
     }
     assert_eq!(
-        parley_core::Error::from(StoreError::Conflict("users_organisation_email".into())).to_string(),
+        parley_core::Error::from(StoreError::Conflict(Constraint::UserEmail)).to_string(),
         "A user with this email already exists in the organisation."
     );
     let elsewhere = user_of(second.id, 3, "member@example.com", vec![]);
@@ -2007,7 +2007,8 @@ async fn an_unreachable_postgres_is_unavailable_and_named() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let url = format!("postgres://parley@127.0.0.1:{port}/parley");
     match parley_store::open(&url, 2).await {
-        Err(StoreError::Unavailable(message)) => {
+        Err(StoreError::Unavailable(cause)) => {
+            let message = cause.to_string();
             assert!(message.contains(&format!("127.0.0.1:{port}")), "{message}");
             assert!(!message.contains('\n'), "{message}");
         }

@@ -81,7 +81,7 @@ pub fn values_from_row(row: &Row, types: &[FieldType]) -> StoreResult<Vec<Value>
 fn value_at(row: &Row, i: usize, ty: FieldType) -> StoreResult<Value> {
     let corrupt = |e: tokio_postgres::Error| {
         let name = row.columns().get(i).map_or("?", |c| c.name());
-        StoreError::Internal(format!("stored value of '{name}' does not fit its type: {e}"))
+        StoreError::internal(format!("stored value of '{name}' does not fit its type: {e}"))
     };
     let value = match ty {
         FieldType::Id | FieldType::Text { .. } | FieldType::LongText { .. } => {

@@ -9,7 +9,7 @@ use tokio_postgres::config::Host;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Config, NoTls};
 
-use crate::error::{StoreError, StoreResult};
+use crate::error::{Constraint, StoreError, StoreResult};
 use crate::migrations::Migration;
 
 /// How long opening one connection may take.
@@ -34,7 +34,7 @@ impl Engine {
     /// pool recovers by itself once the database is back.
     pub fn new(url: &str, pool_size: usize) -> StoreResult<Engine> {
         let mut config: Config =
-            url.parse().map_err(|e| StoreError::Internal(format!("invalid PostgreSQL URL: {}", one_line(&e))))?;
+            url.parse().map_err(|e| StoreError::internal(format!("invalid PostgreSQL URL: {}", one_line(&e))))?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
@@ -50,7 +50,7 @@ impl Engine {
             .create_timeout(Some(CONNECT_TIMEOUT + Duration::from_secs(1)))
             .recycle_timeout(Some(CONNECT_TIMEOUT))
             .build()
-            .map_err(|e| StoreError::Internal(format!("cannot build the connection pool: {e}")))?;
+            .map_err(|e| StoreError::internal(format!("cannot build the connection pool: {e}")))?;
         Ok(Engine { pool, target })
     }
 
@@ -122,7 +122,7 @@ pub async fn migrate(client: &mut Object, migrations: &[Migration]) -> StoreResu
         }
         tx.batch_execute(migration.sql)
             .await
-            .map_err(|e| StoreError::Internal(format!("migration {} failed: {}", migration.name, one_line(&e))))?;
+            .map_err(|e| StoreError::internal(format!("migration {} failed: {}", migration.name, one_line(&e))))?;
         tx.execute(
             "INSERT INTO parley_migrations (version, name, applied_at) VALUES ($1, $2, now())",
             &[&migration.version, &migration.name],
@@ -153,7 +153,7 @@ fn internal_ref(error: &tokio_postgres::Error) -> StoreError {
     if let Some(db) = error.as_db_error() {
         let code = db.code();
         if *code == SqlState::UNIQUE_VIOLATION {
-            return StoreError::Conflict(db.constraint().unwrap_or_default().to_owned());
+            return StoreError::Conflict(Constraint::named(db.constraint().unwrap_or_default()));
         }
         let retry = [
             SqlState::ADMIN_SHUTDOWN,
@@ -165,14 +165,14 @@ fn internal_ref(error: &tokio_postgres::Error) -> StoreError {
             SqlState::READ_ONLY_SQL_TRANSACTION,
         ];
         if code.code().starts_with("08") || retry.contains(code) {
-            return StoreError::Unavailable(one_line(error));
+            return StoreError::unavailable(one_line(error));
         }
-        return StoreError::Internal(format!("{} ({})", one_line(error), code.code()));
+        return StoreError::internal(format!("{} ({})", one_line(error), code.code()));
     }
     if error.is_closed() || lost_connection(error) {
-        return StoreError::Unavailable(one_line(error));
+        return StoreError::unavailable(one_line(error));
     }
-    StoreError::Internal(one_line(error))
+    StoreError::internal(one_line(error))
 }
 
 /// Whether an I/O error is among the causes, as when the connection breaks or cannot be made.
@@ -192,13 +192,13 @@ fn pool_error(error: PoolError, target: &str) -> StoreError {
         PoolError::Backend(e) => {
             let unavailable = matches!(internal_ref(&e), StoreError::Unavailable(_));
             let message = format!("cannot connect to PostgreSQL at {target}: {}", one_line(&e));
-            if unavailable { StoreError::Unavailable(message) } else { StoreError::Internal(message) }
+            if unavailable { StoreError::unavailable(message) } else { StoreError::internal(message) }
         }
         PoolError::Timeout(kind) => {
-            StoreError::Unavailable(format!("no connection to PostgreSQL at {target} in time ({kind:?})"))
+            StoreError::unavailable(format!("no connection to PostgreSQL at {target} in time ({kind:?})"))
         }
-        PoolError::Closed => StoreError::Unavailable("the connection pool is closed".into()),
-        PoolError::NoRuntimeSpecified | PoolError::PostCreateHook(_) => StoreError::Internal(one_line(&error)),
+        PoolError::Closed => StoreError::unavailable("the connection pool is closed"),
+        PoolError::NoRuntimeSpecified | PoolError::PostCreateHook(_) => StoreError::internal(one_line(&error)),
     }
 }
 

@@ -41,7 +41,7 @@ impl PgStore {
         let mut client = engine.get().await?;
         migrate(&mut client, crate::migrations::POSTGRES).await.map_err(|e| match e {
             StoreError::Unavailable(reason) => {
-                StoreError::Unavailable(format!("PostgreSQL at {} went away: {reason}", engine.target()))
+                StoreError::unavailable(format!("PostgreSQL at {} went away: {reason}", engine.target()))
             }
             other => other,
         })?;
@@ -56,7 +56,7 @@ fn refs<T: ToSql + Sync>(params: &[T]) -> Vec<&(dyn ToSql + Sync)> {
 
 fn id_of(row: &Row, index: usize) -> StoreResult<ObjectId> {
     let text: String = row.try_get(index).map_err(internal)?;
-    ObjectId::parse(&text).map_err(|e| StoreError::Internal(format!("stored id '{text}': {e}")))
+    ObjectId::parse(&text).map_err(|e| StoreError::internal(format!("stored id '{text}': {e}")))
 }
 
 fn time_of(row: &Row, index: usize) -> StoreResult<OffsetDateTime> {
@@ -526,9 +526,9 @@ fn task_from_row(row: &Row) -> StoreResult<Task> {
         project_id: id_of(row, 2)?,
         created_by: id_of(row, 3)?,
         status: TaskStatus::parse(&status)
-            .ok_or_else(|| StoreError::Internal(format!("stored task status '{status}'")))?,
+            .ok_or_else(|| StoreError::internal(format!("stored task status '{status}'")))?,
         erasure: erasure
-            .map(|json| Erasure::parse(json).map_err(|e| StoreError::Internal(format!("stored erasure: {e}"))))
+            .map(|json| Erasure::parse(json).map_err(|e| StoreError::internal(format!("stored erasure: {e}"))))
             .transpose()?,
         deleted: row.try_get::<_, i64>(6).map_err(internal)? as u64,
         error: row.try_get(7).map_err(internal)?,

@@ -54,7 +54,7 @@ pub fn values_from_row(row: &rusqlite::Row<'_>, types: &[FieldType]) -> rusqlite
 }
 
 fn from_sql(ty: FieldType, raw: ValueRef<'_>) -> StoreResult<Value> {
-    let corrupt = || StoreError::Internal(format!("stored value of type {:?} does not fit {ty:?}", raw.data_type()));
+    let corrupt = || StoreError::internal(format!("stored value of type {:?} does not fit {ty:?}", raw.data_type()));
     Ok(match (ty, raw) {
         (_, ValueRef::Null) => Value::Null,
         (FieldType::Id | FieldType::Text { .. } | FieldType::LongText { .. }, ValueRef::Text(bytes)) => {

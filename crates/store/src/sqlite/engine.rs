@@ -14,7 +14,9 @@ use rusqlite::wal::CheckpointMode;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::error::{StoreError, StoreResult};
+use parley_core::Cause;
+
+use crate::error::{Constraint, StoreError, StoreResult};
 use crate::migrations::{Migration, SQLITE};
 
 /// The most writes committed in one transaction.
@@ -88,7 +90,7 @@ impl Engine {
     fn open_with(path: &Path, checkpoints: Checkpoints) -> StoreResult<Engine> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
-                .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", dir.display())))?;
+                .map_err(|e| StoreError::unavailable(format!("cannot create {}: {e}", dir.display())))?;
         }
         let mut writer = Connection::open(path).map_err(|e| cannot_open(path, e))?;
         writer
@@ -108,7 +110,7 @@ impl Engine {
         thread::Builder::new()
             .name("parley-sqlite-writer".into())
             .spawn(move || write_loop(writer, checkpointer, receiver, &written))
-            .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
+            .map_err(|e| StoreError::internal(format!("cannot start the writer thread: {e}")))?;
         Ok(Engine { path: path.to_owned(), writer: sender, readers: Arc::new(Mutex::new(Vec::new())), counters })
     }
 
@@ -138,7 +140,7 @@ impl Engine {
                     end.map_err(internal).and(result)
                 }
                 Some((_, Err(e))) => Err(internal(e)),
-                None => Err(StoreError::Unavailable("the write transaction could not begin".into())),
+                None => Err(StoreError::unavailable("the write transaction could not begin")),
             };
             Box::new(move |commit_failure: Option<StoreError>| {
                 let _ = answer.send(match commit_failure {
@@ -147,8 +149,8 @@ impl Engine {
                 });
             })
         });
-        self.writer.send(Message::Job(job)).map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
-        answered.await.map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?
+        self.writer.send(Message::Job(job)).map_err(|_| StoreError::unavailable("the writer has stopped"))?;
+        answered.await.map_err(|_| StoreError::unavailable("the writer has stopped"))?
     }
 
     /// Lets the writer commit every write sent before this call, then stops it: later writes
@@ -173,7 +175,7 @@ impl Engine {
         let readers = Arc::clone(&self.readers);
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || {
-            let pooled = readers.lock().map_err(|_| StoreError::Internal("reader pool poisoned".into()))?.pop();
+            let pooled = readers.lock().map_err(|_| StoreError::internal("reader pool poisoned"))?.pop();
             let conn = match pooled {
                 Some(conn) => conn,
                 None => open_reader(&path)?,
@@ -185,7 +187,7 @@ impl Engine {
             result
         })
         .await
-        .map_err(|e| StoreError::Internal(format!("read task failed: {e}")))?
+        .map_err(|e| StoreError::internal(format!("read task failed: {e}")))?
     }
 }
 
@@ -199,7 +201,7 @@ fn open_reader(path: &Path) -> StoreResult<Connection> {
 
 /// The database file could not be opened.
 fn cannot_open(path: &Path, error: impl std::fmt::Display) -> StoreError {
-    StoreError::Unavailable(format!("cannot open {}: {error}", path.display()))
+    StoreError::unavailable(format!("cannot open {}: {error}", path.display()))
 }
 
 /// Runs a statement without parameters or rows through the statement cache: the writer runs
@@ -254,7 +256,7 @@ fn start_checkpointer(
                 thread::sleep(Duration::from_millis(20));
             }
         })
-        .map_err(|e| StoreError::Internal(format!("cannot start the checkpoint thread: {e}")))?;
+        .map_err(|e| StoreError::internal(format!("cannot start the checkpoint thread: {e}")))?;
     writer
         .wal_hook(Some(move |wal: &mut Wal, pages: i32| {
             if pages >= checkpoints.writer {
@@ -376,7 +378,7 @@ pub fn migrate(conn: &mut Connection, migrations: &[Migration]) -> StoreResult<(
     for migration in crate::migrations::missing(migrations, &applied) {
         let tx = conn.transaction().map_err(internal)?;
         tx.execute_batch(migration.sql)
-            .map_err(|e| StoreError::Internal(format!("migration {} failed: {e}", migration.name)))?;
+            .map_err(|e| StoreError::internal(format!("migration {} failed: {e}", migration.name)))?;
         tx.execute(
             "INSERT INTO parley_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
             rusqlite::params![
@@ -403,19 +405,20 @@ pub fn applied_versions(conn: &Connection) -> StoreResult<Vec<i64>> {
 /// writes (it is the only writer), so a violation here is never the client's doing by message.
 pub fn internal(error: rusqlite::Error) -> StoreError {
     use rusqlite::ErrorCode;
-    match &error {
-        rusqlite::Error::SqliteFailure(failure, _) => match failure.code {
-            ErrorCode::ConstraintViolation => {
-                StoreError::Conflict(format!("sqlite constraint {}", failure.extended_code))
-            }
+    let code = match &error {
+        rusqlite::Error::SqliteFailure(failure, _) => Some(failure.code),
+        _ => None,
+    };
+    match code {
+        Some(ErrorCode::ConstraintViolation) => StoreError::Conflict(Constraint::Other),
+        Some(
             ErrorCode::DatabaseBusy
             | ErrorCode::DatabaseLocked
             | ErrorCode::CannotOpen
             | ErrorCode::DiskFull
-            | ErrorCode::SystemIoFailure => StoreError::Unavailable(error.to_string()),
-            _ => StoreError::Internal(error.to_string()),
-        },
-        _ => StoreError::Internal(error.to_string()),
+            | ErrorCode::SystemIoFailure,
+        ) => StoreError::Unavailable(Cause::with_source("", error)),
+        _ => StoreError::Internal(Cause::with_source("", error)),
     }
 }
 

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 
 use super::engine::internal;
 use super::{SqliteStore, id_of, json_of, json_text, time_of};
-use crate::error::{StoreError, StoreResult};
+use crate::error::{Constraint, StoreError, StoreResult};
 use crate::model::{
     ApiKeyInfo, Bootstrap, NewApiKey, NewRefreshToken, NewUser, OAuthClient, Organisation, RefreshOutcome,
     TokenSession, User, UserDeletion, UserKind,
@@ -58,7 +58,7 @@ fn insert_user(conn: &Connection, new: &NewUser) -> StoreResult<()> {
         )
         .map_err(internal)?;
     if taken {
-        return Err(StoreError::Conflict("users_organisation_email".into()));
+        return Err(StoreError::Conflict(Constraint::UserEmail));
     }
     conn.execute(
         "INSERT INTO users (id, organisation, email, name, password_hash, roles, kind, created_at) \

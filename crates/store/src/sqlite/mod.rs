@@ -397,7 +397,7 @@ fn apply_pending_updates(conn: &rusqlite::Connection, record: &Record, now: Offs
     let mut applied = 0;
     for (contact, session, properties) in waiting {
         let properties = serde_json::from_str(&properties)
-            .map_err(|e| StoreError::Internal(format!("a stored pending update is unreadable: {e}")))?;
+            .map_err(|e| StoreError::internal(format!("a stored pending update is unreadable: {e}")))?;
         let update = pending_update(project_id, contact, session, input.clone(), properties)?;
         let statement = sql::update_records(Dialect::Sqlite, &update, now);
         let mut stmt = conn.prepare_cached(&statement.text).map_err(internal)?;
