@@ -17,6 +17,8 @@ pub enum Value {
     Time(OffsetDateTime),
     Json(Json),
     TextList(Vec<String>),
+    /// Bytes that no record field holds: the hashes of secrets, kept by the store.
+    Bytes(Vec<u8>),
 }
 
 /// Why a JSON value does not fit a field; the field name is added by the caller.
@@ -119,6 +121,7 @@ impl Value {
             Value::Time(t) => Json::String(format_time(*t)),
             Value::Json(json) => json.clone(),
             Value::TextList(items) => Json::Array(items.iter().cloned().map(Json::String).collect()),
+            Value::Bytes(bytes) => Json::String(bytes.iter().map(|b| format!("{b:02x}")).collect()),
         }
     }
 

@@ -3,10 +3,12 @@
 
 pub mod cache;
 mod error;
+mod exec;
 pub mod migrations;
 mod model;
 pub mod odata;
 pub mod postgres;
+mod rules;
 pub mod sql;
 pub mod sqlite;
 #[cfg(feature = "test-support")]

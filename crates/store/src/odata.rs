@@ -15,6 +15,7 @@ use parley_core::field::FieldType;
 use parley_core::{ObjectId, Value};
 use parley_odata::{CompareOp, EntityType, Expr, Function, Method, Operand, OrderKey, Query};
 
+use crate::exec::Kind;
 use crate::sql::{Dialect, Statement};
 
 /// One page of an OData read: which rows, which columns, how many.
@@ -31,9 +32,9 @@ pub struct ODataRead<'a> {
 }
 
 impl ODataRead<'_> {
-    /// The types of the returned columns, in order, for decoding rows.
-    pub fn column_types(&self) -> Vec<FieldType> {
-        self.columns.iter().map(|&c| self.query.ty(self.entity, c)).collect()
+    /// How the returned columns are read, in order.
+    pub fn column_kinds(&self) -> Vec<Kind> {
+        self.columns.iter().map(|&c| Kind::of(self.query.ty(self.entity, c))).collect()
     }
 }
 
@@ -213,7 +214,7 @@ fn bind_typed(s: &mut Statement, value: Value) {
         Value::Number(_) => "float8",
         Value::Bool(_) => "bool",
         Value::Time(_) => "timestamptz",
-        Value::Null | Value::Json(_) | Value::TextList(_) => "text",
+        Value::Null | Value::Json(_) | Value::TextList(_) | Value::Bytes(_) => "text",
     };
     s.push("CAST(").bind(value).push(" AS ").push(ty).push(")");
     if ty == "text" {

@@ -4,9 +4,10 @@
 use std::fmt::Write as _;
 use std::sync::LazyLock;
 
-use parley_core::field::FieldType;
 use parley_core::{Cursor, Erasure, ObjectId, RECORD_FIELDS, RecordFilter, RecordUpdate, SortKey, Value};
 use time::OffsetDateTime;
+
+use crate::exec::Kind;
 
 /// How an engine writes placeholders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,6 +16,16 @@ pub enum Dialect {
     Sqlite,
     /// `$1, $2, …`
     Postgres,
+}
+
+impl Dialect {
+    /// A statement written with `?n` placeholders, in this dialect's placeholders.
+    pub fn text(self, sql: &str) -> std::borrow::Cow<'_, str> {
+        match self {
+            Dialect::Sqlite => std::borrow::Cow::Borrowed(sql),
+            Dialect::Postgres => std::borrow::Cow::Owned(sql.replace('?', "$")),
+        }
+    }
 }
 
 /// A statement and its parameters, bound in order.
@@ -52,10 +63,10 @@ impl Statement {
     }
 }
 
-/// The types of records' columns, in catalogue order.
-pub fn record_types() -> &'static [FieldType] {
-    static TYPES: LazyLock<Vec<FieldType>> = LazyLock::new(|| RECORD_FIELDS.iter().map(|f| f.ty).collect());
-    &TYPES
+/// How records' columns are read, in catalogue order.
+pub fn record_types() -> &'static [Kind] {
+    static KINDS: LazyLock<Vec<Kind>> = LazyLock::new(|| RECORD_FIELDS.iter().map(|f| Kind::of(f.ty)).collect());
+    &KINDS
 }
 
 /// The column list of records, in catalogue order.

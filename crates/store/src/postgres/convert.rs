@@ -13,6 +13,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::{IsNull, Json, ToSql, Type, to_sql_checked};
 
 use crate::error::{StoreError, StoreResult};
+use crate::exec::Kind;
 
 type BoxError = Box<dyn Error + Sync + Send>;
 
@@ -33,6 +34,7 @@ impl ToSql for Param<'_> {
             Value::Time(t) => encode(&millis(*t), ty, out),
             Value::Json(json) => encode(json, ty, out),
             Value::TextList(items) => encode(&Json(items), ty, out),
+            Value::Bytes(bytes) => encode(bytes, ty, out),
         }
     }
 
@@ -74,30 +76,29 @@ pub fn record_from_row(row: &Row) -> StoreResult<Record> {
 }
 
 /// Reads the values of a row whose columns have these types, in order.
-pub fn values_from_row(row: &Row, types: &[FieldType]) -> StoreResult<Vec<Value>> {
+pub fn values_from_row(row: &Row, types: &[Kind]) -> StoreResult<Vec<Value>> {
     types.iter().enumerate().map(|(i, ty)| value_at(row, i, *ty)).collect()
 }
 
-fn value_at(row: &Row, i: usize, ty: FieldType) -> StoreResult<Value> {
+fn value_at(row: &Row, i: usize, ty: Kind) -> StoreResult<Value> {
     let corrupt = |e: tokio_postgres::Error| {
         let name = row.columns().get(i).map_or("?", |c| c.name());
         StoreError::internal(format!("stored value of '{name}' does not fit its type: {e}"))
     };
     let value = match ty {
-        FieldType::Id | FieldType::Text { .. } | FieldType::LongText { .. } => {
-            row.try_get::<_, Option<String>>(i).map_err(corrupt)?.map(Value::Text)
-        }
-        FieldType::DateTime => row
+        Kind::Text => row.try_get::<_, Option<String>>(i).map_err(corrupt)?.map(Value::Text),
+        Kind::Time => row
             .try_get::<_, Option<OffsetDateTime>>(i)
             .map_err(corrupt)?
             .map(|t| Value::Time(t.to_offset(time::UtcOffset::UTC))),
-        FieldType::Json { .. } => row.try_get::<_, Option<serde_json::Value>>(i).map_err(corrupt)?.map(Value::Json),
-        FieldType::TextList => {
+        Kind::Json => row.try_get::<_, Option<serde_json::Value>>(i).map_err(corrupt)?.map(Value::Json),
+        Kind::TextList => {
             row.try_get::<_, Option<Json<Vec<String>>>>(i).map_err(corrupt)?.map(|list| Value::TextList(list.0))
         }
-        FieldType::Number { .. } => row.try_get::<_, Option<f64>>(i).map_err(corrupt)?.map(Value::Number),
-        FieldType::Integer { .. } => row.try_get::<_, Option<i64>>(i).map_err(corrupt)?.map(Value::Integer),
-        FieldType::Boolean => row.try_get::<_, Option<bool>>(i).map_err(corrupt)?.map(Value::Bool),
+        Kind::Number => row.try_get::<_, Option<f64>>(i).map_err(corrupt)?.map(Value::Number),
+        Kind::Integer => row.try_get::<_, Option<i64>>(i).map_err(corrupt)?.map(Value::Integer),
+        Kind::Bool => row.try_get::<_, Option<bool>>(i).map_err(corrupt)?.map(Value::Bool),
+        Kind::Bytes => row.try_get::<_, Option<Vec<u8>>>(i).map_err(corrupt)?.map(Value::Bytes),
     };
     Ok(value.unwrap_or(Value::Null))
 }

@@ -146,7 +146,13 @@ pub async fn applied_versions(client: &Object) -> StoreResult<Vec<i64>> {
 /// constraint; a lost or refused connection, a server shutting down or out of connections, and
 /// a transaction the server asks to retry are unavailability; the rest is internal.
 pub fn internal(error: tokio_postgres::Error) -> StoreError {
-    internal_ref(&error)
+    StoreError::from(error)
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        internal_ref(&error)
+    }
 }
 
 fn internal_ref(error: &tokio_postgres::Error) -> StoreError {

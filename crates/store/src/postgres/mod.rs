@@ -4,14 +4,14 @@
 
 mod convert;
 mod engine;
+mod exec;
 mod identity;
 
 use std::sync::OnceLock;
 
 use async_trait::async_trait;
 use parley_core::{
-    Caller, Cursor, Erasure, ObjectId, Project, ProjectAccess, ProjectRole, ProjectSettings, RECORD_FIELDS, Record,
-    RecordFilter, RecordUpdate, SortKey, Task, TaskStatus, Value,
+    Cursor, Erasure, ObjectId, RECORD_FIELDS, Record, RecordFilter, RecordUpdate, SortKey, Task, TaskStatus, Value,
 };
 use parley_odata::{EntityType, Query};
 use time::OffsetDateTime;
@@ -20,11 +20,13 @@ use tokio_postgres::types::{Json, ToSql};
 
 use self::convert::{Param, millis, record_from_row, sql_type, values_from_row};
 use self::engine::{Engine, applied_versions, internal, migrate};
+use self::exec::PgExec;
 use crate::error::{StoreError, StoreResult};
-use crate::model::{IngestCounts, Member, MemberChange, UpdateOutcome, pending_update};
+use crate::exec::BoxFuture;
+use crate::model::{IngestCounts, UpdateOutcome, pending_update};
 use crate::odata::ODataRead;
 use crate::sql::{self, Dialect};
-use crate::traits::{LifecycleStore, ODataStore, ProjectStore, RecordStore, Store};
+use crate::traits::{LifecycleStore, ODataStore, RecordStore, Store};
 
 /// A store in one PostgreSQL database, reached through a pool of connections.
 pub struct PgStore {
@@ -64,19 +66,6 @@ fn time_of(row: &Row, index: usize) -> StoreResult<OffsetDateTime> {
     Ok(t.to_offset(time::UtcOffset::UTC))
 }
 
-const PROJECT_COLUMNS: &str = "p.id, p.organisation, p.name, p.settings, p.created_at, p.updated_at";
-
-fn project_from_row(row: &Row) -> StoreResult<Project> {
-    Ok(Project {
-        id: id_of(row, 0)?,
-        organisation: id_of(row, 1)?,
-        name: row.try_get(2).map_err(internal)?,
-        settings: row.try_get::<_, Json<ProjectSettings>>(3).map_err(internal)?.0,
-        created_at: time_of(row, 4)?,
-        updated_at: time_of(row, 5)?,
-    })
-}
-
 /// The ingest statement: one row per element of 53 parallel arrays, so that a batch of any size
 /// is one prepared statement and one round trip. It returns the keys of the records inserted.
 fn insert_records_sql() -> &'static str {
@@ -111,216 +100,26 @@ fn project_lock_key(project: ObjectId) -> i32 {
     hash as i32
 }
 
-#[async_trait]
-impl ProjectStore for PgStore {
-    async fn create_project(&self, p: Project) -> StoreResult<()> {
-        let client = self.engine.get().await?;
-        let statement = client
-            .prepare_cached(
-                "INSERT INTO projects (id, organisation, name, settings, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .await
-            .map_err(internal)?;
-        client
-            .execute(
-                &statement,
-                &[
-                    &p.id.to_string(),
-                    &p.organisation.to_string(),
-                    &p.name,
-                    &Json(&p.settings),
-                    &millis(p.created_at),
-                    &millis(p.updated_at),
-                ],
-            )
-            .await
-            .map(drop)
-            .map_err(internal)
+impl crate::exec::Engine for PgStore {
+    type Exec<'c> = PgExec;
+
+    async fn read<T, F>(&self, job: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'a, 'c> FnOnce(&'a mut PgExec) -> BoxFuture<'a, StoreResult<T>> + Send + 'static,
+    {
+        let mut exec = PgExec::new(self.engine.get().await?);
+        let result = job(&mut exec).await;
+        exec.finish().await?;
+        result
     }
 
-    async fn project_for(&self, caller: &Caller, id: ObjectId) -> StoreResult<Option<(Project, ProjectAccess)>> {
-        let client = self.engine.get().await?;
-        let statement = client
-            .prepare_cached(&format!(
-                "SELECT {PROJECT_COLUMNS}, m.roles FROM projects p \
-                 LEFT JOIN project_members m ON m.project_id = p.id AND m.user_id = $3 \
-                 WHERE p.id = $1 AND p.organisation = $2"
-            ))
-            .await
-            .map_err(internal)?;
-        let row = client
-            .query_opt(&statement, &[&id.to_string(), &caller.organisation.to_string(), &caller.user_id.to_string()])
-            .await
-            .map_err(internal)?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let roles: Vec<ProjectRole> =
-            row.try_get::<_, Option<Json<Vec<ProjectRole>>>>(6).map_err(internal)?.map(|r| r.0).unwrap_or_default();
-        let Some(access) = caller.project_access(&roles) else {
-            return Ok(None);
-        };
-        Ok(Some((project_from_row(&row)?, access)))
-    }
-
-    async fn list_projects(&self, caller: &Caller, skip: u64, limit: u32) -> StoreResult<(Vec<Project>, u64)> {
-        let client = self.engine.get().await?;
-        let org = caller.organisation.to_string();
-        let user = caller.user_id.to_string();
-        let (limit, skip) = (i64::from(limit), i64::try_from(skip).unwrap_or(i64::MAX));
-        let (rows, total) = if caller.is_admin() {
-            let list = client
-                .prepare_cached(&format!(
-                    "SELECT {PROJECT_COLUMNS} FROM projects p WHERE p.organisation = $1 \
-                     ORDER BY p.created_at, p.id LIMIT $2 OFFSET $3"
-                ))
-                .await
-                .map_err(internal)?;
-            let count = client
-                .prepare_cached("SELECT COUNT(*) FROM projects p WHERE p.organisation = $1")
-                .await
-                .map_err(internal)?;
-            let rows = client.query(&list, &[&org, &limit, &skip]).await.map_err(internal)?;
-            let total: i64 = client.query_one(&count, &[&org]).await.map_err(internal)?.get(0);
-            (rows, total)
-        } else {
-            let visible = "p.organisation = $1 AND EXISTS \
-                           (SELECT 1 FROM project_members m WHERE m.project_id = p.id AND m.user_id = $2)";
-            let list = client
-                .prepare_cached(&format!(
-                    "SELECT {PROJECT_COLUMNS} FROM projects p WHERE {visible} \
-                     ORDER BY p.created_at, p.id LIMIT $3 OFFSET $4"
-                ))
-                .await
-                .map_err(internal)?;
-            let count = client
-                .prepare_cached(&format!("SELECT COUNT(*) FROM projects p WHERE {visible}"))
-                .await
-                .map_err(internal)?;
-            let rows = client.query(&list, &[&org, &user, &limit, &skip]).await.map_err(internal)?;
-            let total: i64 = client.query_one(&count, &[&org, &user]).await.map_err(internal)?.get(0);
-            (rows, total)
-        };
-        let projects = rows.iter().map(project_from_row).collect::<StoreResult<Vec<_>>>()?;
-        Ok((projects, total as u64))
-    }
-
-    async fn visible_project_ids(&self, caller: &Caller) -> StoreResult<Vec<ObjectId>> {
-        let client = self.engine.get().await?;
-        let org = caller.organisation.to_string();
-        let rows = if caller.is_admin() {
-            let statement =
-                client.prepare_cached("SELECT id FROM projects WHERE organisation = $1").await.map_err(internal)?;
-            client.query(&statement, &[&org]).await
-        } else {
-            let statement = client
-                .prepare_cached(
-                    "SELECT p.id FROM projects p JOIN project_members m ON m.project_id = p.id \
-                     WHERE p.organisation = $1 AND m.user_id = $2",
-                )
-                .await
-                .map_err(internal)?;
-            client.query(&statement, &[&org, &caller.user_id.to_string()]).await
-        }
-        .map_err(internal)?;
-        rows.iter().map(|row| id_of(row, 0)).collect()
-    }
-
-    async fn update_project(&self, p: Project) -> StoreResult<()> {
-        let client = self.engine.get().await?;
-        let statement = client
-            .prepare_cached(
-                "UPDATE projects SET name = $3, settings = $4, updated_at = $5 WHERE id = $1 AND organisation = $2",
-            )
-            .await
-            .map_err(internal)?;
-        client
-            .execute(
-                &statement,
-                &[&p.id.to_string(), &p.organisation.to_string(), &p.name, &Json(&p.settings), &millis(p.updated_at)],
-            )
-            .await
-            .map(drop)
-            .map_err(internal)
-    }
-
-    async fn delete_project(&self, organisation: ObjectId, id: ObjectId) -> StoreResult<bool> {
-        let mut client = self.engine.get().await?;
-        let tx = client.transaction().await.map_err(internal)?;
-        let id = id.to_string();
-        let deleted = tx
-            .execute("DELETE FROM projects WHERE id = $1 AND organisation = $2", &[&id, &organisation.to_string()])
-            .await
-            .map_err(internal)?;
-        if deleted > 0 {
-            tx.execute("DELETE FROM records WHERE project_id = $1", &[&id]).await.map_err(internal)?;
-        }
-        tx.commit().await.map_err(internal)?;
-        Ok(deleted > 0)
-    }
-
-    async fn set_member(
-        &self,
-        project: &Project,
-        user_id: ObjectId,
-        roles: Vec<ProjectRole>,
-    ) -> StoreResult<MemberChange> {
-        let client = self.engine.get().await?;
-        let user = user_id.to_string();
-        let known: bool = client
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND organisation = $2)",
-                &[&user, &project.organisation.to_string()],
-            )
-            .await
-            .map_err(internal)?
-            .get(0);
-        if !known {
-            return Ok(MemberChange::UnknownUser);
-        }
-        // xmax is 0 on a row this statement inserted and set on one it updated.
-        let inserted: bool = client
-            .query_one(
-                "INSERT INTO project_members (project_id, user_id, roles) VALUES ($1, $2, $3) \
-                 ON CONFLICT (project_id, user_id) DO UPDATE SET roles = excluded.roles RETURNING (xmax = 0)",
-                &[&project.id.to_string(), &user, &Json(&roles)],
-            )
-            .await
-            .map_err(internal)?
-            .get(0);
-        Ok(if inserted { MemberChange::Added } else { MemberChange::Replaced })
-    }
-
-    async fn remove_member(&self, project_id: ObjectId, user_id: ObjectId) -> StoreResult<bool> {
-        let client = self.engine.get().await?;
-        let deleted = client
-            .execute(
-                "DELETE FROM project_members WHERE project_id = $1 AND user_id = $2",
-                &[&project_id.to_string(), &user_id.to_string()],
-            )
-            .await
-            .map_err(internal)?;
-        Ok(deleted > 0)
-    }
-
-    async fn list_members(&self, project_id: ObjectId) -> StoreResult<Vec<Member>> {
-        let client = self.engine.get().await?;
-        let rows = client
-            .query(
-                "SELECT user_id, roles FROM project_members WHERE project_id = $1 ORDER BY user_id",
-                &[&project_id.to_string()],
-            )
-            .await
-            .map_err(internal)?;
-        rows.iter()
-            .map(|row| {
-                Ok(Member {
-                    user_id: id_of(row, 0)?,
-                    roles: row.try_get::<_, Json<Vec<ProjectRole>>>(1).map_err(internal)?.0,
-                })
-            })
-            .collect()
+    async fn write<T, F>(&self, job: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'a, 'c> FnOnce(&'a mut PgExec) -> BoxFuture<'a, StoreResult<T>> + Send + 'static,
+    {
+        self.read(job).await
     }
 }
 
@@ -659,7 +458,7 @@ impl LifecycleStore for PgStore {
 impl ODataStore for PgStore {
     async fn odata_rows(&self, read: ODataRead<'_>) -> StoreResult<Vec<Vec<Value>>> {
         let statement = crate::odata::select(Dialect::Postgres, &read);
-        let types = read.column_types();
+        let types = read.column_kinds();
         let params: Vec<Param<'_>> = statement.params.iter().map(Param).collect();
         let client = self.engine.get().await?;
         // Unnamed statements: OData queries vary too much to be worth caching.

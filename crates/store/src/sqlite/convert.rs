@@ -1,12 +1,12 @@
 //! Values between the domain and SQLite: times as epoch milliseconds, JSON and string lists as
 //! JSON text, booleans as integers.
 
-use parley_core::field::FieldType;
 use parley_core::value::{from_unix_millis, unix_millis};
 use parley_core::{Record, Value};
 use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
 
 use crate::error::{StoreError, StoreResult};
+use crate::exec::Kind;
 
 /// The SQLite form of a value.
 pub fn to_sql(value: &Value) -> ToSqlOutput<'_> {
@@ -19,6 +19,7 @@ pub fn to_sql(value: &Value) -> ToSqlOutput<'_> {
         Value::Time(t) => ToSqlOutput::Owned(SqlValue::Integer(unix_millis(*t))),
         Value::Json(json) => ToSqlOutput::Owned(SqlValue::Text(json.to_string())),
         Value::TextList(items) => ToSqlOutput::Owned(SqlValue::Text(serde_json::to_string(items).unwrap_or_default())),
+        Value::Bytes(bytes) => ToSqlOutput::Borrowed(ValueRef::Blob(bytes)),
     }
 }
 
@@ -42,7 +43,7 @@ pub fn record_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
 }
 
 /// Reads the values of a row whose columns have these types, in order.
-pub fn values_from_row(row: &rusqlite::Row<'_>, types: &[FieldType]) -> rusqlite::Result<Vec<Value>> {
+pub fn values_from_row(row: &rusqlite::Row<'_>, types: &[Kind]) -> rusqlite::Result<Vec<Value>> {
     types
         .iter()
         .enumerate()
@@ -53,24 +54,21 @@ pub fn values_from_row(row: &rusqlite::Row<'_>, types: &[FieldType]) -> rusqlite
         .collect()
 }
 
-fn from_sql(ty: FieldType, raw: ValueRef<'_>) -> StoreResult<Value> {
+fn from_sql(ty: Kind, raw: ValueRef<'_>) -> StoreResult<Value> {
     let corrupt = || StoreError::internal(format!("stored value of type {:?} does not fit {ty:?}", raw.data_type()));
     Ok(match (ty, raw) {
         (_, ValueRef::Null) => Value::Null,
-        (FieldType::Id | FieldType::Text { .. } | FieldType::LongText { .. }, ValueRef::Text(bytes)) => {
-            Value::Text(String::from_utf8(bytes.to_vec()).map_err(|_| corrupt())?)
-        }
-        (FieldType::DateTime, ValueRef::Integer(ms)) => Value::Time(from_unix_millis(ms).ok_or_else(corrupt)?),
-        (FieldType::Json { .. }, ValueRef::Text(bytes)) => {
-            Value::Json(serde_json::from_slice(bytes).map_err(|_| corrupt())?)
-        }
-        (FieldType::TextList, ValueRef::Text(bytes)) => {
+        (Kind::Text, ValueRef::Text(bytes)) => Value::Text(String::from_utf8(bytes.to_vec()).map_err(|_| corrupt())?),
+        (Kind::Time, ValueRef::Integer(ms)) => Value::Time(from_unix_millis(ms).ok_or_else(corrupt)?),
+        (Kind::Json, ValueRef::Text(bytes)) => Value::Json(serde_json::from_slice(bytes).map_err(|_| corrupt())?),
+        (Kind::TextList, ValueRef::Text(bytes)) => {
             Value::TextList(serde_json::from_slice(bytes).map_err(|_| corrupt())?)
         }
-        (FieldType::Number { .. }, ValueRef::Real(n)) => Value::Number(n),
-        (FieldType::Number { .. }, ValueRef::Integer(i)) => Value::Number(i as f64),
-        (FieldType::Integer { .. }, ValueRef::Integer(i)) => Value::Integer(i),
-        (FieldType::Boolean, ValueRef::Integer(i)) => Value::Bool(i != 0),
+        (Kind::Number, ValueRef::Real(n)) => Value::Number(n),
+        (Kind::Number, ValueRef::Integer(i)) => Value::Number(i as f64),
+        (Kind::Integer, ValueRef::Integer(i)) => Value::Integer(i),
+        (Kind::Bool, ValueRef::Integer(i)) => Value::Bool(i != 0),
+        (Kind::Bytes, ValueRef::Blob(bytes)) => Value::Bytes(bytes.to_vec()),
         _ => return Err(corrupt()),
     })
 }

@@ -49,7 +49,7 @@ const STATEMENT_CACHE: usize = 256;
 /// A write, run inside the group's transaction under its own savepoint (or not at all when it is
 /// given no connection because the transaction could not begin); it returns the function that
 /// answers its caller once the group's commit has (or has not) succeeded.
-type Job = Box<dyn FnOnce(Option<&Connection>) -> Box<dyn FnOnce(Option<StoreError>) + Send> + Send>;
+type Job = Box<dyn FnOnce(Option<&mut Connection>) -> Box<dyn FnOnce(Option<StoreError>) + Send> + Send>;
 
 /// What the writer thread is sent.
 enum Message {
@@ -126,11 +126,14 @@ impl Engine {
     pub async fn write<T, F>(&self, work: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
     {
         let (answer, answered) = oneshot::channel();
-        let job: Job = Box::new(move |conn: Option<&Connection>| {
-            let result = match conn.map(|conn| (conn, run(conn, "SAVEPOINT job"))) {
+        let job: Job = Box::new(move |conn: Option<&mut Connection>| {
+            let result = match conn.map(|conn| {
+                let begun = run(conn, "SAVEPOINT job");
+                (conn, begun)
+            }) {
                 Some((conn, Ok(()))) => {
                     let result = work(conn);
                     let end = match &result {
@@ -170,17 +173,17 @@ impl Engine {
     pub async fn read<T, F>(&self, work: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
     {
         let readers = Arc::clone(&self.readers);
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || {
             let pooled = readers.lock().map_err(|_| StoreError::internal("reader pool poisoned"))?.pop();
-            let conn = match pooled {
+            let mut conn = match pooled {
                 Some(conn) => conn,
                 None => open_reader(&path)?,
             };
-            let result = work(&conn);
+            let result = work(&mut conn);
             if let Ok(mut pool) = readers.lock() {
                 pool.push(conn);
             }
@@ -321,7 +324,7 @@ fn write_loop(
             }
         }
         if !group.is_empty() {
-            commit_group(&conn, &mut group, counters);
+            commit_group(&mut conn, &mut group, counters);
         }
         if refreshed.elapsed() >= STATISTICS_EVERY {
             refresh_statistics(&conn);
@@ -345,7 +348,7 @@ fn write_loop(
     }
 }
 
-fn commit_group(conn: &Connection, group: &mut Vec<Job>, counters: &Counters) {
+fn commit_group(conn: &mut Connection, group: &mut Vec<Job>, counters: &Counters) {
     if let Err(e) = run(conn, "BEGIN IMMEDIATE") {
         let failure = internal(e);
         for job in group.drain(..) {
@@ -353,7 +356,7 @@ fn commit_group(conn: &Connection, group: &mut Vec<Job>, counters: &Counters) {
         }
         return;
     }
-    let answers: Vec<_> = group.drain(..).map(|job| job(Some(conn))).collect();
+    let answers: Vec<_> = group.drain(..).map(|job| job(Some(&mut *conn))).collect();
     let failure = run(conn, "COMMIT").err().map(|e| {
         let _ = conn.execute_batch("ROLLBACK");
         internal(e)
@@ -404,6 +407,16 @@ pub fn applied_versions(conn: &Connection) -> StoreResult<Vec<i64>> {
 /// file is unavailability, the rest is internal. The writer checks uniqueness itself before it
 /// writes (it is the only writer), so a violation here is never the client's doing by message.
 pub fn internal(error: rusqlite::Error) -> StoreError {
+    StoreError::from(error)
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> Self {
+        sorted(error)
+    }
+}
+
+fn sorted(error: rusqlite::Error) -> StoreError {
     use rusqlite::ErrorCode;
     let code = match &error {
         rusqlite::Error::SqliteFailure(failure, _) => Some(failure.code),

@@ -2,6 +2,7 @@
 
 mod convert;
 mod engine;
+mod exec;
 mod identity;
 
 pub(crate) use self::identity::is_last_admin;
@@ -11,10 +12,7 @@ use std::path::Path;
 use async_trait::async_trait;
 use parley_core::field::idx;
 use parley_core::value::{from_unix_millis, unix_millis};
-use parley_core::{
-    Caller, Cursor, Erasure, ObjectId, Project, ProjectAccess, ProjectRole, Record, RecordFilter, RecordUpdate,
-    SortKey, Task, TaskStatus, Value,
-};
+use parley_core::{Cursor, Erasure, ObjectId, Record, RecordFilter, RecordUpdate, SortKey, Task, TaskStatus, Value};
 use parley_odata::{EntityType, Query};
 use rusqlite::{OptionalExtension, params};
 use time::OffsetDateTime;
@@ -22,11 +20,13 @@ use time::OffsetDateTime;
 use self::convert::{params as bind, record_from_row, values_from_row};
 pub use self::engine::WriteStats;
 use self::engine::{Engine, internal};
+use self::exec::SqliteExec;
 use crate::error::{StoreError, StoreResult};
-use crate::model::{IngestCounts, Member, MemberChange, UpdateOutcome, pending_update};
+use crate::exec::{BoxFuture, run_ready};
+use crate::model::{IngestCounts, UpdateOutcome, pending_update};
 use crate::odata::ODataRead;
 use crate::sql::{self, Dialect};
-use crate::traits::{LifecycleStore, ODataStore, ProjectStore, RecordStore, Store};
+use crate::traits::{LifecycleStore, ODataStore, RecordStore, Store};
 
 /// A store in one SQLite file.
 pub struct SqliteStore {
@@ -63,216 +63,23 @@ fn json_text<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_default()
 }
 
-/// The projects a caller may see: every one of the organisation (`?1`) for an admin (`?2`), the
-/// ones they are a member of (`?3`) otherwise. [`visibility`] gives the three parameters.
-const VISIBLE: &str = "p.organisation = ?1 AND (?2 OR EXISTS \
-    (SELECT 1 FROM project_members m WHERE m.project_id = p.id AND m.user_id = ?3))";
+impl crate::exec::Engine for SqliteStore {
+    type Exec<'c> = SqliteExec<'c>;
 
-/// The parameters of [`VISIBLE`] for `caller`.
-fn visibility(caller: &Caller) -> (String, bool, String) {
-    (caller.organisation.to_string(), caller.is_admin(), caller.user_id.to_string())
-}
-
-const PROJECT_COLUMNS: &str = "p.id, p.organisation, p.name, p.settings, p.created_at, p.updated_at";
-
-fn project_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Project> {
-    Ok(Project {
-        id: id_of(row.get(0)?)?,
-        organisation: id_of(row.get(1)?)?,
-        name: row.get(2)?,
-        settings: json_of(row.get(3)?)?,
-        created_at: time_of(row.get(4)?)?,
-        updated_at: time_of(row.get(5)?)?,
-    })
-}
-
-#[async_trait]
-impl ProjectStore for SqliteStore {
-    async fn create_project(&self, p: Project) -> StoreResult<()> {
-        self.engine
-            .write(move |conn| {
-                conn.execute(
-                    "INSERT INTO projects (id, organisation, name, settings, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![
-                        p.id.to_string(),
-                        p.organisation.to_string(),
-                        p.name,
-                        json_text(&p.settings),
-                        unix_millis(p.created_at),
-                        unix_millis(p.updated_at)
-                    ],
-                )
-                .map(drop)
-                .map_err(internal)
-            })
-            .await
+    fn read<T, F>(&self, job: F) -> impl std::future::Future<Output = StoreResult<T>> + Send
+    where
+        T: Send + 'static,
+        F: for<'a, 'c> FnOnce(&'a mut SqliteExec<'c>) -> BoxFuture<'a, StoreResult<T>> + Send + 'static,
+    {
+        self.engine.read(move |conn| run_ready(job(&mut SqliteExec::new(conn))))
     }
 
-    async fn project_for(&self, caller: &Caller, id: ObjectId) -> StoreResult<Option<(Project, ProjectAccess)>> {
-        let caller = caller.clone();
-        self.engine
-            .read(move |conn| {
-                let found = conn
-                    .prepare_cached(&format!(
-                        "SELECT {PROJECT_COLUMNS}, m.roles FROM projects p \
-                         LEFT JOIN project_members m ON m.project_id = p.id AND m.user_id = ?3 \
-                         WHERE p.id = ?1 AND p.organisation = ?2"
-                    ))
-                    .and_then(|mut stmt| {
-                        stmt.query_row(
-                            params![id.to_string(), caller.organisation.to_string(), caller.user_id.to_string()],
-                            |row| {
-                                let roles: Option<String> = row.get(6)?;
-                                let roles: Vec<ProjectRole> = roles.map(json_of).transpose()?.unwrap_or_default();
-                                Ok((project_from_row(row)?, roles))
-                            },
-                        )
-                        .optional()
-                    })
-                    .map_err(internal)?;
-                Ok(found.and_then(|(project, roles)| caller.project_access(&roles).map(|access| (project, access))))
-            })
-            .await
-    }
-
-    async fn list_projects(&self, caller: &Caller, skip: u64, limit: u32) -> StoreResult<(Vec<Project>, u64)> {
-        let caller = caller.clone();
-        self.engine
-            .read(move |conn| {
-                let (org, admin, user) = visibility(&caller);
-                let mut stmt = conn
-                    .prepare_cached(&format!(
-                        "SELECT {PROJECT_COLUMNS} FROM projects p WHERE {VISIBLE} ORDER BY p.created_at, p.id LIMIT ?4 OFFSET ?5"
-                    ))
-                    .map_err(internal)?;
-                let items = stmt
-                    .query_map(params![org, admin, user, limit, skip as i64], project_from_row)
-                    .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-                    .map_err(internal)?;
-                let total: i64 = conn
-                    .prepare_cached(&format!("SELECT COUNT(*) FROM projects p WHERE {VISIBLE}"))
-                    .and_then(|mut stmt| stmt.query_row(params![org, admin, user], |row| row.get(0)))
-                    .map_err(internal)?;
-                Ok((items, total as u64))
-            })
-            .await
-    }
-
-    async fn visible_project_ids(&self, caller: &Caller) -> StoreResult<Vec<ObjectId>> {
-        let caller = caller.clone();
-        self.engine
-            .read(move |conn| {
-                let (org, admin, user) = visibility(&caller);
-                let mut stmt =
-                    conn.prepare_cached(&format!("SELECT p.id FROM projects p WHERE {VISIBLE}")).map_err(internal)?;
-                stmt.query_map(params![org, admin, user], |row| id_of(row.get(0)?))
-                    .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-                    .map_err(internal)
-            })
-            .await
-    }
-
-    async fn update_project(&self, p: Project) -> StoreResult<()> {
-        self.engine
-            .write(move |conn| {
-                conn.execute(
-                    "UPDATE projects SET name = ?3, settings = ?4, updated_at = ?5 WHERE id = ?1 AND organisation = ?2",
-                    params![
-                        p.id.to_string(),
-                        p.organisation.to_string(),
-                        p.name,
-                        json_text(&p.settings),
-                        unix_millis(p.updated_at)
-                    ],
-                )
-                .map(drop)
-                .map_err(internal)
-            })
-            .await
-    }
-
-    async fn delete_project(&self, organisation: ObjectId, id: ObjectId) -> StoreResult<bool> {
-        self.engine
-            .write(move |conn| {
-                let deleted = conn
-                    .execute(
-                        "DELETE FROM projects WHERE id = ?1 AND organisation = ?2",
-                        params![id.to_string(), organisation.to_string()],
-                    )
-                    .map_err(internal)?;
-                if deleted > 0 {
-                    conn.execute("DELETE FROM records WHERE project_id = ?1", [id.to_string()]).map_err(internal)?;
-                }
-                Ok(deleted > 0)
-            })
-            .await
-    }
-
-    async fn set_member(
-        &self,
-        project: &Project,
-        user_id: ObjectId,
-        roles: Vec<ProjectRole>,
-    ) -> StoreResult<MemberChange> {
-        let (project_id, organisation) = (project.id.to_string(), project.organisation.to_string());
-        self.engine
-            .write(move |conn| {
-                let user = user_id.to_string();
-                let known: bool = conn
-                    .query_row(
-                        "SELECT EXISTS (SELECT 1 FROM users WHERE id = ?1 AND organisation = ?2)",
-                        [&user, &organisation],
-                        |row| row.get(0),
-                    )
-                    .map_err(internal)?;
-                if !known {
-                    return Ok(MemberChange::UnknownUser);
-                }
-                let replaced = conn
-                    .execute(
-                        "UPDATE project_members SET roles = ?3 WHERE project_id = ?1 AND user_id = ?2",
-                        params![project_id, user, json_text(&roles)],
-                    )
-                    .map_err(internal)?;
-                if replaced > 0 {
-                    return Ok(MemberChange::Replaced);
-                }
-                conn.execute(
-                    "INSERT INTO project_members (project_id, user_id, roles) VALUES (?1, ?2, ?3)",
-                    params![project_id, user, json_text(&roles)],
-                )
-                .map_err(internal)?;
-                Ok(MemberChange::Added)
-            })
-            .await
-    }
-
-    async fn remove_member(&self, project_id: ObjectId, user_id: ObjectId) -> StoreResult<bool> {
-        self.engine
-            .write(move |conn| {
-                conn.execute(
-                    "DELETE FROM project_members WHERE project_id = ?1 AND user_id = ?2",
-                    [project_id.to_string(), user_id.to_string()],
-                )
-                .map(|n| n > 0)
-                .map_err(internal)
-            })
-            .await
-    }
-
-    async fn list_members(&self, project_id: ObjectId) -> StoreResult<Vec<Member>> {
-        self.engine
-            .read(move |conn| {
-                let mut stmt = conn
-                    .prepare_cached("SELECT user_id, roles FROM project_members WHERE project_id = ?1 ORDER BY user_id")
-                    .map_err(internal)?;
-                stmt.query_map([project_id.to_string()], |row| {
-                    Ok(Member { user_id: id_of(row.get(0)?)?, roles: json_of(row.get(1)?)? })
-                })
-                .and_then(|rows| rows.collect())
-                .map_err(internal)
-            })
-            .await
+    fn write<T, F>(&self, job: F) -> impl std::future::Future<Output = StoreResult<T>> + Send
+    where
+        T: Send + 'static,
+        F: for<'a, 'c> FnOnce(&'a mut SqliteExec<'c>) -> BoxFuture<'a, StoreResult<T>> + Send + 'static,
+    {
+        self.engine.write(move |conn| run_ready(job(&mut SqliteExec::new(conn))))
     }
 }
 
@@ -582,7 +389,7 @@ impl LifecycleStore for SqliteStore {
 impl ODataStore for SqliteStore {
     async fn odata_rows(&self, read: ODataRead<'_>) -> StoreResult<Vec<Vec<Value>>> {
         let statement = crate::odata::select(Dialect::Sqlite, &read);
-        let types = read.column_types();
+        let types = read.column_kinds();
         self.engine
             .read(move |conn| {
                 // Not cached: OData statements vary with every query and would push out the
@@ -609,7 +416,7 @@ impl ODataStore for SqliteStore {
 #[async_trait]
 impl Store for SqliteStore {
     async fn ready(&self) -> StoreResult<()> {
-        let applied = self.engine.read(engine::applied_versions).await?;
+        let applied = self.engine.read(|conn| engine::applied_versions(conn)).await?;
         crate::migrations::check_applied(crate::migrations::SQLITE, &applied)
     }
 

@@ -1,0 +1,142 @@
+//! Every storage rule, written once against [`Executor`](crate::exec::Executor) and implemented
+//! for every [`Engine`](crate::exec::Engine): one module per store trait. Statements are written
+//! with `?n` placeholders (the dialect turns them into PostgreSQL's); where the engines truly
+//! differ, the rule branches on [`Dialect`](crate::sql::Dialect) in the open.
+
+mod projects;
+
+use std::vec;
+
+use parley_core::value::format_time;
+use parley_core::{ObjectId, Value};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use time::OffsetDateTime;
+
+use crate::error::{StoreError, StoreResult};
+
+/// The values of a row read back, taken in column order.
+pub(crate) struct Columns(vec::IntoIter<Value>);
+
+impl Columns {
+    pub fn new(row: Vec<Value>) -> Self {
+        Columns(row.into_iter())
+    }
+
+    fn next(&mut self) -> StoreResult<Value> {
+        self.0.next().ok_or_else(|| StoreError::internal("a row has fewer columns than read"))
+    }
+
+    pub fn text(&mut self) -> StoreResult<String> {
+        match self.next()? {
+            Value::Text(text) => Ok(text),
+            other => Err(mismatch("text", &other)),
+        }
+    }
+
+    pub fn opt_text(&mut self) -> StoreResult<Option<String>> {
+        match self.next()? {
+            Value::Null => Ok(None),
+            Value::Text(text) => Ok(Some(text)),
+            other => Err(mismatch("text", &other)),
+        }
+    }
+
+    pub fn id(&mut self) -> StoreResult<ObjectId> {
+        let text = self.text()?;
+        ObjectId::parse(&text).map_err(|e| StoreError::internal(format!("stored id '{text}': {e}")))
+    }
+
+    pub fn time(&mut self) -> StoreResult<OffsetDateTime> {
+        self.opt_time()?.ok_or_else(|| StoreError::internal("a stored time is null"))
+    }
+
+    pub fn opt_time(&mut self) -> StoreResult<Option<OffsetDateTime>> {
+        match self.next()? {
+            Value::Null => Ok(None),
+            Value::Time(t) => Ok(Some(t)),
+            other => Err(mismatch("time", &other)),
+        }
+    }
+
+    pub fn integer(&mut self) -> StoreResult<i64> {
+        match self.next()? {
+            Value::Integer(i) => Ok(i),
+            other => Err(mismatch("integer", &other)),
+        }
+    }
+
+    pub fn bool(&mut self) -> StoreResult<bool> {
+        match self.next()? {
+            Value::Bool(b) => Ok(b),
+            other => Err(mismatch("boolean", &other)),
+        }
+    }
+
+    /// A JSON column read as the type it was written from.
+    pub fn json<T: DeserializeOwned>(&mut self) -> StoreResult<T> {
+        match self.next()? {
+            Value::Json(json) => {
+                serde_json::from_value(json).map_err(|e| StoreError::internal(format!("stored JSON: {e}")))
+            }
+            other => Err(mismatch("JSON", &other)),
+        }
+    }
+
+    /// A nullable JSON column.
+    pub fn opt_json<T: DeserializeOwned>(&mut self) -> StoreResult<Option<T>> {
+        match self.next()? {
+            Value::Null => Ok(None),
+            Value::Json(json) => {
+                serde_json::from_value(json).map(Some).map_err(|e| StoreError::internal(format!("stored JSON: {e}")))
+            }
+            other => Err(mismatch("JSON", &other)),
+        }
+    }
+
+    pub fn bytes(&mut self) -> StoreResult<Vec<u8>> {
+        match self.next()? {
+            Value::Bytes(bytes) => Ok(bytes),
+            other => Err(mismatch("bytes", &other)),
+        }
+    }
+}
+
+fn mismatch(wanted: &str, found: &Value) -> StoreError {
+    let found = match found {
+        Value::Time(t) => format_time(*t),
+        other => format!("{:?}", other.to_json()),
+    };
+    StoreError::internal(format!("a stored value is not {wanted}: {found}"))
+}
+
+/// A value bound as text.
+pub(crate) fn text(value: impl ToString) -> Value {
+    Value::Text(value.to_string())
+}
+
+/// A value bound as JSON.
+pub(crate) fn json(value: &impl Serialize) -> StoreResult<Value> {
+    serde_json::to_value(value).map(Value::Json).map_err(|e| StoreError::internal(format!("JSON of a value: {e}")))
+}
+
+/// A nullable text value.
+pub(crate) fn opt_text(value: Option<impl ToString>) -> Value {
+    value.map_or(Value::Null, text)
+}
+
+/// A count as the engines answer it.
+pub(crate) fn count(value: Value) -> StoreResult<u64> {
+    match value {
+        Value::Integer(n) => Ok(n.max(0) as u64),
+        other => Err(mismatch("a count", &other)),
+    }
+}
+
+/// A truth value as the engines answer it (`EXISTS`).
+pub(crate) fn truth(value: Value) -> StoreResult<bool> {
+    match value {
+        Value::Bool(b) => Ok(b),
+        other => Err(mismatch("boolean", &other)),
+    }
+}
