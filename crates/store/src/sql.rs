@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 use std::sync::LazyLock;
 
+use parley_core::field::FieldType;
 use parley_core::{Cursor, Erasure, ObjectId, RECORD_FIELDS, RecordFilter, RecordUpdate, SortKey, Value};
 use time::OffsetDateTime;
 
@@ -87,6 +88,35 @@ pub fn insert_record(dialect: Dialect) -> String {
         record_columns(),
         placeholders.join(", ")
     )
+}
+
+/// PostgreSQL's `INSERT` of a whole batch: one row per element of 53 parallel arrays, so that a
+/// batch of any size is one prepared statement and one round trip. It skips records whose
+/// `(projectId, inputId)` exists and returns the keys of those it inserted.
+pub fn insert_batch_postgres() -> &'static str {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        let arrays: Vec<String> =
+            RECORD_FIELDS.iter().enumerate().map(|(i, f)| format!("${}::{}[]", i + 1, postgres_type(f.ty))).collect();
+        format!(
+            "INSERT INTO records ({}) SELECT * FROM unnest({}) ON CONFLICT (project_id, input_id) DO NOTHING \
+             RETURNING project_id, input_id",
+            record_columns(),
+            arrays.join(", ")
+        )
+    });
+    &SQL
+}
+
+/// The PostgreSQL type of a field's column, as named in casts.
+pub fn postgres_type(ty: FieldType) -> &'static str {
+    match ty {
+        FieldType::Id | FieldType::Text { .. } | FieldType::LongText { .. } => "text",
+        FieldType::DateTime => "timestamptz",
+        FieldType::Json { .. } | FieldType::TextList => "json",
+        FieldType::Number { .. } => "float8",
+        FieldType::Integer { .. } => "int8",
+        FieldType::Boolean => "bool",
+    }
 }
 
 /// The `UPDATE` of `PATCH /v2.0/analytics`.

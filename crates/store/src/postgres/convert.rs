@@ -5,7 +5,6 @@
 use std::error::Error;
 
 use bytes::BytesMut;
-use parley_core::field::FieldType;
 use parley_core::value::{from_unix_millis, unix_millis};
 use parley_core::{Record, Value};
 use time::OffsetDateTime;
@@ -56,18 +55,6 @@ fn encode<T: ToSql>(value: &T, ty: &Type, out: &mut BytesMut) -> Result<IsNull, 
 /// A time at the precision parley stores, truncated exactly as the embedded engine truncates it.
 pub fn millis(t: OffsetDateTime) -> OffsetDateTime {
     from_unix_millis(unix_millis(t)).unwrap_or(t)
-}
-
-/// The SQL type of a field's column, as named in casts.
-pub fn sql_type(ty: FieldType) -> &'static str {
-    match ty {
-        FieldType::Id | FieldType::Text { .. } | FieldType::LongText { .. } => "text",
-        FieldType::DateTime => "timestamptz",
-        FieldType::Json { .. } | FieldType::TextList => "json",
-        FieldType::Number { .. } => "float8",
-        FieldType::Integer { .. } => "int8",
-        FieldType::Boolean => "bool",
-    }
 }
 
 /// Reads a record from a row whose columns are the catalogue's, in order.

@@ -4,6 +4,7 @@
 //! differ, the rule branches on [`Dialect`](crate::sql::Dialect) in the open.
 
 mod projects;
+mod records;
 
 use std::vec;
 
