@@ -5,7 +5,6 @@
 mod convert;
 mod engine;
 mod exec;
-mod identity;
 
 use std::sync::OnceLock;
 
@@ -19,6 +18,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::{Json, ToSql};
 
 use self::convert::{Param, millis, record_from_row, values_from_row};
+pub(crate) use self::engine::LOCK_KEY;
 use self::engine::{Engine, applied_versions, internal, migrate};
 use self::exec::PgExec;
 use crate::error::{StoreError, StoreResult};

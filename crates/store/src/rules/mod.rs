@@ -3,6 +3,8 @@
 //! with `?n` placeholders (the dialect turns them into PostgreSQL's); where the engines truly
 //! differ, the rule branches on [`Dialect`](crate::sql::Dialect) in the open.
 
+mod identity;
+mod oauth;
 mod projects;
 mod records;
 
@@ -98,6 +100,14 @@ impl Columns {
     pub fn bytes(&mut self) -> StoreResult<Vec<u8>> {
         match self.next()? {
             Value::Bytes(bytes) => Ok(bytes),
+            other => Err(mismatch("bytes", &other)),
+        }
+    }
+
+    pub fn opt_bytes(&mut self) -> StoreResult<Option<Vec<u8>>> {
+        match self.next()? {
+            Value::Null => Ok(None),
+            Value::Bytes(bytes) => Ok(Some(bytes)),
             other => Err(mismatch("bytes", &other)),
         }
     }

@@ -3,9 +3,6 @@
 mod convert;
 mod engine;
 mod exec;
-mod identity;
-
-pub(crate) use self::identity::is_last_admin;
 
 use std::path::Path;
 
@@ -57,10 +54,6 @@ fn id_of(text: String) -> rusqlite::Result<ObjectId> {
 fn json_of<T: serde::de::DeserializeOwned>(text: String) -> rusqlite::Result<T> {
     serde_json::from_str(&text)
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
-}
-
-fn json_text<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_string(value).unwrap_or_default()
 }
 
 impl crate::exec::Engine for SqliteStore {
