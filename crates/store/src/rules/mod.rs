@@ -3,6 +3,8 @@
 //! with `?n` placeholders (the dialect turns them into PostgreSQL's); where the engines truly
 //! differ, the rule branches on [`Dialect`](crate::sql::Dialect) in the open.
 
+mod lifecycle;
+mod odata;
 mod projects;
 
 use std::vec;
