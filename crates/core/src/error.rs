@@ -61,8 +61,8 @@ fn field_details(field: &str) -> Map<String, Json> {
     details
 }
 
-/// What caused a failure, for logs: a description of what was being done and, when a library
-/// reported it, that library's error as the source. Cheap to clone, so that one failure can be
+/// What caused a failure, for logs: a one-line description and, when a library reported it, that
+/// library's error as the source (shown in place of an empty description). Cheap to clone, so that one failure can be
 /// answered to every request that shared it (a group commit, for example).
 #[derive(Debug, Clone)]
 pub struct Cause {
@@ -86,8 +86,7 @@ impl std::fmt::Display for Cause {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.source {
             Some(source) if self.what.is_empty() => write!(f, "{source}"),
-            Some(source) => write!(f, "{}: {source}", self.what),
-            None => f.write_str(&self.what),
+            _ => f.write_str(&self.what),
         }
     }
 }

@@ -59,6 +59,16 @@ pub trait Executor: Send {
         kinds: &[Kind],
     ) -> impl Future<Output = StoreResult<Vec<Row>>> + Send;
 
+    /// [`query`](Executor::query) for a statement that is unlikely to run again (an OData query,
+    /// which varies with every request): it is prepared for this run only, so that it does not
+    /// push the statements that do repeat out of the connection's cache.
+    fn query_uncached(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        kinds: &[Kind],
+    ) -> impl Future<Output = StoreResult<Vec<Row>>> + Send;
+
     /// Runs a statement; answers how many rows it changed.
     fn execute(&mut self, sql: &str, params: &[Value]) -> impl Future<Output = StoreResult<u64>> + Send;
 

@@ -9,6 +9,7 @@ mod model;
 pub mod odata;
 pub mod postgres;
 mod rules;
+mod seek;
 pub mod sql;
 pub mod sqlite;
 #[cfg(feature = "test-support")]

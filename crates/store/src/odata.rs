@@ -11,11 +11,14 @@
 //! - nulls sort lowest (first ascending, last descending);
 //! - sums and averages are computed in double precision, so they never overflow.
 
+use std::borrow::Cow;
+
 use parley_core::field::FieldType;
 use parley_core::{ObjectId, Value};
 use parley_odata::{CompareOp, EntityType, Expr, Function, Method, Operand, OrderKey, Query};
 
 use crate::exec::Kind;
+use crate::seek::{self, SeekKey};
 use crate::sql::{Dialect, Statement};
 
 /// One page of an OData read: which rows, which columns, how many.
@@ -224,21 +227,23 @@ fn bind_typed(s: &mut Statement, value: Value) {
 
 /// An operand as a value in an expression: JSON values compare as their text.
 fn push_operand(s: &mut Statement, entity: &EntityType, operand: Operand) {
+    let sql = operand_sql(s.dialect(), entity, operand);
+    s.push(&sql);
+}
+
+/// The SQL of an operand, as [`push_operand`] writes it.
+fn operand_sql(dialect: Dialect, entity: &EntityType, operand: Operand) -> Cow<'static, str> {
     match operand {
         Operand::Property(p) => {
             let property = &entity.properties[p];
-            match (property.ty, s.dialect()) {
+            match (property.ty, dialect) {
                 (FieldType::Json { .. }, Dialect::Postgres) => {
-                    s.push("(CAST(").push(property.column).push(" AS text) COLLATE \"C\")");
+                    Cow::Owned(format!("(CAST({} AS text) COLLATE \"C\")", property.column))
                 }
-                _ => {
-                    s.push(property.column);
-                }
+                _ => Cow::Borrowed(property.column),
             }
         }
-        Operand::Aggregate(a) => {
-            s.push(&format!("a{a}"));
-        }
+        Operand::Aggregate(a) => Cow::Owned(format!("a{a}")),
     }
 }
 
@@ -393,83 +398,17 @@ fn push_call(s: &mut Statement, entity: &EntityType, function: Function, args: &
 }
 
 /// The rows after a skip token: after `after` in the order `keys`, where null is the lowest
-/// value. When every key runs the same way over columns that are never null, this is one row
-/// comparison, which an index on the keys serves directly.
+/// value.
 fn push_seek(s: &mut Statement, entity: &EntityType, keys: &[OrderKey], after: &[Value]) {
-    let uniform = keys.iter().all(|k| k.descending == keys[0].descending);
-    let never_null = keys.iter().all(|k| !is_nullable(entity, k.operand)) && after.iter().all(|v| *v != Value::Null);
-    if uniform && never_null && !keys.is_empty() {
-        s.push("(");
-        for (i, key) in keys.iter().enumerate() {
-            if i > 0 {
-                s.push(", ");
-            }
-            push_operand(s, entity, key.operand);
-        }
-        s.push(if keys[0].descending { ") < (" } else { ") > (" });
-        for (i, value) in after.iter().enumerate() {
-            if i > 0 {
-                s.push(", ");
-            }
-            bind_typed(s, value.clone());
-        }
-        s.push(")");
-        return;
-    }
-    let mut disjuncts = 0;
-    s.push("(");
-    for (i, key) in keys.iter().enumerate() {
-        let value = &after[i];
-        if key.descending && *value == Value::Null {
-            continue; // nothing comes after null in a descending order
-        }
-        if disjuncts > 0 {
-            s.push(" OR ");
-        }
-        disjuncts += 1;
-        s.push("(");
-        for (prior, prior_value) in keys[..i].iter().zip(after) {
-            push_operand(s, entity, prior.operand);
-            if *prior_value == Value::Null {
-                s.push(" IS NULL AND ");
-            } else {
-                s.push(" = ");
-                bind_typed(s, prior_value.clone());
-                s.push(" AND ");
-            }
-        }
-        let nullable_below = key.descending && is_nullable(entity, key.operand);
-        if nullable_below {
-            s.push("(");
-        }
-        push_operand(s, entity, key.operand);
-        match (key.descending, value) {
-            (false, Value::Null) => {
-                s.push(" IS NOT NULL");
-            }
-            (false, _) => {
-                s.push(" > ");
-                bind_typed(s, value.clone());
-            }
-            (true, _) if is_nullable(entity, key.operand) => {
-                // Below the value, or null (the lowest), as one term: it follows an AND.
-                s.push(" < ");
-                bind_typed(s, value.clone());
-                s.push(" OR ");
-                push_operand(s, entity, key.operand);
-                s.push(" IS NULL)");
-            }
-            (true, _) => {
-                s.push(" < ");
-                bind_typed(s, value.clone());
-            }
-        }
-        s.push(")");
-    }
-    if disjuncts == 0 {
-        s.push("1 = 0");
-    }
-    s.push(")");
+    let keys: Vec<SeekKey> = keys
+        .iter()
+        .map(|key| SeekKey {
+            expr: operand_sql(s.dialect(), entity, key.operand),
+            descending: key.descending,
+            nullable: is_nullable(entity, key.operand),
+        })
+        .collect();
+    seek::push_seek(s, &keys, after, bind_typed);
 }
 
 #[cfg(test)]

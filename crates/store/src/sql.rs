@@ -1,6 +1,7 @@
 //! Statements on records, built once for every engine: the engines differ only in how a
 //! placeholder is written and how a value is bound.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::sync::LazyLock;
 
@@ -9,6 +10,7 @@ use parley_core::{Cursor, Erasure, ObjectId, RECORD_FIELDS, RecordFilter, Record
 use time::OffsetDateTime;
 
 use crate::exec::Kind;
+use crate::seek::{self, SeekKey};
 
 /// How an engine writes placeholders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,40 +189,17 @@ pub fn select_records(
 /// `AND (…)`: the rows after the cursor in lexicographic order of the sort keys, where null is
 /// the lowest value (first ascending, last descending).
 fn push_seek(s: &mut Statement, sort: &[SortKey], cursor: &Cursor) {
-    let mut disjuncts = 0;
-    s.push(" AND (");
-    for (i, key) in sort.iter().enumerate() {
-        let value = &cursor.values[i];
-        if key.descending && *value == Value::Null {
-            continue; // nothing comes after null in a descending order
-        }
-        if disjuncts > 0 {
-            s.push(" OR ");
-        }
-        disjuncts += 1;
-        s.push("(");
-        for (prior, prior_value) in sort[..i].iter().zip(&cursor.values) {
-            let column = RECORD_FIELDS[prior.field].column;
-            if *prior_value == Value::Null {
-                s.push(column).push(" IS NULL AND ");
-            } else {
-                s.push(column).push(" = ").bind(prior_value.clone()).push(" AND ");
-            }
-        }
-        let column = RECORD_FIELDS[key.field].column;
-        match (key.descending, value) {
-            (false, Value::Null) => s.push(column).push(" IS NOT NULL"),
-            (false, _) => s.push(column).push(" > ").bind(value.clone()),
-            (true, _) => {
-                s.push("(").push(column).push(" < ").bind(value.clone()).push(" OR ").push(column).push(" IS NULL)")
-            }
-        };
-        s.push(")");
-    }
-    if disjuncts == 0 {
-        s.push("1 = 0");
-    }
-    s.push(")");
+    let keys: Vec<SeekKey> = sort
+        .iter()
+        .map(|key| {
+            let field = &RECORD_FIELDS[key.field];
+            SeekKey { expr: Cow::Borrowed(field.column), descending: key.descending, nullable: field.nullable() }
+        })
+        .collect();
+    s.push(" AND ");
+    seek::push_seek(s, &keys, &cursor.values, |s, value| {
+        s.bind(value);
+    });
 }
 
 /// The number of records matching `filter`.
@@ -304,6 +283,15 @@ pub fn purge_expired_records(dialect: Dialect, project_id: ObjectId, now: Offset
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_postgres_batch_insert_casts_every_column() {
+        let sql = super::insert_batch_postgres();
+        assert_eq!(sql.matches("[]").count(), super::RECORD_FIELDS.len());
+        assert!(sql.contains("$7::timestamptz[]"), "{sql}");
+        assert!(sql.contains("$9::json[]"), "{sql}");
+        assert!(sql.ends_with("ON CONFLICT (project_id, input_id) DO NOTHING RETURNING project_id, input_id"), "{sql}");
+    }
+
     use super::*;
     use parley_core::field::idx;
 

@@ -1048,7 +1048,11 @@ async fn closing_commits_accepted_writes_and_refuses_later_ones(db: &TestDb) {
     db.store.close().await;
     let mut acknowledged = 0;
     for (write, answer) in writes.into_iter().zip(answers) {
-        match answer.unwrap_or(write.await) {
+        let answer = match answer {
+            Some(answer) => answer,
+            None => write.await,
+        };
+        match answer {
             Ok(counts) => acknowledged += counts.inserted,
             Err(StoreError::Unavailable(_)) => {}
             Err(other) => panic!("a write during close failed with {other:?}"),

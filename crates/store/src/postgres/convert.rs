@@ -5,8 +5,8 @@
 use std::error::Error;
 
 use bytes::BytesMut;
+use parley_core::Value;
 use parley_core::value::{from_unix_millis, unix_millis};
-use parley_core::{Record, Value};
 use time::OffsetDateTime;
 use tokio_postgres::Row;
 use tokio_postgres::types::{IsNull, Json, ToSql, Type, to_sql_checked};
@@ -55,11 +55,6 @@ fn encode<T: ToSql>(value: &T, ty: &Type, out: &mut BytesMut) -> Result<IsNull, 
 /// A time at the precision parley stores, truncated exactly as the embedded engine truncates it.
 pub fn millis(t: OffsetDateTime) -> OffsetDateTime {
     from_unix_millis(unix_millis(t)).unwrap_or(t)
-}
-
-/// Reads a record from a row whose columns are the catalogue's, in order.
-pub fn record_from_row(row: &Row) -> StoreResult<Record> {
-    Ok(Record::from_values(values_from_row(row, crate::sql::record_types())?))
 }
 
 /// Reads the values of a row whose columns have these types, in order.

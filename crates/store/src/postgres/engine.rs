@@ -9,6 +9,8 @@ use tokio_postgres::config::Host;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Config, NoTls};
 
+use parley_core::Cause;
+
 use crate::error::{Constraint, StoreError, StoreResult};
 use crate::migrations::Migration;
 
@@ -100,24 +102,23 @@ fn one_line(error: &dyn std::fmt::Display) -> String {
 /// transaction (see [`crate::migrations`] on gaps between versions). An advisory lock keeps nodes
 /// that start together from applying the same migration twice.
 pub async fn migrate(client: &mut Object, migrations: &[Migration]) -> StoreResult<()> {
-    let tx = client.transaction().await.map_err(internal)?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY]).await.map_err(internal)?;
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY]).await?;
     tx.batch_execute(
         "CREATE TABLE IF NOT EXISTS parley_migrations (version bigint PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)",
     )
     .await
-    .map_err(internal)?;
-    tx.commit().await.map_err(internal)?;
+    ?;
+    tx.commit().await?;
     for migration in migrations {
-        let tx = client.transaction().await.map_err(internal)?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY]).await.map_err(internal)?;
+        let tx = client.transaction().await?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY]).await?;
         let applied: bool = tx
             .query_one("SELECT EXISTS (SELECT 1 FROM parley_migrations WHERE version = $1)", &[&migration.version])
-            .await
-            .map_err(internal)?
+            .await?
             .get(0);
         if applied {
-            tx.commit().await.map_err(internal)?;
+            tx.commit().await?;
             continue;
         }
         tx.batch_execute(migration.sql)
@@ -127,9 +128,8 @@ pub async fn migrate(client: &mut Object, migrations: &[Migration]) -> StoreResu
             "INSERT INTO parley_migrations (version, name, applied_at) VALUES ($1, $2, now())",
             &[&migration.version, &migration.name],
         )
-        .await
-        .map_err(internal)?;
-        tx.commit().await.map_err(internal)?;
+        .await?;
+        tx.commit().await?;
         tracing::info!(version = migration.version, name = migration.name, "applied migration");
     }
     Ok(())
@@ -137,29 +137,41 @@ pub async fn migrate(client: &mut Object, migrations: &[Migration]) -> StoreResu
 
 /// The versions recorded as applied.
 pub async fn applied_versions(client: &Object) -> StoreResult<Vec<i64>> {
-    let statement =
-        client.prepare_cached("SELECT version FROM parley_migrations ORDER BY version").await.map_err(internal)?;
-    Ok(client.query(&statement, &[]).await.map_err(internal)?.iter().map(|row| row.get(0)).collect())
+    let statement = client.prepare_cached("SELECT version FROM parley_migrations ORDER BY version").await?;
+    Ok(client.query(&statement, &[]).await?.iter().map(|row| row.get(0)).collect())
 }
 
-/// Maps a driver error by its kind and SQLSTATE: a unique violation is a conflict named by its
+/// Sorts a driver error by its kind and SQLSTATE: a unique violation is a conflict named by its
 /// constraint; a lost or refused connection, a server shutting down or out of connections, and
-/// a transaction the server asks to retry are unavailability; the rest is internal.
-pub fn internal(error: tokio_postgres::Error) -> StoreError {
-    StoreError::from(error)
-}
-
+/// a transaction the server asks to retry are unavailability; the rest is internal. The error
+/// stays the source of the one-line description.
 impl From<tokio_postgres::Error> for StoreError {
     fn from(error: tokio_postgres::Error) -> Self {
-        internal_ref(&error)
+        match classify(&error) {
+            Class::Conflict(constraint) => StoreError::Conflict(constraint),
+            Class::Unavailable => StoreError::Unavailable(Cause::with_source(one_line(&error), error)),
+            Class::Internal => {
+                let what = match error.as_db_error() {
+                    Some(db) => format!("{} ({})", one_line(&error), db.code().code()),
+                    None => one_line(&error),
+                };
+                StoreError::Internal(Cause::with_source(what, error))
+            }
+        }
     }
 }
 
-fn internal_ref(error: &tokio_postgres::Error) -> StoreError {
+enum Class {
+    Conflict(Constraint),
+    Unavailable,
+    Internal,
+}
+
+fn classify(error: &tokio_postgres::Error) -> Class {
     if let Some(db) = error.as_db_error() {
         let code = db.code();
         if *code == SqlState::UNIQUE_VIOLATION {
-            return StoreError::Conflict(Constraint::named(db.constraint().unwrap_or_default()));
+            return Class::Conflict(Constraint::named(db.constraint().unwrap_or_default()));
         }
         let retry = [
             SqlState::ADMIN_SHUTDOWN,
@@ -171,14 +183,14 @@ fn internal_ref(error: &tokio_postgres::Error) -> StoreError {
             SqlState::READ_ONLY_SQL_TRANSACTION,
         ];
         if code.code().starts_with("08") || retry.contains(code) {
-            return StoreError::unavailable(one_line(error));
+            return Class::Unavailable;
         }
-        return StoreError::internal(format!("{} ({})", one_line(error), code.code()));
+        return Class::Internal;
     }
     if error.is_closed() || lost_connection(error) {
-        return StoreError::unavailable(one_line(error));
+        return Class::Unavailable;
     }
-    StoreError::internal(one_line(error))
+    Class::Internal
 }
 
 /// Whether an I/O error is among the causes, as when the connection breaks or cannot be made.
@@ -196,9 +208,11 @@ fn lost_connection(error: &(dyn std::error::Error + 'static)) -> bool {
 fn pool_error(error: PoolError, target: &str) -> StoreError {
     match error {
         PoolError::Backend(e) => {
-            let unavailable = matches!(internal_ref(&e), StoreError::Unavailable(_));
             let message = format!("cannot connect to PostgreSQL at {target}: {}", one_line(&e));
-            if unavailable { StoreError::unavailable(message) } else { StoreError::internal(message) }
+            match classify(&e) {
+                Class::Unavailable => StoreError::Unavailable(Cause::with_source(message, e)),
+                _ => StoreError::Internal(Cause::with_source(message, e)),
+            }
         }
         PoolError::Timeout(kind) => {
             StoreError::unavailable(format!("no connection to PostgreSQL at {target} in time ({kind:?})"))

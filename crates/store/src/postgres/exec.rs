@@ -47,6 +47,13 @@ impl Executor for PgExec {
         rows.iter().map(|row| values_from_row(row, kinds)).collect()
     }
 
+    async fn query_uncached(&mut self, sql: &str, values: &[Value], kinds: &[Kind]) -> StoreResult<Vec<Row>> {
+        // An unnamed statement, replaced by the connection's next one.
+        let params: Vec<Param<'_>> = values.iter().map(Param).collect();
+        let rows = self.client.query(sql, &refs(&params)).await?;
+        rows.iter().map(|row| values_from_row(row, kinds)).collect()
+    }
+
     async fn execute(&mut self, sql: &str, values: &[Value]) -> StoreResult<u64> {
         let statement = self.client.prepare_cached(sql).await?;
         let params: Vec<Param<'_>> = values.iter().map(Param).collect();

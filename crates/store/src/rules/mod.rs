@@ -4,7 +4,9 @@
 //! differ, the rule branches on [`Dialect`](crate::sql::Dialect) in the open.
 
 mod identity;
+mod lifecycle;
 mod oauth;
+mod odata;
 mod projects;
 mod records;
 
@@ -66,13 +68,6 @@ impl Columns {
         match self.next()? {
             Value::Integer(i) => Ok(i),
             other => Err(mismatch("integer", &other)),
-        }
-    }
-
-    pub fn bool(&mut self) -> StoreResult<bool> {
-        match self.next()? {
-            Value::Bool(b) => Ok(b),
-            other => Err(mismatch("boolean", &other)),
         }
     }
 

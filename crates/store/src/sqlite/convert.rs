@@ -1,8 +1,8 @@
 //! Values between the domain and SQLite: times as epoch milliseconds, JSON and string lists as
 //! JSON text, booleans as integers.
 
+use parley_core::Value;
 use parley_core::value::{from_unix_millis, unix_millis};
-use parley_core::{Record, Value};
 use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
 
 use crate::error::{StoreError, StoreResult};
@@ -35,11 +35,6 @@ impl rusqlite::ToSql for Sql<'_> {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
         Ok(to_sql(self.0))
     }
-}
-
-/// Reads a record from a row whose columns are the catalogue's, in order.
-pub fn record_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
-    Ok(Record::from_values(values_from_row(row, crate::sql::record_types())?))
 }
 
 /// Reads the values of a row whose columns have these types, in order.

@@ -98,8 +98,8 @@ impl Engine {
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
                  PRAGMA secure_delete = ON;",
             )
-            .map_err(internal)?;
-        writer.execute_batch(WRITER_SETTINGS).map_err(internal)?;
+            ?;
+        writer.execute_batch(WRITER_SETTINGS)?;
         writer.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         migrate(&mut writer, SQLITE)?;
         refresh_statistics(&writer);
@@ -140,9 +140,9 @@ impl Engine {
                         Ok(_) => run(conn, "RELEASE job"),
                         Err(_) => run(conn, "ROLLBACK TO job").and_then(|()| run(conn, "RELEASE job")),
                     };
-                    end.map_err(internal).and(result)
+                    end.map_err(StoreError::from).and(result)
                 }
-                Some((_, Err(e))) => Err(internal(e)),
+                Some((_, Err(e))) => Err(StoreError::from(e)),
                 None => Err(StoreError::unavailable("the write transaction could not begin")),
             };
             Box::new(move |commit_failure: Option<StoreError>| {
@@ -197,7 +197,7 @@ impl Engine {
 fn open_reader(path: &Path) -> StoreResult<Connection> {
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
         .map_err(|e| cannot_open(path, e))?;
-    conn.execute_batch("PRAGMA busy_timeout = 10000;").map_err(internal)?;
+    conn.execute_batch("PRAGMA busy_timeout = 10000;")?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
 }
@@ -236,7 +236,7 @@ fn start_checkpointer(
     checkpoints: Checkpoints,
 ) -> StoreResult<thread::JoinHandle<()>> {
     let checkpointer = Connection::open(path).map_err(|e| cannot_open(path, e))?;
-    checkpointer.execute_batch("PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000;").map_err(internal)?;
+    checkpointer.execute_batch("PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000;")?;
     let database = std::fs::File::open(path).map_err(|e| cannot_open(path, e))?;
     let sync_from = i64::from(checkpoints.writer) * 3 / 4;
     let (wake, woken) = std::sync::mpsc::sync_channel::<()>(1);
@@ -260,20 +260,18 @@ fn start_checkpointer(
             }
         })
         .map_err(|e| StoreError::internal(format!("cannot start the checkpoint thread: {e}")))?;
-    writer
-        .wal_hook(Some(move |wal: &mut Wal, pages: i32| {
-            if pages >= checkpoints.writer {
-                // Busy while the checkpointer runs; then the next commit tries again. An error
-                // returned from this hook would fail a commit that has happened, so none is.
-                if let Err(e) = wal.checkpoint_v2(CheckpointMode::PASSIVE) {
-                    tracing::debug!(error = %e, "writer checkpoint deferred");
-                }
-            } else if pages >= checkpoints.background {
-                let _ = wake.try_send(());
+    writer.wal_hook(Some(move |wal: &mut Wal, pages: i32| {
+        if pages >= checkpoints.writer {
+            // Busy while the checkpointer runs; then the next commit tries again. An error
+            // returned from this hook would fail a commit that has happened, so none is.
+            if let Err(e) = wal.checkpoint_v2(CheckpointMode::PASSIVE) {
+                tracing::debug!(error = %e, "writer checkpoint deferred");
             }
-            Ok(())
-        }))
-        .map_err(internal)?;
+        } else if pages >= checkpoints.background {
+            let _ = wake.try_send(());
+        }
+        Ok(())
+    }))?;
     Ok(thread)
 }
 
@@ -350,7 +348,7 @@ fn write_loop(
 
 fn commit_group(conn: &mut Connection, group: &mut Vec<Job>, counters: &Counters) {
     if let Err(e) = run(conn, "BEGIN IMMEDIATE") {
-        let failure = internal(e);
+        let failure = StoreError::from(e);
         for job in group.drain(..) {
             job(None)(Some(failure.clone()));
         }
@@ -359,7 +357,7 @@ fn commit_group(conn: &mut Connection, group: &mut Vec<Job>, counters: &Counters
     let answers: Vec<_> = group.drain(..).map(|job| job(Some(&mut *conn))).collect();
     let failure = run(conn, "COMMIT").err().map(|e| {
         let _ = conn.execute_batch("ROLLBACK");
-        internal(e)
+        StoreError::from(e)
     });
     if failure.is_none() {
         counters.groups.fetch_add(1, Ordering::Relaxed);
@@ -376,10 +374,10 @@ pub fn migrate(conn: &mut Connection, migrations: &[Migration]) -> StoreResult<(
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS parley_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
     )
-    .map_err(internal)?;
+    ?;
     let applied = applied_versions(conn)?;
     for migration in crate::migrations::missing(migrations, &applied) {
-        let tx = conn.transaction().map_err(internal)?;
+        let tx = conn.transaction()?;
         tx.execute_batch(migration.sql)
             .map_err(|e| StoreError::internal(format!("migration {} failed: {e}", migration.name)))?;
         tx.execute(
@@ -389,9 +387,8 @@ pub fn migrate(conn: &mut Connection, migrations: &[Migration]) -> StoreResult<(
                 migration.name,
                 parley_core::value::unix_millis(parley_core::value::now())
             ],
-        )
-        .map_err(internal)?;
-        tx.commit().map_err(internal)?;
+        )?;
+        tx.commit()?;
         tracing::info!(version = migration.version, name = migration.name, "applied migration");
     }
     Ok(())
@@ -399,39 +396,31 @@ pub fn migrate(conn: &mut Connection, migrations: &[Migration]) -> StoreResult<(
 
 /// The versions recorded as applied.
 pub fn applied_versions(conn: &Connection) -> StoreResult<Vec<i64>> {
-    let mut stmt = conn.prepare_cached("SELECT version FROM parley_migrations ORDER BY version").map_err(internal)?;
-    stmt.query_map([], |row| row.get(0)).and_then(|rows| rows.collect()).map_err(internal)
+    let mut stmt = conn.prepare_cached("SELECT version FROM parley_migrations ORDER BY version")?;
+    stmt.query_map([], |row| row.get(0)).and_then(|rows| rows.collect()).map_err(StoreError::from)
 }
 
-/// Maps an SQLite error by its code: a constraint violation is a conflict, a busy or unreachable
-/// file is unavailability, the rest is internal. The writer checks uniqueness itself before it
-/// writes (it is the only writer), so a violation here is never the client's doing by message.
-pub fn internal(error: rusqlite::Error) -> StoreError {
-    StoreError::from(error)
-}
-
+/// Sorts an SQLite error by its code: a constraint violation is a conflict (the rules check the
+/// uniqueness a client can run into themselves, so this one is a clash of generated values), a
+/// busy or unreachable file is unavailability, the rest is internal.
 impl From<rusqlite::Error> for StoreError {
     fn from(error: rusqlite::Error) -> Self {
-        sorted(error)
-    }
-}
-
-fn sorted(error: rusqlite::Error) -> StoreError {
-    use rusqlite::ErrorCode;
-    let code = match &error {
-        rusqlite::Error::SqliteFailure(failure, _) => Some(failure.code),
-        _ => None,
-    };
-    match code {
-        Some(ErrorCode::ConstraintViolation) => StoreError::Conflict(Constraint::Other),
-        Some(
-            ErrorCode::DatabaseBusy
-            | ErrorCode::DatabaseLocked
-            | ErrorCode::CannotOpen
-            | ErrorCode::DiskFull
-            | ErrorCode::SystemIoFailure,
-        ) => StoreError::Unavailable(Cause::with_source("", error)),
-        _ => StoreError::Internal(Cause::with_source("", error)),
+        use rusqlite::ErrorCode;
+        let code = match &error {
+            rusqlite::Error::SqliteFailure(failure, _) => Some(failure.code),
+            _ => None,
+        };
+        match code {
+            Some(ErrorCode::ConstraintViolation) => StoreError::Conflict(Constraint::Other),
+            Some(
+                ErrorCode::DatabaseBusy
+                | ErrorCode::DatabaseLocked
+                | ErrorCode::CannotOpen
+                | ErrorCode::DiskFull
+                | ErrorCode::SystemIoFailure,
+            ) => StoreError::Unavailable(Cause::with_source("", error)),
+            _ => StoreError::Internal(Cause::with_source("", error)),
+        }
     }
 }
 
@@ -454,7 +443,7 @@ mod tests {
                             .write(|conn| {
                                 conn.execute("INSERT INTO filler (data) VALUES (zeroblob(100000))", [])
                                     .map(drop)
-                                    .map_err(internal)
+                                    .map_err(StoreError::from)
                             })
                             .await
                             .expect("a write");
@@ -475,7 +464,7 @@ mod tests {
         let checkpoints = Checkpoints { background: 500, writer: 4000 };
         let engine = Arc::new(Engine::open_with(&path, checkpoints).expect("the engine opens"));
         engine
-            .write(|conn| conn.execute_batch("CREATE TABLE filler (data BLOB)").map_err(internal))
+            .write(|conn| conn.execute_batch("CREATE TABLE filler (data BLOB)").map_err(StoreError::from))
             .await
             .expect("a table");
         let before = std::fs::metadata(&path).expect("the file").len();
@@ -500,7 +489,9 @@ mod tests {
                 let engine = Arc::clone(&engine);
                 tokio::spawn(async move {
                     engine
-                        .write(move |conn| conn.execute("INSERT INTO filler (data) VALUES (?1)", [i]).map_err(internal))
+                        .write(move |conn| {
+                            conn.execute("INSERT INTO filler (data) VALUES (?1)", [i]).map_err(StoreError::from)
+                        })
                         .await
                 })
             })

@@ -30,6 +30,12 @@ impl Executor for SqliteExec<'_> {
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
+    async fn query_uncached(&mut self, sql: &str, values: &[Value], kinds: &[Kind]) -> StoreResult<Vec<Row>> {
+        let mut statement = self.conn.prepare(sql)?;
+        let rows = statement.query_map(params(values), |row| values_from_row(row, kinds))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
     async fn execute(&mut self, sql: &str, values: &[Value]) -> StoreResult<u64> {
         Ok(self.conn.prepare_cached(sql)?.execute(params(values))? as u64)
     }
