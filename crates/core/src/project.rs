@@ -18,7 +18,7 @@ pub struct Project {
     pub updated_at: OffsetDateTime,
 }
 
-/// Per-project data protection settings (operations.md, "Data protection").
+/// Per-project data protection settings (docs/contract/operations.md, "Data protection").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ProjectSettings {

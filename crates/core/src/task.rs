@@ -1,5 +1,5 @@
 //! Work that runs in the background and that clients follow by id: the erasure of a project's
-//! records (`DELETE /v2.0/analytics/{projectId}`, rest.md §4).
+//! records (`DELETE /v2.0/analytics/{projectId}`, docs/contract/rest.md §4).
 
 use serde_json::{Map, Value as Json};
 use time::OffsetDateTime;

@@ -1,4 +1,4 @@
-//! The query tree for the options of odata.md, shown as S-expressions with names resolved, and
+//! The query tree for the options of docs/contract/odata.md, shown as S-expressions with names resolved, and
 //! the errors for malformed options with their positions.
 
 use parley_core::Value;
