@@ -13,6 +13,7 @@ mod list;
 mod logs;
 mod members;
 mod oauth;
+mod openapi_routes;
 mod outage;
 mod prefixes;
 mod projects;
