@@ -18,6 +18,7 @@ use serde_json::json;
 use subtle::ConstantTimeEq;
 use time::Duration;
 
+use crate::auth::form_decoded;
 use crate::auth::hash_api_key as sha256;
 use crate::password::verify_password;
 use crate::problem::ApiError;
@@ -168,14 +169,7 @@ async fn authenticate_client(state: &AppState, form: &Form) -> Result<OAuthClien
             let (id, secret) = decoded
                 .split_once(':')
                 .ok_or_else(|| OAuthError::invalid_client("The Basic credentials are malformed."))?;
-            let decode = |text: &str| {
-                serde_urlencoded::from_str::<Vec<(String, String)>>(&format!("v={text}"))
-                    .ok()
-                    .and_then(|mut pairs| pairs.pop())
-                    .map(|(_, v)| v)
-                    .unwrap_or_default()
-            };
-            (decode(id), decode(secret))
+            (form_decoded(id), form_decoded(secret))
         }
         None => (
             form.get("client_id").map(str::to_owned).unwrap_or_default(),
