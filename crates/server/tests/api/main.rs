@@ -2,6 +2,7 @@
 
 #![recursion_limit = "256"]
 
+mod admin;
 mod apikeys;
 mod credentials;
 mod errors;
