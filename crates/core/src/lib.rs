@@ -6,6 +6,7 @@ pub mod error;
 pub mod field;
 pub mod id;
 pub mod identity;
+pub mod name;
 pub mod project;
 pub mod query;
 pub mod record;

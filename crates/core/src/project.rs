@@ -76,19 +76,6 @@ impl ProjectSettings {
     }
 }
 
-/// A project name: 1 to 200 characters, not blank.
-pub fn validate_project_name(name: Option<&Json>) -> Result<String> {
-    match name {
-        None | Some(Json::Null) => Err(Error::missing("name")),
-        Some(Json::String(name)) if name.trim().is_empty() => Err(Error::invalid("name", "must not be blank")),
-        Some(Json::String(name)) if name.chars().count() > 200 => {
-            Err(Error::invalid("name", "must be at most 200 characters long"))
-        }
-        Some(Json::String(name)) => Ok(name.clone()),
-        Some(_) => Err(Error::invalid("name", "must be a string")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -184,26 +184,7 @@ impl Task {
             finished_at: None,
         }
     }
-
-    /// The task as clients see it.
-    pub fn to_json(&self) -> Map<String, Json> {
-        let time = |t: Option<OffsetDateTime>| t.map_or(Json::Null, |t| Json::String(format_time(t)));
-        let mut map = Map::new();
-        map.insert("_id".into(), Json::String(self.id.to_string()));
-        map.insert("projectId".into(), Json::String(self.project_id.to_string()));
-        map.insert("status".into(), Json::from(self.status.as_str()));
-        map.insert("deleted".into(), Json::from(self.deleted));
-        map.insert("error".into(), self.error.clone().map_or(Json::Null, Json::String));
-        map.insert("createdAt".into(), time(Some(self.created_at)));
-        map.insert("startedAt".into(), time(self.started_at));
-        map.insert("finishedAt".into(), time(self.finished_at));
-        map
-    }
 }
-
-/// The fields of [`Task::to_json`], in order; the columns of its CSV form.
-pub const TASK_FIELDS: [&str; 8] =
-    ["_id", "projectId", "status", "deleted", "error", "createdAt", "startedAt", "finishedAt"];
 
 #[cfg(test)]
 mod tests {
@@ -274,20 +255,5 @@ mod tests {
         }
         assert_eq!(TaskStatus::parse("finished"), None);
         assert!(TaskStatus::Error.is_finished() && !TaskStatus::Running.is_finished());
-    }
-
-    #[test]
-    fn the_view_lists_its_fields_in_order() {
-        let erasure = Erasure { contact_ids: None, timestamp_start: None, timestamp_end: None };
-        let task = Task::erasure(
-            ObjectId::generate(),
-            ObjectId::generate(),
-            ObjectId::generate(),
-            erasure,
-            crate::value::now(),
-        );
-        let keys: Vec<String> = task.to_json().keys().cloned().collect();
-        assert_eq!(keys, TASK_FIELDS.map(str::to_owned));
-        assert!(!task.to_json().contains_key("contactIds"), "contact ids are never shown back");
     }
 }

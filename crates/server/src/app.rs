@@ -5,58 +5,77 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::routing::{delete, get, patch, post};
+use axum::routing::get;
+use axum::{Extension, Router};
 use parley_store::Store;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::background::Background;
 use crate::bootstrap::{BootstrapError, FirstStart, access_tokens, bootstrap};
 use crate::config::Config;
+use crate::openapi::{ApiDoc, Document};
 use crate::problem::{ApiError, ErrorCode};
 use crate::ratelimit::RateLimit;
 use crate::routes::{analytics, apikeys, health, members, oauth, odata, projects, tasks, users};
 use crate::state::AppState;
 
-/// The routes of the REST API, mounted under `/new/v2.0` and `/v2.0`.
-fn api() -> Router<AppState> {
-    Router::new()
-        .route("/analytics", patch(analytics::update_records).get(analytics::list_records))
-        .route("/analytics/records", post(analytics::ingest_records))
+/// The routes of the REST API, mounted under `/new/v2.0` and `/v2.0`. Each is registered with
+/// its handler's OpenAPI operation, so the document lists exactly what is routed.
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(analytics::update_records, analytics::list_records))
+        .routes(routes!(analytics::ingest_records))
         // GET takes a record id, DELETE a project id (rest.md §3 and §4).
-        .route("/analytics/{id}", get(analytics::get_record).delete(analytics::delete_records))
-        .route("/tasks/{taskId}", get(tasks::get_task))
-        .route("/projects", post(projects::create_project).get(projects::list_projects))
-        .route(
-            "/projects/{projectId}",
-            get(projects::get_project).patch(projects::update_project).delete(projects::delete_project),
-        )
-        .route("/projects/{projectId}/members", post(members::set_member).get(members::list_members))
-        .route("/projects/{projectId}/members/{userId}", delete(members::remove_member))
-        .route("/users", post(users::create_user).get(users::list_users))
-        .route("/users/{userId}", delete(users::delete_user))
-        .route("/users/me/apikeys", post(apikeys::create_api_key).get(apikeys::list_api_keys))
-        .route("/users/me/apikeys/{apiKeyId}", delete(apikeys::revoke_api_key))
-        .route("/health/live", get(health::live))
-        .route("/health/ready", get(health::ready))
+        .routes(routes!(analytics::get_record, analytics::delete_records))
+        .routes(routes!(tasks::get_task))
+        .routes(routes!(projects::create_project, projects::list_projects))
+        .routes(routes!(projects::get_project, projects::update_project, projects::delete_project))
+        .routes(routes!(members::set_member, members::list_members))
+        .routes(routes!(members::remove_member))
+        .routes(routes!(users::create_user, users::list_users))
+        .routes(routes!(users::delete_user))
+        .routes(routes!(apikeys::create_api_key, apikeys::list_api_keys))
+        .routes(routes!(apikeys::revoke_api_key))
+}
+
+/// The routes outside the prefixes: OAuth2, health, and this document.
+fn root() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(oauth::token))
+        .routes(routes!(oauth::revoke))
+        .routes(routes!(health::live))
+        .routes(routes!(health::ready))
+        .routes(routes!(crate::openapi::document))
+}
+
+/// The documented routes and the OpenAPI document that lists them. The document lists the
+/// REST API under `/new/v2.0` only; the `/v2.0` copy and the health routes under the prefixes
+/// are the same handlers at other addresses.
+pub fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (aliased, _) = api().split_for_parts();
+    let health = Router::new().route("/health/live", get(health::live)).route("/health/ready", get(health::ready));
+    let (router, document) =
+        OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/new/v2.0", api()).merge(root()).split_for_parts();
+    let aliases =
+        Router::new().nest("/v2.0", aliased.merge(health.clone())).merge(Router::new().nest("/new/v2.0", health));
+    (router.merge(aliases), document)
 }
 
 /// The whole application for `state`; `rate_limit` is `None` when limits are off.
 pub fn router(state: AppState, request_timeout: Duration, rate_limit: Option<Arc<RateLimit>>) -> Router {
-    let mut app = Router::new()
-        .nest("/new/v2.0", api())
-        .nest("/v2.0", api())
-        .route("/auth/oauth2/token", post(oauth::token))
-        .route("/auth/oauth2/revoke", post(oauth::revoke))
-        .route("/health/live", get(health::live))
-        .route("/health/ready", get(health::ready))
-        .route("/openapi.json", get(crate::openapi::document))
+    let (documented, document) = documented();
+    let document = Document(serde_json::to_vec(&document).unwrap_or_default().into());
+    let mut app = documented
+        .layer(Extension(document))
         .merge(odata::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::disable())

@@ -65,7 +65,7 @@ pub fn credential_fingerprint(headers: &HeaderMap, uri: &Uri) -> Option<[u8; 32]
     presented(headers, uri).first().map(|credential| {
         let mut hasher = Sha256::new();
         hasher.update(b"credential:");
-        hasher.update(percent_decoded(credential.secret).as_bytes());
+        hasher.update(form_decoded(credential.secret).as_bytes());
         hasher.finalize().into()
     })
 }
@@ -100,7 +100,7 @@ impl FromRequestParts<AppState> for Caller {
         }
         let mut caller: Option<Caller> = None;
         for credential in credentials {
-            let secret = percent_decoded(credential.secret);
+            let secret = form_decoded(credential.secret);
             let found = if credential.source == BEARER && looks_like_jwt(&secret) {
                 access_token_caller(state, &secret).await?
             } else {
@@ -144,20 +144,30 @@ async fn access_token_caller(state: &AppState, token: &str) -> Result<Option<Cal
     Ok(state.store.session_caller(session, user).await?)
 }
 
-fn percent_decoded(text: &str) -> String {
-    if text.contains('%') || text.contains('+') {
-        serde_urlencoded::from_str::<Vec<(String, String)>>(&format!("k={text}"))
-            .ok()
-            .and_then(|mut pairs| pairs.pop())
-            .map_or_else(|| text.to_owned(), |(_, value)| value)
-    } else {
-        text.to_owned()
-    }
+/// `text` decoded as a query-string value: `+` is a space and `%XX` a byte; bytes that are not
+/// UTF-8 become U+FFFD.
+pub(crate) fn form_decoded(text: &str) -> String {
+    percent_encoding::percent_decode_str(&text.replace('+', " ")).decode_utf8_lossy().into_owned()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_are_decoded_as_query_string_values() {
+        for (sent, decoded) in [
+            ("plain", "plain"),
+            ("a+b", "a b"),
+            ("a%2Bb", "a+b"),
+            ("%C3%A9t%C3%A9", "été"),
+            ("100%", "100%"),
+            ("%ZZ", "%ZZ"),
+            ("%FF", "\u{FFFD}"),
+        ] {
+            assert_eq!(form_decoded(sent), decoded, "{sent}");
+        }
+    }
 
     #[test]
     fn generated_keys_are_long_and_distinct() {

@@ -9,8 +9,8 @@ use figment::Figment;
 use figment::providers::{Env, Format as _, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
-/// The effective configuration of a parley node.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The effective configuration of a parley node. Its `Debug` form hides the secrets.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Address and port to listen on; port 0 picks a free one.
@@ -47,6 +47,50 @@ pub struct Config {
     /// up on every request.
     pub access_cache_secs: u64,
 }
+
+/// Shows every field but the admin's API key and password, and the password of the database
+/// URL, so that a configuration logged or printed in a panic does not leak them. The match
+/// names every field, so that a new one must be considered here.
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Config {
+            listen,
+            data_dir,
+            database_url,
+            database_pool_size,
+            admin_api_key,
+            admin_email,
+            admin_password,
+            rate_limit_per_minute,
+            log_format,
+            request_timeout_secs,
+            pending_update_window_secs,
+            retention_interval_secs,
+            delete_batch_size,
+            access_cache_secs,
+        } = self;
+        let hidden = |secret: &Option<String>| secret.as_ref().map(|_| REDACTED);
+        f.debug_struct("Config")
+            .field("listen", listen)
+            .field("data_dir", data_dir)
+            .field("database_url", &database_url.as_deref().map(redact_url_password))
+            .field("database_pool_size", database_pool_size)
+            .field("admin_api_key", &hidden(admin_api_key))
+            .field("admin_email", admin_email)
+            .field("admin_password", &hidden(admin_password))
+            .field("rate_limit_per_minute", rate_limit_per_minute)
+            .field("log_format", log_format)
+            .field("request_timeout_secs", request_timeout_secs)
+            .field("pending_update_window_secs", pending_update_window_secs)
+            .field("retention_interval_secs", retention_interval_secs)
+            .field("delete_batch_size", delete_batch_size)
+            .field("access_cache_secs", access_cache_secs)
+            .finish()
+    }
+}
+
+/// What a hidden secret shows instead.
+const REDACTED: &str = "********";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -194,7 +238,7 @@ impl Config {
         let mut shown = self.clone();
         let hide = |secret: &mut Option<String>| {
             if secret.is_some() {
-                *secret = Some("********".into());
+                *secret = Some(REDACTED.into());
             }
         };
         hide(&mut shown.admin_api_key);
@@ -226,7 +270,7 @@ fn redact_url_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
     let Some((userinfo, host)) = rest.split_once('@') else { return url.to_owned() };
     match userinfo.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:********@{host}"),
+        Some((user, _)) => format!("{scheme}://{user}:{REDACTED}@{host}"),
         None => url.to_owned(),
     }
 }
@@ -318,6 +362,10 @@ mod tests {
         assert!(!text.contains("0123456789abcdef0123") && !text.contains(":pw@"), "{text}");
         assert!(!text.contains("a-secret-password"), "{text}");
         assert!(text.contains("rate_limit_per_minute = 1000"), "{text}");
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("0123456789abcdef0123") && !debug.contains(":pw@"), "{debug}");
+        assert!(!debug.contains("a-secret-password"), "{debug}");
+        assert!(debug.contains("postgres://u:********@h/db") && debug.contains("admin_email"), "{debug}");
     }
 
     #[test]

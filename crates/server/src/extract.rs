@@ -1,11 +1,15 @@
 //! Extractors that turn raw request parts into typed values, rejecting in the error format of
 //! rest.md §8 instead of the framework's plain text.
 
+use std::marker::PhantomData;
+
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::request::Parts;
-use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde::de::{DeserializeOwned, Visitor};
+use serde_json::Value as Json;
 
 use crate::problem::{ApiError, ErrorCode};
 
@@ -44,11 +48,24 @@ async fn read_body(request: Request, limit: usize) -> Result<(Parts, Bytes), Api
     Ok((parts, bytes))
 }
 
-/// A JSON body of at most [`JSON_LIMIT`] bytes, parsed but not yet typed (the domain types it).
-/// An empty body is "Missing payload" (400, code 1000); a body with another media type is 415.
-pub struct JsonBody(pub serde_json::Value);
+/// A JSON body of at most [`JSON_LIMIT`] bytes that becomes a `T` by [`ApiJson::parse`]. An
+/// empty body is "Missing payload" (400, code 1000), malformed JSON is invalid (1005), and a body
+/// with another media type is 415; those answers come from the extractor. The body is typed
+/// only when the handler asks, after it has checked that the caller may make the request, so
+/// that a caller without the right is told so before anything about the body's shape.
+pub struct ApiJson<T> {
+    value: Json,
+    typed_as: PhantomData<fn() -> T>,
+}
 
-impl<S: Send + Sync> FromRequest<S> for JsonBody {
+impl<T: RequestBody> ApiJson<T> {
+    /// The body as a `T`, or the validation problem that says why it is not one.
+    pub fn parse(self) -> Result<T, ApiError> {
+        T::from_json(self.value).map_err(ApiError::from)
+    }
+}
+
+impl<T, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
@@ -59,12 +76,91 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
                 format!("The body must be application/json, not '{media}'."),
             ));
         }
-        parse_json(&bytes).map(JsonBody)
+        parse_json(&bytes).map(|value| ApiJson { value, typed_as: PhantomData })
     }
 }
 
+/// What a JSON request body can be read as.
+pub trait RequestBody: Sized {
+    /// The body as this type, or the domain's validation error.
+    fn from_json(value: Json) -> parley_core::Result<Self>;
+}
+
+/// A request body whose properties are the fields of a serde struct (`deny_unknown_fields`):
+/// its derive is the one list of property names, used to refuse any other one.
+pub trait WireType: DeserializeOwned {
+    /// The thing the body describes, as the refusal of an unknown property names it ("a user").
+    const NOUN: &'static str;
+}
+
+impl<T: WireType> RequestBody for T {
+    /// A JSON object, each key one of the type's properties, then the type by serde.
+    fn from_json(value: Json) -> parley_core::Result<Self> {
+        let Json::Object(object) = value else {
+            return Err(parley_core::Error::invalid("body", "must be a JSON object"));
+        };
+        let properties = property_names::<T>();
+        if let Some(key) = object.keys().find(|key| !properties.contains(&key.as_str())) {
+            return Err(parley_core::Error::invalid(key, format!("is not a property of {}", T::NOUN)));
+        }
+        serde_json::from_value(Json::Object(object)).map_err(|e| parley_core::Error::invalid("body", e))
+    }
+}
+
+impl RequestBody for parley_core::RecordUpdate {
+    fn from_json(value: Json) -> parley_core::Result<Self> {
+        parley_core::RecordUpdate::parse(value)
+    }
+}
+
+impl RequestBody for parley_core::Erasure {
+    fn from_json(value: Json) -> parley_core::Result<Self> {
+        parley_core::Erasure::parse(value)
+    }
+}
+
+/// The field names a `Deserialize` derive of a struct expects, read by asking it to deserialize
+/// from a deserializer that records them; empty for a type that is not a struct.
+fn property_names<T: DeserializeOwned>() -> &'static [&'static str] {
+    let mut names: &'static [&'static str] = &[];
+    let _ = T::deserialize(FieldNames(&mut names));
+    names
+}
+
+/// The deserializer of [`property_names`]: it keeps the fields a struct asks for, and refuses.
+struct FieldNames<'a>(&'a mut &'static [&'static str]);
+
+impl<'de> serde::Deserializer<'de> for FieldNames<'_> {
+    type Error = serde::de::value::Error;
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        _visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        *self.0 = fields;
+        Err(serde::de::Error::custom("only the field names were wanted"))
+    }
+
+    fn deserialize_any<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, Self::Error> {
+        Err(serde::de::Error::custom("not a struct"))
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option unit
+        unit_struct newtype_struct seq tuple tuple_struct map enum identifier ignored_any
+    }
+}
+
+/// A property of a wire type as the client sent it: `null` is `Some(Json::Null)` and only an
+/// absent property is `None` (with `#[serde(default)]`), for bodies where the two differ.
+pub fn as_sent<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Json>, D::Error> {
+    Json::deserialize(deserializer).map(Some)
+}
+
 /// Parses JSON text; blank text is a missing payload.
-fn parse_json(bytes: &[u8]) -> Result<serde_json::Value, ApiError> {
+fn parse_json(bytes: &[u8]) -> Result<Json, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::missing_payload());
     }
@@ -165,5 +261,77 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
             .await
             .map_err(|_| ApiError::not_found("resource"))?;
         parley_core::ObjectId::parse(&text).map(PathId).map_err(|_| ApiError::not_found("resource"))
+    }
+}
+
+/// Offset paging of small collections (projects, users, keys): `?limit=&skip=`.
+#[derive(Debug, Deserialize)]
+pub struct PageParams {
+    limit: Option<String>,
+    skip: Option<String>,
+}
+
+impl PageParams {
+    /// `(skip, limit)`; limit 1..=100, default 25.
+    pub fn parse(&self) -> Result<(u64, u32), parley_core::Error> {
+        let limit = match &self.limit {
+            None => 25,
+            Some(text) => text
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=100).contains(n))
+                .ok_or_else(|| parley_core::Error::invalid("limit", "must be a whole number from 1 to 100"))?,
+        };
+        let skip = match &self.skip {
+            None => 0,
+            Some(text) => text
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n <= i64::MAX as u64)
+                .ok_or_else(|| parley_core::Error::invalid("skip", "must be a whole number"))?,
+        };
+        Ok((skip, limit))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Strict {
+        count: u8,
+    }
+
+    impl WireType for Strict {
+        const NOUN: &'static str = "a strict thing";
+    }
+
+    fn detail(error: parley_core::Error) -> String {
+        error.to_string()
+    }
+
+    #[test]
+    fn the_properties_are_the_ones_the_derive_knows() {
+        assert_eq!(property_names::<Strict>(), ["count"]);
+        assert!(property_names::<u8>().is_empty());
+    }
+
+    #[test]
+    fn a_wire_type_refuses_other_json_unknown_properties_and_wrong_types() {
+        let refused = |value| detail(Strict::from_json(value).unwrap_err());
+        assert_eq!(refused(json!([1])), "Validation failed. 'body' must be a JSON object.");
+        assert_eq!(
+            refused(json!({"count": 1, "extra": 2})),
+            "Validation failed. 'extra' is not a property of a strict thing."
+        );
+        assert!(
+            refused(json!({"count": "many"})).starts_with("Validation failed. 'body' invalid type"),
+            "{}",
+            refused(json!({"count": "many"}))
+        );
+        assert_eq!(Strict::from_json(json!({"count": 3})).unwrap().count, 3);
     }
 }

@@ -18,6 +18,7 @@ pub mod problem;
 pub mod ratelimit;
 pub mod represent;
 pub mod routes;
+pub mod service;
 pub mod state;
 pub mod telemetry;
 pub mod tokens;

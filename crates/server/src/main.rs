@@ -170,10 +170,11 @@ async fn open_store(cli_config: Option<&PathBuf>, db: DatabaseArgs) -> Result<Ar
 
 /// Runs an operator's subcommand.
 async fn administer(cli_config: Option<&PathBuf>, command: Command) -> Result<(), String> {
+    let failed = |error: admin::AdminError| error.to_string();
     match command {
         Command::Organisations(OrganisationsCommand::Create { name, admin_email, db }) => {
             let store = open_store(cli_config, db).await?;
-            let created = admin::create_organisation(store.as_ref(), &name, &admin_email).await?;
+            let created = admin::create_organisation(store.as_ref(), &name, &admin_email).await.map_err(failed)?;
             println!("organisation: {}", created.id);
             println!("admin: {}", created.admin_email);
             println!("admin API key (shown only now): {}", created.api_key);
@@ -181,8 +182,9 @@ async fn administer(cli_config: Option<&PathBuf>, command: Command) -> Result<()
         }
         Command::Users(UsersCommand::Create { email, name, roles, organisation, password, db }) => {
             let store = open_store(cli_config, db).await?;
-            let org = admin::organisation(store.as_ref(), organisation.as_deref()).await?;
-            let (user, generated) = admin::create_user(store.as_ref(), org.id, &email, &name, &roles, password).await?;
+            let org = admin::organisation(store.as_ref(), organisation.as_deref()).await.map_err(failed)?;
+            let (user, generated) =
+                admin::create_user(store.as_ref(), org.id, &email, &name, &roles, password).await.map_err(failed)?;
             println!("user: {}", user.id);
             if let Some(password) = generated {
                 println!("password (shown only now): {password}");
@@ -190,29 +192,29 @@ async fn administer(cli_config: Option<&PathBuf>, command: Command) -> Result<()
         }
         Command::Keys(KeysCommand::Create { user, name, organisation, db }) => {
             let store = open_store(cli_config, db).await?;
-            let org = admin::organisation(store.as_ref(), organisation.as_deref()).await?;
-            let user = admin::person(store.as_ref(), org.id, &user).await?;
-            let (key, secret) = admin::create_key(store.as_ref(), user.id, &name).await?;
+            let org = admin::organisation(store.as_ref(), organisation.as_deref()).await.map_err(failed)?;
+            let user = admin::person(store.as_ref(), org.id, &user).await.map_err(failed)?;
+            let (key, secret) = admin::create_key(store.as_ref(), user.id, &name).await.map_err(failed)?;
             println!("key: {}", key.id);
             println!("API key (shown only now): {secret}");
         }
         Command::Keys(KeysCommand::List { user, organisation, db }) => {
             let store = open_store(cli_config, db).await?;
-            let org = admin::organisation(store.as_ref(), organisation.as_deref()).await?;
-            let user = admin::person(store.as_ref(), org.id, &user).await?;
+            let org = admin::organisation(store.as_ref(), organisation.as_deref()).await.map_err(failed)?;
+            let user = admin::person(store.as_ref(), org.id, &user).await.map_err(failed)?;
             for key in store.list_api_keys(user.id).await.map_err(|e| e.to_string())? {
                 println!("{}\t{}\t{}", key.id, parley_core::value::format_time(key.created_at), key.name);
             }
         }
         Command::Keys(KeysCommand::Revoke { key_id, db }) => {
             let store = open_store(cli_config, db).await?;
-            admin::revoke_key(store.as_ref(), &key_id).await?;
+            admin::revoke_key(store.as_ref(), &key_id).await.map_err(failed)?;
             println!("revoked: {key_id}");
         }
         Command::OauthClients(ClientsCommand::Create { name, roles, organisation, db }) => {
             let store = open_store(cli_config, db).await?;
-            let org = admin::organisation(store.as_ref(), organisation.as_deref()).await?;
-            let client = admin::create_client(store.as_ref(), org.id, &name, &roles).await?;
+            let org = admin::organisation(store.as_ref(), organisation.as_deref()).await.map_err(failed)?;
+            let client = admin::create_client(store.as_ref(), org.id, &name, &roles).await.map_err(failed)?;
             println!("client_id: {}", client.client_id);
             println!("client_secret (shown only now): {}", client.client_secret);
         }

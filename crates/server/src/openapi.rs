@@ -2,15 +2,17 @@
 //! annotations; the record and update schemas are built from the field catalogue, so they
 //! cannot drift from what the service accepts.
 
-use axum::Json;
-use axum::response::IntoResponse;
+use axum::Extension;
+use axum::body::Bytes;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 use parley_core::{FieldType, RECORD_FIELDS};
 use utoipa::openapi::schema::{ArrayBuilder, KnownFormat, ObjectBuilder, Schema, SchemaFormat, SchemaType, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{RefOr, schema};
 use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 
-use crate::routes::{analytics, apikeys, health, members, projects, tasks, users};
+use crate::problem::Problem;
 
 /// The JSON schema of one field's value.
 fn field_schema(ty: FieldType, nullable: bool) -> Schema {
@@ -92,85 +94,35 @@ impl ToSchema for UpdateRequestSchema {
     }
 }
 
-/// An error body (rest.md §8).
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct Problem {
-    /// The status's reason phrase.
-    r#type: String,
-    /// The reason phrase followed by " Error".
-    title: String,
-    status: u16,
-    detail: String,
-    /// The request path.
-    instance: String,
-    /// The error code (400, 401, 403, 406, 413, 415, 429, 431, 503, 1000, 1002, 1004, 1005, 1008, 1013, 8001).
-    code: u16,
-    /// `api--<uuid v4>`, also in the `X-Trace-Id` header.
-    #[schema(rename = "traceId")]
-    trace_id: String,
-    /// The failing field, and for a batch the failing record's index.
-    #[schema(value_type = Object)]
-    details: serde_json::Value,
+/// The body of `DELETE /analytics/{projectId}`, as [`parley_core::Erasure::parse`] reads it.
+pub struct ErasureRequestSchema;
+
+impl PartialSchema for ErasureRequestSchema {
+    fn schema() -> RefOr<Schema> {
+        let time = || {
+            ObjectBuilder::new()
+                .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+        };
+        let contacts = ArrayBuilder::new()
+            .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
+            .items(ObjectBuilder::new().schema_type(Type::String))
+            .description(Some("Required: the contacts whose records are deleted, or null for every contact."));
+        let object = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .additional_properties(Some(schema::AdditionalProperties::FreeForm(false)))
+            .property("contactIds", contacts)
+            .property("timestampStart", time().description(Some("Inclusive lower bound of the records' timestamp.")))
+            .property("timestampEnd", time().description(Some("Inclusive upper bound of the records' timestamp.")))
+            .required("contactIds");
+        RefOr::T(Schema::Object(object.build()))
+    }
 }
 
-/// The counts of an ingest.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct IngestResult {
-    inserted: u64,
-    duplicates: u64,
-    /// Records dropped because the project does not collect analytics.
-    dropped: u64,
-}
-
-/// A page of records (the JSON form; HAL puts items under `_embedded.items`).
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct RecordPage {
-    items: Vec<RecordSchema>,
-    total: u64,
-    #[schema(rename = "nextCursor")]
-    next_cursor: Option<String>,
-    #[schema(rename = "previousCursor")]
-    previous_cursor: Option<String>,
-}
-
-/// The body of `DELETE /analytics/{projectId}`.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct ErasureRequest {
-    /// Required: the contacts whose records are deleted, or null for every contact.
-    #[schema(rename = "contactIds")]
-    contact_ids: Option<Vec<String>>,
-    /// Only records at or after this time.
-    #[schema(rename = "timestampStart", format = DateTime)]
-    timestamp_start: Option<String>,
-    /// Only records at or before this time.
-    #[schema(rename = "timestampEnd", format = DateTime)]
-    timestamp_end: Option<String>,
-}
-
-/// An erasure task.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct TaskView {
-    #[schema(rename = "_id")]
-    id: String,
-    #[schema(rename = "projectId")]
-    project_id: String,
-    /// queued, running, done or error.
-    status: String,
-    /// Records deleted so far; final once done.
-    deleted: u64,
-    /// Why the task failed, when it did.
-    error: Option<String>,
-    #[schema(rename = "createdAt", format = DateTime)]
-    created_at: String,
-    #[schema(rename = "startedAt", format = DateTime)]
-    started_at: Option<String>,
-    #[schema(rename = "finishedAt", format = DateTime)]
-    finished_at: Option<String>,
+impl ToSchema for ErasureRequestSchema {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "ErasureRequest".into()
+    }
 }
 
 struct Credentials;
@@ -186,40 +138,25 @@ impl Modify for Credentials {
     }
 }
 
+/// What the document says beside its operations, which the router adds as it registers them
+/// (`crate::app`).
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "parley", description = "Analytics store for conversational AI agents. Every route is also served under /v2.0."),
-    paths(
-        analytics::update_records,
-        analytics::ingest_records,
-        analytics::list_records,
-        analytics::get_record,
-        analytics::delete_records,
-        tasks::get_task,
-        projects::create_project,
-        projects::list_projects,
-        projects::get_project,
-        projects::update_project,
-        projects::delete_project,
-        apikeys::create_api_key,
-        apikeys::list_api_keys,
-        apikeys::revoke_api_key,
-        users::create_user,
-        users::list_users,
-        users::delete_user,
-        members::set_member,
-        members::list_members,
-        members::remove_member,
-        health::live,
-        health::ready,
-    ),
-    components(schemas(RecordSchema, UpdateRequestSchema, Problem, IngestResult, RecordPage, ErasureRequest, TaskView, projects::ProjectView, apikeys::ApiKeyView, users::UserView, users::UserInput, members::MemberView, members::MemberInput)),
+    info(title = "parley", description = "Analytics store for conversational AI agents. Every route under /new/v2.0 is also served under /v2.0, and the health routes under both prefixes too."),
+    components(schemas(Problem)),
     modifiers(&Credentials),
     security(("apiKeyHeader" = []), ("apiKeyQuery" = []), ("bearer" = []))
 )]
 pub struct ApiDoc;
 
+/// The document as served, written once when the router is built.
+#[derive(Clone)]
+pub struct Document(pub Bytes);
+
+#[utoipa::path(get, path = "/openapi.json", tag = "meta", security(), responses(
+    (status = 200, description = "This document (OpenAPI 3.1)", content_type = "application/json"),
+))]
 /// `GET /openapi.json`.
-pub async fn document() -> impl IntoResponse {
-    Json(ApiDoc::openapi())
+pub async fn document(Extension(Document(bytes)): Extension<Document>) -> Response {
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], bytes).into_response()
 }

@@ -5,7 +5,10 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use serde_json::{Map, Value as Json, json};
+use utoipa::openapi::{ContentBuilder, RefOr, ResponseBuilder};
+use utoipa::{IntoResponses, ToSchema};
 
 /// Every error code of the contract, each tied to its status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,20 +210,99 @@ pub enum ProblemFormat {
     Xml,
 }
 
+/// The problem body of rest.md §8, as every failure of the REST API is written.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Problem {
+    /// The status's reason phrase.
+    r#type: &'static str,
+    /// The reason phrase followed by " Error".
+    title: String,
+    status: u16,
+    detail: String,
+    /// The request path.
+    instance: String,
+    /// The error code of the catalogue: the status for most, 1000 to 1013 and 8001 for some.
+    code: u16,
+    /// `api--<uuid v4>`, also in the `X-Trace-Id` header.
+    trace_id: String,
+    /// The failing field (`field`), and for a batch the failing record's `index`.
+    #[schema(value_type = Object)]
+    details: Map<String, Json>,
+}
+
 /// The problem body of rest.md §8.
 pub fn problem_body(error: &ApiError, instance: &str, trace_id: &str) -> Json {
     let status = error.code.status();
     let reason = status.canonical_reason().unwrap_or("Error");
-    json!({
-        "type": reason,
-        "title": format!("{reason} Error"),
-        "status": status.as_u16(),
-        "detail": error.detail,
-        "instance": instance,
-        "code": error.code.code(),
-        "traceId": trace_id,
-        "details": error.details,
-    })
+    let problem = Problem {
+        r#type: reason,
+        title: format!("{reason} Error"),
+        status: status.as_u16(),
+        detail: error.detail.clone(),
+        instance: instance.to_owned(),
+        code: error.code.code(),
+        trace_id: trace_id.to_owned(),
+        details: (*error.details).clone(),
+    };
+    serde_json::to_value(problem).unwrap_or_default()
+}
+
+/// The problem answers of `codes` for the OpenAPI document, one per status, each naming the
+/// codes it may carry.
+fn problem_responses(codes: &[ErrorCode]) -> std::collections::BTreeMap<String, RefOr<utoipa::openapi::Response>> {
+    let mut by_status: std::collections::BTreeMap<String, Vec<ErrorCode>> = Default::default();
+    for code in codes {
+        by_status.entry(code.status().as_u16().to_string()).or_default().push(*code);
+    }
+    by_status
+        .into_iter()
+        .map(|(status, codes)| {
+            let reason = codes[0].status().canonical_reason().unwrap_or("Error");
+            let numbers: Vec<String> = codes.iter().map(|c| c.code().to_string()).collect();
+            let response = ResponseBuilder::new()
+                .description(format!("{reason}: a problem with code {}", numbers.join(" or ")))
+                .content(
+                    "application/problem+json",
+                    ContentBuilder::new()
+                        .schema(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name("Problem"))))
+                        .build(),
+                )
+                .build();
+            (status, RefOr::T(response))
+        })
+        .collect()
+}
+
+/// The failures any route of the REST API may answer, whatever it does: a bad argument, missing
+/// or refused credentials, an unknown or hidden resource, an unacceptable `Accept`, limits, and
+/// faults of the service.
+impl IntoResponses for ApiError {
+    fn responses() -> std::collections::BTreeMap<String, RefOr<utoipa::openapi::Response>> {
+        problem_responses(&[
+            ErrorCode::BadRequest,
+            ErrorCode::Missing,
+            ErrorCode::Invalid,
+            ErrorCode::Unauthorized,
+            ErrorCode::Forbidden,
+            ErrorCode::NotFound,
+            ErrorCode::NotAcceptable,
+            ErrorCode::HeadersTooLarge,
+            ErrorCode::TooManyRequests,
+            ErrorCode::Internal,
+            ErrorCode::Unavailable,
+            ErrorCode::Timeout,
+        ])
+    }
+}
+
+/// The failures of reading a request body, on top of [`ApiError`]'s: too large, or not JSON.
+pub struct BodyRejection;
+
+impl IntoResponses for BodyRejection {
+    fn responses() -> std::collections::BTreeMap<String, RefOr<utoipa::openapi::Response>> {
+        problem_responses(&[ErrorCode::PayloadTooLarge, ErrorCode::UnsupportedMediaType])
+    }
 }
 
 /// The OData error body (OData JSON format, section 21): the catalogue's code as a string, the

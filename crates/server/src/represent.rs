@@ -29,6 +29,19 @@ pub struct Collection {
     pub self_href: String,
 }
 
+/// A page of a collection as JSON and XML write it (the list shape of rest.md §3); HAL puts the
+/// items under `_embedded.items` and adds `_links`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: u64,
+    /// The cursor of the next page, if there is one (records only).
+    pub next_cursor: Option<String>,
+    /// The cursor of the previous page, if there is one (records only).
+    pub previous_cursor: Option<String>,
+}
+
 /// The fields of a view type as a JSON object, the form [`Body::Resource`] and collection items
 /// take. A view that does not serialise to an object gives an empty one.
 pub fn fields_of(view: &impl serde::Serialize) -> Map<String, Json> {
@@ -58,12 +71,10 @@ fn json_bytes(value: &Json) -> Vec<u8> {
 fn to_json(body: Body) -> Json {
     match body {
         Body::Resource { value, .. } => Json::Object(value),
-        Body::Collection(c) => serde_json::json!({
-            "items": c.items,
-            "total": c.total,
-            "nextCursor": c.next,
-            "previousCursor": c.previous,
-        }),
+        Body::Collection(c) => {
+            let page = Page { items: c.items, total: c.total, next_cursor: c.next, previous_cursor: c.previous };
+            serde_json::to_value(page).unwrap_or_default()
+        }
     }
 }
 

@@ -11,31 +11,40 @@ use parley_core::{
     Caller, Erasure, ListParams, NewRecord, ObjectId, Project, ProjectAccess, RECORD_FIELDS, Record, RecordQuery,
     RecordUpdate, Task,
 };
-use serde_json::{Map, Value as Json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::require_project;
-use crate::extract::{IngestBody, JsonBody, PathId, QueryParams};
+use super::tasks::TaskView;
+use crate::extract::{ApiJson, IngestBody, PathId, QueryParams};
 use crate::negotiate::Format;
-use crate::problem::ApiError;
-use crate::represent::{Body, Collection, respond};
+use crate::openapi::{ErasureRequestSchema, RecordSchema, UpdateRequestSchema};
+use crate::problem::{ApiError, BodyRejection};
+use crate::represent::{Body, Collection, Page, fields_of, respond};
 use crate::state::AppState;
+
+/// The counts of an ingest.
+#[derive(Serialize, ToSchema)]
+pub struct IngestResult {
+    inserted: u64,
+    duplicates: u64,
+    /// Records dropped because the project does not collect analytics.
+    dropped: u64,
+}
 
 #[utoipa::path(
     patch,
-    path = "/new/v2.0/analytics",
+    path = "/analytics",
     tag = "analytics",
-    request_body = crate::openapi::UpdateRequestSchema,
+    request_body = UpdateRequestSchema,
     responses(
         (status = 204, description = "Updated; X-Matched-Records says how many records matched. An update that names an inputId and matches nothing is kept as a pending update and applied when that record is ingested (X-Update-Deferred: true)",
             headers(
                 ("X-Matched-Records" = u64, description = "Number of records updated"),
                 ("X-Update-Deferred" = bool, description = "Present (true) when the update was kept as a pending update"),
             )),
-        (status = 400, description = "Missing (1000) or invalid (1005) argument", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or bad credentials", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "May not write analytics in the project", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such project (1002)", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 60 KiB", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        ApiError,
+        BodyRejection,
     )
 )]
 /// `PATCH /analytics`: merges the named properties into every matching record, atomically. An
@@ -44,9 +53,9 @@ use crate::state::AppState;
 pub async fn update_records(
     State(state): State<AppState>,
     caller: Caller,
-    JsonBody(body): JsonBody,
+    body: ApiJson<RecordUpdate>,
 ) -> Result<Response, ApiError> {
-    let update = RecordUpdate::parse(body)?;
+    let update = body.parse()?;
     let project = require_project(&state, &caller, update.project_id, ProjectAccess::Write).await?;
     let now = now();
     let defer_until =
@@ -61,18 +70,17 @@ pub async fn update_records(
 
 #[utoipa::path(
     post,
-    path = "/new/v2.0/analytics/records",
+    path = "/analytics/records",
     tag = "analytics",
     request_body(content(
-        (Vec<crate::openapi::RecordSchema> = "application/json"),
-        (crate::openapi::RecordSchema = "application/x-ndjson"),
+        (Vec<RecordSchema> = "application/json"),
+        (RecordSchema = "application/x-ndjson"),
     ), description = "A JSON array of records, or one record per line (NDJSON); at most 10 000 records or 16 MiB"),
     responses(
-        (status = 201, description = "Stored (durable)", body = crate::openapi::IngestResult),
-        (status = 200, description = "Every record was a duplicate or dropped", body = crate::openapi::IngestResult),
-        (status = 400, description = "An invalid record; details name its index and field", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or bad credentials", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Too many records or bytes", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 201, description = "Stored (durable)", body = IngestResult),
+        (status = 200, description = "Every record was a duplicate or dropped", body = IngestResult),
+        ApiError,
+        BodyRejection,
     )
 )]
 /// `POST /analytics/records`: validates the whole batch, then stores it in one transaction.
@@ -116,17 +124,14 @@ pub async fn ingest_records(
     let counts =
         if stamped.is_empty() { Default::default() } else { state.store.insert_records(stamped, stamped_at).await? };
     let status = if counts.inserted > 0 { StatusCode::CREATED } else { StatusCode::OK };
-    let value = Map::from_iter([
-        ("inserted".to_owned(), Json::from(counts.inserted)),
-        ("duplicates".to_owned(), Json::from(counts.duplicates)),
-        ("dropped".to_owned(), Json::from(dropped)),
-    ]);
+    let value =
+        fields_of(&IngestResult { inserted: counts.inserted, duplicates: counts.duplicates, dropped: dropped as u64 });
     Ok(respond(format, status, Body::Resource { value, self_href: uri.path().to_owned() }))
 }
 
 #[utoipa::path(
     get,
-    path = "/new/v2.0/analytics",
+    path = "/analytics",
     tag = "analytics",
     params(
         ("projectId" = String, Query, description = "The project (required)"),
@@ -138,11 +143,8 @@ pub async fn ingest_records(
         ("next" = Option<String>, Query, description = "Cursor from nextCursor"), ("previous" = Option<String>, Query, description = "Cursor from previousCursor"),
     ),
     responses(
-        (status = 200, description = "A page of records; also as HAL (default), XML and CSV", body = crate::openapi::RecordPage),
-        (status = 400, description = "Bad query", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or bad credentials", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such project", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 406, description = "No acceptable representation", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 200, description = "A page of records; also as HAL (default), XML and CSV", body = Page<RecordSchema>),
+        ApiError,
     )
 )]
 /// `GET /analytics`: one page of a project's records.
@@ -172,13 +174,12 @@ pub async fn list_records(
 
 #[utoipa::path(
     get,
-    path = "/new/v2.0/analytics/{id}",
+    path = "/analytics/{id}",
     tag = "analytics",
     params(("id" = String, Path, description = "The record id")),
     responses(
-        (status = 200, description = "The record", body = crate::openapi::RecordSchema),
-        (status = 401, description = "No or bad credentials", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such record (1002)", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 200, description = "The record", body = RecordSchema),
+        ApiError,
     )
 )]
 /// `GET /analytics/{recordId}`: one record of a project the caller may read.
@@ -196,18 +197,15 @@ pub async fn get_record(
 
 #[utoipa::path(
     delete,
-    path = "/new/v2.0/analytics/{id}",
+    path = "/analytics/{id}",
     tag = "analytics",
     params(("id" = String, Path, description = "The project id")),
-    request_body(content = crate::openapi::ErasureRequest, description = "contactIds: a list, or null for every contact; timestampStart and timestampEnd bound the records' timestamp, both inclusive"),
+    request_body(content = ErasureRequestSchema, description = "contactIds: a list, or null for every contact; timestampStart and timestampEnd bound the records' timestamp, both inclusive"),
     responses(
-        (status = 202, description = "Queued; follow the task at the Location header", body = crate::openapi::TaskView,
+        (status = 202, description = "Queued; follow the task at the Location header", body = TaskView,
             headers(("Location" = String, description = "The task"))),
-        (status = 400, description = "Missing (1000) or invalid (1005) argument", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or bad credentials", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "May not delete analytics in the project", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such project (1002)", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 60 KiB", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        ApiError,
+        BodyRejection,
     )
 )]
 /// `DELETE /analytics/{projectId}`: queues the erasure of the project's matching records; a
@@ -218,17 +216,17 @@ pub async fn delete_records(
     format: Format,
     OriginalUri(uri): OriginalUri,
     PathId(project_id): PathId,
-    JsonBody(body): JsonBody,
+    body: ApiJson<Erasure>,
 ) -> Result<Response, ApiError> {
     let project = require_project(&state, &caller, project_id, ProjectAccess::Write).await?;
-    let erasure = Erasure::parse(body)?;
+    let erasure = body.parse()?;
     let task = Task::erasure(project.organisation, project.id, caller.user_id, erasure, now());
     state.store.create_task(task.clone()).await?;
     state.tasks_queued.notify_one();
     let prefix = uri.path().rsplit_once("/analytics/").map_or("", |(prefix, _)| prefix);
     let href = format!("{prefix}/tasks/{}", task.id);
     let mut response =
-        respond(format, StatusCode::ACCEPTED, Body::Resource { value: task.to_json(), self_href: href.clone() });
+        respond(format, StatusCode::ACCEPTED, Body::Resource { value: TaskView::of(&task), self_href: href.clone() });
     if let Ok(location) = HeaderValue::from_str(&href) {
         response.headers_mut().insert(header::LOCATION, location);
     }

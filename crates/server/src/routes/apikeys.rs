@@ -3,19 +3,19 @@
 use axum::extract::{OriginalUri, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use parley_core::value::{format_time, now};
-use parley_core::{Caller, Error, ObjectId};
-use parley_store::{ApiKeyInfo, NewApiKey};
-use serde::Serialize;
+use parley_core::Caller;
+use parley_core::name::name_from_json;
+use parley_core::value::format_time;
+use parley_store::ApiKeyInfo;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 use utoipa::ToSchema;
 
-use super::projects::PageParams;
-use crate::auth::{generate_api_key, hash_api_key};
-use crate::extract::{JsonBody, PathId, QueryParams};
+use crate::extract::{ApiJson, PageParams, PathId, QueryParams, WireType};
 use crate::negotiate::Format;
-use crate::problem::{ApiError, ErrorCode};
-use crate::represent::{Body, Collection, fields_of, respond};
+use crate::problem::{ApiError, BodyRejection, ErrorCode};
+use crate::represent::{Body, Collection, Page, fields_of, respond};
+use crate::service::apikeys::{CreatedKey, create_key};
 use crate::state::AppState;
 
 /// An API key as clients see it; `apiKey` only in the answer that creates it.
@@ -33,12 +33,17 @@ pub struct ApiKeyView {
     created_at: String,
 }
 
-/// The body of key creation.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct ApiKeyInput {
+/// The body of `POST /users/me/apikeys`, the name kept as sent for the domain's validator.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyIn {
     /// 1 to 200 characters.
-    name: String,
+    #[schema(value_type = String, required = true)]
+    name: Option<Json>,
+}
+
+impl WireType for ApiKeyIn {
+    const NOUN: &'static str = "an API key";
 }
 
 fn key_json(key: &ApiKeyInfo, secret: Option<String>) -> Map<String, Json> {
@@ -61,15 +66,13 @@ fn require_key_rights(caller: &Caller) -> Result<(), ApiError> {
 
 #[utoipa::path(
     post,
-    path = "/new/v2.0/users/me/apikeys",
+    path = "/users/me/apikeys",
     tag = "apiKeys",
-    request_body = ApiKeyInput,
+    request_body = ApiKeyIn,
     responses(
         (status = 201, description = "Created; apiKey is shown only now", body = ApiKeyView),
-        (status = 400, description = "Invalid argument", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or bad credentials", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not allowed", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Not found", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        ApiError,
+        BodyRejection,
     )
 )]
 /// `POST /users/me/apikeys {name}`.
@@ -78,27 +81,11 @@ pub async fn create_api_key(
     caller: Caller,
     format: Format,
     OriginalUri(uri): OriginalUri,
-    JsonBody(body): JsonBody,
+    body: ApiJson<ApiKeyIn>,
 ) -> Result<Response, ApiError> {
     require_key_rights(&caller)?;
-    let Json::Object(body) = body else {
-        return Err(Error::invalid("body", "must be a JSON object").into());
-    };
-    if let Some(key) = body.keys().find(|k| k.as_str() != "name") {
-        return Err(Error::invalid(key, "is not a property of an API key").into());
-    }
-    let name = parley_core::project::validate_project_name(body.get("name"))?;
-    let secret = generate_api_key();
-    let info = state
-        .store
-        .create_api_key(NewApiKey {
-            id: ObjectId::generate(),
-            user_id: caller.user_id,
-            name,
-            secret_hash: hash_api_key(&secret),
-            created_at: now(),
-        })
-        .await?;
+    let name = name_from_json(body.parse()?.name.as_ref())?;
+    let CreatedKey { info, secret } = create_key(state.store.as_ref(), caller.user_id, name).await?;
     let value = key_json(&info, Some(secret));
     let href = format!("{}/{}", uri.path(), info.id);
     Ok(respond(format, StatusCode::CREATED, Body::Resource { value, self_href: href }))
@@ -106,15 +93,12 @@ pub async fn create_api_key(
 
 #[utoipa::path(
     get,
-    path = "/new/v2.0/users/me/apikeys",
+    path = "/users/me/apikeys",
     tag = "apiKeys",
     params(("limit" = Option<u32>, Query), ("skip" = Option<u64>, Query)),
     responses(
-        (status = 200, description = "The caller's keys, without secrets", body = Vec<ApiKeyView>),
-        (status = 400, description = "Invalid argument", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or bad credentials", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not allowed", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Not found", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 200, description = "The caller's keys, without secrets", body = Page<ApiKeyView>),
+        ApiError,
     )
 )]
 /// `GET /users/me/apikeys`: the caller's keys, without secrets.
@@ -146,15 +130,12 @@ pub async fn list_api_keys(
 
 #[utoipa::path(
     delete,
-    path = "/new/v2.0/users/me/apikeys/{apiKeyId}",
+    path = "/users/me/apikeys/{apiKeyId}",
     tag = "apiKeys",
     params(("apiKeyId" = String, Path)),
     responses(
         (status = 204, description = "Revoked at once"),
-        (status = 400, description = "Invalid argument", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or bad credentials", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not allowed", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Not found", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        ApiError,
     )
 )]
 /// `DELETE /users/me/apikeys/{apiKeyId}`: revokes at once.

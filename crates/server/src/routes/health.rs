@@ -15,7 +15,7 @@ pub async fn live() -> Json<Value> {
 
 #[utoipa::path(get, path = "/health/ready", tag = "health", security(), responses(
     (status = 200, description = "The database answers and its schema is current"),
-    (status = 503, description = "The database is unavailable", body = crate::openapi::Problem, content_type = "application/problem+json"),
+    (status = 503, description = "The database is unavailable (503)", body = crate::problem::Problem, content_type = "application/problem+json"),
 ))]
 /// `GET /health/ready`: the database answers and its schema is current; 503 otherwise.
 pub async fn ready(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {

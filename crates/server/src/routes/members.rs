@@ -7,15 +7,15 @@ use axum::response::{IntoResponse, Response};
 use parley_core::identity::{PROJECT_ROLE_NAMES, validate_roles};
 use parley_core::{Caller, Error, ObjectId, ProjectAccess, ProjectRole};
 use parley_store::{Member, MemberChange};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 use utoipa::ToSchema;
 
 use super::require_project;
-use crate::extract::JsonBody;
+use crate::extract::{ApiJson, WireType};
 use crate::negotiate::Format;
-use crate::problem::ApiError;
-use crate::represent::{Body, Collection, fields_of, respond};
+use crate::problem::{ApiError, BodyRejection};
+use crate::represent::{Body, Collection, Page, fields_of, respond};
 use crate::state::AppState;
 
 /// A member as clients see it.
@@ -32,14 +32,20 @@ pub struct MemberView {
     roles: Vec<ProjectRole>,
 }
 
-/// The body of `POST /projects/{projectId}/members`.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct MemberInput {
-    #[schema(rename = "userId")]
-    user_id: String,
+/// The body of `POST /projects/{projectId}/members`, each property kept as sent for the
+/// domain's validators.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct MemberIn {
+    #[schema(value_type = String, required = true)]
+    user_id: Option<Json>,
     /// At least one of basic, analytics, projectAdmin; replaces the member's roles.
-    roles: Vec<String>,
+    #[schema(value_type = Vec<String>, required = true)]
+    roles: Option<Json>,
+}
+
+impl WireType for MemberIn {
+    const NOUN: &'static str = "a member";
 }
 
 fn member_json(project: ObjectId, member: &Member) -> Map<String, Json> {
@@ -59,17 +65,15 @@ fn ids(project: &str, user: Option<&str>) -> Result<(ObjectId, Option<ObjectId>)
 
 #[utoipa::path(
     post,
-    path = "/new/v2.0/projects/{projectId}/members",
+    path = "/projects/{projectId}/members",
     tag = "projects",
     params(("projectId" = String, Path)),
-    request_body = MemberInput,
+    request_body = MemberIn,
     responses(
         (status = 201, description = "Added", body = MemberView),
         (status = 200, description = "The member's roles replaced", body = MemberView),
-        (status = 400, description = "Missing (1000) or invalid (1005) argument", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or bad credentials", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "May not manage the project", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such project or user (1002)", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        ApiError,
+        BodyRejection,
     )
 )]
 /// `POST /projects/{projectId}/members {userId, roles}`: gives a user of the organisation these
@@ -80,22 +84,17 @@ pub async fn set_member(
     format: Format,
     OriginalUri(uri): OriginalUri,
     Path(project_id): Path<String>,
-    JsonBody(body): JsonBody,
+    body: ApiJson<MemberIn>,
 ) -> Result<Response, ApiError> {
     let (project_id, _) = ids(&project_id, None)?;
     let project = require_project(&state, &caller, project_id, ProjectAccess::Manage).await?;
-    let Json::Object(body) = body else {
-        return Err(Error::invalid("body", "must be a JSON object").into());
-    };
-    if let Some(key) = body.keys().find(|k| !["userId", "roles"].contains(&k.as_str())) {
-        return Err(Error::invalid(key, "is not a property of a member").into());
-    }
-    let user_id = match body.get("userId") {
+    let body = body.parse()?;
+    let user_id = match body.user_id {
         None | Some(Json::Null) => return Err(Error::missing("userId").into()),
-        Some(Json::String(text)) => ObjectId::parse(text).map_err(|e| Error::invalid("userId", e))?,
+        Some(Json::String(text)) => ObjectId::parse(&text).map_err(|e| Error::invalid("userId", e))?,
         Some(_) => return Err(Error::invalid("userId", "must be a string").into()),
     };
-    let roles: Vec<ProjectRole> = validate_roles("roles", body.get("roles"), PROJECT_ROLE_NAMES)?;
+    let roles: Vec<ProjectRole> = validate_roles("roles", body.roles.as_ref(), PROJECT_ROLE_NAMES)?;
     if roles.is_empty() {
         return Err(
             Error::invalid("roles", "must name at least one role; to take every role away, remove the member").into()
@@ -112,14 +111,12 @@ pub async fn set_member(
 
 #[utoipa::path(
     get,
-    path = "/new/v2.0/projects/{projectId}/members",
+    path = "/projects/{projectId}/members",
     tag = "projects",
     params(("projectId" = String, Path)),
     responses(
-        (status = 200, description = "The project's members", body = Vec<MemberView>),
-        (status = 401, description = "No or bad credentials", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "May not manage the project", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such project (1002)", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 200, description = "The project's members", body = Page<MemberView>),
+        ApiError,
     )
 )]
 /// `GET /projects/{projectId}/members`.
@@ -149,14 +146,12 @@ pub async fn list_members(
 
 #[utoipa::path(
     delete,
-    path = "/new/v2.0/projects/{projectId}/members/{userId}",
+    path = "/projects/{projectId}/members/{userId}",
     tag = "projects",
     params(("projectId" = String, Path), ("userId" = String, Path)),
     responses(
         (status = 204, description = "Removed"),
-        (status = 401, description = "No or bad credentials", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "May not manage the project", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such project or member (1002)", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        ApiError,
     )
 )]
 /// `DELETE /projects/{projectId}/members/{userId}`.

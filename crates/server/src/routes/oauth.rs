@@ -18,6 +18,7 @@ use serde_json::json;
 use subtle::ConstantTimeEq;
 use time::Duration;
 
+use crate::auth::form_decoded;
 use crate::auth::hash_api_key as sha256;
 use crate::password::verify_password;
 use crate::problem::ApiError;
@@ -168,14 +169,7 @@ async fn authenticate_client(state: &AppState, form: &Form) -> Result<OAuthClien
             let (id, secret) = decoded
                 .split_once(':')
                 .ok_or_else(|| OAuthError::invalid_client("The Basic credentials are malformed."))?;
-            let decode = |text: &str| {
-                serde_urlencoded::from_str::<Vec<(String, String)>>(&format!("v={text}"))
-                    .ok()
-                    .and_then(|mut pairs| pairs.pop())
-                    .map(|(_, v)| v)
-                    .unwrap_or_default()
-            };
-            (decode(id), decode(secret))
+            (form_decoded(id), form_decoded(secret))
         }
         None => (
             form.get("client_id").map(str::to_owned).unwrap_or_default(),
@@ -199,6 +193,20 @@ async fn authenticate_client(state: &AppState, form: &Form) -> Result<OAuthClien
     Ok(client)
 }
 
+#[utoipa::path(
+    post,
+    path = "/auth/oauth2/token",
+    tag = "oauth2",
+    security(),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded",
+        description = "grant_type (password, refresh_token or client_credentials) and that grant's parameters (RFC 6749); the client's credentials here or as HTTP Basic"),
+    responses(
+        (status = 200, description = "access_token, token_type (Bearer), expires_in, and a refresh_token for the password and refresh_token grants"),
+        (status = 400, description = "An OAuth2 error body (RFC 6749 §5.2): invalid_request, invalid_grant, unauthorized_client or unsupported_grant_type"),
+        (status = 401, description = "An OAuth2 error body: invalid_client"),
+        (status = 503, description = "An OAuth2 error body: temporarily_unavailable"),
+    )
+)]
 /// `POST /auth/oauth2/token`.
 pub async fn token(State(state): State<AppState>, form: Form) -> Result<Response, OAuthError> {
     let grant = match form.required("grant_type")? {
@@ -358,6 +366,18 @@ async fn client_credentials_grant(state: &AppState, client: &OAuthClient) -> Res
     Ok(token_answer(access, None))
 }
 
+#[utoipa::path(
+    post,
+    path = "/auth/oauth2/revoke",
+    tag = "oauth2",
+    security(),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "token: an access or refresh token (RFC 7009)"),
+    responses(
+        (status = 200, description = "Revoked, or not known: the answer is the same"),
+        (status = 400, description = "An OAuth2 error body (RFC 6749 §5.2): invalid_request"),
+        (status = 503, description = "An OAuth2 error body: temporarily_unavailable"),
+    )
+)]
 /// `POST /auth/oauth2/revoke {token}` (RFC 7009): revokes the session of an access or refresh
 /// token, with every token of that session. Answers 200 whether or not the token was known, so
 /// that it tells nothing. Holding the token is enough to revoke it.

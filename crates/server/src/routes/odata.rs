@@ -23,6 +23,7 @@ use parley_odata::{EntityType, Format, IdName, Query, parse_query, skiptoken};
 use parley_store::ODataRead;
 use serde_json::{Map, Value as Json, json};
 
+use crate::auth::form_decoded;
 use crate::problem::{ApiError, ErrorCode};
 use crate::state::AppState;
 
@@ -335,11 +336,7 @@ fn next_link(collection_url: &str, raw_query: &str, token: &str, remaining_top: 
         .filter(|pair| !pair.is_empty())
         .filter(|pair| {
             let name = pair.split('=').next().unwrap_or_default();
-            let decoded: String = serde_urlencoded::from_str::<Vec<(String, String)>>(&format!("{name}="))
-                .ok()
-                .and_then(|mut p| p.pop())
-                .map_or_else(|| name.to_owned(), |(n, _)| n);
-            !matches!(decoded.to_ascii_lowercase().as_str(), "$skip" | "$top" | "$skiptoken")
+            !matches!(form_decoded(name).to_ascii_lowercase().as_str(), "$skip" | "$top" | "$skiptoken")
         })
         .map(str::to_owned)
         .collect();

@@ -3,7 +3,7 @@
 use axum::extract::{OriginalUri, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use parley_core::project::validate_project_name;
+use parley_core::name::name_from_json;
 use parley_core::value::{format_time, now};
 use parley_core::{Caller, Error, ObjectId, Project, ProjectAccess, ProjectSettings};
 use serde::{Deserialize, Serialize};
@@ -11,10 +11,10 @@ use serde_json::{Map, Value as Json};
 use utoipa::ToSchema;
 
 use super::require_project;
-use crate::extract::{JsonBody, PathId, QueryParams};
+use crate::extract::{ApiJson, PageParams, PathId, QueryParams, WireType, as_sent};
 use crate::negotiate::Format;
-use crate::problem::{ApiError, ErrorCode};
-use crate::represent::{Body, Collection, fields_of, respond};
+use crate::problem::{ApiError, BodyRejection, ErrorCode};
+use crate::represent::{Body, Collection, Page, fields_of, respond};
 use crate::state::AppState;
 
 /// A project as clients see it.
@@ -34,15 +34,23 @@ pub struct ProjectView {
     updated_at: String,
 }
 
-/// The body of project creation and change.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct ProjectInput {
-    /// 1 to 200 characters.
-    name: Option<String>,
+/// The body of project creation and change. Each property is kept as sent, `null` apart from
+/// absent, because a change names what it changes.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectIn {
+    /// 1 to 200 characters; required on creation.
+    #[serde(default, deserialize_with = "as_sent")]
+    #[schema(value_type = Option<String>)]
+    name: Option<Json>,
     /// Settings to merge: collectAnalytics, maskSensitive, maskIp (booleans), retentionDays (0 keeps forever).
+    #[serde(default, deserialize_with = "as_sent")]
     #[schema(value_type = Option<Object>)]
     settings: Option<Json>,
+}
+
+impl WireType for ProjectIn {
+    const NOUN: &'static str = "a project";
 }
 
 fn project_json(project: &Project) -> Map<String, Json> {
@@ -58,32 +66,16 @@ fn project_json(project: &Project) -> Map<String, Json> {
 
 const PROJECT_COLUMNS: [&str; 5] = ["_id", "name", "settings", "createdAt", "updatedAt"];
 
-/// Refuses any body key other than `allowed`.
-fn only_keys(body: &Map<String, Json>, allowed: &[&str]) -> Result<(), Error> {
-    match body.keys().find(|k| !allowed.contains(&k.as_str())) {
-        Some(key) => Err(Error::invalid(key, "is not a property of a project")),
-        None => Ok(()),
-    }
-}
-
-fn object(body: Json) -> Result<Map<String, Json>, Error> {
-    match body {
-        Json::Object(map) => Ok(map),
-        _ => Err(Error::invalid("body", "must be a JSON object")),
-    }
-}
-
 #[utoipa::path(
     post,
-    path = "/new/v2.0/projects",
+    path = "/projects",
     tag = "projects",
-    request_body = ProjectInput,
+    request_body = ProjectIn,
     responses(
-        (status = 201, description = "Created", body = ProjectView),
-        (status = 400, description = "Invalid argument", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or bad credentials", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not allowed", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Not found", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 201, description = "Created", body = ProjectView,
+            headers(("Location" = String, description = "The project"))),
+        ApiError,
+        BodyRejection,
     )
 )]
 /// `POST /projects {name, settings?}`.
@@ -92,17 +84,16 @@ pub async fn create_project(
     caller: Caller,
     format: Format,
     OriginalUri(uri): OriginalUri,
-    JsonBody(body): JsonBody,
+    body: ApiJson<ProjectIn>,
 ) -> Result<Response, ApiError> {
     if !caller.may_create_projects() {
         return Err(ApiError::new(ErrorCode::Forbidden, "Only organisation admins may create projects."));
     }
-    let body = object(body)?;
-    only_keys(&body, &["name", "settings"])?;
-    let name = validate_project_name(body.get("name"))?;
-    let settings = match body.get("settings") {
+    let body = body.parse()?;
+    let name = name_from_json(body.name.as_ref())?;
+    let settings = match body.settings {
         None | Some(Json::Null) => ProjectSettings::default(),
-        Some(patch) => ProjectSettings::default().merge(patch.clone())?,
+        Some(patch) => ProjectSettings::default().merge(patch)?,
     };
     let created = now();
     let project = Project {
@@ -123,47 +114,14 @@ pub async fn create_project(
     Ok(response)
 }
 
-/// Offset paging of small collections (projects, keys).
-#[derive(Debug, Deserialize)]
-pub struct PageParams {
-    limit: Option<String>,
-    skip: Option<String>,
-}
-
-impl PageParams {
-    /// `(skip, limit)`; limit 1..=100, default 25.
-    pub fn parse(&self) -> Result<(u64, u32), Error> {
-        let limit = match &self.limit {
-            None => 25,
-            Some(text) => text
-                .parse::<u32>()
-                .ok()
-                .filter(|n| (1..=100).contains(n))
-                .ok_or_else(|| Error::invalid("limit", "must be a whole number from 1 to 100"))?,
-        };
-        let skip = match &self.skip {
-            None => 0,
-            Some(text) => text
-                .parse::<u64>()
-                .ok()
-                .filter(|n| *n <= i64::MAX as u64)
-                .ok_or_else(|| Error::invalid("skip", "must be a whole number"))?,
-        };
-        Ok((skip, limit))
-    }
-}
-
 #[utoipa::path(
     get,
-    path = "/new/v2.0/projects",
+    path = "/projects",
     tag = "projects",
     params(("limit" = Option<u32>, Query), ("skip" = Option<u64>, Query)),
     responses(
-        (status = 200, description = "Projects the caller may see, in the list shape", body = Vec<ProjectView>),
-        (status = 400, description = "Invalid argument", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or bad credentials", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not allowed", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Not found", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 200, description = "Projects the caller may see, in the list shape", body = Page<ProjectView>),
+        ApiError,
     )
 )]
 /// `GET /projects`: the projects the caller may see.
@@ -192,15 +150,12 @@ pub async fn list_projects(
 
 #[utoipa::path(
     get,
-    path = "/new/v2.0/projects/{projectId}",
+    path = "/projects/{projectId}",
     tag = "projects",
     params(("projectId" = String, Path)),
     responses(
         (status = 200, description = "The project", body = ProjectView),
-        (status = 400, description = "Invalid argument", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or bad credentials", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not allowed", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Not found", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        ApiError,
     )
 )]
 /// `GET /projects/{projectId}`.
@@ -221,16 +176,14 @@ pub async fn get_project(
 
 #[utoipa::path(
     patch,
-    path = "/new/v2.0/projects/{projectId}",
+    path = "/projects/{projectId}",
     tag = "projects",
     params(("projectId" = String, Path)),
-    request_body = ProjectInput,
+    request_body = ProjectIn,
     responses(
         (status = 200, description = "The changed project", body = ProjectView),
-        (status = 400, description = "Invalid argument", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or bad credentials", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not allowed", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Not found", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        ApiError,
+        BodyRejection,
     )
 )]
 /// `PATCH /projects/{projectId} {name?, settings?}`: settings merge what they name.
@@ -240,23 +193,22 @@ pub async fn update_project(
     format: Format,
     OriginalUri(uri): OriginalUri,
     PathId(id): PathId,
-    JsonBody(body): JsonBody,
+    body: ApiJson<ProjectIn>,
 ) -> Result<Response, ApiError> {
     let mut project = require_project(&state, &caller, id, ProjectAccess::Manage).await?;
-    let body = object(body)?;
-    only_keys(&body, &["name", "settings"])?;
-    if body.is_empty() {
+    let ProjectIn { name, settings } = body.parse()?;
+    if name.is_none() && settings.is_none() {
         return Err(Error::Missing {
             detail: "Validation failed. Name 'name' or 'settings'.".into(),
             details: Map::new(),
         }
         .into());
     }
-    if body.contains_key("name") {
-        project.name = validate_project_name(body.get("name"))?;
+    if let Some(name) = name {
+        project.name = name_from_json(Some(&name))?;
     }
-    if let Some(patch) = body.get("settings") {
-        project.settings = project.settings.merge(patch.clone())?;
+    if let Some(patch) = settings {
+        project.settings = project.settings.merge(patch)?;
     }
     project.updated_at = now();
     state.store.update_project(project.clone()).await?;
@@ -269,15 +221,12 @@ pub async fn update_project(
 
 #[utoipa::path(
     delete,
-    path = "/new/v2.0/projects/{projectId}",
+    path = "/projects/{projectId}",
     tag = "projects",
     params(("projectId" = String, Path)),
     responses(
         (status = 204, description = "Deleted with its records"),
-        (status = 400, description = "Invalid argument", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or bad credentials", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not allowed", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Not found", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        ApiError,
     )
 )]
 /// `DELETE /projects/{projectId}`: the project and all its records.

@@ -3,21 +3,20 @@
 use axum::extract::{OriginalUri, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use parley_core::identity::{ORG_ROLE_NAMES, validate_email, validate_password, validate_roles};
-use parley_core::project::validate_project_name;
-use parley_core::value::{format_time, now};
-use parley_core::{Caller, Error, ObjectId, OrgRole};
-use parley_store::{NewUser, User, UserDeletion, UserKind};
-use serde::Serialize;
+use parley_core::identity::{ORG_ROLE_NAMES, validate_email, validate_roles};
+use parley_core::name::name_from_json;
+use parley_core::value::format_time;
+use parley_core::{Caller, Error, OrgRole};
+use parley_store::{User, UserDeletion};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 use utoipa::ToSchema;
 
-use super::projects::PageParams;
-use crate::extract::{JsonBody, PathId, QueryParams};
+use crate::extract::{ApiJson, PageParams, PathId, QueryParams, WireType};
 use crate::negotiate::Format;
-use crate::password::hash_password;
-use crate::problem::{ApiError, ErrorCode};
-use crate::represent::{Body, Collection, fields_of, respond};
+use crate::problem::{ApiError, BodyRejection, ErrorCode, Problem};
+use crate::represent::{Body, Collection, Page, fields_of, respond};
+use crate::service::users::{self, NewPerson};
 use crate::state::AppState;
 
 /// A user as clients see it; never a password or its hash.
@@ -38,17 +37,26 @@ pub struct UserView {
     created_at: String,
 }
 
-/// The body of user creation.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct UserInput {
-    email: String,
+/// The body of `POST /users`. Each property is kept as sent, so that the domain's validators
+/// give each fault its own text, in a fixed order (email, name, roles, password).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserIn {
+    #[schema(value_type = String, required = true)]
+    email: Option<Json>,
     /// 1 to 200 characters.
-    name: String,
+    #[schema(value_type = String, required = true)]
+    name: Option<Json>,
     /// At least 8 characters; without one the user cannot sign in with a password.
-    password: Option<String>,
+    #[schema(value_type = Option<String>)]
+    password: Option<Json>,
     /// Organisation roles: admin, odata, apiKeys.
-    roles: Vec<String>,
+    #[schema(value_type = Vec<String>, required = true)]
+    roles: Option<Json>,
+}
+
+impl WireType for UserIn {
+    const NOUN: &'static str = "a user";
 }
 
 const USER_COLUMNS: [&str; 6] = ["_id", "email", "name", "roles", "kind", "createdAt"];
@@ -75,15 +83,14 @@ fn require_user_admin(caller: &Caller) -> Result<(), ApiError> {
 
 #[utoipa::path(
     post,
-    path = "/new/v2.0/users",
+    path = "/users",
     tag = "users",
-    request_body = UserInput,
+    request_body = UserIn,
     responses(
         (status = 201, description = "Created", body = UserView),
-        (status = 400, description = "Missing (1000) or invalid (1005) argument", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or bad credentials", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an organisation admin", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The email is taken in the organisation (1004)", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The email is taken in the organisation (1004)", body = Problem, content_type = "application/problem+json"),
+        ApiError,
+        BodyRejection,
     )
 )]
 /// `POST /users {email, name, password?, roles}`.
@@ -92,49 +99,32 @@ pub async fn create_user(
     caller: Caller,
     format: Format,
     OriginalUri(uri): OriginalUri,
-    JsonBody(body): JsonBody,
+    body: ApiJson<UserIn>,
 ) -> Result<Response, ApiError> {
     require_user_admin(&caller)?;
-    let Json::Object(body) = body else {
-        return Err(Error::invalid("body", "must be a JSON object").into());
-    };
-    if let Some(key) = body.keys().find(|k| !["email", "name", "password", "roles"].contains(&k.as_str())) {
-        return Err(Error::invalid(key, "is not a property of a user").into());
-    }
-    let email = validate_email(body.get("email"))?;
-    let name = validate_project_name(body.get("name"))?;
-    let roles: Vec<OrgRole> = validate_roles("roles", body.get("roles"), ORG_ROLE_NAMES)?;
-    let password_hash = match body.get("password") {
+    let body = body.parse()?;
+    let email = validate_email(body.email.as_ref())?;
+    let name = name_from_json(body.name.as_ref())?;
+    let roles: Vec<OrgRole> = validate_roles("roles", body.roles.as_ref(), ORG_ROLE_NAMES)?;
+    let password = match body.password {
         None | Some(Json::Null) => None,
-        Some(Json::String(password)) => {
-            validate_password(password)?;
-            Some(hash_password(password.clone()).await?)
-        }
+        Some(Json::String(password)) => Some(password),
         Some(_) => return Err(Error::invalid("password", "must be a string").into()),
     };
-    let user = User {
-        id: ObjectId::generate(),
-        organisation: caller.organisation,
-        email,
-        name,
-        roles,
-        kind: UserKind::Person,
-        created_at: now(),
-    };
-    state.store.create_user(NewUser { user: user.clone(), password_hash }).await?;
+    let person = NewPerson { organisation: caller.organisation, email, name, roles, password };
+    let user = users::create_person(state.store.as_ref(), person).await?;
     let href = format!("{}/{}", uri.path(), user.id);
     Ok(respond(format, StatusCode::CREATED, Body::Resource { value: user_json(&user), self_href: href }))
 }
 
 #[utoipa::path(
     get,
-    path = "/new/v2.0/users",
+    path = "/users",
     tag = "users",
     params(("limit" = Option<u32>, Query), ("skip" = Option<u64>, Query)),
     responses(
-        (status = 200, description = "The organisation's users, in the list shape", body = Vec<UserView>),
-        (status = 401, description = "No or bad credentials", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an organisation admin", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 200, description = "The organisation's users, in the list shape", body = Page<UserView>),
+        ApiError,
     )
 )]
 /// `GET /users`: the users of the caller's organisation.
@@ -164,15 +154,13 @@ pub async fn list_users(
 
 #[utoipa::path(
     delete,
-    path = "/new/v2.0/users/{userId}",
+    path = "/users/{userId}",
     tag = "users",
     params(("userId" = String, Path)),
     responses(
         (status = 204, description = "Deleted, with their API keys, tokens and memberships"),
-        (status = 401, description = "No or bad credentials", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an organisation admin", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such user (1002)", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The organisation's last admin (1004)", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The organisation's last admin (1004)", body = Problem, content_type = "application/problem+json"),
+        ApiError,
     )
 )]
 /// `DELETE /users/{userId}`: the user and, at once, their keys, tokens and memberships.

@@ -2,6 +2,7 @@
 
 #![recursion_limit = "256"]
 
+mod admin;
 mod apikeys;
 mod credentials;
 mod errors;
@@ -13,6 +14,7 @@ mod list;
 mod logs;
 mod members;
 mod oauth;
+mod openapi_routes;
 mod outage;
 mod prefixes;
 mod projects;
