@@ -1,5 +1,7 @@
-//! parley's storage: the interfaces the service needs, split by role, one implementation per
-//! engine, the SQL they share, and the schema migrations of each engine.
+//! parley's storage: the interfaces the service needs, split by role (`traits`); each rule that
+//! implements them, written once (`rules`) against a small executor (`exec`); the statements they
+//! run (`sql`, `odata`, `seek`); one thin module per engine (`sqlite`, `postgres`) with its
+//! connections, value and error conversion; and the schema migrations of each engine.
 
 pub mod cache;
 mod error;
