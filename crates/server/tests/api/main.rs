@@ -1,9 +1,12 @@
-//! The HTTP API, tested against a real server per test (one test binary).
+//! The HTTP API, tested against a real server per test (one test binary): every resource and the
+//! data lifecycle (pending updates, erasure, retention, masking). The crash tests, which run the
+//! `parley` binary itself, are `tests/crash.rs`.
 
 #![recursion_limit = "256"]
 
 mod apikeys;
 mod credentials;
+mod erasure;
 mod errors;
 mod health;
 mod helpers;
@@ -14,10 +17,13 @@ mod logs;
 mod members;
 mod oauth;
 mod outage;
+mod pending;
 mod prefixes;
 mod projects;
+mod protection;
 mod ratelimit;
 mod representations;
+mod retention;
 mod startup;
 mod update;
 mod users;

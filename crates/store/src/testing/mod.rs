@@ -8,6 +8,6 @@ mod postgres;
 mod proxy;
 
 pub use engine::Engine;
-pub use fixtures::record;
+pub use fixtures::{eventually, record, sqlite_connection};
 pub use postgres::{POSTGRES_URL, PostgresDatabase, postgres_address, postgres_client, with_address, with_database};
 pub use proxy::Proxy;

@@ -2,6 +2,7 @@
 //! database, and requests to it.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use parley_server::config::LogFormat;
 use parley_server::{Config, Running};
@@ -19,8 +20,11 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// The database the server uses.
     database_url: String,
-    _server: Running,
-    _dir: TempDir,
+    /// What the server started with, to start it again.
+    config: Config,
+    /// `None` once stopped.
+    server: Option<Running>,
+    dir: TempDir,
     /// Declared last so that the server stops before its database is dropped.
     _database: Option<PostgresDatabase>,
 }
@@ -72,8 +76,9 @@ pub async fn spawn_app_with(engine: Engine, adjust: impl FnOnce(&mut Config)) ->
         admin_password,
         client: reqwest::Client::new(),
         database_url: config.effective_database_url(),
-        _server: server,
-        _dir: dir,
+        config,
+        server: Some(server),
+        dir,
         _database: database,
     }
 }
@@ -91,6 +96,34 @@ impl Node {
 }
 
 impl TestApp {
+    /// Stops the server the way a signal does: drains requests, stops background work, closes
+    /// the store.
+    pub async fn stop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.stop().await.expect("a clean stop");
+        }
+    }
+
+    /// Stops the server and starts it again on the same database (on a new port).
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        let server = parley_server::start(&self.config).await.expect("the server starts again");
+        self.addr = server.addr;
+        self.server = Some(server);
+    }
+
+    /// The SQLite file of a server on SQLite.
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("parley.db")
+    }
+
+    /// The bytes of the SQLite file and its write-ahead log, as they are on disk now.
+    pub fn on_disk(&self) -> Vec<u8> {
+        let mut bytes = std::fs::read(self.db_path()).expect("the SQLite file");
+        bytes.extend(std::fs::read(self.dir.path().join("parley.db-wal")).unwrap_or_default());
+        bytes
+    }
+
     /// Starts another node on this app's database, with the test configuration changed by `adjust`.
     pub async fn another_node(&self, adjust: impl FnOnce(&mut Config)) -> Node {
         let mut config = Config { database_url: Some(self.database_url.clone()), ..node_config() };

@@ -104,6 +104,12 @@ impl TestApp {
         self.create_project_with(json!({ "name": "Test bot" })).await["_id"].as_str().expect("an _id").to_owned()
     }
 
+    /// Creates a project with these settings and returns its id.
+    pub async fn create_project_with_settings(&self, settings: Json) -> String {
+        let project = self.create_project_with(json!({ "name": "Test bot", "settings": settings })).await;
+        project["_id"].as_str().expect("an _id").to_owned()
+    }
+
     /// Creates a project from `body`, asserting success, and returns its JSON.
     pub async fn create_project_with(&self, body: Json) -> Json {
         let response = self
@@ -158,19 +164,34 @@ impl TestApp {
         body
     }
 
-    /// Every record of a project (at most 100), in the default order.
-    pub async fn all_records(&self, project: &str) -> Vec<Json> {
-        let page = self.list(project, &[("limit", "100")]).await;
-        assert!(page["total"].as_u64().expect("a total") <= 100, "more records than one page holds");
-        page["items"].as_array().expect("items").clone()
+    /// Every record of a project, or of one contact in it, in the default order, page by page.
+    pub async fn records(&self, project: &str, contact: Option<&str>) -> Vec<Json> {
+        let mut items = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let mut query = vec![("limit", "100")];
+            query.extend(contact.map(|contact| ("contactId", contact)));
+            query.extend(next.as_deref().map(|cursor| ("next", cursor)));
+            let page = self.list(project, &query).await;
+            items.extend(page["items"].as_array().expect("items").iter().cloned());
+            match page["nextCursor"].as_str() {
+                Some(cursor) => next = Some(cursor.to_owned()),
+                None => return items,
+            }
+        }
+    }
+
+    /// The record of a project with this `inputId`, if there is one.
+    pub async fn find_record(&self, project: &str, input_id: &str) -> Option<Json> {
+        let records = self.records(project, None).await;
+        let found: Vec<&Json> = records.iter().filter(|r| r["inputId"] == input_id).collect();
+        assert!(found.len() <= 1, "records with inputId {input_id}: {records:?}");
+        found.into_iter().next().cloned()
     }
 
     /// The stored record with this `inputId`.
     pub async fn record_by_input(&self, project: &str, input_id: &str) -> Json {
-        let records = self.all_records(project).await;
-        let found: Vec<&Json> = records.iter().filter(|r| r["inputId"] == input_id).collect();
-        assert_eq!(found.len(), 1, "records with inputId {input_id}: {records:?}");
-        found[0].clone()
+        self.find_record(project, input_id).await.unwrap_or_else(|| panic!("no record with inputId {input_id}"))
     }
 
     /// One record read through `GET /analytics/{id}` as JSON.
