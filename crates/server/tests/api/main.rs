@@ -1,6 +1,6 @@
-//! The HTTP API, tested against a real server per test (one test binary): every resource and the
-//! data lifecycle (pending updates, erasure, retention, masking). The crash tests, which run the
-//! `parley` binary itself, are `tests/crash.rs`.
+//! The HTTP API, tested against a real server per test (one test binary): every resource, the
+//! data lifecycle (pending updates, erasure, retention, masking) and the OData feed. The crash
+//! tests, which run the `parley` binary itself, are `tests/crash.rs`.
 
 #![recursion_limit = "256"]
 
@@ -16,6 +16,7 @@ mod list;
 mod logs;
 mod members;
 mod oauth;
+mod odata;
 mod outage;
 mod pending;
 mod prefixes;
