@@ -1,4 +1,4 @@
-use super::POSTGRES_URL;
+use super::postgres::POSTGRES_URL;
 
 /// The engine a test runs on.
 #[derive(Debug, Clone)]
@@ -21,8 +21,9 @@ impl Engine {
     }
 }
 
-/// Runs each named test, an `async fn`, once on SQLite (in a module `on_sqlite`) and once on
-/// PostgreSQL (in a module `on_postgres`, when [`Engine::postgres`] names one).
+/// Runs each named test, an `async fn`, on a two-worker runtime once on SQLite (in a module
+/// `on_sqlite`) and once on PostgreSQL (in a module `on_postgres`, when [`Engine::postgres`] names
+/// one).
 ///
 /// `on_both_engines!(a, b)` gives each test the [`Engine`] itself.
 /// `on_both_engines!(|engine| argument; a, b)` gives it what the expression `argument` makes of

@@ -3,7 +3,7 @@ use std::net::SocketAddr;
 use parley_core::ObjectId;
 
 /// The variable that names the PostgreSQL server for tests.
-pub const POSTGRES_URL: &str = "PARLEY_TEST_POSTGRES_URL";
+pub(super) const POSTGRES_URL: &str = "PARLEY_TEST_POSTGRES_URL";
 
 /// A database made for one test on a PostgreSQL server, dropped with this value.
 pub struct PostgresDatabase {
@@ -72,7 +72,7 @@ pub async fn postgres_address(url: &str) -> SocketAddr {
 }
 
 /// `url` naming `database` instead of its own, its parameters kept.
-pub fn with_database(url: &str, database: &str) -> String {
+fn with_database(url: &str, database: &str) -> String {
     let (scheme, user, address, rest) = url_parts(url);
     let query = rest.find('?').map_or("", |i| &rest[i..]);
     format!("{scheme}{user}{address}/{database}{query}")
