@@ -3,7 +3,7 @@
 //! same database, to tell an answer from memory from one read from the database.
 
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::mpsc;
@@ -14,6 +14,7 @@ use parley_core::value::now;
 use parley_core::{Caller, ObjectId, OrgRole, Project, ProjectAccess, ProjectRole, ProjectSettings};
 use parley_store::cache::MAX_ENTRIES;
 use parley_store::sqlite::SqliteStore;
+use parley_store::testing::sqlite_connection;
 use parley_store::{
     Bootstrap, CachedStore, IdentityStore, MemberChange, NewApiKey, NewUser, ProjectStore, Store, User, UserDeletion,
     UserKind,
@@ -99,7 +100,7 @@ impl Fixture {
 
     /// Runs SQL on the database file directly, past both stores.
     fn sql(&self, statements: &str) {
-        connection(&self.path()).execute_batch(statements).expect("the SQL runs");
+        sqlite_connection(&self.path()).execute_batch(statements).expect("the SQL runs");
     }
 
     async fn caller(&self, hash: [u8; 32]) -> Option<Caller> {
@@ -109,12 +110,6 @@ impl Fixture {
     async fn access(&self, caller: &Caller) -> Option<ProjectAccess> {
         self.cached.project_for(caller, self.project.id).await.expect("a project lookup").map(|(_, access)| access)
     }
-}
-
-fn connection(path: &Path) -> rusqlite::Connection {
-    let conn = rusqlite::Connection::open(path).expect("the file opens");
-    conn.busy_timeout(Duration::from_secs(10)).expect("a busy timeout");
-    conn
 }
 
 /// Wakes the test when the lookup it polls by hand may go on.
@@ -330,17 +325,15 @@ async fn a_full_cache_starts_again_empty() {
         hash[..8].copy_from_slice(&(i as u64).to_be_bytes());
         hash
     };
-    {
-        let mut conn = connection(&f.path());
-        let tx = conn.transaction().expect("a transaction");
-        for i in 0..=MAX_ENTRIES {
-            tx.execute(
-                "INSERT INTO api_keys (id, user_id, name, secret_hash, created_at) VALUES (?1, ?2, 'many', ?3, 0)",
-                rusqlite::params![ObjectId::generate().to_string(), f.admin.user_id.to_string(), &hash(i)[..]],
-            )
-            .expect("a key");
-        }
-        tx.commit().expect("the keys are stored");
+    // All at once, so that the store's writer commits them in a few transactions.
+    let created: Vec<_> = (0..=MAX_ENTRIES)
+        .map(|i| {
+            let (direct, key) = (Arc::clone(&f.direct), new_key(ObjectId::generate(), f.admin.user_id, hash(i)));
+            tokio::spawn(async move { direct.create_api_key(key).await })
+        })
+        .collect();
+    for key in created {
+        key.await.expect("the task runs").expect("a key");
     }
     for i in 0..MAX_ENTRIES {
         assert!(f.caller(hash(i)).await.is_some());

@@ -91,7 +91,7 @@ async fn a_batch_sent_again_is_counted_as_duplicates_and_stored_once(engine: Eng
     let project = app.create_project().await;
     let batch: Vec<Json> = (1..=4).map(|i| record(&project, "c", "s", &format!("i{i}"))).collect();
     app.ingest_new(&batch).await;
-    let first = app.all_records(&project).await;
+    let first = app.records(&project, None).await;
 
     let response = app.ingest(&batch).await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -104,7 +104,7 @@ async fn a_batch_sent_again_is_counted_as_duplicates_and_stored_once(engine: Eng
     assert_eq!(response.status(), StatusCode::CREATED);
     assert_eq!(response.json::<Json>().await.expect("JSON"), json!({"inserted": 1, "duplicates": 4, "dropped": 0}));
 
-    let now = app.all_records(&project).await;
+    let now = app.records(&project, None).await;
     assert_eq!(now.len(), 5);
     assert_eq!(now[..4], first[..], "the stored records are kept as first ingested");
     assert_eq!(app.list(&project, &[]).await["total"], 5);
@@ -119,7 +119,7 @@ async fn one_invalid_record_refuses_the_whole_batch(engine: Engine) {
 
     let body = assert_invalid(app.ingest(&batch).await, 1005, PATH, "rating").await;
     assert_eq!(body["details"]["index"], 3);
-    let records = app.all_records(&project).await;
+    let records = app.records(&project, None).await;
     assert_eq!(records.len(), 1, "nothing of a refused batch is stored: {records:?}");
     assert_eq!(records[0]["inputId"], "existing");
 

@@ -125,7 +125,7 @@ async fn intent_fixture(app: &TestApp, project: &str) -> (Vec<String>, Vec<Strin
         })
         .collect();
     app.ingest_new(&batch).await;
-    let stored = app.all_records(project).await;
+    let stored = app.records(project, None).await;
     let key = |r: &Json| (r["intent"].as_str().map(str::to_owned), r["id"].as_str().expect("an id").to_owned());
     let mut rows: Vec<(Option<String>, String, String)> = stored
         .iter()

@@ -1,10 +1,13 @@
-//! The HTTP API, tested against a real server per test (one test binary).
+//! The HTTP API, tested against a real server per test (one test binary): every resource, the
+//! data lifecycle (pending updates, erasure, retention, masking) and the OData feed. The crash
+//! tests, which run the `parley` binary itself, are `tests/crash.rs`.
 
 #![recursion_limit = "256"]
 
 mod admin;
 mod apikeys;
 mod credentials;
+mod erasure;
 mod errors;
 mod health;
 mod helpers;
@@ -14,12 +17,16 @@ mod list;
 mod logs;
 mod members;
 mod oauth;
+mod odata;
 mod openapi_routes;
 mod outage;
+mod pending;
 mod prefixes;
 mod projects;
+mod protection;
 mod ratelimit;
 mod representations;
+mod retention;
 mod startup;
 mod update;
 mod users;

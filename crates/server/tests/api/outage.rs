@@ -1,10 +1,10 @@
 //! The database going away while parley serves (operations.md, "Storage"; rest.md §8 code 503).
 
-use parley_store::testing::Proxy;
+use parley_store::testing::{Proxy, postgres_address, with_address};
 use reqwest::StatusCode;
 use serde_json::Value as Json;
 
-use crate::helpers::{Engine, assert_problem, postgres_address, record, spawn_app_on, with_address};
+use crate::helpers::{Engine, assert_problem, record, spawn_app_on};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_outage_answers_503_and_parley_recovers_by_itself() {

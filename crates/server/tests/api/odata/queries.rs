@@ -6,11 +6,13 @@ use parley_core::RECORD_FIELDS;
 use parley_core::field::FieldType;
 use parley_core::value::format_time;
 use quick_xml::events::Event;
+use reqwest::Method;
 use serde_json::{Value as Json, json};
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
-use crate::{ADMIN_KEY, TestApp, record, spawn_app};
+use super::{numbered_record, spawn_unlimited};
+use crate::helpers::{Engine, TestApp, spawn_app_with};
 
 /// Percent-encodes everything but unreserved characters, as careful clients do.
 fn enc(text: &str) -> String {
@@ -61,7 +63,7 @@ fn rows(count: usize) -> Vec<Row> {
 }
 
 fn to_json(project: &str, row: &Row) -> Json {
-    record(
+    numbered_record(
         project,
         row.n,
         json!({
@@ -80,13 +82,16 @@ fn to_json(project: &str, row: &Row) -> Json {
 
 /// A server with one project holding `count` records (and another holding a few), and the rows.
 async fn app_with(count: usize) -> (TestApp, String, Vec<Row>) {
-    let app = spawn_app().await;
-    let project = app.create_project("support bot").await;
-    let other = app.create_project("other bot").await;
+    let app = spawn_unlimited(Engine::Sqlite).await;
+    let project = app.create_project().await;
+    let other = app.create_project().await;
     let all = rows(count);
     let mut records: Vec<Json> = all.iter().map(|r| to_json(&project, r)).collect();
     records.extend(rows(3).iter().map(|r| to_json(&other, &Row { n: 90_000 + r.n, ..r.clone() })));
-    app.ingest(&records).await;
+    // A request carries at most 10 000 records.
+    for batch in records.chunks(10_000) {
+        app.ingest_new(batch).await;
+    }
     (app, project, all)
 }
 
@@ -96,8 +101,8 @@ fn input_ids(body: &Json) -> Vec<String> {
 
 #[tokio::test]
 async fn metadata_is_csdl_with_every_property_and_its_edm_type() {
-    let app = spawn_app().await;
-    let response = app.client.get(format!("{}/v2.4/$metadata", app.base)).send().await.unwrap();
+    let mut app = spawn_unlimited(Engine::Sqlite).await;
+    let response = app.anonymous(Method::GET, "/v2.4/$metadata").send().await.unwrap();
     assert_eq!(response.status(), 200, "public: no credentials needed");
     assert_eq!(response.headers()["content-type"], "application/xml");
     assert_eq!(response.headers()["odata-version"], "4.0");
@@ -154,16 +159,16 @@ async fn metadata_is_csdl_with_every_property_and_its_edm_type() {
         );
     }
 
-    let older = app.client.get(format!("{}/v2.3/$metadata", app.base)).send().await.unwrap().text().await.unwrap();
+    let older = app.anonymous(Method::GET, "/v2.3/$metadata").send().await.unwrap().text().await.unwrap();
     assert!(older.contains("<PropertyRef Name=\"_id\"/>"), "{older}");
     app.stop().await;
 }
 
 #[tokio::test]
 async fn the_service_document_lists_the_entity_sets() {
-    let app = spawn_app().await;
+    let mut app = spawn_unlimited(Engine::Sqlite).await;
     for path in ["/v2.4", "/v2.4/", "/v2.3/"] {
-        let response = app.client.get(format!("{}{path}", app.base)).send().await.unwrap();
+        let response = app.anonymous(Method::GET, path).send().await.unwrap();
         assert_eq!(response.status(), 200, "{path}");
         assert_eq!(response.headers()["content-type"], "application/json;odata.metadata=minimal");
         let body: Json = response.json().await.unwrap();
@@ -175,7 +180,7 @@ async fn the_service_document_lists_the_entity_sets() {
 
 #[tokio::test]
 async fn filters_of_every_kind() {
-    let (app, project, all) = app_with(30).await;
+    let (mut app, project, all) = app_with(30).await;
     type Check = fn(&Row) -> bool;
     let cases: &[(&str, Check)] = &[
         ("intent eq 'refund'", |r| r.intent == Some("refund")),
@@ -213,13 +218,14 @@ async fn filters_of_every_kind() {
     for (filter, check) in cases {
         let scoped = format!("projectId eq '{project}' and ({filter})");
         let body =
-            app.get_json(&format!("/v2.4/Analytics?$select=inputId&$orderby=inputId&$filter={}", enc(&scoped))).await;
+            app.odata_json(&format!("/v2.4/Analytics?$select=inputId&$orderby=inputId&$filter={}", enc(&scoped))).await;
         let expected: Vec<String> = all.iter().filter(|r| check(r)).map(Row::input_id).collect();
         assert!(!expected.is_empty() && expected.len() < all.len(), "{filter} tells nothing apart");
         assert_eq!(input_ids(&body), expected, "$filter={filter}");
     }
     // A '+' that was not percent-encoded arrives as a space; the bare offset still reads.
-    let body = app.get_json("/v2.4/Analytics?$select=inputId&$filter=timestamp%20ge%202024-05-03T02:00:00+02:00").await;
+    let body =
+        app.odata_json("/v2.4/Analytics?$select=inputId&$filter=timestamp%20ge%202024-05-03T02:00:00+02:00").await;
     let later: Vec<String> =
         all.iter().filter(|r| r.timestamp >= datetime!(2024-05-03 00:00 UTC)).map(Row::input_id).collect();
     assert_eq!(input_ids(&body), later);
@@ -228,8 +234,8 @@ async fn filters_of_every_kind() {
 
 #[tokio::test]
 async fn select_orderby_top_skip_and_format() {
-    let (app, project, all) = app_with(30).await;
-    let body = app.get_json("/v2.4/Analytics?$select=intent,channel&$top=3").await;
+    let (mut app, project, all) = app_with(30).await;
+    let body = app.odata_json("/v2.4/Analytics?$select=intent,channel&$top=3").await;
     assert!(body["@odata.context"].as_str().unwrap().ends_with("/v2.4/$metadata#Analytics(intent,channel)"));
     for item in body["value"].as_array().unwrap() {
         let keys: Vec<&String> = item.as_object().unwrap().keys().collect();
@@ -238,20 +244,20 @@ async fn select_orderby_top_skip_and_format() {
 
     let order = enc("channel desc,intentScore asc,inputId");
     let mine = enc(&format!("projectId eq '{project}'"));
-    let body = app.get_json(&format!("/v2.4/Analytics?$select=inputId&$orderby={order}&$filter={mine}")).await;
+    let body = app.odata_json(&format!("/v2.4/Analytics?$select=inputId&$orderby={order}&$filter={mine}")).await;
     let mut expected = all.clone();
     // Nulls sort lowest.
     expected.sort_by(|a, b| b.channel.cmp(a.channel).then(a.score.partial_cmp(&b.score).unwrap()).then(a.n.cmp(&b.n)));
     assert_eq!(input_ids(&body), expected.iter().map(Row::input_id).collect::<Vec<_>>());
 
     let body = app
-        .get_json(&format!("/v2.4/Analytics?$select=inputId&$orderby=timestamp&$top=5&$skip=10&$filter={mine}"))
+        .odata_json(&format!("/v2.4/Analytics?$select=inputId&$orderby=timestamp&$top=5&$skip=10&$filter={mine}"))
         .await;
     assert_eq!(input_ids(&body), (10..15).map(|n| format!("i{n:05}")).collect::<Vec<_>>());
     assert!(body.get("@odata.nextLink").is_none(), "$top ends the answer");
 
     let full =
-        app.get_json(&format!("/v2.4/Analytics?$filter={}&$top=1", enc(&format!("projectId eq '{project}'")))).await;
+        app.odata_json(&format!("/v2.4/Analytics?$filter={}&$top=1", enc(&format!("projectId eq '{project}'")))).await;
     let item = &full["value"][0];
     assert_eq!(item.as_object().unwrap().len(), RECORD_FIELDS.len(), "every property without $select");
     assert_eq!(item["inputData"], json!("{\"n\":0}"), "JSON values are JSON strings");
@@ -259,7 +265,7 @@ async fn select_orderby_top_skip_and_format() {
     assert_eq!(item["trackedGoals"], json!([]), "collections are never null");
 
     let response = app
-        .get(&format!(
+        .odata_get(&format!(
             "/v2.4/Analytics?$format=csv&$select=inputId,intent,timestamp&$orderby=inputId&$top=2&$filter={mine}"
         ))
         .await;
@@ -273,20 +279,20 @@ async fn select_orderby_top_skip_and_format() {
 
 #[tokio::test]
 async fn count_in_both_forms() {
-    let (app, _, all) = app_with(30).await;
+    let (mut app, _, all) = app_with(30).await;
     // The admin reads both projects; the other one has one web record.
     let web = all.iter().filter(|r| r.channel == "web").count() + 1;
-    let body = app.get_json(&format!("/v2.4/Analytics?$count=true&$top=2&$filter={}", enc("channel eq 'web'"))).await;
+    let body = app.odata_json(&format!("/v2.4/Analytics?$count=true&$top=2&$filter={}", enc("channel eq 'web'"))).await;
     assert_eq!(body["@odata.count"], web);
     assert_eq!(body["value"].as_array().unwrap().len(), 2);
     let keys: Vec<&String> = body.as_object().unwrap().keys().collect();
     assert_eq!(keys, ["@odata.context", "@odata.count", "value"]);
 
-    let response = app.get(&format!("/v2.4/Analytics/$count?$filter={}", enc("channel eq 'web'"))).await;
+    let response = app.odata_get(&format!("/v2.4/Analytics/$count?$filter={}", enc("channel eq 'web'"))).await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "text/plain;charset=utf-8");
     assert_eq!(response.text().await.unwrap(), web.to_string());
-    let response = app.get("/v2.4/Analytics/$count").await;
+    let response = app.odata_get("/v2.4/Analytics/$count").await;
     assert_eq!(response.text().await.unwrap(), (all.len() + 3).to_string(), "every project the admin may read");
     app.stop().await;
 }
@@ -294,11 +300,11 @@ async fn count_in_both_forms() {
 /// Follows `@odata.nextLink` from `first`, with `prefer` on every request; returns the input
 /// ids of every page and the pages' sizes.
 async fn follow(app: &TestApp, first: &str, prefer: Option<&str>) -> (Vec<String>, Vec<usize>) {
-    let mut url = format!("{}{first}", app.base);
+    let mut url = app.url(first);
     let mut ids = Vec::new();
     let mut sizes = Vec::new();
     loop {
-        let mut request = app.client.get(&url).header("apikey", ADMIN_KEY);
+        let mut request = app.client.get(&url).header("apikey", &app.api_key);
         if let Some(prefer) = prefer {
             request = request.header("prefer", prefer);
         }
@@ -315,7 +321,7 @@ async fn follow(app: &TestApp, first: &str, prefer: Option<&str>) -> (Vec<String
         assert!(sizes.len() < 100, "paging does not end");
         match body.get("@odata.nextLink").and_then(Json::as_str) {
             Some(next) => {
-                assert!(next.starts_with(&app.base), "an absolute link: {next}");
+                assert!(next.starts_with(&app.url("/")), "an absolute link: {next}");
                 assert!(!next.contains("$skip="), "the skip is applied once: {next}");
                 url = next.to_owned();
             }
@@ -326,7 +332,7 @@ async fn follow(app: &TestApp, first: &str, prefer: Option<&str>) -> (Vec<String
 
 #[tokio::test]
 async fn server_driven_paging_follows_next_links_by_keyset() {
-    let (app, project, all) = app_with(10_050).await;
+    let (mut app, project, all) = app_with(10_050).await;
     let mine = format!("$filter={}", enc(&format!("projectId eq '{project}'")));
     let by_id: Vec<String> = all.iter().map(Row::input_id).collect();
 
@@ -367,9 +373,9 @@ async fn server_driven_paging_follows_next_links_by_keyset() {
 
 #[tokio::test]
 async fn apply_groups_by_intent_with_count_and_sum() {
-    let (app, project, all) = app_with(30).await;
+    let (mut app, project, all) = app_with(30).await;
     let apply = "groupby((intent),aggregate($count as n,handoverEscalations with sum as escalations))";
-    let body = app.get_json(&format!("/v2.4/Analytics?$apply={}&$filter={}", enc(apply), enc("n gt 0"))).await;
+    let body = app.odata_json(&format!("/v2.4/Analytics?$apply={}&$filter={}", enc(apply), enc("n gt 0"))).await;
     assert!(body["@odata.context"].as_str().unwrap().ends_with("#Analytics(intent,n,escalations)"));
     let mut expected: BTreeMap<Option<&str>, (usize, i64)> = BTreeMap::new();
     for row in &all {
@@ -389,7 +395,7 @@ async fn apply_groups_by_intent_with_count_and_sum() {
 
     let only_mine = format!("filter(projectId eq '{project}')/groupby((intent),aggregate($count as n))");
     let body = app
-        .get_json(&format!("/v2.4/Analytics?$apply={}&$orderby={}&$count=true", enc(&only_mine), enc("n desc")))
+        .odata_json(&format!("/v2.4/Analytics?$apply={}&$orderby={}&$count=true", enc(&only_mine), enc("n desc")))
         .await;
     let counts: Vec<u64> = body["value"].as_array().unwrap().iter().map(|g| g["n"].as_u64().unwrap()).collect();
     assert_eq!(counts, [6, 6, 6, 6, 6]);
@@ -410,7 +416,7 @@ async fn odata_error(response: reqwest::Response, status: u16) -> Json {
 
 #[tokio::test]
 async fn malformed_queries_answer_odata_errors_with_the_position() {
-    let (app, _, _) = app_with(5).await;
+    let (mut app, _, _) = app_with(5).await;
     let cases = [
         ("$filter=nope%20eq%201", "$filter", 0, "'nope' is not a property"),
         ("$filter=intent%20eq%20'x'%20and", "$filter", 17, "expected a value"),
@@ -426,21 +432,20 @@ async fn malformed_queries_answer_odata_errors_with_the_position() {
         ("$format=atom", "$format", 0, "json or csv"),
     ];
     for (query, target, position, message) in cases {
-        let error = odata_error(app.get(&format!("/v2.4/Analytics?{query}")).await, 400).await;
+        let error = odata_error(app.odata_get(&format!("/v2.4/Analytics?{query}")).await, 400).await;
         assert_eq!(error["code"], "1005", "{query}");
         assert_eq!(error["target"], target, "{query}");
         assert_eq!(error["innererror"]["position"], position, "{query}: {error}");
         let text = error["message"].as_str().unwrap();
         assert!(text.contains(message) && text.contains(&format!("position {position}")), "{query}: {text}");
     }
-    let error = odata_error(app.get("/v2.4/Analytics/$count?$filter=(").await, 400).await;
+    let error = odata_error(app.odata_get("/v2.4/Analytics/$count?$filter=(").await, 400).await;
     assert_eq!(error["target"], "$filter");
 
-    for method in [reqwest::Method::POST, reqwest::Method::PUT, reqwest::Method::PATCH, reqwest::Method::DELETE] {
+    for method in [Method::POST, Method::PUT, Method::PATCH, Method::DELETE] {
         let response = app
-            .client
-            .request(method.clone(), format!("{}/v2.4/Analytics", app.base))
-            .header("apikey", ADMIN_KEY)
+            .anonymous(method.clone(), "/v2.4/Analytics")
+            .header("apikey", &app.api_key)
             .body("{}")
             .send()
             .await
@@ -449,11 +454,11 @@ async fn malformed_queries_answer_odata_errors_with_the_position() {
         let error = odata_error(response, 405).await;
         assert_eq!(error["code"], "1013", "{method}");
     }
-    let error = odata_error(app.client.delete(format!("{}/v2.4/$metadata", app.base)).send().await.unwrap(), 405).await;
+    let error = odata_error(app.anonymous(Method::DELETE, "/v2.4/$metadata").send().await.unwrap(), 405).await;
     assert_eq!(error["code"], "1013");
 
     for path in ["/v2.4/analytics", "/v2.4/Nope", "/v2.4/Analytics/nope", "/v2.3/Analytics(x"] {
-        let error = odata_error(app.get(path).await, 404).await;
+        let error = odata_error(app.odata_get(path).await, 404).await;
         assert_eq!(error["code"], "1002", "{path}");
     }
     app.stop().await;
@@ -461,17 +466,16 @@ async fn malformed_queries_answer_odata_errors_with_the_position() {
 
 #[tokio::test]
 async fn credentials_come_as_apikey_and_the_others() {
-    let (app, _, _) = app_with(5).await;
-    let url = format!("{}/v2.4/Analytics?$select=inputId", app.base);
-    let as_param = app.client.get(format!("{url}&apikey={ADMIN_KEY}")).send().await.unwrap();
+    let (mut app, _, _) = app_with(5).await;
+    let key = app.api_key.clone();
+    let url = app.url("/v2.4/Analytics?$select=inputId");
+    let as_param = app.client.get(format!("{url}&apikey={key}")).send().await.unwrap();
     assert_eq!(as_param.status(), 200);
     let body: Json = as_param.json().await.unwrap();
     assert_eq!(body["value"].as_array().unwrap().len(), 8);
-    for (name, value) in [
-        ("apikey", ADMIN_KEY.to_owned()),
-        ("x-api-key", ADMIN_KEY.to_owned()),
-        ("authorization", format!("Bearer {ADMIN_KEY}")),
-    ] {
+    for (name, value) in
+        [("apikey", key.clone()), ("x-api-key", key.clone()), ("authorization", format!("Bearer {key}"))]
+    {
         let response = app.client.get(&url).header(name, value).send().await.unwrap();
         assert_eq!(response.status(), 200, "{name}");
     }
@@ -480,22 +484,17 @@ async fn credentials_come_as_apikey_and_the_others() {
     assert_eq!(error["code"], "401");
     let error = odata_error(app.client.get(format!("{url}&apikey=wrong")).send().await.unwrap(), 401).await;
     assert!(error["message"].as_str().unwrap().contains("apikey query parameter"), "{error}");
-    let other = app.add_user(&["odata"], &[]);
-    let response = app.client.get(format!("{url}&apikey={other}")).header("x-api-key", ADMIN_KEY).send().await.unwrap();
+    let other = app.user("odata").await.api_key;
+    let response = app.client.get(format!("{url}&apikey={other}")).header("x-api-key", &key).send().await.unwrap();
     odata_error(response, 401).await;
 
-    let next = app.get_json("/v2.4/Analytics?$select=inputId&$top=8").await;
+    let next = app.odata_json("/v2.4/Analytics?$select=inputId&$top=8").await;
     assert!(next.get("@odata.nextLink").is_none());
-    let response = app
-        .client
-        .get(format!("{url}&apikey={ADMIN_KEY}"))
-        .header("prefer", "odata.maxpagesize=3")
-        .send()
-        .await
-        .unwrap();
+    let response =
+        app.client.get(format!("{url}&apikey={key}")).header("prefer", "odata.maxpagesize=3").send().await.unwrap();
     let body: Json = response.json().await.unwrap();
     let link = body["@odata.nextLink"].as_str().unwrap();
-    assert!(link.contains(&format!("apikey={ADMIN_KEY}")), "a feed's key stays in its links: {link}");
+    assert!(link.contains(&format!("apikey={key}")), "a feed's key stays in its links: {link}");
     let followed = app.client.get(link).header("prefer", "odata.maxpagesize=3").send().await.unwrap();
     assert_eq!(followed.status(), 200, "the link works as it is");
     app.stop().await;
@@ -503,67 +502,70 @@ async fn credentials_come_as_apikey_and_the_others() {
 
 #[tokio::test]
 async fn only_odata_or_admin_callers_read_and_only_their_projects() {
-    let (app, project, all) = app_with(12).await;
-    let no_role = app.add_user(&["apiKeys"], &[(&project, &["basic"])]);
-    let error = odata_error(app.get_as(&no_role, "/v2.4/Analytics").await, 403).await;
+    let (mut app, project, all) = app_with(12).await;
+    let no_role = app.user("apiKeys").await;
+    app.add_member(&project, &no_role.id, &["basic"]).await;
+    let no_role = no_role.api_key;
+    let error = odata_error(app.odata_get_as(&no_role, "/v2.4/Analytics").await, 403).await;
     assert_eq!(error["code"], "403");
     assert!(error["message"].as_str().unwrap().contains("'odata'"));
-    odata_error(app.get_as(&no_role, "/v2.4/Analytics/$count").await, 403).await;
+    odata_error(app.odata_get_as(&no_role, "/v2.4/Analytics/$count").await, 403).await;
 
-    let reader = app.add_user(&["odata"], &[(&project, &["basic"])]);
-    let response = app.get_as(&reader, "/v2.4/Analytics/$count").await;
+    let reader = app.user("odata").await;
+    app.add_member(&project, &reader.id, &["basic"]).await;
+    let reader = reader.api_key;
+    let response = app.odata_get_as(&reader, "/v2.4/Analytics/$count").await;
     assert_eq!(response.text().await.unwrap(), all.len().to_string(), "only the project they are a member of");
-    let response = app.get_as(&reader, "/v2.4/Analytics?$select=projectId").await;
+    let response = app.odata_get_as(&reader, "/v2.4/Analytics?$select=projectId").await;
     let body: Json = response.json().await.unwrap();
     assert!(body["value"].as_array().unwrap().iter().all(|v| v["projectId"] == project.as_str()));
 
-    let outsider = app.add_user(&["odata"], &[]);
-    let body: Json = app.get_as(&outsider, "/v2.4/Analytics?$count=true").await.json().await.unwrap();
+    let outsider = app.user("odata").await.api_key;
+    let body: Json = app.odata_get_as(&outsider, "/v2.4/Analytics?$count=true").await.json().await.unwrap();
     assert_eq!((body["@odata.count"].as_u64(), body["value"].as_array().map(Vec::len)), (Some(0), Some(0)));
     app.stop().await;
 }
 
 #[tokio::test]
 async fn the_older_feed_calls_the_key_underscore_id_and_entities_are_addressable() {
-    let (app, _, _) = app_with(3).await;
-    let body = app.get_json("/v2.4/Analytics?$select=id,inputId&$orderby=inputId&$top=1").await;
+    let (mut app, _, _) = app_with(3).await;
+    let body = app.odata_json("/v2.4/Analytics?$select=id,inputId&$orderby=inputId&$top=1").await;
     let id = body["value"][0]["id"].as_str().unwrap().to_owned();
 
-    let older =
-        app.get_json(&format!("/v2.3/Analytics?$select=_id,inputId&$filter={}", enc(&format!("_id eq '{id}'")))).await;
+    let older = app
+        .odata_json(&format!("/v2.3/Analytics?$select=_id,inputId&$filter={}", enc(&format!("_id eq '{id}'"))))
+        .await;
     assert_eq!(older["value"], json!([{"_id": id, "inputId": "i00000"}]));
     assert!(older["@odata.context"].as_str().unwrap().contains("/v2.3/$metadata#Analytics(_id,inputId)"));
-    odata_error(app.get("/v2.3/Analytics?$select=id").await, 400).await;
+    odata_error(app.odata_get("/v2.3/Analytics?$select=id").await, 400).await;
 
-    let entity = app.get_json(&format!("/v2.4/Analytics('{id}')?$select=inputId")).await;
+    let entity = app.odata_json(&format!("/v2.4/Analytics('{id}')?$select=inputId")).await;
     assert!(entity["@odata.context"].as_str().unwrap().ends_with("/v2.4/$metadata#Analytics/$entity"));
     assert_eq!(entity["inputId"], "i00000");
-    let error = odata_error(app.get("/v2.4/Analytics('000000000000000000000000')").await, 404).await;
+    let error = odata_error(app.odata_get("/v2.4/Analytics('000000000000000000000000')").await, 404).await;
     assert_eq!(error["code"], "1002");
-    odata_error(app.get(&format!("/v2.4/Analytics('{id}')?$top=1")).await, 400).await;
+    odata_error(app.odata_get(&format!("/v2.4/Analytics('{id}')?$top=1")).await, 400).await;
     app.stop().await;
 }
 
 #[tokio::test]
 async fn masked_values_arrive_masked() {
-    let app = spawn_app().await;
-    let project = app.create_project("careful bot").await;
+    let mut app = spawn_unlimited(Engine::Sqlite).await;
+    let project = app.create_project().await;
     let response = app
-        .client
-        .patch(format!("{}/new/v2.0/projects/{project}", app.base))
-        .header("x-api-key", ADMIN_KEY)
+        .request(Method::PATCH, &format!("/new/v2.0/projects/{project}"))
         .json(&json!({"settings": {"maskSensitive": true}}))
         .send()
         .await
         .unwrap();
     assert!(response.status().is_success(), "{}", response.text().await.unwrap());
-    app.ingest(&[record(
+    app.ingest_new(&[numbered_record(
         &project,
         1,
         json!({"inputText": "card 4111", "inputData": {"card": "4111"}, "ip": "192.0.2.1"}),
     )])
     .await;
-    let body = app.get_json("/v2.4/Analytics?$select=inputText,inputData,ip").await;
+    let body = app.odata_json("/v2.4/Analytics?$select=inputText,inputData,ip").await;
     assert_eq!(body["value"], json!([{"inputText": "*****", "inputData": "\"*****\"", "ip": "*****"}]));
     app.stop().await;
 }
@@ -571,13 +573,11 @@ async fn masked_values_arrive_masked() {
 /// A refusal by a layer in front of the OData routes (here the rate limit) is an OData error too.
 #[tokio::test]
 async fn a_rate_limited_odata_request_gets_an_odata_error() {
-    let app = crate::spawn_configured(None, 2).await;
-    let url = format!("{}/v2.4/Analytics?$top=1", app.base);
+    let mut app = spawn_app_with(Engine::Sqlite, |config| config.rate_limit_per_minute = 2).await;
     for _ in 0..2 {
-        let response = app.client.get(&url).header("apikey", ADMIN_KEY).send().await.unwrap();
-        assert_eq!(response.status(), 200);
+        assert_eq!(app.odata_get("/v2.4/Analytics?$top=1").await.status(), 200);
     }
-    let response = app.client.get(&url).header("apikey", ADMIN_KEY).send().await.unwrap();
+    let response = app.odata_get("/v2.4/Analytics?$top=1").await;
     assert!(response.headers().contains_key("retry-after"));
     let error = odata_error(response, 429).await;
     assert_eq!(error["code"], "429");

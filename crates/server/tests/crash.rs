@@ -1,5 +1,7 @@
 //! Durability of the `parley` binary itself: killed with SIGKILL under load it keeps every write
-//! it acknowledged, and stopped with SIGTERM it finishes requests in flight and exits 0.
+//! it acknowledged, and stopped with SIGTERM it finishes requests in flight and exits 0. These
+//! tests run the binary as a child process, so they have a runner of their own instead of the
+//! in-process server of the API tests.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -7,6 +9,7 @@ use std::path::Path;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
+use parley_store::testing::{eventually, record, sqlite_connection};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use reqwest::StatusCode;
@@ -16,7 +19,8 @@ use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 
-use crate::{ADMIN_KEY, sqlite};
+/// The bootstrap admin's API key of every server these tests start.
+const ADMIN_KEY: &str = "crash-test-admin-key-0123456789";
 
 /// The `parley` binary serving the SQLite store in `data_dir`, with its log lines.
 struct Server {
@@ -356,7 +360,7 @@ async fn acknowledged_writes_survive_sigkill() {
     server.terminate();
     server.wait_for_log("stopped: requests finished, writes flushed").await;
     assert!(server.exit_status().await.success());
-    let db = sqlite(&dir.path().join("parley.db"));
+    let db = sqlite_connection(&dir.path().join("parley.db"));
     let integrity: String = db.query_row("PRAGMA integrity_check", [], |row| row.get(0)).unwrap();
     assert_eq!(integrity, "ok");
     let count: i64 = db.query_row("SELECT COUNT(*) FROM records", [], |row| row.get(0)).unwrap();
@@ -374,7 +378,7 @@ async fn sigterm_finishes_requests_in_flight_and_exits_cleanly() {
     let ingest = client()
         .post(server.url("/analytics/records"))
         .header("x-api-key", ADMIN_KEY)
-        .json(&json!([{"projectId": project, "contactId": "c1", "sessionId": "s1", "inputId": "i1"}]))
+        .json(&json!([record(&project, "c1", "s1", "i1")]))
         .send()
         .await
         .unwrap();
@@ -401,10 +405,8 @@ async fn sigterm_finishes_requests_in_flight_and_exits_cleanly() {
     server.terminate();
     server.wait_for_log("shutting down").await;
     // New connections are refused once the server stops accepting.
-    crate::eventually(Duration::from_secs(10), || async {
-        TcpStream::connect(server.addr).await.is_err().then_some(())
-    })
-    .await;
+    eventually(Duration::from_secs(10), || async { TcpStream::connect(server.addr).await.is_err().then_some(()) })
+        .await;
 
     reader.get_mut().write_all(body.as_bytes()).await.unwrap();
     let mut answer = String::new();
@@ -416,7 +418,7 @@ async fn sigterm_finishes_requests_in_flight_and_exits_cleanly() {
     let status = server.exit_status().await;
     assert_eq!(status.code(), Some(0), "{status:?}");
 
-    let db = sqlite(&dir.path().join("parley.db"));
+    let db = sqlite_connection(&dir.path().join("parley.db"));
     let custom1: String =
         db.query_row("SELECT custom1 FROM records WHERE input_id = 'i1'", [], |row| row.get(0)).unwrap();
     assert_eq!(custom1, "drained");

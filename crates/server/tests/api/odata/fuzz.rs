@@ -5,8 +5,10 @@
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{Value as Json, json};
+use tokio::runtime::Handle;
 
-use crate::{ADMIN_KEY, TestApp, record, spawn_with};
+use super::{numbered_record, spawn_unlimited};
+use crate::helpers::{Engine, TestApp, on_both_engines};
 
 /// Valid query strings, as clients write them, for mutation.
 const CORPUS: &[&str] = &[
@@ -139,7 +141,7 @@ fn prefer() -> impl Strategy<Value = Option<String>> {
 }
 
 /// Throws `cases` generated requests at `app`, failing on the first 5xx or non-OData error.
-fn throw_queries(runtime: &tokio::runtime::Runtime, app: &TestApp, cases: u32) {
+fn throw_queries(runtime: &Handle, app: &TestApp, cases: u32) {
     for query in CORPUS {
         if let Err(failure) = send(runtime, app, query, &None) {
             panic!("{failure}");
@@ -155,10 +157,10 @@ fn throw_queries(runtime: &tokio::runtime::Runtime, app: &TestApp, cases: u32) {
 }
 
 /// Sends the query to every kind of resource; fails on a 5xx or an error that is not OData's.
-fn send(runtime: &tokio::runtime::Runtime, app: &TestApp, query: &str, prefer: &Option<String>) -> Result<(), String> {
+fn send(runtime: &Handle, app: &TestApp, query: &str, prefer: &Option<String>) -> Result<(), String> {
     for path in ["/v2.4/Analytics", "/v2.4/Analytics/$count", "/v2.3/Analytics", "/v2.4/Analytics('x')"] {
-        let url = format!("{}{path}?{query}", app.base);
-        let mut request = app.client.get(&url).header("apikey", ADMIN_KEY);
+        let url = app.url(&format!("{path}?{query}"));
+        let mut request = app.client.get(&url).header("apikey", &app.api_key);
         if let Some(prefer) = prefer {
             request = request.header("prefer", prefer);
         }
@@ -178,65 +180,44 @@ fn send(runtime: &tokio::runtime::Runtime, app: &TestApp, query: &str, prefer: &
     Ok(())
 }
 
-fn seed(runtime: &tokio::runtime::Runtime, app: &TestApp) {
-    runtime.block_on(async {
-        let project = app.create_project("fuzzed").await;
-        let records: Vec<Json> = (0..20)
-            .map(|n| {
-                let intent = [json!("greet"), json!("bye"), Json::Null][n % 3].clone();
-                record(
-                    &project,
-                    n,
-                    json!({
-                        "intent": intent,
-                        "inputData": {"n": n},
-                        "intentScore": (n % 10) as f64 / 10.0,
-                        "understood": n % 2 == 0,
-                        "trackedGoals": ["g"],
-                        "rating": n as f64 - 10.0,
-                    }),
-                )
-            })
-            .collect();
-        app.ingest(&records).await;
-    });
+async fn seed(app: &TestApp) {
+    let project = app.create_project().await;
+    let records: Vec<Json> = (0..20)
+        .map(|n| {
+            let intent = [json!("greet"), json!("bye"), Json::Null][n % 3].clone();
+            numbered_record(
+                &project,
+                n,
+                json!({
+                    "intent": intent,
+                    "inputData": {"n": n},
+                    "intentScore": (n % 10) as f64 / 10.0,
+                    "understood": n % 2 == 0,
+                    "trackedGoals": ["g"],
+                    "rating": n as f64 - 10.0,
+                }),
+            )
+        })
+        .collect();
+    app.ingest_new(&records).await;
 }
 
-#[test]
-fn no_query_string_gets_a_server_error_on_sqlite() {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let app = runtime.block_on(spawn_with(None));
-    seed(&runtime, &app);
-    throw_queries(&runtime, &app, 500);
-    runtime.block_on(app.stop());
-}
+on_both_engines!(no_query_string_gets_a_server_error);
 
-#[test]
-fn no_query_string_gets_a_server_error_on_postgres() {
-    let Some(admin_url) = std::env::var("PARLEY_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty()) else { return };
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let database = format!("parley_odata_{}", parley_core::ObjectId::generate());
-    let admin = runtime.block_on(async {
-        let (client, connection) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls)
-            .await
-            .unwrap_or_else(|e| panic!("PARLEY_TEST_POSTGRES_URL is set but PostgreSQL cannot be reached: {e}"));
-        tokio::spawn(connection);
-        client.batch_execute(&format!("CREATE DATABASE {database}")).await.unwrap();
-        client
+async fn no_query_string_gets_a_server_error(engine: Engine) {
+    let cases = match engine {
+        Engine::Sqlite => 500,
+        Engine::Postgres { .. } => 300,
+    };
+    let app = spawn_unlimited(engine).await;
+    seed(&app).await;
+    // The property runner is synchronous: it runs on a blocking thread and waits for each
+    // request there.
+    let runtime = Handle::current();
+    let thrown = tokio::task::spawn_blocking(move || {
+        throw_queries(&runtime, &app, cases);
+        app
     });
-    let app = runtime.block_on(spawn_with(Some(with_database(&admin_url, &database))));
-    seed(&runtime, &app);
-    throw_queries(&runtime, &app, 300);
-    runtime.block_on(async {
-        app.stop().await;
-        admin.batch_execute(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)")).await.unwrap();
-    });
-}
-
-/// `url` naming `database` instead of its own (query parameters kept).
-fn with_database(url: &str, database: &str) -> String {
-    let start = url.find("://").map_or(0, |i| i + 3);
-    let end = url[start..].find(['/', '?']).map_or(url.len(), |i| start + i);
-    let query = url[end..].find('?').map_or("", |i| &url[end + i..]);
-    format!("{}/{database}{query}", &url[..end])
+    let mut app = thrown.await.unwrap_or_else(|failure| std::panic::resume_unwind(failure.into_panic()));
+    app.stop().await;
 }

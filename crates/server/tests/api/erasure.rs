@@ -6,21 +6,29 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value as Json, json};
 
-use crate::{ADMIN_KEY, TestApp, eventually, problem, record, sqlite};
+use parley_store::testing::{eventually, sqlite_connection};
+
+use crate::helpers::{Engine, TestApp, assert_problem, record, spawn_app, spawn_app_with};
 
 fn at(minute: u32) -> String {
     format!("2024-05-01T12:{minute:02}:00.000Z")
 }
 
 fn timed(project: &str, contact: &str, input: &str, minute: u32) -> Json {
-    let mut record = record(project, contact, input);
+    let mut record = record(project, contact, "s1", input);
     record["timestamp"] = json!(at(minute));
     record["inputText"] = json!(format!("text of {input}"));
     record
 }
 
 async fn erase(app: &TestApp, project: &str, body: Json) -> Json {
-    let response = app.request(Method::DELETE, &format!("/analytics/{project}")).json(&body).send().await.unwrap();
+    let response = app
+        .request(Method::DELETE, &format!("/new/v2.0/analytics/{project}"))
+        .header("Accept", "application/json")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     let location = response.headers()["location"].to_str().unwrap().to_owned();
     let task: Json = response.json().await.unwrap();
@@ -31,7 +39,7 @@ async fn erase(app: &TestApp, project: &str, body: Json) -> Json {
 }
 
 async fn task(app: &TestApp, id: &str) -> Json {
-    let response = app.request(Method::GET, &format!("/tasks/{id}")).send().await.unwrap();
+    let response = app.get_accepting(&format!("/new/v2.0/tasks/{id}"), "application/json").await;
     assert_eq!(response.status(), StatusCode::OK);
     response.json().await.unwrap()
 }
@@ -52,13 +60,13 @@ fn inputs(records: &[Json]) -> Vec<&str> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn erased_records_are_gone_from_every_read_path() {
-    let app = TestApp::spawn().await;
-    let (project, other) = (app.create_project(json!({})).await, app.create_project(json!({})).await);
+    let app = spawn_app().await;
+    let (project, other) = (app.create_project().await, app.create_project().await);
     let mut records: Vec<Json> =
         (0..10).map(|m| timed(&project, ["a", "b"][m as usize % 2], &format!("i{m}"), m)).collect();
     records.push(timed(&other, "a", "elsewhere", 3));
-    app.ingest_ok(Json::Array(records)).await;
-    let doomed = app.record(&project, "i4").await.unwrap();
+    app.ingest_new(&records).await;
+    let doomed = app.record_by_input(&project, "i4").await;
 
     // Contact a's records are i0, i2, i4, i6, i8; between minutes 2 and 6 inclusive: i2, i4, i6.
     let body = json!({"contactIds": ["a", "nobody"], "timestampStart": at(2), "timestampEnd": at(6)});
@@ -74,15 +82,13 @@ async fn erased_records_are_gone_from_every_read_path() {
     let left = app.records(&project, None).await;
     assert_eq!(inputs(&left), ["i0", "i1", "i3", "i5", "i7", "i8", "i9"]);
     assert_eq!(inputs(&app.records(&project, Some("a")).await), ["i0", "i8"]);
-    let one = app.request(Method::GET, &format!("/analytics/{}", doomed["id"].as_str().unwrap())).send().await.unwrap();
-    problem(one, 404, 1002).await;
+    let one = format!("/new/v2.0/analytics/{}", doomed["id"].as_str().unwrap());
+    assert_problem(app.get(&one).send().await.unwrap(), 404, 1002, &one).await;
     assert_eq!(inputs(&app.records(&other, None).await), ["elsewhere"], "other projects are untouched");
 
     // The same under the other prefix, for every contact.
     let response = app
-        .client
-        .delete(format!("http://{}/v2.0/analytics/{project}", app.addr))
-        .header("x-api-key", ADMIN_KEY)
+        .request(Method::DELETE, &format!("/v2.0/analytics/{project}"))
         .json(&json!({"contactIds": null}))
         .send()
         .await
@@ -98,12 +104,13 @@ async fn erased_records_are_gone_from_every_read_path() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn erasure_requests_are_validated() {
-    let app = TestApp::spawn().await;
-    let project = app.create_project(json!({})).await;
-    app.ingest_ok(json!([record(&project, "a", "i1")])).await;
-    let path = format!("/analytics/{project}");
+    let app = spawn_app().await;
+    let project = app.create_project().await;
+    app.ingest_new(&[record(&project, "a", "s1", "i1")]).await;
+    let path = format!("/new/v2.0/analytics/{project}");
     let empty = app.request(Method::DELETE, &path).send().await.unwrap();
-    assert_eq!(problem(empty, 400, 1000).await["detail"], json!("Validation failed. Missing payload."));
+    let refused = assert_problem(empty, 400, 1000, &path).await;
+    assert_eq!(refused["detail"], json!("Validation failed. Missing payload."));
     let not_json = app
         .request(Method::DELETE, &path)
         .header("content-type", "application/json")
@@ -111,7 +118,7 @@ async fn erasure_requests_are_validated() {
         .send()
         .await
         .unwrap();
-    problem(not_json, 400, 1005).await;
+    assert_problem(not_json, 400, 1005, &path).await;
     let cases = [
         (json!({}), 1000, "contactIds"),
         (json!({"timestampStart": at(1)}), 1000, "contactIds"),
@@ -126,45 +133,48 @@ async fn erasure_requests_are_validated() {
     ];
     for (body, code, field) in cases {
         let response = app.request(Method::DELETE, &path).json(&body).send().await.unwrap();
-        let problem = problem(response, 400, code).await;
-        assert_eq!(problem["details"]["field"], json!(field), "{body}");
+        let refused = assert_problem(response, 400, code, &path).await;
+        assert_eq!(refused["details"]["field"], json!(field), "{body}");
     }
     assert_eq!(app.records(&project, None).await.len(), 1, "a refused request deletes nothing");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn erasure_needs_write_access_in_the_project() {
-    let app = TestApp::spawn().await;
-    let project = app.create_project(json!({})).await;
-    app.ingest_ok(json!([record(&project, "a", "i1")])).await;
+    let app = spawn_app().await;
+    let project = app.create_project().await;
+    app.ingest_new(&[record(&project, "a", "s1", "i1")]).await;
     let body = json!({"contactIds": ["a"]});
-    let as_key =
-        |key: &str, path: &str| app.client.delete(app.url(path)).header("x-api-key", key.to_owned()).json(&body).send();
-    let path = format!("/analytics/{project}");
-    let reader = app.add_member(&project, &["basic"]);
-    problem(as_key(&reader, &path).await.unwrap(), 403, 403).await;
-    let stranger = app.add_member(&project, &[]);
-    problem(as_key(&stranger, &path).await.unwrap(), 404, 1002).await;
-    problem(as_key(ADMIN_KEY, "/analytics/5f0c6bc4ad4f8b0011b2e0e1").await.unwrap(), 404, 1002).await;
-    problem(as_key(ADMIN_KEY, "/analytics/not-an-id").await.unwrap(), 404, 1002).await;
-    problem(app.client.delete(app.url(&path)).json(&body).send().await.unwrap(), 401, 401).await;
+    let as_key = |key: &str, path: &str| app.with_key(Method::DELETE, path, key).json(&body).send();
+    let path = format!("/new/v2.0/analytics/{project}");
+    let reader = app.user("").await;
+    app.add_member(&project, &reader.id, &["basic"]).await;
+    assert_problem(as_key(&reader.api_key, &path).await.unwrap(), 403, 403, &path).await;
+    let stranger = app.user("").await;
+    assert_problem(as_key(&stranger.api_key, &path).await.unwrap(), 404, 1002, &path).await;
+    for unknown in ["/new/v2.0/analytics/5f0c6bc4ad4f8b0011b2e0e1", "/new/v2.0/analytics/not-an-id"] {
+        assert_problem(as_key(&app.api_key, unknown).await.unwrap(), 404, 1002, unknown).await;
+    }
+    let anonymous = app.anonymous(Method::DELETE, &path).json(&body).send().await.unwrap();
+    assert_problem(anonymous, 401, 401, &path).await;
     assert_eq!(app.records(&project, None).await.len(), 1);
 
-    let analyst = app.add_member(&project, &["analytics"]);
-    let response = as_key(&analyst, &path).await.unwrap();
+    let analyst = app.user("").await;
+    app.add_member(&project, &analyst.id, &["analytics"]).await;
+    let response = as_key(&analyst.api_key, &path).await.unwrap();
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     let task: Json = response.json().await.unwrap();
     let id = task["_id"].as_str().unwrap();
     assert_eq!(finished(&app, id).await["deleted"], json!(1));
 
     // A task is visible to whoever may see its project, and to no one else.
-    let get = |key: &str, id: &str| {
-        app.client.get(app.url(&format!("/tasks/{id}"))).header("x-api-key", key.to_owned()).send()
-    };
-    assert_eq!(get(&reader, id).await.unwrap().status(), StatusCode::OK);
-    problem(get(&stranger, id).await.unwrap(), 404, 1002).await;
-    problem(get(ADMIN_KEY, "5f0c6bc4ad4f8b0011b2e0e1").await.unwrap(), 404, 1002).await;
-    problem(get(ADMIN_KEY, "nope").await.unwrap(), 404, 1002).await;
+    let get = |key: &str, path: &str| app.with_key(Method::GET, path, key).send();
+    let path = format!("/new/v2.0/tasks/{id}");
+    assert_eq!(get(&reader.api_key, &path).await.unwrap().status(), StatusCode::OK);
+    assert_problem(get(&stranger.api_key, &path).await.unwrap(), 404, 1002, &path).await;
+    for unknown in ["/new/v2.0/tasks/5f0c6bc4ad4f8b0011b2e0e1", "/new/v2.0/tasks/nope"] {
+        assert_problem(get(&app.api_key, unknown).await.unwrap(), 404, 1002, unknown).await;
+    }
 }
 
 /// With batches of 10, a PATCH answered between two looks at a task that both show it unfinished
@@ -172,13 +182,13 @@ async fn erasure_needs_write_access_in_the_project() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn erasure_runs_in_batches_beside_other_writes() {
     const RECORDS: usize = 2000;
-    let app = TestApp::spawn_with(|config| config.delete_batch_size = 10).await;
-    let project = app.create_project(json!({})).await;
+    let app = spawn_app_with(Engine::Sqlite, |config| config.delete_batch_size = 10).await;
+    let project = app.create_project().await;
     for chunk in 0..RECORDS / 1000 {
-        let batch: Vec<Json> = (0..1000).map(|i| record(&project, "doomed", &format!("i{chunk}-{i}"))).collect();
-        app.ingest_ok(Json::Array(batch)).await;
+        let batch: Vec<Json> = (0..1000).map(|i| record(&project, "doomed", "s1", &format!("i{chunk}-{i}"))).collect();
+        app.ingest_new(&batch).await;
     }
-    app.ingest_ok(json!([record(&project, "kept", "k1")])).await;
+    app.ingest_new(&[record(&project, "kept", "s1", "k1")]).await;
     let queued = erase(&app, &project, json!({"contactIds": ["doomed"]})).await;
     let id = queued["_id"].as_str().unwrap();
     let mut interleaved = 0;
@@ -187,7 +197,7 @@ async fn erasure_runs_in_batches_beside_other_writes() {
         let before = task(&app, id).await;
         writes += 1;
         let patch = json!({"projectId": project, "contactId": "kept", "properties": {"custom1": writes.to_string()}});
-        assert_eq!(app.patch(patch).await.status(), StatusCode::NO_CONTENT);
+        assert_eq!(app.patch(&patch).await.status(), StatusCode::NO_CONTENT);
         let after = task(&app, id).await;
         if after["status"] == json!("done") {
             assert_eq!(after["deleted"], json!(RECORDS));
@@ -209,19 +219,18 @@ async fn erasure_runs_in_batches_beside_other_writes() {
 /// space is zeroed and the write-ahead log is folded in and emptied.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn erased_text_is_not_left_on_disk() {
-    let mut app = TestApp::spawn().await;
-    let project = app.create_project(json!({})).await;
-    let mut doomed = record(&project, "subject-7f3e", "i1");
+    let mut app = spawn_app().await;
+    let project = app.create_project().await;
+    let mut doomed = record(&project, "subject-7f3e", "s1", "i1");
     doomed["inputText"] = json!("ERASE-ME-4c1d9a");
-    let mut kept = record(&project, "other", "i2");
+    let mut kept = record(&project, "other", "s1", "i2");
     kept["inputText"] = json!("KEEP-ME-88b2e0");
-    app.ingest_ok(json!([doomed, kept])).await;
+    app.ingest_new(&[doomed, kept]).await;
     let queued = erase(&app, &project, json!({"contactIds": ["subject-7f3e"]})).await;
     assert_eq!(finished(&app, queued["_id"].as_str().unwrap()).await["deleted"], json!(1));
     app.stop().await;
 
-    let mut bytes = std::fs::read(app.db_path()).unwrap();
-    bytes.extend(std::fs::read(app.dir.path().join("parley.db-wal")).unwrap_or_default());
+    let bytes = app.on_disk();
     let contains = |needle: &str| bytes.windows(needle.len()).any(|w| w == needle.as_bytes());
     assert!(contains("KEEP-ME-88b2e0"), "the check reads the text of records that were kept");
     assert!(!contains("ERASE-ME-4c1d9a"));
@@ -230,9 +239,8 @@ async fn erased_text_is_not_left_on_disk() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_document_describes_erasure_and_tasks() {
-    let app = TestApp::spawn().await;
-    let document: Json =
-        app.client.get(format!("http://{}/openapi.json", app.addr)).send().await.unwrap().json().await.unwrap();
+    let app = spawn_app().await;
+    let document: Json = app.anonymous(Method::GET, "/openapi.json").send().await.unwrap().json().await.unwrap();
     let paths = &document["paths"];
     let record_or_project = &paths["/new/v2.0/analytics/{id}"];
     assert!(record_or_project["get"].is_object() && record_or_project["delete"].is_object(), "{record_or_project}");
@@ -245,10 +253,10 @@ async fn the_api_document_describes_erasure_and_tasks() {
 /// and deletes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_erasure_ends_in_error() {
-    let app = TestApp::spawn().await;
-    let project = app.create_project(json!({})).await;
-    app.ingest_ok(json!([record(&project, "a", "i1"), record(&project, "a", "i2")])).await;
-    sqlite(&app.db_path())
+    let app = spawn_app().await;
+    let project = app.create_project().await;
+    app.ingest_new(&[record(&project, "a", "s1", "i1"), record(&project, "a", "s1", "i2")]).await;
+    sqlite_connection(&app.db_path())
         .execute_batch(
             "CREATE TRIGGER refuse_deletes BEFORE DELETE ON records BEGIN SELECT RAISE(ABORT, 'injected'); END;",
         )

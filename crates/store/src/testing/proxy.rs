@@ -1,5 +1,3 @@
-//! Test support shared by the storage and HTTP test suites (feature `test-support`).
-
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 

@@ -11,10 +11,11 @@ use serde_json::{Value as Json, json};
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
-use crate::{ADMIN_KEY, record, spawn_app};
+use super::{numbered_record, spawn_unlimited};
+use crate::helpers::Engine;
 
 const VENV: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/python-odata-0.8.1");
-const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/odata/client.py");
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/api/odata/client.py");
 
 fn run(command: &mut Command) {
     let output = command.output().unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
@@ -50,13 +51,13 @@ fn python_with_odata() -> PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_odata_reads_metadata_filters_orders_and_pages() {
     let python = tokio::task::spawn_blocking(python_with_odata).await.unwrap();
-    let app = spawn_app().await;
-    let project = app.create_project("python").await;
+    let mut app = spawn_unlimited(Engine::Sqlite).await;
+    let project = app.create_project().await;
     let base: OffsetDateTime = datetime!(2024-05-01 08:00 UTC);
     let timestamp = |n: usize| base + Duration::minutes(37 * n as i64);
     let records: Vec<Json> = (0..57)
         .map(|n| {
-            record(
+            numbered_record(
                 &project,
                 n,
                 json!({
@@ -69,14 +70,14 @@ async fn python_odata_reads_metadata_filters_orders_and_pages() {
             )
         })
         .collect();
-    app.ingest(&records).await;
+    app.ingest_new(&records).await;
 
     let since = timestamp(6);
     let page_size = 4;
     let output = tokio::process::Command::new(&python)
         .arg(SCRIPT)
-        .arg(format!("{}/v2.4/", app.base))
-        .arg(ADMIN_KEY)
+        .arg(app.url("/v2.4/"))
+        .arg(&app.api_key)
         .arg(page_size.to_string())
         .arg(format_time(since))
         .output()

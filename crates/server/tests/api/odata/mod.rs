@@ -1,0 +1,47 @@
+//! The OData endpoint (odata.md): its documents, every query option, paging, errors and access, a
+//! property test that no query string gets a server error, and a real OData client.
+
+mod client;
+mod fuzz;
+mod queries;
+
+use reqwest::Response;
+use serde_json::Value as Json;
+
+use crate::helpers::{Engine, TestApp, record, spawn_app_with};
+
+/// A server on `engine` without rate limits: these tests send many requests.
+async fn spawn_unlimited(engine: Engine) -> TestApp {
+    spawn_app_with(engine, |config| config.rate_limit_per_minute = 0).await
+}
+
+impl TestApp {
+    /// A GET with `key` in the `apikey` header, where OData clients send it.
+    async fn odata_get_as(&self, key: &str, path: &str) -> Response {
+        let request = self.client.get(self.url(path)).header("apikey", key);
+        request.send().await.unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
+    /// A GET as the admin, the key in the `apikey` header.
+    async fn odata_get(&self, path: &str) -> Response {
+        self.odata_get_as(&self.api_key, path).await
+    }
+
+    /// A GET of an OData answer, which must be 200 JSON.
+    async fn odata_json(&self, path: &str) -> Json {
+        let response = self.odata_get(path).await;
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        assert_eq!(status, 200, "GET {path}: {text}");
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("GET {path}: {e}: {text}"))
+    }
+}
+
+/// A record of `project` numbered `n`; `fields` add to or override the defaults.
+fn numbered_record(project: &str, n: usize, fields: Json) -> Json {
+    let mut record = record(project, &format!("c{}", n % 7), &format!("s{}", n % 11), &format!("i{n:05}"));
+    for (name, value) in fields.as_object().unwrap() {
+        record[name] = value.clone();
+    }
+    record
+}

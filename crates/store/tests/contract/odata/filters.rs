@@ -1,0 +1,115 @@
+//! `$filter`: every kind of expression agrees with the reference evaluator.
+
+use parley_core::{Record, Value};
+use parley_store::on_both_engines;
+
+use super::evaluate::{evaluate, sorted_by};
+use super::{analytics, id_column, odata_fixture, odata_query, odata_rows, texts};
+use crate::TestDb;
+use crate::fixtures::{BASE, bootstrap, create_project};
+
+on_both_engines!(
+    |engine| &crate::TestDb::open(engine).await;
+    odata_filters_agree_with_odata_semantics,
+);
+
+async fn odata_filters_agree_with_odata_semantics(db: &TestDb) {
+    odata_filter_transcript(db).await;
+}
+
+pub async fn odata_filter_transcript(db: &TestDb) -> Vec<String> {
+    let org = bootstrap(db).await;
+    let (project, noise) = (create_project(db, &org, 1).await, create_project(db, &org, 2).await);
+    let all = odata_fixture(&project, &noise);
+    db.store.insert_records(all.clone(), BASE).await.unwrap();
+    let one = format!("{:024x}", 7);
+    let filters = [
+        "intent eq 'apple'".to_owned(),
+        "intent ne 'apple'".into(),
+        "intent eq null".into(),
+        "null ne intent".into(),
+        "intent gt 'a'".into(),
+        "intent lt 'Z'".into(),
+        "intent ge 'éclair'".into(),
+        "intentScore gt 0.3".into(),
+        "intentScore le 0.5".into(),
+        "intentScore eq 0.25".into(),
+        "execution eq 2".into(),
+        "execution ge 1.5".into(),
+        "execution lt 2 or execution eq null".into(),
+        "understood eq true".into(),
+        "understood".into(),
+        "not understood".into(),
+        "understood ne true".into(),
+        "not (intent eq 'apple')".into(),
+        "not (intentScore gt 0.3)".into(),
+        "not contains(inputText, 'refund')".into(),
+        "not (not (intent eq 'Zebra'))".into(),
+        "intent in ('apple', 'Zebra', null)".into(),
+        "channel in ('web', 'ß')".into(),
+        "execution in (1, 2.0)".into(),
+        "contains(inputText, 'refund')".into(),
+        "contains(inputText, 'it''s')".into(),
+        "startswith(intent, 'a')".into(),
+        "endswith(intent, 'e')".into(),
+        "endswith(intent, '')".into(),
+        "endswith(intent, 'a very long suffix')".into(),
+        "startswith(tolower(intent), 'a')".into(),
+        "toupper(channel) eq 'WEB'".into(),
+        "tolower(intent) eq 'éclair'".into(),
+        "toupper(intent) eq 'ÉCLAIR'".into(),
+        "year(timestamp) eq 2024".into(),
+        "month(timestamp) eq 6".into(),
+        "day(timestamp) ge 15".into(),
+        "hour(timestamp) lt 12".into(),
+        "minute(timestamp) eq 7".into(),
+        "second(timestamp) eq 0".into(),
+        "timestamp ge 2024-05-10T00:00:00Z".into(),
+        "timestamp lt '2024-05-10T00:00:00.000+02:00'".into(),
+        "timestamp ge 2024-05-10".into(),
+        "timestamp gt 2024-05-09T18:00:00-04:00 and timestamp le 2024-05-20T00:00:00Z".into(),
+        "contains(inputData, '\"a\":1')".into(),
+        "inputData eq '\"text\"'".into(),
+        "inputData eq null".into(),
+        "startswith(inputData, '{')".into(),
+        "handoverEscalations eq 1 and channel eq 'web' or intent eq 'Zebra'".into(),
+        "(intent eq 'apple' or intent eq 'Apple') and not (execution eq null)".into(),
+        "intent eq channel".into(),
+        "intent eq inputText".into(),
+        "intentScore ne rating".into(),
+        "intentScore eq executionTime".into(),
+        "execution eq intentScore".into(),
+        "execution ne handoverEscalations".into(),
+        "rating ge -1".into(),
+        "rating lt -10.5".into(),
+        "1 eq 1".into(),
+        "'a' lt 'b'".into(),
+        "null eq null".into(),
+        "true".into(),
+        "not false".into(),
+        format!("id eq '{one}'"),
+        format!("projectId eq '{}'", project.id),
+        format!("projectId eq '{}'", noise.id),
+    ];
+    let mut transcript = Vec::new();
+    for scope in [vec![project.id], vec![project.id, noise.id]] {
+        let visible: Vec<Record> = all.iter().filter(|r| scope.contains(&r.project_id())).cloned().collect();
+        for filter in &filters {
+            let query = odata_query(&format!("$filter={filter}"));
+            let rows = odata_rows(db, &query, &scope, &id_column()).await;
+            let condition = query.filter.as_ref().unwrap();
+            let expected: Vec<String> = sorted_by(&visible, &query.order)
+                .iter()
+                .filter(|r| evaluate(condition, r) == Value::Bool(true))
+                .map(|r| Value::Text(r.id().to_owned()).to_json().to_string())
+                .collect();
+            assert_eq!(texts(&rows), expected, "$filter={filter} in {} projects", scope.len());
+            let count = db.store.odata_count(&analytics(), &query, &scope).await.unwrap();
+            assert_eq!(count, expected.len() as u64, "count of $filter={filter}");
+            transcript.push(format!("{filter}: {}", expected.join(",")));
+        }
+    }
+    assert!(odata_rows(db, &odata_query(""), &[], &id_column()).await.is_empty(), "no projects, no rows");
+    assert_eq!(db.store.odata_count(&analytics(), &odata_query(""), &[]).await.unwrap(), 0);
+    transcript
+}
