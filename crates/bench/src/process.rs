@@ -84,6 +84,7 @@ impl Server {
             return;
         }
         // SAFETY: kill(2) on the id of a child this process started and has not yet reaped.
+        #[allow(unsafe_code, reason = "std has no way to send SIGTERM; the benchmark needs a clean stop")]
         unsafe {
             libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
         }

@@ -34,7 +34,7 @@ fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(analytics::update_records, analytics::list_records))
         .routes(routes!(analytics::ingest_records))
-        // GET takes a record id, DELETE a project id (rest.md §3 and §4).
+        // GET takes a record id, DELETE a project id (docs/contract/rest.md §3 and §4).
         .routes(routes!(analytics::get_record, analytics::delete_records))
         .routes(routes!(tasks::get_task))
         .routes(routes!(projects::create_project, projects::list_projects))
@@ -89,7 +89,7 @@ pub fn router(state: AppState, request_timeout: Duration, rate_limit: Option<Arc
         .with_state(state)
 }
 
-/// The most bytes of request headers (names and values) accepted (rest.md §9).
+/// The most bytes of request headers (names and values) accepted (docs/contract/rest.md §9).
 pub const HEADER_LIMIT: usize = 16 * 1024;
 
 /// Refuses requests whose headers exceed [`HEADER_LIMIT`], before any work is done for them.

@@ -1,6 +1,6 @@
-//! Credentials (rest.md §6): an `X-API-Key` header, an `api_key` query parameter, or
+//! Credentials (docs/contract/rest.md §6): an `X-API-Key` header, an `api_key` query parameter, or
 //! `Authorization: Bearer` holding an OAuth2 access token or an API key; and, as the OData feeds
-//! send it (odata.md), an `apikey` header or query parameter. Every credential present must be
+//! send it (docs/contract/odata.md), an `apikey` header or query parameter. Every credential present must be
 //! valid and all must name the same user. Secrets are hashed at once and compared by hash lookup;
 //! they never reach a log.
 

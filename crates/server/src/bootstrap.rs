@@ -1,4 +1,4 @@
-//! The first start: one organisation, an `admin` user with a password and an API key (rest.md §5);
+//! The first start: one organisation, an `admin` user with a password and an API key (docs/contract/rest.md §5);
 //! and on every start, the access token signing key shared through the database.
 
 use parley_core::value::now;

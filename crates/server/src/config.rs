@@ -1,5 +1,5 @@
 //! Configuration: built-in defaults, then an optional TOML file, then `PARLEY_…` environment
-//! variables, then flags (operations.md, "Start"). Unknown keys and bad values stop the start
+//! variables, then flags (docs/contract/operations.md, "Start"). Unknown keys and bad values stop the start
 //! with a message that names them.
 
 use std::net::SocketAddr;

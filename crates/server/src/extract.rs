@@ -1,5 +1,5 @@
 //! Extractors that turn raw request parts into typed values, rejecting in the error format of
-//! rest.md §8 instead of the framework's plain text.
+//! docs/contract/rest.md §8 instead of the framework's plain text.
 
 use std::marker::PhantomData;
 

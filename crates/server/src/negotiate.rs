@@ -1,4 +1,4 @@
-//! Content negotiation (rest.md §7): the representation is chosen once, from `Accept`, by the
+//! Content negotiation (docs/contract/rest.md §7): the representation is chosen once, from `Accept`, by the
 //! [`Format`] extractor; handlers that answer with a body take it and never look at headers.
 
 use axum::extract::FromRequestParts;

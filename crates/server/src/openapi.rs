@@ -46,8 +46,9 @@ pub struct RecordSchema;
 
 impl PartialSchema for RecordSchema {
     fn schema() -> RefOr<Schema> {
-        let mut object =
-            ObjectBuilder::new().schema_type(Type::Object).description(Some("An analytics record (records.md)."));
+        let mut object = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some("An analytics record (docs/contract/records.md)."));
         for field in RECORD_FIELDS {
             object = object.property(field.name, field_schema(field.ty, field.nullable())).required(field.name);
         }

@@ -1,6 +1,6 @@
 //! The one catalogue of error codes, the API error, and the two bodies a failure is written as:
-//! the problem body of the REST API (rest.md §8), and the OData error body of the OData endpoint
-//! (odata.md), which carries the same code. Handlers return [`ApiError`]; the response middleware
+//! the problem body of the REST API (docs/contract/rest.md §8), and the OData error body of the OData endpoint
+//! (docs/contract/odata.md), which carries the same code. Handlers return [`ApiError`]; the response middleware
 //! renders it, because only it knows the request path, the trace id and what the client accepts.
 
 use axum::http::{HeaderValue, StatusCode, header};
@@ -210,7 +210,7 @@ pub enum ProblemFormat {
     Xml,
 }
 
-/// The problem body of rest.md §8, as every failure of the REST API is written.
+/// The problem body of docs/contract/rest.md §8, as every failure of the REST API is written.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Problem {
@@ -231,7 +231,7 @@ pub struct Problem {
     details: Map<String, Json>,
 }
 
-/// The problem body of rest.md §8.
+/// The problem body of docs/contract/rest.md §8.
 pub fn problem_body(error: &ApiError, instance: &str, trace_id: &str) -> Json {
     let status = error.code.status();
     let reason = status.canonical_reason().unwrap_or("Error");

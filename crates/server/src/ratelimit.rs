@@ -1,4 +1,4 @@
-//! Rate limits (rest.md §9): at most `rate_limit_per_minute` requests a minute for each credential,
+//! Rate limits (docs/contract/rest.md §9): at most `rate_limit_per_minute` requests a minute for each credential,
 //! and for each client address among requests without one; beyond that, 429 with `Retry-After`.
 //! A credential is counted by the SHA-256 of its secret, never by the secret. The buckets live in
 //! the node's memory, so with several nodes each allows the limit on its own. Health probes are

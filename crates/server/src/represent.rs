@@ -1,4 +1,4 @@
-//! Writing a body in the negotiated format (rest.md §7). Handlers build a [`Body`] (a resource or
+//! Writing a body in the negotiated format (docs/contract/rest.md §7). Handlers build a [`Body`] (a resource or
 //! a collection, as JSON values) and [`respond`] writes it as JSON, HAL, XML or CSV.
 
 use axum::http::{HeaderValue, StatusCode, header};
@@ -12,7 +12,7 @@ use crate::negotiate::Format;
 pub enum Body {
     /// One resource; `self_href` is its address, for HAL.
     Resource { value: Map<String, Json>, self_href: String },
-    /// A page of a collection (the list shape of rest.md §3).
+    /// A page of a collection (the list shape of docs/contract/rest.md §3).
     Collection(Collection),
 }
 
@@ -29,7 +29,7 @@ pub struct Collection {
     pub self_href: String,
 }
 
-/// A page of a collection as JSON and XML write it (the list shape of rest.md §3); HAL puts the
+/// A page of a collection as JSON and XML write it (the list shape of docs/contract/rest.md §3); HAL puts the
 /// items under `_embedded.items` and adds `_links`.
 #[derive(serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]

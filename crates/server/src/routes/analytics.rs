@@ -1,4 +1,4 @@
-//! Analytics records: update (rest.md §1), ingest (§2), list and read (§3).
+//! Analytics records: update (docs/contract/rest.md §1), ingest (§2), list and read (§3).
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -48,7 +48,7 @@ pub struct IngestResult {
     )
 )]
 /// `PATCH /analytics`: merges the named properties into every matching record, atomically. An
-/// update that names an input and matches nothing waits for that record (rest.md §1), unless the
+/// update that names an input and matches nothing waits for that record (docs/contract/rest.md §1), unless the
 /// project does not collect analytics: then the record will never come.
 pub async fn update_records(
     State(state): State<AppState>,

@@ -1,4 +1,4 @@
-//! The caller's own API keys (rest.md §5): the secret is shown once, stored only as a hash.
+//! The caller's own API keys (docs/contract/rest.md §5): the secret is shown once, stored only as a hash.
 
 use axum::extract::{OriginalUri, State};
 use axum::http::StatusCode;

@@ -1,4 +1,4 @@
-//! Health (operations.md): liveness of the process, readiness of the database.
+//! Health (docs/contract/operations.md): liveness of the process, readiness of the database.
 
 use axum::Json;
 use axum::extract::State;

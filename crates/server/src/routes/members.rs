@@ -1,4 +1,4 @@
-//! Project membership (rest.md §5), for the project's admins (`projectAdmin`) and organisation
+//! Project membership (docs/contract/rest.md §5), for the project's admins (`projectAdmin`) and organisation
 //! admins.
 
 use axum::extract::{OriginalUri, Path, State};

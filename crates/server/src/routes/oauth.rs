@@ -1,4 +1,4 @@
-//! OAuth2 (rest.md §5): `POST /auth/oauth2/token` with the `password`, `refresh_token` and
+//! OAuth2 (docs/contract/rest.md §5): `POST /auth/oauth2/token` with the `password`, `refresh_token` and
 //! `client_credentials` grants, and `POST /auth/oauth2/revoke` (RFC 7009). These two endpoints
 //! answer failures in OAuth2's own format (RFC 6749 §5.2: `{error, error_description}`), which
 //! OAuth2 clients expect, rather than in the problem format of the rest of the API.

@@ -1,4 +1,4 @@
-//! The read-only OData v4 endpoint (odata.md): the service document, the `$metadata` document,
+//! The read-only OData v4 endpoint (docs/contract/odata.md): the service document, the `$metadata` document,
 //! and each entity set with its `$count`, under `/v2.4` and, with `_id` for the key, `/v2.3`.
 //!
 //! A request's options are parsed into a typed query (parley-odata) before anything else; the

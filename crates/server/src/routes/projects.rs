@@ -1,4 +1,4 @@
-//! Projects (rest.md §5): create, list, read, rename and configure, delete.
+//! Projects (docs/contract/rest.md §5): create, list, read, rename and configure, delete.
 
 use axum::extract::{OriginalUri, State};
 use axum::http::{StatusCode, header};

@@ -1,4 +1,4 @@
-//! Background tasks clients follow (rest.md §4): for now, erasures.
+//! Background tasks clients follow (docs/contract/rest.md §4): for now, erasures.
 
 use axum::extract::{OriginalUri, State};
 use axum::http::StatusCode;

@@ -1,4 +1,4 @@
-//! Users of the caller's organisation (rest.md §5), for organisation admins.
+//! Users of the caller's organisation (docs/contract/rest.md §5), for organisation admins.
 
 use axum::extract::{OriginalUri, State};
 use axum::http::StatusCode;

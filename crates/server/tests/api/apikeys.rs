@@ -1,4 +1,4 @@
-//! The caller's API keys (rest.md §5).
+//! The caller's API keys (docs/contract/rest.md §5).
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value as Json, json};

@@ -1,4 +1,4 @@
-//! Credentials (rest.md §6).
+//! Credentials (docs/contract/rest.md §6).
 
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value as Json, json};

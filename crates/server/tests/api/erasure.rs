@@ -1,4 +1,4 @@
-//! Erasure (rest.md §4): `DELETE /analytics/{projectId}` queues a task that deletes in batches;
+//! Erasure (docs/contract/rest.md §4): `DELETE /analytics/{projectId}` queues a task that deletes in batches;
 //! `GET /tasks/{taskId}` follows it.
 
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! The error format (rest.md §8) for failures the handlers do not produce themselves.
+//! The error format (docs/contract/rest.md §8) for failures the handlers do not produce themselves.
 
 use std::collections::HashSet;
 

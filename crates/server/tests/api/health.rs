@@ -1,4 +1,4 @@
-//! Health endpoints (operations.md): no credentials needed.
+//! Health endpoints (docs/contract/operations.md): no credentials needed.
 
 use reqwest::Method;
 use serde_json::{Value as Json, json};

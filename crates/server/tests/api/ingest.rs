@@ -1,4 +1,4 @@
-//! `POST /new/v2.0/analytics/records` (rest.md §2).
+//! `POST /new/v2.0/analytics/records` (docs/contract/rest.md §2).
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value as Json, json};

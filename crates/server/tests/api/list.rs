@@ -1,4 +1,4 @@
-//! `GET /new/v2.0/analytics` and `GET /new/v2.0/analytics/{recordId}` (rest.md §3).
+//! `GET /new/v2.0/analytics` and `GET /new/v2.0/analytics/{recordId}` (docs/contract/rest.md §3).
 
 use std::cmp::Ordering;
 

@@ -1,4 +1,4 @@
-//! No secret in any log line (operations.md, "Health and telemetry"; rest.md §6). The `parley`
+//! No secret in any log line (docs/contract/operations.md, "Health and telemetry"; docs/contract/rest.md §6). The `parley`
 //! binary runs as a child process with the most verbose log filter, requests carry every kind of
 //! credential, and its whole log is searched for the secrets.
 

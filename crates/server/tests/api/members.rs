@@ -1,4 +1,4 @@
-//! Project membership (rest.md §5).
+//! Project membership (docs/contract/rest.md §5).
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value as Json, json};

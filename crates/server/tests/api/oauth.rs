@@ -1,4 +1,4 @@
-//! OAuth2 (rest.md §5) and bearer access tokens (§6).
+//! OAuth2 (docs/contract/rest.md §5) and bearer access tokens (§6).
 
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value as Json, json};

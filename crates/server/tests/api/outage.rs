@@ -1,4 +1,4 @@
-//! The database going away while parley serves (operations.md, "Storage"; rest.md §8 code 503).
+//! The database going away while parley serves (docs/contract/operations.md, "Storage"; docs/contract/rest.md §8 code 503).
 
 use parley_store::testing::{Proxy, postgres_address, with_address};
 use reqwest::StatusCode;

@@ -1,4 +1,4 @@
-//! Pending updates (rest.md §1): an update that names an input and matches nothing waits for
+//! Pending updates (docs/contract/rest.md §1): an update that names an input and matches nothing waits for
 //! that record.
 
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! Every route answers the same under `/new/v2.0` and `/v2.0` (rest.md, introduction).
+//! Every route answers the same under `/new/v2.0` and `/v2.0` (docs/contract/rest.md, introduction).
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value as Json, json};

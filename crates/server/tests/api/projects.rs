@@ -1,4 +1,4 @@
-//! Projects (rest.md §5).
+//! Projects (docs/contract/rest.md §5).
 
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value as Json, json};

@@ -1,4 +1,4 @@
-//! Masking and collection (operations.md, "Data protection"): what a project's settings say must
+//! Masking and collection (docs/contract/operations.md, "Data protection"): what a project's settings say must
 //! not be stored never reaches the database files.
 
 use serde_json::{Value as Json, json};

@@ -1,4 +1,4 @@
-//! Rate limits (rest.md §9): per credential, per client address without one; 429 with
+//! Rate limits (docs/contract/rest.md §9): per credential, per client address without one; 429 with
 //! `Retry-After` and the problem body.
 
 use reqwest::{Method, StatusCode};

@@ -1,4 +1,4 @@
-//! Content negotiation (rest.md §7): HAL by default, JSON, XML, CSV, 406, and problem bodies in
+//! Content negotiation (docs/contract/rest.md §7): HAL by default, JSON, XML, CSV, 406, and problem bodies in
 //! XML.
 
 use serde_json::{Value as Json, json};

@@ -1,4 +1,4 @@
-//! Retention (operations.md, "Data protection"): `expiresAt` is stamped from the project's
+//! Retention (docs/contract/operations.md, "Data protection"): `expiresAt` is stamped from the project's
 //! `retentionDays` at write time, and a background task deletes expired records.
 
 use std::time::Duration;

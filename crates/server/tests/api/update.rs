@@ -1,4 +1,4 @@
-//! `PATCH /new/v2.0/analytics` (rest.md §1).
+//! `PATCH /new/v2.0/analytics` (docs/contract/rest.md §1).
 
 use std::time::Duration;
 

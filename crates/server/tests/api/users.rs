@@ -1,4 +1,4 @@
-//! Users of an organisation (rest.md §5).
+//! Users of an organisation (docs/contract/rest.md §5).
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value as Json, json};

@@ -1,4 +1,4 @@
-//! Assertions on answers: problem bodies (rest.md §8), trace ids, headers, JSON values.
+//! Assertions on answers: problem bodies (docs/contract/rest.md §8), trace ids, headers, JSON values.
 
 use reqwest::Response;
 use serde_json::Value as Json;
@@ -59,7 +59,7 @@ pub fn assert_trace_id(trace_id: &str) {
     assert_eq!(parsed.hyphenated().to_string(), uuid, "trace id {trace_id} is not in the hyphenated form");
 }
 
-/// Checks a problem answer completely (rest.md §8) and returns its body.
+/// Checks a problem answer completely (docs/contract/rest.md §8) and returns its body.
 pub async fn assert_problem(response: Response, status: u16, code: u64, instance: &str) -> Json {
     assert_eq!(response.status().as_u16(), status, "status of {instance}");
     assert_eq!(content_type(&response), "application/problem+json");

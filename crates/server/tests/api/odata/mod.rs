@@ -1,4 +1,4 @@
-//! The OData endpoint (odata.md): its documents, every query option, paging, errors and access, a
+//! The OData endpoint (docs/contract/odata.md): its documents, every query option, paging, errors and access, a
 //! property test that no query string gets a server error, and a real OData client.
 
 mod client;
