@@ -94,7 +94,7 @@ fn describe(config: &Config) -> String {
         .join(",")
 }
 
-fn one_line(error: &dyn std::fmt::Display) -> String {
+pub(super) fn one_line(error: &dyn std::fmt::Display) -> String {
     error.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
@@ -132,6 +132,10 @@ pub async fn migrate(client: &mut Object, migrations: &[Migration]) -> StoreResu
         tx.commit().await?;
         tracing::info!(version = migration.version, name = migration.name, "applied migration");
     }
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY]).await?;
+    super::citus::lay_out(&tx).await?;
+    tx.commit().await?;
     Ok(())
 }
 

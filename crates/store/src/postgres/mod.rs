@@ -2,6 +2,7 @@
 //! Citus): a pool of connections. Its storage rules are those of `rules/`, so it gives the same
 //! answers as the embedded engine for the same calls; the contract suite runs on both.
 
+mod citus;
 mod convert;
 mod engine;
 mod exec;

@@ -108,9 +108,10 @@ impl<E: Engine> LifecycleStore for E {
             let deleted = x.execute(&erase.text, &erase.params).await?;
             let sql = format!(
                 "UPDATE tasks SET deleted = deleted + ?2, status = 'running', started_at = COALESCE(started_at, ?3) \
-                 WHERE id = ?1 AND {UNFINISHED}"
+                 WHERE project_id = ?4 AND id = ?1 AND {UNFINISHED}"
             );
-            let params = [text(id), Value::Integer(deleted.min(i64::MAX as u64) as i64), Value::Time(now)];
+            let deleted_count = Value::Integer(deleted.min(i64::MAX as u64) as i64);
+            let params = [text(id), deleted_count, Value::Time(now), text(project)];
             x.execute(&x.dialect().text(&sql), &params).await?;
             x.commit().await?;
             Ok(deleted)
@@ -132,9 +133,9 @@ impl<E: Engine> LifecycleStore for E {
             }
             let sql = format!(
                 "UPDATE tasks SET status = ?2, error = ?3, erasure = NULL, finished_at = ?4, \
-                 started_at = COALESCE(started_at, ?4) WHERE id = ?1 AND {UNFINISHED}"
+                 started_at = COALESCE(started_at, ?4) WHERE project_id = ?5 AND id = ?1 AND {UNFINISHED}"
             );
-            let params = [text(id), text(status.as_str()), opt_text(failure), Value::Time(now)];
+            let params = [text(id), text(status.as_str()), opt_text(failure), Value::Time(now), text(project)];
             x.execute(&x.dialect().text(&sql), &params).await?;
             x.commit().await
         }))

@@ -13,9 +13,11 @@ const PROJECT_COLUMNS: &str = "p.id, p.organisation, p.name, p.settings, p.creat
 const PROJECT_KINDS: [Kind; 6] = [Kind::Text, Kind::Text, Kind::Text, Kind::Json, Kind::Time, Kind::Time];
 
 /// The projects a caller may see: every one of the organisation (`?1`) for an admin (`?2`), the
-/// ones they are a member of (`?3`) otherwise. [`visibility`] gives the three parameters.
-const VISIBLE: &str = "p.organisation = ?1 AND (?2 OR EXISTS \
-    (SELECT 1 FROM project_members m WHERE m.project_id = p.id AND m.user_id = ?3))";
+/// ones they are a member of (`?3`) otherwise. [`visibility`] gives the three parameters. The
+/// membership test is an uncorrelated `IN`: Citus plans no correlated subquery over reference
+/// tables.
+const VISIBLE: &str = "p.organisation = ?1 AND (?2 OR p.id IN \
+    (SELECT m.project_id FROM project_members m WHERE m.user_id = ?3))";
 
 fn visibility(caller: &Caller) -> [Value; 3] {
     [text(caller.organisation), Value::Bool(caller.is_admin()), text(caller.user_id)]
