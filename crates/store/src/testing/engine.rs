@@ -1,4 +1,4 @@
-use super::postgres::POSTGRES_URL;
+use super::postgres::{CITUS_URL, CITUS_WORKERS, POSTGRES_URL, PostgresDatabase};
 
 /// The engine a test runs on.
 #[derive(Debug, Clone)]
@@ -7,6 +7,8 @@ pub enum Engine {
     Sqlite,
     /// A fresh database on the PostgreSQL server this URL names.
     Postgres { admin_url: String },
+    /// A fresh database on a Citus cluster: its coordinator, and its workers as `host:port`.
+    Citus { admin_url: String, workers: Vec<String> },
 }
 
 impl Engine {
@@ -19,11 +21,32 @@ impl Engine {
             None => None,
         }
     }
+
+    /// Citus when `PARLEY_TEST_CITUS_URL` names a coordinator, with the workers of
+    /// `PARLEY_TEST_CITUS_WORKERS` (default: those of the cluster script, `127.0.0.1:55434` and
+    /// `127.0.0.1:55435`). Unset, the Citus variant of a test returns at once, in CI too: a
+    /// machine without Citus still runs every other variant.
+    pub fn citus() -> Option<Engine> {
+        let admin_url = std::env::var(CITUS_URL).ok().filter(|url| !url.is_empty())?;
+        let workers = std::env::var(CITUS_WORKERS).unwrap_or_else(|_| "127.0.0.1:55434,127.0.0.1:55435".into());
+        let workers = workers.split(',').map(str::trim).filter(|w| !w.is_empty()).map(str::to_owned).collect();
+        Some(Engine::Citus { admin_url, workers })
+    }
+
+    /// A database of the test's own on a server engine, dropped with the value; `None` for SQLite,
+    /// whose file the caller makes.
+    pub async fn database(&self) -> Option<PostgresDatabase> {
+        match self {
+            Engine::Sqlite => None,
+            Engine::Postgres { admin_url } => Some(PostgresDatabase::create(admin_url).await),
+            Engine::Citus { admin_url, workers } => Some(PostgresDatabase::create_on_citus(admin_url, workers).await),
+        }
+    }
 }
 
 /// Runs each named test, an `async fn`, on a two-worker runtime once on SQLite (in a module
-/// `on_sqlite`) and once on PostgreSQL (in a module `on_postgres`, when [`Engine::postgres`] names
-/// one).
+/// `on_sqlite`), once on PostgreSQL (in a module `on_postgres`, when [`Engine::postgres`] names
+/// one) and once on Citus (in a module `on_citus`, when [`Engine::citus`] names a cluster).
 ///
 /// `on_both_engines!(a, b)` gives each test the [`Engine`] itself.
 /// `on_both_engines!(|engine| argument; a, b)` gives it what the expression `argument` makes of
@@ -45,6 +68,16 @@ macro_rules! on_both_engines {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $test() {
                     if let Some($engine) = $crate::testing::Engine::postgres() {
+                        super::$test($argument).await
+                    }
+                }
+            )*
+        }
+        mod on_citus {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    if let Some($engine) = $crate::testing::Engine::citus() {
                         super::$test($argument).await
                     }
                 }

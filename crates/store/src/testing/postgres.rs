@@ -4,10 +4,16 @@ use parley_core::ObjectId;
 
 /// The variable that names the PostgreSQL server for tests.
 pub(super) const POSTGRES_URL: &str = "PARLEY_TEST_POSTGRES_URL";
+/// The variable that names the coordinator of a Citus cluster for tests.
+pub(super) const CITUS_URL: &str = "PARLEY_TEST_CITUS_URL";
+/// The variable that lists the cluster's workers, `host:port,host:port`.
+pub(super) const CITUS_WORKERS: &str = "PARLEY_TEST_CITUS_WORKERS";
 
-/// A database made for one test on a PostgreSQL server, dropped with this value.
+/// A database made for one test on a PostgreSQL server (on every node of a Citus cluster), dropped
+/// with this value.
 pub struct PostgresDatabase {
-    admin_url: String,
+    /// The administrative URL of every server that holds the database.
+    admin_urls: Vec<String>,
     name: String,
     url: String,
 }
@@ -25,7 +31,48 @@ impl PostgresDatabase {
             admin.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("CREATE DATABASE");
         }
         let url = with_database(admin_url, &name);
-        PostgresDatabase { admin_url: admin_url.to_owned(), name, url }
+        PostgresDatabase { admin_urls: vec![admin_url.to_owned()], name, url }
+    }
+
+    /// Creates a database of its own on every node of the Citus cluster whose coordinator
+    /// `admin_url` names (Citus does not pass `CREATE DATABASE` on), with the extension on each and
+    /// the workers registered with the coordinator. parley lays its tables out itself.
+    pub async fn create_on_citus(admin_url: &str, workers: &[String]) -> PostgresDatabase {
+        let name = format!("parley_test_{}", ObjectId::generate());
+        let admin_urls: Vec<String> =
+            std::iter::once(admin_url.to_owned()).chain(workers.iter().map(|w| with_address(admin_url, w))).collect();
+        // Dropped on every node even if a step below fails.
+        let database = PostgresDatabase { admin_urls, url: with_database(admin_url, &name), name };
+        for admin in &database.admin_urls {
+            postgres_client(admin)
+                .await
+                .batch_execute(&format!("CREATE DATABASE {}", database.name))
+                .await
+                .expect("CREATE DATABASE");
+            let node = postgres_client(&with_database(admin, &database.name)).await;
+            node.batch_execute("CREATE EXTENSION citus").await.expect("CREATE EXTENSION citus");
+        }
+        // Registering a worker copies the coordinator's roles onto it; two registrations at once
+        // update the same role there and one fails, so the tests of a process take turns.
+        static REGISTERING: std::sync::LazyLock<tokio::sync::Mutex<()>> = std::sync::LazyLock::new(Default::default);
+        let _turn = REGISTERING.lock().await;
+        let coordinator = postgres_client(&database.url).await;
+        let address = postgres_address(admin_url).await;
+        coordinator
+            .execute(
+                "SELECT citus_set_coordinator_host($1, $2)",
+                &[&address.ip().to_string(), &i32::from(address.port())],
+            )
+            .await
+            .expect("citus_set_coordinator_host");
+        for worker in workers {
+            let address = postgres_address(&with_address(admin_url, worker)).await;
+            coordinator
+                .execute("SELECT citus_add_node($1, $2)", &[&address.ip().to_string(), &i32::from(address.port())])
+                .await
+                .expect("citus_add_node");
+        }
+        database
     }
 
     /// The URL of the database.
@@ -36,15 +83,21 @@ impl PostgresDatabase {
 
 impl Drop for PostgresDatabase {
     fn drop(&mut self) {
-        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        let (admin_urls, name) = (self.admin_urls.clone(), self.name.clone());
         // On a thread and runtime of its own: `drop` cannot wait inside the test's runtime, and it
         // must also run when the test panicked.
         let dropped = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
             runtime.block_on(async {
-                let (client, connection) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls).await.ok()?;
-                tokio::spawn(connection);
-                client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.ok()
+                for admin_url in &admin_urls {
+                    let Ok((client, connection)) = tokio_postgres::connect(admin_url, tokio_postgres::NoTls).await
+                    else {
+                        continue;
+                    };
+                    tokio::spawn(connection);
+                    let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+                }
+                Some(())
             })
         });
         let _ = dropped.join();

@@ -162,3 +162,134 @@ async fn postgres_is_unavailable_while_gone_and_recovers_by_itself() {
     assert_eq!(store.count_records(&filter_of(&project)).await.unwrap(), 2);
     restored.cut().await;
 }
+
+/// On Citus, parley lays its schema out by itself: every table that holds a project's data is
+/// distributed by `project_id` and co-located with `records`, every other table is a reference
+/// table, and none but parley's own bookkeeping is left on the coordinator alone. Migrating again
+/// changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn citus_holds_every_table_by_project_or_as_a_reference() {
+    let Some(engine) = Engine::citus() else { return };
+    let database = engine.database().await.expect("a database on the cluster");
+    let layout = || async {
+        let store = open(database.url()).await;
+        store.close().await;
+        let client = postgres_client(database.url()).await;
+        let rows = client
+            .query(
+                "SELECT c.relname::text, \
+                        EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'project_id'), \
+                        t.citus_table_type, t.distribution_column, \
+                        t.colocation_id = (SELECT colocation_id FROM citus_tables WHERE table_name = 'records'::regclass) \
+                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 LEFT JOIN citus_tables t ON t.table_name = c.oid \
+                 WHERE n.nspname = 'public' AND c.relkind = 'r' ORDER BY 1",
+                &[],
+            )
+            .await
+            .unwrap();
+        rows.iter()
+            .map(|row| {
+                let (name, by_project): (String, bool) = (row.get(0), row.get(1));
+                let kind: Option<String> = row.get(2);
+                let column: Option<String> = row.get(3);
+                let colocated: Option<bool> = row.get(4);
+                (name, by_project, kind, column, colocated)
+            })
+            .collect::<Vec<_>>()
+    };
+    let first = layout().await;
+    assert!(first.len() >= 12, "{first:?}");
+    for (name, by_project, kind, column, colocated) in &first {
+        match (name.as_str(), by_project) {
+            ("parley_migrations", _) => assert_eq!(kind, &None, "{name} stays on the coordinator"),
+            (_, true) => {
+                assert_eq!(kind.as_deref(), Some("distributed"), "{name}");
+                assert_eq!(column.as_deref(), Some("project_id"), "{name}");
+                assert_eq!(colocated, &Some(true), "{name} is co-located with records");
+            }
+            (_, false) => assert_eq!(kind.as_deref(), Some("reference"), "{name}"),
+        }
+    }
+    let names: Vec<&str> = first.iter().map(|t| t.0.as_str()).collect();
+    for table in ["records", "pending_updates", "tasks", "projects", "users", "api_keys"] {
+        assert!(names.contains(&table), "{table} in {names:?}");
+    }
+    assert_eq!(layout().await, first, "migrating again changes nothing");
+}
+
+/// On Citus, every statement about one project's records is routed to one shard: `EXPLAIN` on the
+/// coordinator shows one task for each, never a task per shard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn citus_routes_each_statement_of_one_project_to_one_shard() {
+    use parley_core::{Erasure, RecordUpdate, Value};
+    use parley_store::sql::{self, Dialect};
+    use tokio_postgres::types::ToSql;
+
+    let Some(engine) = Engine::citus() else { return };
+    let database = engine.database().await.expect("a database on the cluster");
+    open(database.url()).await.close().await;
+    let client = postgres_client(database.url()).await;
+    let project = parley_core::ObjectId::generate();
+    let update = RecordUpdate::parse(json!({
+        "projectId": project.to_string(), "contactId": "c1", "inputId": "i1", "properties": { "rating": 1 }
+    }))
+    .unwrap();
+    let filter = parley_core::RecordFilter {
+        project_id: project,
+        contact_id: Some("c1".into()),
+        session_id: None,
+        from: Some(BASE),
+        to: None,
+    };
+    let newest_first = [
+        parley_core::SortKey { field: parley_core::field::idx::TIMESTAMP, descending: true },
+        parley_core::SortKey { field: parley_core::field::idx::ID, descending: true },
+    ];
+    let everyone = Erasure { contact_ids: None, timestamp_start: Some(BASE), timestamp_end: None };
+    let some = Erasure { contact_ids: Some(vec!["c1".into(), "c2".into()]), ..everyone.clone() };
+    let statements = [
+        ("update", sql::update_records(Dialect::Postgres, &update, BASE)),
+        ("list", sql::select_records(Dialect::Postgres, &filter, &newest_first, None, 0, 25)),
+        ("count", sql::count_records(Dialect::Postgres, &filter)),
+        ("erase everyone", sql::erase_records(Dialect::Postgres, project, &everyone, 100)),
+        ("erase contacts", sql::erase_records(Dialect::Postgres, project, &some, 100)),
+        ("erase pending", sql::erase_pending_updates(Dialect::Postgres, project, &some)),
+        ("purge", sql::purge_expired_records(Dialect::Postgres, project, BASE, 100)),
+    ];
+    for (what, statement) in statements {
+        let params: Vec<Box<dyn ToSql + Sync + Send>> = statement
+            .params
+            .iter()
+            .map(|value| -> Box<dyn ToSql + Sync + Send> {
+                match value {
+                    Value::Text(text) => Box::new(text.clone()),
+                    Value::Integer(i) => Box::new(*i),
+                    Value::Number(n) => Box::new(*n),
+                    Value::Bool(b) => Box::new(*b),
+                    Value::Time(t) => Box::new(*t),
+                    Value::Json(json) => Box::new(json.clone()),
+                    other => panic!("{what}: a parameter this test does not bind: {other:?}"),
+                }
+            })
+            .collect();
+        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
+        let plan = client.query_one(&format!("EXPLAIN (FORMAT JSON) {}", statement.text), &refs).await.unwrap();
+        let plan: serde_json::Value = plan.get(0);
+        let tasks: Vec<u64> = find_all(&plan, "Task Count");
+        assert!(!tasks.is_empty(), "{what}: Citus planned it: {plan}");
+        assert!(tasks.iter().all(|&n| n == 1), "{what} runs on one shard: {tasks:?}\n{}", statement.text);
+    }
+}
+
+/// Every number under `key` anywhere in a JSON tree.
+fn find_all(json: &serde_json::Value, key: &str) -> Vec<u64> {
+    match json {
+        serde_json::Value::Object(map) => map
+            .iter()
+            .flat_map(|(k, v)| if k == key { v.as_u64().into_iter().collect() } else { find_all(v, key) })
+            .collect(),
+        serde_json::Value::Array(items) => items.iter().flat_map(|v| find_all(v, key)).collect(),
+        _ => Vec::new(),
+    }
+}

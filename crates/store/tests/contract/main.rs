@@ -35,15 +35,12 @@ enum Backing {
 
 impl TestDb {
     async fn open(engine: Engine) -> TestDb {
-        let (url, backing) = match engine {
-            Engine::Sqlite => {
+        let (url, backing) = match engine.database().await {
+            None => {
                 let dir = tempfile::tempdir().expect("a temporary directory");
                 (format!("sqlite://{}", dir.path().join("parley.db").display()), Backing::Sqlite { _dir: dir })
             }
-            Engine::Postgres { admin_url } => {
-                let database = PostgresDatabase::create(&admin_url).await;
-                (database.url().to_owned(), Backing::Postgres { _database: database })
-            }
+            Some(database) => (database.url().to_owned(), Backing::Postgres { _database: database }),
         };
         TestDb { store: open(&url).await, url, _backing: backing }
     }

@@ -55,10 +55,7 @@ fn node_config() -> Config {
 /// Like [`spawn_app_on`], with the configuration changed by `adjust` first.
 pub async fn spawn_app_with(engine: Engine, adjust: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let database = match engine {
-        Engine::Sqlite => None,
-        Engine::Postgres { admin_url } => Some(PostgresDatabase::create(&admin_url).await),
-    };
+    let database = engine.database().await;
     let api_key = hex::encode(rand::random::<[u8; 32]>());
     let admin_password = format!("pw-{}", hex::encode(rand::random::<[u8; 8]>()));
     let mut config = Config {

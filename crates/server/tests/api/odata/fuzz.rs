@@ -207,7 +207,7 @@ on_both_engines!(no_query_string_gets_a_server_error);
 async fn no_query_string_gets_a_server_error(engine: Engine) {
     let cases = match engine {
         Engine::Sqlite => 500,
-        Engine::Postgres { .. } => 300,
+        Engine::Postgres { .. } | Engine::Citus { .. } => 300,
     };
     let app = spawn_unlimited(engine).await;
     seed(&app).await;
