@@ -77,6 +77,10 @@ pub struct Options {
     /// The `parley` binary; by default the release build, rebuilt first when run through cargo.
     #[arg(long)]
     pub parley_bin: Option<PathBuf>,
+    /// The database parley runs on, as `--database` takes it (an empty PostgreSQL or Citus
+    /// database); by default the embedded SQLite file in a scratch directory.
+    #[arg(long)]
+    pub database: Option<String>,
     /// Leave out the raw engine.
     #[arg(long)]
     pub no_raw: bool,

@@ -314,6 +314,9 @@ async fn parley(
         .env("PARLEY_RATE_LIMIT_PER_MINUTE", "0")
         .env_remove("PARLEY_DATABASE_URL")
         .env_remove("PARLEY_CONFIG");
+    if let Some(url) = &o.database {
+        command.args(["--database", url]);
+    }
     let server = Server::start("parley", command, "parley listening on", Duration::from_secs(60))?;
     let auth = ("x-api-key", header(&key));
     let json = ("content-type", header("application/json"));
