@@ -18,7 +18,7 @@ pub use error::{Cause, Error, Result};
 pub use field::{Field, FieldIndex, FieldType, RECORD_FIELDS, field_index};
 pub use id::ObjectId;
 pub use identity::{Caller, OrgRole, ProjectAccess, ProjectRole};
-pub use project::{Project, ProjectSettings};
+pub use project::{Project, ProjectProfile, ProjectSettings};
 pub use query::{Cursor, ListParams, PageStart, RecordFilter, RecordPage, RecordQuery, SortKey};
 pub use record::{NewRecord, Record};
 pub use task::{Erasure, Task, TaskStatus};

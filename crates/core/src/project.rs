@@ -14,8 +14,78 @@ pub struct Project {
     pub organisation: ObjectId,
     pub name: String,
     pub settings: ProjectSettings,
+    /// What the reference SDK says about a bot besides its name.
+    pub profile: ProjectProfile,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
+}
+
+/// The properties the reference SDK sends when it creates a project (`locale`, which its types
+/// require, `color` and `handoverConfiguration`), and a `description`: accepted, stored, returned,
+/// and changed by `PATCH` (docs/contract/rest.md §5). Each is optional; `null` clears it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProjectProfile {
+    /// The bot's primary locale, such as `en-US`.
+    pub locale: Option<String>,
+    /// The colour the reference product shows the project in, such as `#3f51b5` or `blue`.
+    pub color: Option<String>,
+    pub description: Option<String>,
+    /// The reference product's settings for handing a conversation to a human agent, kept as sent.
+    pub handover_configuration: Option<Json>,
+}
+
+/// The longest locale tag accepted (BCP 47 tags in use are far shorter).
+const MAX_LOCALE_CHARS: usize = 35;
+/// The longest colour accepted.
+const MAX_COLOR_CHARS: usize = 64;
+/// The longest description accepted.
+const MAX_DESCRIPTION_CHARS: usize = 2000;
+/// The largest handover configuration accepted, as JSON text.
+const MAX_HANDOVER_BYTES: usize = 16 * 1024;
+
+impl ProjectProfile {
+    /// The names of the properties, as clients send them.
+    pub const NAMES: [&'static str; 4] = ["locale", "color", "description", "handoverConfiguration"];
+
+    /// Sets the property `name` to `value` as a client sent it; `null` clears it. A value of the
+    /// wrong type or too long is refused, naming the property.
+    pub fn set(&mut self, name: &str, value: Json) -> Result<()> {
+        match name {
+            "locale" => self.locale = text(name, value, MAX_LOCALE_CHARS)?,
+            "color" => self.color = text(name, value, MAX_COLOR_CHARS)?,
+            "description" => self.description = text(name, value, MAX_DESCRIPTION_CHARS)?,
+            "handoverConfiguration" => {
+                self.handover_configuration = match value {
+                    Json::Null => None,
+                    Json::Object(_) if value.to_string().len() > MAX_HANDOVER_BYTES => {
+                        return Err(Error::invalid(
+                            name,
+                            format!("must be at most {MAX_HANDOVER_BYTES} bytes of JSON"),
+                        ));
+                    }
+                    Json::Object(_) => Some(value),
+                    _ => return Err(Error::invalid(name, "must be an object")),
+                }
+            }
+            _ => return Err(Error::invalid(name, "is not a property of a project")),
+        }
+        Ok(())
+    }
+}
+
+/// A text property: a string of 1 to `max` characters without U+0000, or `null`.
+fn text(name: &str, value: Json, max: usize) -> Result<Option<String>> {
+    match value {
+        Json::Null => Ok(None),
+        Json::String(text) if text.trim().is_empty() => Err(Error::invalid(name, "must not be blank")),
+        Json::String(text) if text.chars().count() > max => {
+            Err(Error::invalid(name, format!("must be at most {max} characters long")))
+        }
+        Json::String(text) if text.contains('\0') => Err(Error::invalid(name, "must not contain U+0000")),
+        Json::String(text) => Ok(Some(text)),
+        _ => Err(Error::invalid(name, "must be a string")),
+    }
 }
 
 /// Per-project data protection settings (docs/contract/operations.md, "Data protection").
@@ -96,6 +166,38 @@ mod tests {
         assert!(ProjectSettings::default().merge(json!({"retentionDays": -1})).is_err());
         assert!(ProjectSettings::default().merge(json!({"retentionDays": 1.5})).is_err());
         assert!(ProjectSettings::default().merge(json!([])).is_err());
+    }
+
+    #[test]
+    fn a_profile_takes_what_the_sdk_sends_and_null_clears_it() {
+        let mut profile = ProjectProfile::default();
+        profile.set("locale", json!("en-US")).unwrap();
+        profile.set("color", json!("#3f51b5")).unwrap();
+        profile.set("handoverConfiguration", json!({"provider": "none"})).unwrap();
+        assert_eq!(profile.locale.as_deref(), Some("en-US"));
+        assert_eq!(profile.handover_configuration, Some(json!({"provider": "none"})));
+        profile.set("color", Json::Null).unwrap();
+        assert_eq!(profile.color, None);
+    }
+
+    #[test]
+    fn a_profile_refuses_wrong_types_and_sizes_naming_the_property() {
+        let mut profile = ProjectProfile::default();
+        let refused = |name: &str, value: Json| ProjectProfile::default().set(name, value).unwrap_err().to_string();
+        assert_eq!(refused("locale", json!(7)), "Validation failed. 'locale' must be a string.");
+        assert_eq!(refused("locale", json!(" ")), "Validation failed. 'locale' must not be blank.");
+        assert_eq!(
+            refused("locale", json!("x".repeat(36))),
+            "Validation failed. 'locale' must be at most 35 characters long."
+        );
+        assert_eq!(refused("color", json!("a\u{0}b")), "Validation failed. 'color' must not contain U+0000.");
+        assert_eq!(
+            refused("handoverConfiguration", json!([])),
+            "Validation failed. 'handoverConfiguration' must be an object."
+        );
+        let big = json!({"x": "y".repeat(MAX_HANDOVER_BYTES)});
+        assert!(refused("handoverConfiguration", big).contains("at most 16384 bytes"));
+        assert!(profile.set("colour", json!("red")).is_err());
     }
 
     #[test]

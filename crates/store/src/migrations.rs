@@ -22,6 +22,11 @@ pub static SQLITE: &[Migration] = &[
     Migration { version: 3, name: "identity", sql: include_str!("../migrations/sqlite/0003_identity.sql") },
     Migration { version: 4, name: "odata_indexes", sql: include_str!("../migrations/sqlite/0004_odata_indexes.sql") },
     Migration { version: 5, name: "project_keys", sql: include_str!("../migrations/sqlite/0005_project_keys.sql") },
+    Migration {
+        version: 6,
+        name: "project_profile",
+        sql: include_str!("../migrations/sqlite/0006_project_profile.sql"),
+    },
 ];
 
 /// The PostgreSQL engine's migrations, oldest first.
@@ -31,6 +36,11 @@ pub static POSTGRES: &[Migration] = &[
     Migration { version: 3, name: "identity", sql: include_str!("../migrations/postgres/0003_identity.sql") },
     Migration { version: 4, name: "odata_indexes", sql: include_str!("../migrations/postgres/0004_odata_indexes.sql") },
     Migration { version: 5, name: "project_keys", sql: include_str!("../migrations/postgres/0005_project_keys.sql") },
+    Migration {
+        version: 6,
+        name: "project_profile",
+        sql: include_str!("../migrations/postgres/0006_project_profile.sql"),
+    },
 ];
 
 /// The migrations of `list` that a database with the `applied` versions still needs, oldest first.

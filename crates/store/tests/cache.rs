@@ -11,7 +11,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use parley_core::value::now;
-use parley_core::{Caller, ObjectId, OrgRole, Project, ProjectAccess, ProjectRole, ProjectSettings};
+use parley_core::{Caller, ObjectId, OrgRole, Project, ProjectAccess, ProjectProfile, ProjectRole, ProjectSettings};
 use parley_store::cache::MAX_ENTRIES;
 use parley_store::sqlite::SqliteStore;
 use parley_store::testing::sqlite_connection;
@@ -65,6 +65,7 @@ async fn fixture(ttl: Duration) -> Fixture {
         organisation,
         name: "bot".into(),
         settings: ProjectSettings::default(),
+        profile: ProjectProfile::default(),
         created_at: now(),
         updated_at: now(),
     };

@@ -5,7 +5,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use parley_core::name::name_from_json;
 use parley_core::value::{format_time, now};
-use parley_core::{Caller, Error, ObjectId, Project, ProjectAccess, ProjectSettings};
+use parley_core::{Caller, Error, ObjectId, Project, ProjectAccess, ProjectProfile, ProjectSettings};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 use utoipa::ToSchema;
@@ -28,8 +28,22 @@ pub struct ProjectView {
     /// collectAnalytics, maskSensitive, maskIp, retentionDays.
     #[schema(value_type = Object)]
     settings: Json,
+    /// The bot's primary locale, such as `en-US`; null when not given.
+    locale: Option<String>,
+    /// The colour the project is shown in; null when not given.
+    color: Option<String>,
+    description: Option<String>,
+    /// Settings for handing a conversation to a human agent, kept as sent; null when not given.
+    #[serde(rename = "handoverConfiguration")]
+    #[schema(rename = "handoverConfiguration", value_type = Option<Object>)]
+    handover_configuration: Option<Json>,
     #[schema(rename = "createdAt")]
     created_at: String,
+    /// When the project last changed (the reference product's name for it).
+    #[serde(rename = "lastChanged")]
+    #[schema(rename = "lastChanged")]
+    last_changed: String,
+    /// The same time as `lastChanged`.
     #[schema(rename = "updatedAt")]
     updated_at: String,
 }
@@ -47,6 +61,35 @@ pub struct ProjectIn {
     #[serde(default, deserialize_with = "as_sent")]
     #[schema(value_type = Option<Object>)]
     settings: Option<Json>,
+    /// The bot's primary locale, such as `en-US`, at most 35 characters; null clears it.
+    #[serde(default, deserialize_with = "as_sent")]
+    #[schema(value_type = Option<String>)]
+    locale: Option<Json>,
+    /// At most 64 characters; null clears it.
+    #[serde(default, deserialize_with = "as_sent")]
+    #[schema(value_type = Option<String>)]
+    color: Option<Json>,
+    /// At most 2000 characters; null clears it.
+    #[serde(default, deserialize_with = "as_sent")]
+    #[schema(value_type = Option<String>)]
+    description: Option<Json>,
+    /// An object of at most 16 KiB, kept as sent; null clears it.
+    #[serde(default, deserialize_with = "as_sent", rename = "handoverConfiguration")]
+    #[schema(value_type = Option<Object>, rename = "handoverConfiguration")]
+    handover_configuration: Option<Json>,
+}
+
+impl ProjectIn {
+    /// The profile properties the body names, with their names as sent.
+    fn profile_changes(&mut self) -> Vec<(&'static str, Json)> {
+        let named = [
+            ("locale", self.locale.take()),
+            ("color", self.color.take()),
+            ("description", self.description.take()),
+            ("handoverConfiguration", self.handover_configuration.take()),
+        ];
+        named.into_iter().filter_map(|(name, value)| value.map(|value| (name, value))).collect()
+    }
 }
 
 impl WireType for ProjectIn {
@@ -58,13 +101,29 @@ fn project_json(project: &Project) -> Map<String, Json> {
         id: project.id.to_string(),
         name: project.name.clone(),
         settings: serde_json::to_value(&project.settings).unwrap_or_default(),
+        locale: project.profile.locale.clone(),
+        color: project.profile.color.clone(),
+        description: project.profile.description.clone(),
+        handover_configuration: project.profile.handover_configuration.clone(),
         created_at: format_time(project.created_at),
+        last_changed: format_time(project.updated_at),
         updated_at: format_time(project.updated_at),
     };
     fields_of(&view)
 }
 
-const PROJECT_COLUMNS: [&str; 5] = ["_id", "name", "settings", "createdAt", "updatedAt"];
+const PROJECT_COLUMNS: [&str; 10] = [
+    "_id",
+    "name",
+    "settings",
+    "locale",
+    "color",
+    "description",
+    "handoverConfiguration",
+    "createdAt",
+    "lastChanged",
+    "updatedAt",
+];
 
 #[utoipa::path(
     post,
@@ -78,7 +137,7 @@ const PROJECT_COLUMNS: [&str; 5] = ["_id", "name", "settings", "createdAt", "upd
         BodyRejection,
     )
 )]
-/// `POST /projects {name, settings?}`.
+/// `POST /projects {name, settings?, locale?, color?, description?, handoverConfiguration?}`.
 pub async fn create_project(
     State(state): State<AppState>,
     caller: Caller,
@@ -89,8 +148,12 @@ pub async fn create_project(
     if !caller.may_create_projects() {
         return Err(ApiError::new(ErrorCode::Forbidden, "Only organisation admins may create projects."));
     }
-    let body = body.parse()?;
+    let mut body = body.parse()?;
     let name = name_from_json(body.name.as_ref())?;
+    let mut profile = ProjectProfile::default();
+    for (property, value) in body.profile_changes() {
+        profile.set(property, value)?;
+    }
     let settings = match body.settings {
         None | Some(Json::Null) => ProjectSettings::default(),
         Some(patch) => ProjectSettings::default().merge(patch)?,
@@ -101,6 +164,7 @@ pub async fn create_project(
         organisation: caller.organisation,
         name,
         settings,
+        profile,
         created_at: created,
         updated_at: created,
     };
@@ -186,7 +250,8 @@ pub async fn get_project(
         BodyRejection,
     )
 )]
-/// `PATCH /projects/{projectId} {name?, settings?}`: settings merge what they name.
+/// `PATCH /projects/{projectId} {name?, settings?, locale?, color?, description?,
+/// handoverConfiguration?}`: settings merge what they name; `null` clears a profile property.
 pub async fn update_project(
     State(state): State<AppState>,
     caller: Caller,
@@ -196,13 +261,18 @@ pub async fn update_project(
     body: ApiJson<ProjectIn>,
 ) -> Result<Response, ApiError> {
     let mut project = require_project(&state, &caller, id, ProjectAccess::Manage).await?;
-    let ProjectIn { name, settings } = body.parse()?;
-    if name.is_none() && settings.is_none() {
+    let mut body = body.parse()?;
+    let profile_changes = body.profile_changes();
+    let ProjectIn { name, settings, .. } = body;
+    if name.is_none() && settings.is_none() && profile_changes.is_empty() {
         return Err(Error::Missing {
-            detail: "Validation failed. Name 'name' or 'settings'.".into(),
+            detail: "Validation failed. Name 'name', 'settings' or a property of the project's profile.".into(),
             details: Map::new(),
         }
         .into());
+    }
+    for (property, value) in profile_changes {
+        project.profile.set(property, value)?;
     }
     if let Some(name) = name {
         project.name = name_from_json(Some(&name))?;

@@ -3,7 +3,10 @@
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value as Json, json};
 
-use crate::helpers::{TestApp, assert_invalid, assert_problem, content_type, header, record, spawn_app};
+use parley_store::on_both_engines;
+use parley_store::testing::Engine;
+
+use crate::helpers::{TestApp, assert_invalid, assert_problem, content_type, header, record, spawn_app, spawn_app_on};
 
 const PATH: &str = "/new/v2.0/projects";
 
@@ -128,6 +131,11 @@ async fn bad_project_changes_are_refused() {
     for (body, field) in cases {
         assert_invalid(patch(&app, &id, body).await, 1005, &path, field).await;
     }
+    let nothing = assert_problem(patch(&app, &id, json!({})).await, 400, 1000, &path).await;
+    assert_eq!(
+        nothing["detail"], "Validation failed. Name 'name', 'settings' or a property of the project's profile.",
+        "{nothing}"
+    );
     assert_eq!(read(&app, &id).await, before);
 }
 
@@ -202,4 +210,86 @@ async fn masking_switched_on_applies_to_the_very_next_ingest() {
     sent["inputId"] = json!("after");
     app.ingest_new(&[sent]).await;
     assert_ne!(app.record_by_input(&id, "after").await["ip"], "192.0.2.7", "the node kept the old settings");
+}
+
+on_both_engines!(projects_take_what_the_reference_sdk_sends, bad_profile_properties_are_refused);
+
+/// `createProject({name, locale, color, handoverConfiguration})` as the reference SDK sends it: every
+/// property is stored and returned, `PATCH` changes one and `null` clears one, and the others stay.
+async fn projects_take_what_the_reference_sdk_sends(engine: Engine) {
+    let app = spawn_app_on(engine).await;
+    let handover = json!({"provider": "none", "queues": [{"name": "first line", "weight": 2}], "note": null});
+    let sent = json!({"name": "SDK bot", "locale": "en-US", "color": "#3f51b5", "handoverConfiguration": handover});
+    let response = app
+        .request(Method::POST, PATH)
+        .header("Accept", "application/json")
+        .json(&sent)
+        .send()
+        .await
+        .expect("an answer");
+    let created = json_of(response, StatusCode::CREATED).await;
+    let id = created["_id"].as_str().expect("an _id").to_owned();
+    let expected = json!({
+        "_id": id,
+        "name": "SDK bot",
+        "settings": default_settings(),
+        "locale": "en-US",
+        "color": "#3f51b5",
+        "description": null,
+        "handoverConfiguration": handover,
+        "createdAt": created["createdAt"],
+        "lastChanged": created["createdAt"],
+        "updatedAt": created["createdAt"],
+    });
+    assert_eq!(created, expected);
+    assert_eq!(read(&app, &id).await, expected);
+
+    let changed = json_of(
+        patch(&app, &id, json!({"locale": "de-DE", "color": null, "description": "Answers billing"})).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(changed["locale"], "de-DE");
+    assert_eq!(changed["color"], Json::Null);
+    assert_eq!(changed["description"], "Answers billing");
+    assert_eq!(changed["handoverConfiguration"], handover, "what a change does not name stays");
+    assert_eq!(changed["name"], "SDK bot");
+    assert_eq!(changed["lastChanged"], changed["updatedAt"]);
+    assert_ne!(changed["lastChanged"], created["lastChanged"]);
+    assert_eq!(read(&app, &id).await, changed);
+
+    let csv = app.get_accepting(&format!("{PATH}/{id}"), "text/csv").await.text().await.expect("CSV");
+    let header = csv.lines().next().expect("a header row");
+    assert_eq!(
+        header,
+        "_id,name,settings,locale,color,description,handoverConfiguration,createdAt,lastChanged,updatedAt"
+    );
+}
+
+async fn bad_profile_properties_are_refused(engine: Engine) {
+    let app = spawn_app_on(engine).await;
+    let id = app.create_project().await;
+    let before = read(&app, &id).await;
+    let path = format!("{PATH}/{id}");
+    let cases = [
+        (json!({"locale": 7}), "locale"),
+        (json!({"locale": ""}), "locale"),
+        (json!({"locale": "x".repeat(36)}), "locale"),
+        (json!({"color": ["blue"]}), "color"),
+        (json!({"description": "x".repeat(2001)}), "description"),
+        (json!({"description": "a\u{0}b"}), "description"),
+        (json!({"handoverConfiguration": "none"}), "handoverConfiguration"),
+        (json!({"handoverConfiguration": {"x": "y".repeat(16 * 1024)}}), "handoverConfiguration"),
+        (json!({"colour": "blue"}), "colour"),
+    ];
+    for (body, field) in cases {
+        assert_invalid(patch(&app, &id, body.clone()).await, 1005, &path, field).await;
+        let mut new = body;
+        new["name"] = json!("refused");
+        let response = app.request(Method::POST, PATH).json(&new).send().await.expect("an answer");
+        assert_invalid(response, 1005, PATH, field).await;
+    }
+    assert_eq!(read(&app, &id).await, before, "a refused change changes nothing");
+    let list = json_of(app.get_accepting(PATH, "application/json").await, StatusCode::OK).await;
+    assert_eq!(list["total"], 1, "a refused project is not created");
 }

@@ -9,8 +9,8 @@ use crate::exec::{Engine, Executor, Kind, job};
 use crate::model::{Member, MemberChange};
 use crate::traits::ProjectStore;
 
-const PROJECT_COLUMNS: &str = "p.id, p.organisation, p.name, p.settings, p.created_at, p.updated_at";
-const PROJECT_KINDS: [Kind; 6] = [Kind::Text, Kind::Text, Kind::Text, Kind::Json, Kind::Time, Kind::Time];
+const PROJECT_COLUMNS: &str = "p.id, p.organisation, p.name, p.settings, p.profile, p.created_at, p.updated_at";
+const PROJECT_KINDS: [Kind; 7] = [Kind::Text, Kind::Text, Kind::Text, Kind::Json, Kind::Json, Kind::Time, Kind::Time];
 
 /// The projects a caller may see: every one of the organisation (`?1`) for an admin (`?2`), the
 /// ones they are a member of (`?3`) otherwise. [`visibility`] gives the three parameters. The
@@ -29,6 +29,7 @@ fn project(columns: &mut Columns) -> StoreResult<Project> {
         organisation: columns.id()?,
         name: columns.text()?,
         settings: columns.json()?,
+        profile: columns.json()?,
         created_at: columns.time()?,
         updated_at: columns.time()?,
     })
@@ -38,13 +39,14 @@ fn project(columns: &mut Columns) -> StoreResult<Project> {
 impl<E: Engine> ProjectStore for E {
     async fn create_project(&self, p: Project) -> StoreResult<()> {
         self.write(job!(|x| {
-            let sql = "INSERT INTO projects (id, organisation, name, settings, created_at, updated_at) \
-                       VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+            let sql = "INSERT INTO projects (id, organisation, name, settings, profile, created_at, updated_at) \
+                       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
             let params = [
                 text(p.id),
                 text(p.organisation),
                 text(&p.name),
                 json(&p.settings)?,
+                json(&p.profile)?,
                 Value::Time(p.created_at),
                 Value::Time(p.updated_at),
             ];
@@ -103,10 +105,16 @@ impl<E: Engine> ProjectStore for E {
 
     async fn update_project(&self, p: Project) -> StoreResult<()> {
         self.write(job!(|x| {
-            let sql =
-                "UPDATE projects SET name = ?3, settings = ?4, updated_at = ?5 WHERE id = ?1 AND organisation = ?2";
-            let params =
-                [text(p.id), text(p.organisation), text(&p.name), json(&p.settings)?, Value::Time(p.updated_at)];
+            let sql = "UPDATE projects SET name = ?3, settings = ?4, profile = ?6, updated_at = ?5 \
+                       WHERE id = ?1 AND organisation = ?2";
+            let params = [
+                text(p.id),
+                text(p.organisation),
+                text(&p.name),
+                json(&p.settings)?,
+                Value::Time(p.updated_at),
+                json(&p.profile)?,
+            ];
             x.execute(&x.dialect().text(sql), &params).await.map(drop)
         }))
         .await

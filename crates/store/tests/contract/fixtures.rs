@@ -4,8 +4,8 @@ use std::cmp::Ordering;
 
 use parley_core::field::idx;
 use parley_core::{
-    Caller, ListParams, NewRecord, ObjectId, OrgRole, Project, ProjectSettings, Record, RecordFilter, RecordUpdate,
-    Value,
+    Caller, ListParams, NewRecord, ObjectId, OrgRole, Project, ProjectProfile, ProjectSettings, Record, RecordFilter,
+    RecordUpdate, Value,
 };
 use parley_store::{Bootstrap, NewApiKey, NewUser, User, UserKind, testing};
 use serde_json::{Value as Json, json};
@@ -62,6 +62,7 @@ pub fn project_of(org: &Org, n: u64) -> Project {
         organisation: org.id,
         name: format!("Project {n}"),
         settings: ProjectSettings::default(),
+        profile: ProjectProfile::default(),
         created_at: created,
         updated_at: created,
     }

@@ -1,6 +1,6 @@
 //! Projects: who sees them, changing and deleting them.
 
-use parley_core::{Caller, OrgRole, Project, ProjectAccess, ProjectRole, ProjectSettings};
+use parley_core::{Caller, OrgRole, Project, ProjectAccess, ProjectProfile, ProjectRole, ProjectSettings};
 use parley_store::{MemberChange, on_both_engines};
 use serde_json::json;
 use time::Duration;
@@ -57,6 +57,12 @@ async fn updating_a_project_changes_it(db: &TestDb) {
     let changed = Project {
         name: "Renamed — ✓".into(),
         settings: ProjectSettings { collect_analytics: false, mask_sensitive: true, mask_ip: true, retention_days: 0 },
+        profile: ProjectProfile {
+            locale: Some("de-DE".into()),
+            color: Some("#3f51b5".into()),
+            description: None,
+            handover_configuration: Some(serde_json::json!({"provider": "none", "nested": [1, {"a": null}]})),
+        },
         updated_at: BASE + Duration::hours(1),
         ..project.clone()
     };
