@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde::de::{DeserializeOwned, Visitor};
 use serde_json::Value as Json;
 
+use crate::json::JsonError;
 use crate::problem::{ApiError, ErrorCode};
 
 /// The largest JSON body of an ordinary request: 60 KiB.
@@ -164,13 +165,31 @@ fn parse_json(bytes: &[u8]) -> Result<Json, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::missing_payload());
     }
-    serde_json::from_slice(bytes).map_err(|e| {
-        let mut error = ApiError::new(
-            ErrorCode::Invalid,
-            format!("Validation failed. The body is not valid JSON: {e} (line {}, column {}).", e.line(), e.column()),
-        );
-        error.details.insert("field".into(), "body".into());
-        error
+    crate::json::parse(bytes).map_err(|e| match e {
+        JsonError::DuplicateKey { path, error: e } => {
+            let mut error = ApiError::new(
+                ErrorCode::Invalid,
+                format!(
+                    "Validation failed. The key '{path}' appears twice in the body (line {}, column {}).",
+                    e.line(),
+                    e.column()
+                ),
+            );
+            error.details.insert("field".into(), path.into());
+            error
+        }
+        JsonError::Syntax(e) => {
+            let mut error = ApiError::new(
+                ErrorCode::Invalid,
+                format!(
+                    "Validation failed. The body is not valid JSON: {e} (line {}, column {}).",
+                    e.line(),
+                    e.column()
+                ),
+            );
+            error.details.insert("field".into(), "body".into());
+            error
+        }
     })
 }
 
@@ -219,11 +238,21 @@ fn parse_ndjson(bytes: &[u8]) -> Result<Vec<serde_json::Value>, ApiError> {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let record = serde_json::from_slice(line).map_err(|e| {
-            let mut error = ApiError::new(
-                ErrorCode::Invalid,
-                format!("Validation failed. Line {} is not valid JSON: {e}.", line_number + 1),
-            );
+        let record = crate::json::parse(line).map_err(|e| {
+            let mut error = match e {
+                JsonError::DuplicateKey { path, .. } => {
+                    let mut error = ApiError::new(
+                        ErrorCode::Invalid,
+                        format!("Validation failed. Line {}: the key '{path}' appears twice.", line_number + 1),
+                    );
+                    error.details.insert("field".into(), path.into());
+                    error
+                }
+                JsonError::Syntax(e) => ApiError::new(
+                    ErrorCode::Invalid,
+                    format!("Validation failed. Line {} is not valid JSON: {e}.", line_number + 1),
+                ),
+            };
             error.details.insert("index".into(), records.len().into());
             error.details.insert("line".into(), (line_number + 1).into());
             error

@@ -10,6 +10,7 @@ pub mod background;
 pub mod bootstrap;
 pub mod config;
 pub mod extract;
+pub mod json;
 pub mod logsink;
 pub mod negotiate;
 pub mod openapi;

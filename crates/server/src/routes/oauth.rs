@@ -128,8 +128,15 @@ impl<S: Send + Sync> FromRequest<S> for Form {
             .await
             .map_err(|_| OAuthError::invalid_request(format!("The body is larger than {FORM_LIMIT} bytes.")))?;
         let pairs: Vec<(String, String)> = if json {
-            let object: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&bytes)
-                .map_err(|_| OAuthError::invalid_request("The body is not a JSON object."))?;
+            let object = match crate::json::parse(&bytes) {
+                Ok(serde_json::Value::Object(object)) => object,
+                Err(crate::json::JsonError::DuplicateKey { path, .. }) => {
+                    return Err(OAuthError::invalid_request(format!("The key '{path}' appears twice in the body.")));
+                }
+                Ok(_) | Err(crate::json::JsonError::Syntax(_)) => {
+                    return Err(OAuthError::invalid_request("The body is not a JSON object."));
+                }
+            };
             object
                 .into_iter()
                 .map(|(k, v)| (k, v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())))

@@ -7,6 +7,7 @@
 mod admin;
 mod apikeys;
 mod credentials;
+mod duplicate_keys;
 mod erasure;
 mod errors;
 mod health;
