@@ -1,10 +1,16 @@
 //! A key sent twice in one JSON object is refused, never read as its last value: in every JSON
 //! body, at any depth, with the key named (docs/contract/rest.md §8).
 
-use reqwest::{Method, StatusCode};
+use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value as Json, json};
 
-use crate::helpers::{assert_invalid, record, spawn_app};
+use crate::helpers::{TestApp, assert_invalid, record, spawn_app};
+
+/// Sends `body` as it is written, since a client library would not send a key twice.
+async fn send_raw(app: &TestApp, method: Method, path: &str, media_type: &str, body: impl Into<String>) -> Response {
+    let body: String = body.into();
+    app.request(method, path).header("Content-Type", media_type).body(body).send().await.expect("an answer")
+}
 
 /// The erasure that motivated the rule: `contactIds: null` after a list would erase every contact
 /// of the project. It is refused, and nothing is erased.
@@ -14,13 +20,8 @@ async fn an_erasure_with_a_key_twice_is_refused_and_erases_nothing() {
     let project = app.create_project().await;
     app.ingest_new(&[record(&project, "x", "s", "i1"), record(&project, "y", "s", "i2")]).await;
     let path = format!("/new/v2.0/analytics/{project}");
-    let response = app
-        .request(Method::DELETE, &path)
-        .header("Content-Type", "application/json")
-        .body(r#"{"contactIds":["x"],"contactIds":null}"#)
-        .send()
-        .await
-        .unwrap();
+    let response =
+        send_raw(&app, Method::DELETE, &path, "application/json", r#"{"contactIds":["x"],"contactIds":null}"#).await;
     let body = assert_invalid(response, 1005, &path, "contactIds").await;
     assert_eq!(
         body["detail"], "Validation failed. The key 'contactIds' appears twice in the body (line 1, column 32).",
@@ -37,23 +38,18 @@ async fn updates_and_projects_with_a_key_twice_are_refused_naming_the_path() {
     let before = app.record_by_input(&project, "i1").await;
     let update =
         format!(r#"{{"projectId":"{project}","contactId":"c","properties":{{"rating":1,"custom1":"a","rating":5}}}}"#);
-    let response = app
-        .request(Method::PATCH, "/new/v2.0/analytics")
-        .header("Content-Type", "application/json")
-        .body(update)
-        .send()
-        .await
-        .unwrap();
+    let response = send_raw(&app, Method::PATCH, "/new/v2.0/analytics", "application/json", update).await;
     assert_invalid(response, 1005, "/new/v2.0/analytics", "properties.rating").await;
     assert_eq!(app.record_by_input(&project, "i1").await, before, "the record is unchanged");
 
-    let response = app
-        .request(Method::POST, "/new/v2.0/projects")
-        .header("Content-Type", "application/json")
-        .body(r#"{"name":"a","settings":{"maskIp":true},"name":"b"}"#)
-        .send()
-        .await
-        .unwrap();
+    let response = send_raw(
+        &app,
+        Method::POST,
+        "/new/v2.0/projects",
+        "application/json",
+        r#"{"name":"a","settings":{"maskIp":true},"name":"b"}"#,
+    )
+    .await;
     assert_invalid(response, 1005, "/new/v2.0/projects", "name").await;
 }
 
@@ -65,23 +61,11 @@ async fn an_ingest_with_a_key_twice_stores_nothing() {
     let twice = format!(r#"{{"projectId":"{project}","contactId":"c","sessionId":"s","inputId":"i2","inputId":"i3"}}"#);
 
     let array = format!("[{first},{twice}]");
-    let response = app
-        .request(Method::POST, "/new/v2.0/analytics/records")
-        .header("Content-Type", "application/json")
-        .body(array)
-        .send()
-        .await
-        .unwrap();
+    let response = send_raw(&app, Method::POST, "/new/v2.0/analytics/records", "application/json", array).await;
     assert_invalid(response, 1005, "/new/v2.0/analytics/records", "inputId").await;
 
     let ndjson = format!("{first}\n{twice}\n");
-    let response = app
-        .request(Method::POST, "/new/v2.0/analytics/records")
-        .header("Content-Type", "application/x-ndjson")
-        .body(ndjson)
-        .send()
-        .await
-        .unwrap();
+    let response = send_raw(&app, Method::POST, "/new/v2.0/analytics/records", "application/x-ndjson", ndjson).await;
     let body = assert_invalid(response, 1005, "/new/v2.0/analytics/records", "inputId").await;
     assert_eq!(body["detail"], "Validation failed. Line 2: the key 'inputId' appears twice.", "{body}");
     assert_eq!((body["details"]["line"].clone(), body["details"]["index"].clone()), (json!(2), json!(1)), "{body}");

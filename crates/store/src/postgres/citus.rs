@@ -44,7 +44,7 @@ pub async fn lay_out(client: &impl GenericClient) -> StoreResult<()> {
             &[],
         )
         .await?;
-    let mut pending: BTreeMap<String, Layout> = rows
+    let tables: BTreeMap<String, Layout> = rows
         .iter()
         .map(|row| {
             let by_project: bool = row.get(1);
@@ -52,7 +52,7 @@ pub async fn lay_out(client: &impl GenericClient) -> StoreResult<()> {
         })
         .filter(|(name, _)| !LOCAL.contains(&name.as_str()))
         .collect();
-    if pending.is_empty() {
+    if tables.is_empty() {
         return Ok(());
     }
     let edges = client
@@ -62,9 +62,30 @@ pub async fn lay_out(client: &impl GenericClient) -> StoreResult<()> {
             &[],
         )
         .await?;
+    let edges: Vec<(String, String)> = edges.iter().map(|edge| (edge.get(0), edge.get(1))).collect();
+    for (name, layout) in order(tables, &edges)? {
+        let statement = match layout {
+            Layout::Reference => "SELECT create_reference_table($1::text::regclass)",
+            Layout::ByProject if name == ANCHOR => "SELECT create_distributed_table($1::text::regclass, 'project_id')",
+            Layout::ByProject => {
+                "SELECT create_distributed_table($1::text::regclass, 'project_id', colocate_with => 'records')"
+            }
+        };
+        client.query(statement, &[&name]).await.map_err(|e| {
+            StoreError::internal(format!("laying out {name} on Citus failed: {}", super::engine::one_line(&e)))
+        })?;
+        tracing::info!(table = %name, layout = ?layout, "laid the table out on Citus");
+    }
+    Ok(())
+}
+
+/// The tables to lay out, in an order Citus accepts: each after the tables its foreign keys name
+/// (`edges`: table, referenced table) among those still to lay out, and `records` before the
+/// tables co-located with it. Foreign keys that form a cycle cannot be laid out.
+fn order(mut pending: BTreeMap<String, Layout>, edges: &[(String, String)]) -> StoreResult<Vec<(String, Layout)>> {
     let mut needs: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for edge in &edges {
-        needs.entry(edge.get(0)).or_default().insert(edge.get(1));
+    for (table, target) in edges {
+        needs.entry(table.clone()).or_default().insert(target.clone());
     }
     if pending.get(ANCHOR) == Some(&Layout::ByProject) {
         for (name, layout) in &pending {
@@ -73,11 +94,12 @@ pub async fn lay_out(client: &impl GenericClient) -> StoreResult<()> {
             }
         }
     }
+    let mut ordered = Vec::with_capacity(pending.len());
     while !pending.is_empty() {
-        let ready: Vec<(String, Layout)> = pending
-            .iter()
-            .filter(|(name, _)| needs.get(*name).is_none_or(|targets| targets.iter().all(|t| !pending.contains_key(t))))
-            .map(|(name, layout)| (name.clone(), layout.clone()))
+        let ready: Vec<String> = pending
+            .keys()
+            .filter(|name| needs.get(*name).is_none_or(|targets| targets.iter().all(|t| !pending.contains_key(t))))
+            .cloned()
             .collect();
         if ready.is_empty() {
             let left: Vec<&String> = pending.keys().collect();
@@ -85,22 +107,65 @@ pub async fn lay_out(client: &impl GenericClient) -> StoreResult<()> {
                 "cannot lay out {left:?} on Citus: their foreign keys form a cycle"
             )));
         }
-        for (name, layout) in ready {
-            let statement = match layout {
-                Layout::Reference => "SELECT create_reference_table($1::text::regclass)",
-                Layout::ByProject if name == ANCHOR => {
-                    "SELECT create_distributed_table($1::text::regclass, 'project_id')"
-                }
-                Layout::ByProject => {
-                    "SELECT create_distributed_table($1::text::regclass, 'project_id', colocate_with => 'records')"
-                }
-            };
-            client.query(statement, &[&name]).await.map_err(|e| {
-                StoreError::internal(format!("laying out {name} on Citus failed: {}", super::engine::one_line(&e)))
-            })?;
-            tracing::info!(table = %name, layout = ?layout, "laid the table out on Citus");
-            pending.remove(&name);
+        for name in ready {
+            if let Some(layout) = pending.remove(&name) {
+                ordered.push((name, layout));
+            }
         }
     }
-    Ok(())
+    Ok(ordered)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tables(list: &[(&str, Layout)]) -> BTreeMap<String, Layout> {
+        list.iter().map(|(name, layout)| ((*name).to_owned(), layout.clone())).collect()
+    }
+
+    fn edges(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect()
+    }
+
+    fn position(ordered: &[(String, Layout)], name: &str) -> usize {
+        ordered.iter().position(|(n, _)| n == name).unwrap_or_else(|| panic!("{name} in {ordered:?}"))
+    }
+
+    #[test]
+    fn referenced_tables_come_first_and_records_before_its_neighbours() {
+        let pending = tables(&[
+            ("tasks", Layout::ByProject),
+            ("records", Layout::ByProject),
+            ("projects", Layout::Reference),
+            ("organisations", Layout::Reference),
+            ("pending_updates", Layout::ByProject),
+        ]);
+        let fks = edges(&[
+            ("projects", "organisations"),
+            ("tasks", "projects"),
+            ("tasks", "organisations"),
+            ("pending_updates", "projects"),
+        ]);
+        let ordered = order(pending, &fks).unwrap();
+        assert_eq!(ordered.len(), 5);
+        assert!(position(&ordered, "organisations") < position(&ordered, "projects"));
+        assert!(position(&ordered, "projects") < position(&ordered, "tasks"));
+        assert!(position(&ordered, "records") < position(&ordered, "tasks"));
+        assert!(position(&ordered, "records") < position(&ordered, "pending_updates"));
+        assert_eq!(ordered[position(&ordered, "records")].1, Layout::ByProject);
+    }
+
+    #[test]
+    fn tables_already_laid_out_do_not_hold_others_back() {
+        let ordered = order(tables(&[("steps", Layout::ByProject)]), &edges(&[("steps", "projects")])).unwrap();
+        assert_eq!(ordered, vec![("steps".to_owned(), Layout::ByProject)]);
+    }
+
+    #[test]
+    fn a_cycle_of_foreign_keys_is_an_error_naming_the_tables() {
+        let pending = tables(&[("a", Layout::Reference), ("b", Layout::Reference), ("c", Layout::Reference)]);
+        let error = order(pending, &edges(&[("a", "b"), ("b", "a")])).unwrap_err().to_string();
+        assert!(error.contains(r#"["a", "b"]"#) && error.contains("cycle"), "{error}");
+    }
 }
