@@ -57,40 +57,51 @@ pub struct Field {
     pub origin: Origin,
     /// May be changed by `PATCH /v2.0/analytics`.
     pub editable: bool,
+    /// May hold null. Required fields never do, nor the identity and bookkeeping fields that
+    /// parley sets.
+    pub null: bool,
 }
 
 impl Field {
-    /// Whether the field may hold null. Identity and bookkeeping fields never do.
+    /// Whether the field may hold null.
     pub fn nullable(&self) -> bool {
-        !matches!(
-            self.name,
-            "id" | "organisation" | "projectId" | "contactId" | "sessionId" | "inputId" | "timestamp" | "updatedAt"
-        )
+        self.null
     }
+}
+
+/// A field that is never null, though clients need not send it (parley sets or defaults it).
+pub(crate) const fn not_null(field: Field) -> Field {
+    Field { null: false, ..field }
 }
 
 /// Position of a field in [`RECORD_FIELDS`]; also the position of its value in a record.
 pub type FieldIndex = usize;
 
-const SHORT: FieldType = FieldType::Text { max_chars: 1024 };
-const JSON: FieldType = FieldType::Json { max_bytes: 16 * 1024 };
-const NUMBER: FieldType = FieldType::Number { min: None, max: None };
+pub(crate) const SHORT: FieldType = FieldType::Text { max_chars: 1024 };
+pub(crate) const JSON: FieldType = FieldType::Json { max_bytes: 16 * 1024 };
+pub(crate) const NUMBER: FieldType = FieldType::Number { min: None, max: None };
 
-const fn field(name: &'static str, column: &'static str, ty: FieldType, origin: Origin, editable: bool) -> Field {
-    Field { name, column, ty, origin, editable }
+pub(crate) const fn field(
+    name: &'static str,
+    column: &'static str,
+    ty: FieldType,
+    origin: Origin,
+    editable: bool,
+) -> Field {
+    Field { name, column, ty, origin, editable, null: !matches!(origin, Origin::Required) }
 }
 
 use Origin::{Optional, Required, Server};
 
 /// Every field of the analytics record, in the order representations show them.
 pub static RECORD_FIELDS: &[Field] = &[
-    field("id", "id", FieldType::Id, Server, false),
-    field("organisation", "organisation", SHORT, Server, false),
+    not_null(field("id", "id", FieldType::Id, Server, false)),
+    not_null(field("organisation", "organisation", SHORT, Server, false)),
     field("projectId", "project_id", FieldType::Id, Required, false),
     field("contactId", "contact_id", SHORT, Required, false),
     field("sessionId", "session_id", SHORT, Required, false),
     field("inputId", "input_id", SHORT, Required, false),
-    field("timestamp", "timestamp", FieldType::DateTime, Optional, false),
+    not_null(field("timestamp", "timestamp", FieldType::DateTime, Optional, false)),
     field("inputText", "input_text", FieldType::LongText { max_bytes: 16 * 1024 }, Optional, false),
     field("inputData", "input_data", JSON, Optional, false),
     field("state", "state", SHORT, Optional, true),
@@ -136,7 +147,7 @@ pub static RECORD_FIELDS: &[Field] = &[
     field("custom10", "custom10", SHORT, Optional, true),
     field("ip", "ip", SHORT, Optional, false),
     field("expiresAt", "expires_at", FieldType::DateTime, Server, false),
-    field("updatedAt", "updated_at", FieldType::DateTime, Server, false),
+    not_null(field("updatedAt", "updated_at", FieldType::DateTime, Server, false)),
 ];
 
 /// Positions of the fields the code refers to by name.
@@ -151,6 +162,21 @@ pub mod idx {
     pub const TIMESTAMP: FieldIndex = 6;
     pub const INPUT_TEXT: FieldIndex = 7;
     pub const INPUT_DATA: FieldIndex = 8;
+    pub const STATE: FieldIndex = 9;
+    pub const CHANNEL: FieldIndex = 12;
+    pub const FLOW_NAME: FieldIndex = 14;
+    pub const ENTRYPOINT: FieldIndex = 16;
+    pub const INTENT: FieldIndex = 18;
+    pub const INTENT_SCORE: FieldIndex = 20;
+    pub const SLOTS: FieldIndex = 21;
+    pub const UNDERSTOOD: FieldIndex = 26;
+    pub const LOCALE_NAME: FieldIndex = 29;
+    pub const ENDPOINT_NAME: FieldIndex = 31;
+    pub const ENDPOINT_URL_TOKEN: FieldIndex = 32;
+    pub const SNAPSHOT_NAME: FieldIndex = 34;
+    pub const RATING: FieldIndex = 35;
+    pub const RATING_COMMENT: FieldIndex = 36;
+    pub const HANDOVER_ESCALATIONS: FieldIndex = 39;
     pub const IP: FieldIndex = 50;
     pub const EXPIRES_AT: FieldIndex = 51;
     pub const UPDATED_AT: FieldIndex = 52;
@@ -164,9 +190,54 @@ pub fn field_index(name: &str) -> Option<FieldIndex> {
     BY_NAME.get_or_init(|| RECORD_FIELDS.iter().enumerate().map(|(i, f)| (f.name, i)).collect()).get(name).copied()
 }
 
+/// Reads one ingested JSON object into one value per field of `fields`, in their order.
+/// Server-set fields are ignored, so that exported rows can be imported again; unknown names are
+/// refused, so that a misspelt name is not silently lost; required fields must be present.
+/// `noun` names a row in errors ("record"), `whole` the thing whose fields these are ("the
+/// analytics record").
+pub fn read_object(
+    fields: &[Field],
+    position: impl Fn(&str) -> Option<FieldIndex>,
+    json: serde_json::Value,
+    noun: &str,
+    whole: &str,
+) -> crate::Result<Vec<crate::Value>> {
+    use crate::error::Error;
+    let serde_json::Value::Object(object) = json else {
+        return Err(Error::Invalid {
+            detail: format!("Validation failed. Each {noun} must be a JSON object."),
+            details: serde_json::Map::new(),
+        });
+    };
+    let mut values = vec![crate::Value::Null; fields.len()];
+    for (name, json) in object {
+        let index = position(&name).ok_or_else(|| Error::invalid(&name, format!("is not a field of {whole}")))?;
+        let field = &fields[index];
+        if field.origin == Origin::Server {
+            continue;
+        }
+        values[index] = crate::Value::from_json(field, json).map_err(|p| Error::invalid(&name, p.0))?;
+    }
+    for (field, value) in fields.iter().zip(&values) {
+        if field.origin == Origin::Required && *value == crate::Value::Null {
+            return Err(Error::invalid(field.name, "is required"));
+        }
+    }
+    Ok(values)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exactly_the_identity_and_bookkeeping_fields_are_never_null() {
+        let never: Vec<_> = RECORD_FIELDS.iter().filter(|f| !f.nullable()).map(|f| f.name).collect();
+        assert_eq!(
+            never,
+            ["id", "organisation", "projectId", "contactId", "sessionId", "inputId", "timestamp", "updatedAt"]
+        );
+    }
 
     #[test]
     fn named_positions_match_the_catalogue() {
@@ -180,6 +251,21 @@ mod tests {
             (idx::TIMESTAMP, "timestamp"),
             (idx::INPUT_TEXT, "inputText"),
             (idx::INPUT_DATA, "inputData"),
+            (idx::STATE, "state"),
+            (idx::CHANNEL, "channel"),
+            (idx::INTENT, "intent"),
+            (idx::INTENT_SCORE, "intentScore"),
+            (idx::SLOTS, "slots"),
+            (idx::UNDERSTOOD, "understood"),
+            (idx::FLOW_NAME, "flowName"),
+            (idx::ENTRYPOINT, "entrypoint"),
+            (idx::LOCALE_NAME, "localeName"),
+            (idx::ENDPOINT_NAME, "endpointName"),
+            (idx::ENDPOINT_URL_TOKEN, "endpointUrlToken"),
+            (idx::SNAPSHOT_NAME, "snapshotName"),
+            (idx::RATING, "rating"),
+            (idx::RATING_COMMENT, "ratingComment"),
+            (idx::HANDOVER_ESCALATIONS, "handoverEscalations"),
             (idx::IP, "ip"),
             (idx::EXPIRES_AT, "expiresAt"),
             (idx::UPDATED_AT, "updatedAt"),

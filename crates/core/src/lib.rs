@@ -1,26 +1,32 @@
-//! parley's domain: the analytics record and its fields, ids, validation of what clients send,
+//! parley's domain: the analytics record, conversation messages and sessions and their fields, ids, validation of what clients send,
 //! projects and their settings, callers and roles, and the domain error. Nothing here knows HTTP
 //! or SQL.
 
+pub mod conversations;
 pub mod error;
 pub mod field;
 pub mod id;
 pub mod identity;
+pub mod message;
 pub mod name;
 pub mod project;
 pub mod query;
 pub mod record;
+pub mod session;
 pub mod task;
 pub mod update;
 pub mod value;
 
+pub use conversations::{ConversationPage, ConversationQuery, ConversationSummary};
 pub use error::{Cause, Error, Result};
 pub use field::{Field, FieldIndex, FieldType, RECORD_FIELDS, field_index};
 pub use id::ObjectId;
 pub use identity::{Caller, OrgRole, ProjectAccess, ProjectRole};
+pub use message::{MESSAGE_FIELDS, Message, NewMessage};
 pub use project::{Project, ProjectProfile, ProjectSettings};
 pub use query::{Cursor, ListParams, PageStart, RecordFilter, RecordPage, RecordQuery, SortKey};
 pub use record::{NewRecord, Record};
+pub use session::SESSION_FIELDS;
 pub use task::{Erasure, Task, TaskStatus};
 pub use update::RecordUpdate;
 pub use value::Value;

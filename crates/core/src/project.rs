@@ -100,11 +100,29 @@ pub struct ProjectSettings {
     pub mask_ip: bool,
     /// Days a record is kept; 0 keeps it forever.
     pub retention_days: u32,
+    /// When false, ingested conversation messages are dropped and counted.
+    #[serde(default = "yes")]
+    pub collect_conversations: bool,
+    /// Days a message is kept, when fewer than `retention_days`; 0 keeps messages as long as
+    /// records.
+    #[serde(default)]
+    pub transcript_retention_days: u32,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Default for ProjectSettings {
     fn default() -> Self {
-        ProjectSettings { collect_analytics: true, mask_sensitive: false, mask_ip: false, retention_days: 365 }
+        ProjectSettings {
+            collect_analytics: true,
+            mask_sensitive: false,
+            mask_ip: false,
+            retention_days: 365,
+            collect_conversations: true,
+            transcript_retention_days: 0,
+        }
     }
 }
 

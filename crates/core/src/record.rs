@@ -4,8 +4,8 @@
 use serde_json::{Map, Value as Json};
 use time::OffsetDateTime;
 
-use crate::error::{Error, Result};
-use crate::field::{FieldIndex, Origin, RECORD_FIELDS, idx};
+use crate::error::Result;
+use crate::field::{FieldIndex, RECORD_FIELDS, idx, read_object};
 use crate::project::ProjectSettings;
 use crate::value::Value;
 use crate::{ObjectId, field_index};
@@ -61,28 +61,7 @@ impl NewRecord {
     /// `updatedAt`) are ignored, so that exported records can be imported again; unknown fields
     /// are refused, so that a misspelt name is not silently lost.
     pub fn parse(json: Json) -> Result<Self> {
-        let Json::Object(object) = json else {
-            return Err(Error::Invalid {
-                detail: "Validation failed. Each record must be a JSON object.".into(),
-                details: Map::new(),
-            });
-        };
-        let mut values = vec![Value::Null; RECORD_FIELDS.len()];
-        for (name, json) in object {
-            let index =
-                field_index(&name).ok_or_else(|| Error::invalid(&name, "is not a field of the analytics record"))?;
-            let field = &RECORD_FIELDS[index];
-            if field.origin == Origin::Server {
-                continue;
-            }
-            values[index] = Value::from_json(field, json).map_err(|p| Error::invalid(&name, p.0))?;
-        }
-        for field in RECORD_FIELDS.iter().filter(|f| f.origin == Origin::Required) {
-            let index = field_index(field.name).unwrap_or_default();
-            if values[index] == Value::Null {
-                return Err(Error::invalid(field.name, "is required"));
-            }
-        }
+        let values = read_object(RECORD_FIELDS, field_index, json, "record", "the analytics record")?;
         Ok(NewRecord { values })
     }
 
@@ -127,6 +106,7 @@ pub const MASK: &str = "*****";
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Error;
     use serde_json::json;
 
     fn minimal() -> Json {

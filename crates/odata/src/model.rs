@@ -1,8 +1,8 @@
 //! The entity model: an entity type is a name, a key, properties with exact Edm types, and the
-//! table it lives in. Analytics is built from the record field catalogue; the collections that
-//! come later (Conversations, Sessions, Steps) are one more table and one more entity type each.
+//! table it lives in. Each entity set is built from a field catalogue: Analytics from the
+//! record's, Conversations from the message's, Sessions from the session's.
 
-use parley_core::RECORD_FIELDS;
+use parley_core::{MESSAGE_FIELDS, RECORD_FIELDS, SESSION_FIELDS};
 use parley_core::field::{Field, FieldType};
 
 /// The Edm types parley's properties have.
@@ -102,6 +102,16 @@ pub enum IdName {
     UnderscoreId,
 }
 
+impl IdName {
+    /// The renaming of properties this naming makes: `id` becomes `_id` in the older feeds.
+    fn rename(self) -> impl Fn(&str) -> Option<&'static str> {
+        move |name: &str| match (name, self) {
+            ("id", IdName::UnderscoreId) => Some("_id"),
+            _ => None,
+        }
+    }
+}
+
 /// The namespace of parley's schema.
 pub const NAMESPACE: &str = "parley";
 
@@ -132,11 +142,38 @@ impl EntityType {
 
     /// The analytics record as the `Analytics` entity set shows it.
     pub fn analytics(id: IdName) -> EntityType {
-        let rename = move |name: &str| match (name, id) {
-            ("id", IdName::UnderscoreId) => Some("_id"),
-            _ => None,
-        };
-        EntityType::from_fields("AnalyticsRecord", "Analytics", "records", "project_id", RECORD_FIELDS, "id", rename)
+        EntityType::from_fields(
+            "AnalyticsRecord",
+            "Analytics",
+            "records",
+            "project_id",
+            RECORD_FIELDS,
+            "id",
+            id.rename(),
+        )
+    }
+
+    /// The messages of the `Conversations` entity set.
+    pub fn conversations(id: IdName) -> EntityType {
+        EntityType::from_fields(
+            "ConversationMessage",
+            "Conversations",
+            "messages",
+            "project_id",
+            MESSAGE_FIELDS,
+            "id",
+            id.rename(),
+        )
+    }
+
+    /// The derived sessions of the `Sessions` entity set.
+    pub fn sessions(id: IdName) -> EntityType {
+        EntityType::from_fields("Session", "Sessions", "sessions", "project_id", SESSION_FIELDS, "id", id.rename())
+    }
+
+    /// Every entity set of a service, in the order the service document lists them.
+    pub fn all(id: IdName) -> Vec<EntityType> {
+        vec![EntityType::analytics(id), EntityType::conversations(id), EntityType::sessions(id)]
     }
 
     /// The position of the property with this name.

@@ -6,7 +6,7 @@ use axum::Extension;
 use axum::body::Bytes;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use parley_core::{FieldType, RECORD_FIELDS};
+use parley_core::{Field, FieldType, MESSAGE_FIELDS, RECORD_FIELDS};
 use utoipa::openapi::schema::{ArrayBuilder, KnownFormat, ObjectBuilder, Schema, SchemaFormat, SchemaType, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{RefOr, schema};
@@ -41,18 +41,36 @@ fn field_schema(ty: FieldType, nullable: bool) -> Schema {
     Schema::Object(built.build())
 }
 
+/// The schema of a row of a field catalogue, as every representation shows it.
+fn catalogue_schema(fields: &[Field], description: &str) -> RefOr<Schema> {
+    let mut object = ObjectBuilder::new().schema_type(Type::Object).description(Some(description));
+    for field in fields {
+        object = object.property(field.name, field_schema(field.ty, field.nullable())).required(field.name);
+    }
+    RefOr::T(Schema::Object(object.build()))
+}
+
 /// An analytics record as every representation shows it.
 pub struct RecordSchema;
 
 impl PartialSchema for RecordSchema {
     fn schema() -> RefOr<Schema> {
-        let mut object = ObjectBuilder::new()
-            .schema_type(Type::Object)
-            .description(Some("An analytics record (docs/contract/records.md)."));
-        for field in RECORD_FIELDS {
-            object = object.property(field.name, field_schema(field.ty, field.nullable())).required(field.name);
-        }
-        RefOr::T(Schema::Object(object.build()))
+        catalogue_schema(RECORD_FIELDS, "An analytics record (docs/contract/records.md).")
+    }
+}
+
+/// A conversation message as every representation shows it.
+pub struct MessageSchema;
+
+impl PartialSchema for MessageSchema {
+    fn schema() -> RefOr<Schema> {
+        catalogue_schema(MESSAGE_FIELDS, "A conversation message (docs/contract/conversations.md).")
+    }
+}
+
+impl ToSchema for MessageSchema {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "ConversationMessage".into()
     }
 }
 

@@ -14,6 +14,10 @@ pub enum Body {
     Resource { value: Map<String, Json>, self_href: String },
     /// A page of a collection (the list shape of docs/contract/rest.md §3).
     Collection(Collection),
+    /// A page in the reference product's index shape, which its SDK reads: `items` at the top
+    /// with `total` and `_links`, in JSON and HAL alike (docs/contract/conversations.md,
+    /// "Reading"). XML and CSV write it as a collection.
+    Index(Collection),
 }
 
 /// A page of a collection.
@@ -71,6 +75,14 @@ fn json_bytes(value: &Json) -> Vec<u8> {
 fn to_json(body: Body) -> Json {
     match body {
         Body::Resource { value, .. } => Json::Object(value),
+        Body::Index(c) => {
+            let links = page_links(&c);
+            let mut page = to_json(Body::Collection(c));
+            if let Json::Object(object) = &mut page {
+                object.insert("_links".into(), Json::Object(links));
+            }
+            page
+        }
         Body::Collection(c) => {
             let page = Page { items: c.items, total: c.total, next_cursor: c.next, previous_cursor: c.previous };
             serde_json::to_value(page).unwrap_or_default()
@@ -86,15 +98,29 @@ fn item_id(item: &Map<String, Json>) -> Option<&str> {
     item.get("id").or_else(|| item.get("_id")).and_then(Json::as_str)
 }
 
+/// The `self`, `next` and `previous` links of a page.
+fn page_links(c: &Collection) -> Map<String, Json> {
+    let mut links = Map::new();
+    links.insert("self".into(), link(&without_credentials(&c.self_href, &[])));
+    if let Some(next) = &c.next {
+        links.insert("next".into(), link(&with_cursor(&c.self_href, "next", next)));
+    }
+    if let Some(previous) = &c.previous {
+        links.insert("previous".into(), link(&with_cursor(&c.self_href, "previous", previous)));
+    }
+    links
+}
+
 fn to_hal(body: Body) -> Json {
     match body {
+        index @ Body::Index(_) => to_json(index),
         Body::Resource { mut value, self_href } => {
             value.insert("_links".into(), serde_json::json!({ "self": link(&self_href) }));
             Json::Object(value)
         }
-        Body::Collection(c) => {
-            let items: Vec<Json> = c
-                .items
+        Body::Collection(mut c) => {
+            let links = page_links(&c);
+            let items: Vec<Json> = std::mem::take(&mut c.items)
                 .into_iter()
                 .map(|mut item| {
                     if let Some(id) = item_id(&item).map(str::to_owned) {
@@ -105,14 +131,6 @@ fn to_hal(body: Body) -> Json {
                     Json::Object(item)
                 })
                 .collect();
-            let mut links = Map::new();
-            links.insert("self".into(), link(&without_credentials(&c.self_href, &[])));
-            if let Some(next) = &c.next {
-                links.insert("next".into(), link(&with_cursor(&c.self_href, "next", next)));
-            }
-            if let Some(previous) = &c.previous {
-                links.insert("previous".into(), link(&with_cursor(&c.self_href, "previous", previous)));
-            }
             serde_json::json!({
                 "_embedded": { "items": items },
                 "total": c.total,
@@ -226,7 +244,7 @@ fn escape_text(out: &mut String, text: &str) {
 fn to_csv(body: Body) -> Vec<u8> {
     let (columns, rows): (Vec<String>, Vec<Map<String, Json>>) = match body {
         Body::Resource { value, .. } => (value.keys().cloned().collect(), vec![value]),
-        Body::Collection(c) => (c.columns, c.items),
+        Body::Collection(c) | Body::Index(c) => (c.columns, c.items),
     };
     let mut writer = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
     let _ = writer.write_record(&columns);

@@ -35,6 +35,7 @@
 //! | `bootstrap`, `create_organisation`, `create_user`, `create_api_key`, `create_project`, `create_oauth_client` | no | they only add rows; nothing remembered is about them, and absent answers are never remembered |
 //! | `start_session`, `rotate_refresh_token`, `revoke_session`, `revoke_refresh_token` | no | sessions are not cached (see above) |
 //! | `signing_key` | no | the token signing key, asked once at start |
+//! | `insert_messages`, `delete_transcript` | no | messages and sessions, not rights |
 //! | `insert_records`, `update_records`, `create_task`, `erase_batch`, `finish_task`, `purge_expired_records`, `purge_expired_pending_updates` | no | records and tasks, not rights |
 //! | `close` | no | the store stops |
 //!
@@ -57,8 +58,9 @@ use async_trait::async_trait;
 // entries expire without waiting.
 use tokio::time::Instant;
 
+use parley_core::conversations::ConversationCursor;
 use parley_core::{
-    Caller, Cursor, ObjectId, OrgRole, Project, ProjectAccess, ProjectRole, Record, RecordFilter, RecordPage,
+    Caller, ConversationPage, ConversationQuery, ConversationSummary, Cursor, Message, ObjectId, OrgRole, Project, ProjectAccess, ProjectRole, Record, RecordFilter, RecordPage,
     RecordQuery, RecordUpdate, SortKey, Task, Value,
 };
 use parley_odata::{EntityType, Query};
@@ -70,7 +72,7 @@ use crate::model::{
     Organisation, RefreshOutcome, TokenSession, UpdateOutcome, User, UserDeletion,
 };
 use crate::odata::ODataRead;
-use crate::traits::{IdentityStore, LifecycleStore, OAuthStore, ODataStore, ProjectStore, RecordStore, Store};
+use crate::traits::{ConversationStore, IdentityStore, LifecycleStore, OAuthStore, ODataStore, ProjectStore, RecordStore, Store};
 
 /// The most entries of each kind (callers by key, project answers) kept; storing one more
 /// starts that kind again empty.
@@ -382,6 +384,40 @@ impl RecordStore for CachedStore {
 
     async fn list_records(&self, query: &RecordQuery) -> StoreResult<RecordPage> {
         self.inner.list_records(query).await
+    }
+}
+
+#[async_trait]
+impl ConversationStore for CachedStore {
+    async fn insert_messages(&self, messages: Vec<Message>) -> StoreResult<IngestCounts> {
+        self.inner.insert_messages(messages).await
+    }
+
+    async fn fetch_conversations(
+        &self,
+        query: &ConversationQuery,
+        after: Option<&ConversationCursor>,
+        backwards: bool,
+        offset: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<ConversationSummary>> {
+        self.inner.fetch_conversations(query, after, backwards, offset, limit).await
+    }
+
+    async fn count_conversations(&self, query: &ConversationQuery) -> StoreResult<u64> {
+        self.inner.count_conversations(query).await
+    }
+
+    async fn transcript(&self, project: ObjectId, session: &str) -> StoreResult<Vec<Message>> {
+        self.inner.transcript(project, session).await
+    }
+
+    async fn delete_transcript(&self, project: ObjectId, session: &str) -> StoreResult<u64> {
+        self.inner.delete_transcript(project, session).await
+    }
+
+    async fn list_conversations(&self, query: &ConversationQuery) -> StoreResult<ConversationPage> {
+        self.inner.list_conversations(query).await
     }
 }
 

@@ -27,6 +27,11 @@ pub static SQLITE: &[Migration] = &[
         name: "project_profile",
         sql: include_str!("../migrations/sqlite/0006_project_profile.sql"),
     },
+    Migration {
+        version: 7,
+        name: "conversations",
+        sql: include_str!("../migrations/sqlite/0007_conversations.sql"),
+    },
 ];
 
 /// The PostgreSQL engine's migrations, oldest first.
@@ -40,6 +45,11 @@ pub static POSTGRES: &[Migration] = &[
         version: 6,
         name: "project_profile",
         sql: include_str!("../migrations/postgres/0006_project_profile.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "conversations",
+        sql: include_str!("../migrations/postgres/0007_conversations.sql"),
     },
 ];
 

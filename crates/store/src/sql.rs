@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::sync::LazyLock;
 
-use parley_core::field::FieldType;
+use parley_core::field::{Field, FieldType};
 use parley_core::{Cursor, Erasure, ObjectId, RECORD_FIELDS, RecordFilter, RecordUpdate, SortKey, Value};
 use time::OffsetDateTime;
 
@@ -72,39 +72,55 @@ pub fn record_types() -> &'static [Kind] {
     &KINDS
 }
 
-/// The column list of records, in catalogue order.
-pub fn record_columns() -> String {
-    RECORD_FIELDS.iter().map(|f| f.column).collect::<Vec<_>>().join(", ")
+/// The column list of a catalogue's table, in catalogue order.
+pub fn columns_of(fields: &[Field]) -> String {
+    fields.iter().map(|f| f.column).collect::<Vec<_>>().join(", ")
 }
 
-/// `INSERT` of one record that skips it when its `(projectId, inputId)` exists.
-pub fn insert_record(dialect: Dialect) -> String {
-    let placeholders: Vec<String> = (1..=RECORD_FIELDS.len())
+/// The column list of records, in catalogue order.
+pub fn record_columns() -> String {
+    columns_of(RECORD_FIELDS)
+}
+
+/// `INSERT` of one row of a catalogue's table that skips it when its `conflict` key exists.
+pub fn insert_row(dialect: Dialect, table: &str, fields: &[Field], conflict: &str) -> String {
+    let placeholders: Vec<String> = (1..=fields.len())
         .map(|n| match dialect {
             Dialect::Sqlite => format!("?{n}"),
             Dialect::Postgres => format!("${n}"),
         })
         .collect();
     format!(
-        "INSERT INTO records ({}) VALUES ({}) ON CONFLICT (project_id, input_id) DO NOTHING",
-        record_columns(),
+        "INSERT INTO {table} ({}) VALUES ({}) ON CONFLICT ({conflict}) DO NOTHING",
+        columns_of(fields),
         placeholders.join(", ")
     )
 }
 
-/// PostgreSQL's `INSERT` of a whole batch: one row per element of 53 parallel arrays, so that a
-/// batch of any size is one prepared statement and one round trip. It skips records whose
-/// `(projectId, inputId)` exists and returns the keys of those it inserted.
+/// PostgreSQL's `INSERT` of a whole batch into a catalogue's table: one row per element of
+/// parallel arrays, one per field, so that a batch of any size is one prepared statement and one
+/// round trip. It skips rows whose `conflict` key exists and returns `returning` of those it
+/// inserted.
+pub fn insert_batch(table: &str, fields: &[Field], conflict: &str, returning: &str) -> String {
+    let arrays: Vec<String> =
+        fields.iter().enumerate().map(|(i, f)| format!("${}::{}[]", i + 1, postgres_type(f.ty))).collect();
+    format!(
+        "INSERT INTO {table} ({}) SELECT * FROM unnest({}) ON CONFLICT ({conflict}) DO NOTHING RETURNING {returning}",
+        columns_of(fields),
+        arrays.join(", ")
+    )
+}
+
+/// `INSERT` of one record that skips it when its `(projectId, inputId)` exists.
+pub fn insert_record(dialect: Dialect) -> String {
+    insert_row(dialect, "records", RECORD_FIELDS, "project_id, input_id")
+}
+
+/// PostgreSQL's `INSERT` of a batch of records; returns the project, input and session of each
+/// record inserted.
 pub fn insert_batch_postgres() -> &'static str {
     static SQL: LazyLock<String> = LazyLock::new(|| {
-        let arrays: Vec<String> =
-            RECORD_FIELDS.iter().enumerate().map(|(i, f)| format!("${}::{}[]", i + 1, postgres_type(f.ty))).collect();
-        format!(
-            "INSERT INTO records ({}) SELECT * FROM unnest({}) ON CONFLICT (project_id, input_id) DO NOTHING \
-             RETURNING project_id, input_id",
-            record_columns(),
-            arrays.join(", ")
-        )
+        insert_batch("records", RECORD_FIELDS, "project_id, input_id", "project_id, input_id, session_id")
     });
     &SQL
 }
@@ -228,15 +244,16 @@ pub fn select_record(dialect: Dialect, projects: &[ObjectId], id: ObjectId) -> S
     s
 }
 
-/// One batch of an erasure: deletes at most `limit` of the project's records that `erasure`
-/// matches. Its timestamp bounds are inclusive.
-pub fn erase_records(dialect: Dialect, project_id: ObjectId, erasure: &Erasure, limit: u32) -> Statement {
+/// One batch of an erasure in `table` (records, or a collection kept beside them): deletes at
+/// most `limit` of the project's rows that `erasure` matches and returns the session of each.
+/// Its timestamp bounds are inclusive.
+pub fn erase_rows(dialect: Dialect, table: &str, project_id: ObjectId, erasure: &Erasure, limit: u32) -> Statement {
     let mut s = Statement::new(dialect);
     let project = Value::Text(project_id.to_string());
-    s.push("DELETE FROM records WHERE project_id = ").bind(project.clone());
-    s.push(" AND id IN (SELECT id FROM records WHERE project_id = ").bind(project);
+    s.push("DELETE FROM ").push(table).push(" WHERE project_id = ").bind(project.clone());
+    s.push(" AND id IN (SELECT id FROM ").push(table).push(" WHERE project_id = ").bind(project);
     push_erasure(&mut s, erasure, "timestamp");
-    s.push(" LIMIT ").bind(Value::Integer(i64::from(limit))).push(")");
+    s.push(" LIMIT ").bind(Value::Integer(i64::from(limit))).push(") RETURNING session_id");
     s
 }
 
@@ -249,17 +266,32 @@ pub fn erase_pending_updates(dialect: Dialect, project_id: ObjectId, erasure: &E
     s
 }
 
+/// Deletes the project's sessions that `erasure` matches and that no row names any more (kept
+/// after their transcript was deleted): those of its contacts whose activity lies within its
+/// bounds.
+pub fn erase_empty_sessions(dialect: Dialect, project_id: ObjectId, erasure: &Erasure) -> Statement {
+    let mut s = Statement::new(dialect);
+    s.push("DELETE FROM sessions WHERE project_id = ").bind(Value::Text(project_id.to_string()));
+    s.push(" AND inputs_count = 0 AND messages_count = 0");
+    if let Some(contacts) = &erasure.contact_ids {
+        s.push(" AND ");
+        push_in_list(&mut s, "contact_id", contacts);
+    }
+    if let Some(start) = erasure.timestamp_start {
+        s.push(" AND started_at >= ").bind(Value::Time(start));
+    }
+    if let Some(end) = erasure.timestamp_end {
+        s.push(" AND last_activity_at <= ").bind(Value::Time(end));
+    }
+    s
+}
+
 /// `AND …` for the contacts and the inclusive time bounds of an erasure. The contact list is
 /// bound as one JSON array, so that the statement text does not depend on its length.
 fn push_erasure(s: &mut Statement, erasure: &Erasure, time_column: &str) {
     if let Some(contacts) = &erasure.contact_ids {
-        let list = Value::Json(serde_json::Value::from(contacts.clone()));
-        match s.dialect {
-            Dialect::Sqlite => s.push(" AND contact_id IN (SELECT value FROM json_each(").bind(list).push("))"),
-            Dialect::Postgres => {
-                s.push(" AND contact_id IN (SELECT json_array_elements_text(").bind(list).push("::json))")
-            }
-        };
+        s.push(" AND ");
+        push_in_list(s, "contact_id", contacts);
     }
     if let Some(start) = erasure.timestamp_start {
         s.push(" AND ").push(time_column).push(" >= ").bind(Value::Time(start));
@@ -269,15 +301,26 @@ fn push_erasure(s: &mut Statement, erasure: &Erasure, time_column: &str) {
     }
 }
 
-/// One batch of the retention purge: deletes at most `limit` of the project's records whose
-/// `expiresAt` has passed at `now`.
-pub fn purge_expired_records(dialect: Dialect, project_id: ObjectId, now: OffsetDateTime, limit: u32) -> Statement {
+/// `column IN (…)` for a list of texts, bound as one JSON array, so that the statement text does
+/// not depend on the list's length.
+pub(crate) fn push_in_list(s: &mut Statement, column: &str, list: &[String]) {
+    let list = Value::Json(serde_json::Value::from(list.to_vec()));
+    s.push(column);
+    match s.dialect {
+        Dialect::Sqlite => s.push(" IN (SELECT value FROM json_each(").bind(list).push("))"),
+        Dialect::Postgres => s.push(" IN (SELECT json_array_elements_text(").bind(list).push("::json))"),
+    };
+}
+
+/// One batch of the retention purge in `table`: deletes at most `limit` of the project's rows
+/// whose `expiresAt` has passed at `now` and returns the session of each.
+pub fn purge_expired(dialect: Dialect, table: &str, project_id: ObjectId, now: OffsetDateTime, limit: u32) -> Statement {
     let mut s = Statement::new(dialect);
     let project = Value::Text(project_id.to_string());
-    s.push("DELETE FROM records WHERE project_id = ").bind(project.clone());
-    s.push(" AND id IN (SELECT id FROM records WHERE project_id = ").bind(project);
+    s.push("DELETE FROM ").push(table).push(" WHERE project_id = ").bind(project.clone());
+    s.push(" AND id IN (SELECT id FROM ").push(table).push(" WHERE project_id = ").bind(project);
     s.push(" AND expires_at IS NOT NULL AND expires_at <= ").bind(Value::Time(now));
-    s.push(" LIMIT ").bind(Value::Integer(i64::from(limit))).push(")");
+    s.push(" LIMIT ").bind(Value::Integer(i64::from(limit))).push(") RETURNING session_id");
     s
 }
 
@@ -289,7 +332,10 @@ mod tests {
         assert_eq!(sql.matches("[]").count(), super::RECORD_FIELDS.len());
         assert!(sql.contains("$7::timestamptz[]"), "{sql}");
         assert!(sql.contains("$9::json[]"), "{sql}");
-        assert!(sql.ends_with("ON CONFLICT (project_id, input_id) DO NOTHING RETURNING project_id, input_id"), "{sql}");
+        assert!(
+            sql.ends_with("ON CONFLICT (project_id, input_id) DO NOTHING RETURNING project_id, input_id, session_id"),
+            "{sql}"
+        );
     }
 
     use super::*;
@@ -316,11 +362,12 @@ mod tests {
             timestamp_end: Some(time::macros::datetime!(2024-05-01 12:00 UTC)),
         };
         let project = ObjectId::generate();
-        let s = erase_records(Dialect::Postgres, project, &erasure, 1000);
+        let s = erase_rows(Dialect::Postgres, "records", project, &erasure, 1000);
         assert_eq!(
             s.text,
             "DELETE FROM records WHERE project_id = $1 AND id IN (SELECT id FROM records WHERE project_id = $2 \
-             AND contact_id IN (SELECT json_array_elements_text($3::json)) AND timestamp <= $4 LIMIT $5)"
+             AND contact_id IN (SELECT json_array_elements_text($3::json)) AND timestamp <= $4 LIMIT $5) \
+             RETURNING session_id"
         );
         assert_eq!(s.params[2], Value::Json(serde_json::json!(["a", "b"])));
         let s = erase_pending_updates(Dialect::Sqlite, project, &Erasure { contact_ids: None, ..erasure });

@@ -2,8 +2,9 @@
 //! one `Arc<dyn Store>` chosen from the database URL.
 
 use async_trait::async_trait;
+use parley_core::conversations::{ConversationCursor, ConversationStart};
 use parley_core::{
-    Caller, Cursor, ObjectId, PageStart, Project, ProjectAccess, ProjectRole, Record, RecordFilter, RecordPage,
+    Caller, ConversationPage, ConversationQuery, ConversationSummary, Cursor, Message, ObjectId, PageStart, Project, ProjectAccess, ProjectRole, Record, RecordFilter, RecordPage,
     RecordQuery, RecordUpdate, SortKey, Task, Value,
 };
 use parley_odata::{EntityType, Query};
@@ -91,7 +92,7 @@ pub trait ProjectStore: Send + Sync {
     /// The ids of every project the caller may see.
     async fn visible_project_ids(&self, caller: &Caller) -> StoreResult<Vec<ObjectId>>;
     async fn update_project(&self, project: Project) -> StoreResult<()>;
-    /// Deletes the project, its memberships and its records.
+    /// Deletes the project, its memberships, records, messages and sessions.
     async fn delete_project(&self, organisation: ObjectId, id: ObjectId) -> StoreResult<bool>;
     /// Gives a user of the project's organisation these roles in it, replacing any they had.
     async fn set_member(
@@ -180,6 +181,68 @@ pub trait RecordStore: Send + Sync {
     }
 }
 
+/// Conversation messages, and the sessions parley derives from them and from records.
+#[async_trait]
+pub trait ConversationStore: Send + Sync {
+    /// Inserts stamped messages in one transaction, skipping any whose `(projectId, messageId)`
+    /// exists, and brings the sessions they name up to date. Durable when it returns.
+    async fn insert_messages(&self, messages: Vec<Message>) -> StoreResult<IngestCounts>;
+    /// Sessions of the conversations index, newest last message first (oldest first when
+    /// `backwards`), strictly after `after` when given.
+    async fn fetch_conversations(
+        &self,
+        query: &ConversationQuery,
+        after: Option<&ConversationCursor>,
+        backwards: bool,
+        offset: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<ConversationSummary>>;
+    /// How many sessions the index holds for the query.
+    async fn count_conversations(&self, query: &ConversationQuery) -> StoreResult<u64>;
+    /// The messages of a session in time order.
+    async fn transcript(&self, project: ObjectId, session: &str) -> StoreResult<Vec<Message>>;
+    /// Deletes a session's messages; the session stays, with no messages. Returns how many.
+    async fn delete_transcript(&self, project: ObjectId, session: &str) -> StoreResult<u64>;
+
+    /// One page of the conversations index, with the cursors of its neighbours.
+    async fn list_conversations(&self, query: &ConversationQuery) -> StoreResult<ConversationPage> {
+        let limit = query.limit as usize;
+        let take = query.limit + 1;
+        let (items, next, previous) = match &query.start {
+            ConversationStart::Offset(skip) => {
+                let mut rows = self.fetch_conversations(query, None, false, *skip, take).await?;
+                let more = rows.len() > limit;
+                rows.truncate(limit);
+                let previous = (*skip > 0).then(|| rows.first().map(ConversationSummary::cursor)).flatten();
+                let next = more.then(|| rows.last().map(ConversationSummary::cursor)).flatten();
+                (rows, next, previous)
+            }
+            ConversationStart::After(cursor) => {
+                let mut rows = self.fetch_conversations(query, Some(cursor), false, 0, take).await?;
+                let more = rows.len() > limit;
+                rows.truncate(limit);
+                let next = more.then(|| rows.last().map(ConversationSummary::cursor)).flatten();
+                (rows.clone(), next, rows.first().map(ConversationSummary::cursor))
+            }
+            ConversationStart::Before(cursor) => {
+                let mut rows = self.fetch_conversations(query, Some(cursor), true, 0, take).await?;
+                let more = rows.len() > limit;
+                rows.truncate(limit);
+                rows.reverse();
+                let previous = more.then(|| rows.first().map(ConversationSummary::cursor)).flatten();
+                (rows.clone(), rows.last().map(ConversationSummary::cursor), previous)
+            }
+        };
+        let total = self.count_conversations(query).await?;
+        Ok(ConversationPage {
+            items,
+            total,
+            next: next.map(|c| c.encode()),
+            previous: previous.map(|c| c.encode()),
+        })
+    }
+}
+
 /// Erasure tasks and the purges that keep data no longer than it may be kept.
 #[async_trait]
 pub trait LifecycleStore: Send + Sync {
@@ -189,16 +252,17 @@ pub trait LifecycleStore: Send + Sync {
     /// The oldest task that has not finished, of any organisation.
     async fn next_task(&self) -> StoreResult<Option<Task>>;
     /// One batch of an erasure task, in one transaction: deletes at most `limit` of the records
-    /// it matches, adds them to its count and marks it running. Returns how many it deleted; fewer
+    /// and messages it matches, brings their sessions up to date (removing those with no rows
+    /// left), adds them to its count and marks it running. Returns how many it deleted; fewer
     /// than `limit` means none is left. Several nodes may run batches of one task at once.
     async fn erase_batch(&self, task: &Task, limit: u32, now: OffsetDateTime) -> StoreResult<u64>;
     /// Ends a task that has not ended: `None` for success, which also deletes the pending updates
-    /// the erasure matches; `Some(reason)` for failure. Either way the request is forgotten.
+    /// the erasure matches and the sessions of its contacts that no row names any more; `Some(reason)` for failure. Either way the request is forgotten.
     async fn finish_task(&self, task: &Task, failure: Option<String>, now: OffsetDateTime) -> StoreResult<()>;
     /// The ids of every project, for the retention purge.
     async fn all_project_ids(&self) -> StoreResult<Vec<ObjectId>>;
-    /// One batch of the retention purge: deletes at most `limit` of the project's records whose
-    /// `expiresAt` has passed at `now`.
+    /// One batch of the retention purge: deletes at most `limit` of the project's records and
+    /// messages whose `expiresAt` has passed at `now`, and the sessions left with no rows.
     async fn purge_expired_records(&self, project: ObjectId, now: OffsetDateTime, limit: u32) -> StoreResult<u64>;
     /// Deletes the pending updates that have expired at `now`.
     async fn purge_expired_pending_updates(&self, now: OffsetDateTime) -> StoreResult<u64>;
@@ -216,7 +280,9 @@ pub trait ODataStore: Send + Sync {
 
 /// Everything a parley node needs from its database.
 #[async_trait]
-pub trait Store: IdentityStore + OAuthStore + ProjectStore + RecordStore + LifecycleStore + ODataStore {
+pub trait Store:
+    IdentityStore + OAuthStore + ProjectStore + RecordStore + ConversationStore + LifecycleStore + ODataStore
+{
     /// Whether the database answers and its schema is current.
     async fn ready(&self) -> StoreResult<()>;
     /// Which engine this is, for logs.

@@ -1,20 +1,14 @@
 //! Analytics records: update (docs/contract/rest.md §1), ingest (§2), list and read (§3).
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
-
 use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use parley_core::value::now;
 use parley_core::{
-    Caller, Erasure, ListParams, NewRecord, ObjectId, Project, ProjectAccess, RECORD_FIELDS, Record, RecordQuery,
-    RecordUpdate, Task,
+    Caller, Erasure, ListParams, NewRecord, ProjectAccess, RECORD_FIELDS, Record, RecordQuery, RecordUpdate, Task,
 };
-use serde::Serialize;
-use utoipa::ToSchema;
 
-use super::require_project;
+use super::{IngestResult, require_project, writable_projects};
 use super::tasks::TaskView;
 use crate::extract::{ApiJson, IngestBody, PathId, QueryParams};
 use crate::negotiate::Format;
@@ -22,15 +16,6 @@ use crate::openapi::{ErasureRequestSchema, RecordSchema, UpdateRequestSchema};
 use crate::problem::{ApiError, BodyRejection};
 use crate::represent::{Body, Collection, Page, fields_of, respond};
 use crate::state::AppState;
-
-/// The counts of an ingest.
-#[derive(Serialize, ToSchema)]
-pub struct IngestResult {
-    inserted: u64,
-    duplicates: u64,
-    /// Records dropped because the project does not collect analytics.
-    dropped: u64,
-}
 
 #[utoipa::path(
     patch,
@@ -96,18 +81,7 @@ pub async fn ingest_records(
         .enumerate()
         .map(|(index, json)| NewRecord::parse(json).map_err(|e| e.with_detail("index", index)))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut projects: HashMap<ObjectId, Project> = HashMap::new();
-    for (index, record) in records.iter().enumerate() {
-        let id = record.project_id();
-        if let Entry::Vacant(slot) = projects.entry(id) {
-            let project = require_project(&state, &caller, id, ProjectAccess::Write).await.map_err(|mut e| {
-                e.details.insert("index".into(), index.into());
-                e.details.insert("field".into(), "projectId".into());
-                e
-            })?;
-            slot.insert(project);
-        }
-    }
+    let projects = writable_projects(&state, &caller, records.iter().map(NewRecord::project_id)).await?;
     let stamped_at = now();
     let total = records.len();
     let stamped: Vec<Record> = records

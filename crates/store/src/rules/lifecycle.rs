@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use parley_core::{Erasure, ObjectId, Task, TaskStatus, Value};
 use time::OffsetDateTime;
 
+use super::sessions::{self, Emptied, SessionKey};
 use super::{Columns, opt_text, text};
 use crate::error::{StoreError, StoreResult};
 use crate::exec::{Engine, Executor, Kind, job};
@@ -50,6 +51,19 @@ fn task(row: Vec<Value>) -> StoreResult<Task> {
         started_at: columns.opt_time()?,
         finished_at: columns.opt_time()?,
     })
+}
+
+/// The tables of a project's rows that name sessions, which erasures and expiry delete from.
+const ERASED_TABLES: [&str; 2] = ["records", "messages"];
+
+/// Runs a `DELETE … RETURNING session_id` and answers the session of each row it deleted.
+async fn deleted_sessions(
+    x: &mut impl Executor,
+    delete: &sql::Statement,
+    project: ObjectId,
+) -> StoreResult<Vec<SessionKey>> {
+    let rows = x.query(&delete.text, &delete.params, &[Kind::Text]).await?;
+    rows.into_iter().map(|row| Ok((project, Columns::new(row).text()?))).collect()
 }
 
 fn opt_time(value: Option<OffsetDateTime>) -> Value {
@@ -104,8 +118,17 @@ impl<E: Engine> LifecycleStore for E {
             // The deletion and its count commit together, so that batches of one task that several
             // nodes run at once add up to exactly what was deleted.
             x.begin().await?;
-            let erase = sql::erase_records(x.dialect(), project, &erasure, limit);
-            let deleted = x.execute(&erase.text, &erase.params).await?;
+            let mut touched = Vec::new();
+            for table in ERASED_TABLES {
+                let left = limit - touched.len().min(limit as usize) as u32;
+                if left == 0 {
+                    break;
+                }
+                let erase = sql::erase_rows(x.dialect(), table, project, &erasure, left);
+                touched.extend(deleted_sessions(x, &erase, project).await?);
+            }
+            let deleted = touched.len() as u64;
+            sessions::refresh(x, touched, Emptied::Remove).await?;
             let sql = format!(
                 "UPDATE tasks SET deleted = deleted + ?2, status = 'running', started_at = COALESCE(started_at, ?3) \
                  WHERE project_id = ?4 AND id = ?1 AND {UNFINISHED}"
@@ -130,6 +153,8 @@ impl<E: Engine> LifecycleStore for E {
             if let Some(erasure) = &pending {
                 let erase = sql::erase_pending_updates(x.dialect(), project, erasure);
                 x.execute(&erase.text, &erase.params).await?;
+                let orphans = sql::erase_empty_sessions(x.dialect(), project, erasure);
+                x.execute(&orphans.text, &orphans.params).await?;
             }
             let sql = format!(
                 "UPDATE tasks SET status = ?2, error = ?3, erasure = NULL, finished_at = ?4, \
@@ -152,8 +177,24 @@ impl<E: Engine> LifecycleStore for E {
 
     async fn purge_expired_records(&self, project: ObjectId, now: OffsetDateTime, limit: u32) -> StoreResult<u64> {
         self.write(job!(|x| {
-            let purge = sql::purge_expired_records(x.dialect(), project, now, limit);
-            x.execute(&purge.text, &purge.params).await
+            x.begin().await?;
+            let mut touched = Vec::new();
+            for table in ERASED_TABLES {
+                let left = limit - touched.len().min(limit as usize) as u32;
+                if left == 0 {
+                    break;
+                }
+                let purge = sql::purge_expired(x.dialect(), table, project, now, left);
+                touched.extend(deleted_sessions(x, &purge, project).await?);
+            }
+            let deleted = touched.len() as u64;
+            sessions::refresh(x, touched, Emptied::Remove).await?;
+            // Sessions kept without rows (their transcript deleted) go when they expire.
+            let sql = "DELETE FROM sessions WHERE project_id = ?1 AND expires_at <= ?2 \
+                       AND inputs_count = 0 AND messages_count = 0";
+            x.execute(&x.dialect().text(sql), &[text(project), Value::Time(now)]).await?;
+            x.commit().await?;
+            Ok(deleted)
         }))
         .await
     }

@@ -9,6 +9,8 @@ mod oauth;
 mod odata;
 mod projects;
 mod records;
+mod sessions;
+mod conversations;
 
 use std::vec;
 
@@ -61,6 +63,22 @@ impl Columns {
             Value::Null => Ok(None),
             Value::Time(t) => Ok(Some(t)),
             other => Err(mismatch("time", &other)),
+        }
+    }
+
+    pub fn opt_integer(&mut self) -> StoreResult<Option<i64>> {
+        match self.next()? {
+            Value::Null => Ok(None),
+            Value::Integer(i) => Ok(Some(i)),
+            other => Err(mismatch("integer", &other)),
+        }
+    }
+
+    pub fn opt_number(&mut self) -> StoreResult<Option<f64>> {
+        match self.next()? {
+            Value::Null => Ok(None),
+            Value::Number(n) => Ok(Some(n)),
+            other => Err(mismatch("number", &other)),
         }
     }
 

@@ -6,6 +6,7 @@ use parley_core::field::idx;
 use parley_core::{Cursor, ObjectId, RECORD_FIELDS, Record, RecordFilter, RecordUpdate, SortKey, Value};
 use time::OffsetDateTime;
 
+use super::sessions::{self, Emptied, SessionKey};
 use super::{Columns, count, text, truth};
 use crate::error::StoreResult;
 use crate::exec::{Engine, Executor, Kind, job};
@@ -53,7 +54,19 @@ impl<E: Engine> RecordStore for E {
     ) -> StoreResult<UpdateOutcome> {
         self.write(job!(|x| {
             let statement = sql::update_records(x.dialect(), &update, now);
-            let matched = x.execute(&statement.text, &statement.params).await?;
+            // An update of what sessions show changes the sessions of the records it matches, in
+            // its transaction; any other is one statement.
+            let derived = update.changes.iter().any(|(index, _)| SESSION_INPUTS.contains(index));
+            let matched = if derived {
+                x.begin().await?;
+                let touched = updated_sessions(x, &statement, update.project_id).await?;
+                let matched = touched.len() as u64;
+                sessions::refresh(x, touched, Emptied::Remove).await?;
+                x.commit().await?;
+                matched
+            } else {
+                x.execute(&statement.text, &statement.params).await?
+            };
             let (Some(input), Some(until), 0) = (&update.input_id, defer_until, matched) else {
                 return Ok(UpdateOutcome { matched, deferred: false });
             };
@@ -68,8 +81,10 @@ impl<E: Engine> RecordStore for E {
                     Value::Integer(project_lock_key(update.project_id).into()),
                 ];
                 x.query(lock, &keys, &[]).await?;
-                let matched = x.execute(&statement.text, &statement.params).await?;
+                let touched = updated_sessions(x, &statement, update.project_id).await?;
+                let matched = touched.len() as u64;
                 if matched > 0 {
+                    sessions::refresh(x, touched, Emptied::Remove).await?;
                     x.commit().await?;
                     return Ok(UpdateOutcome { matched, deferred: false });
                 }
@@ -131,6 +146,34 @@ impl<E: Engine> RecordStore for E {
     }
 }
 
+/// The record fields a session is derived from: an update of any of them changes sessions.
+const SESSION_INPUTS: [usize; 9] = [
+    idx::CHANNEL,
+    idx::FLOW_NAME,
+    idx::LOCALE_NAME,
+    idx::ENDPOINT_NAME,
+    idx::ENDPOINT_URL_TOKEN,
+    idx::SNAPSHOT_NAME,
+    idx::RATING,
+    idx::RATING_COMMENT,
+    idx::HANDOVER_ESCALATIONS,
+];
+
+/// Runs an update and answers the session of every record it changed.
+async fn updated_sessions(
+    x: &mut impl Executor,
+    update: &sql::Statement,
+    project: ObjectId,
+) -> StoreResult<Vec<SessionKey>> {
+    let sql = format!("{} RETURNING session_id", update.text);
+    let rows = x.query(&sql, &update.params, &[Kind::Text]).await?;
+    rows.into_iter().map(|row| Ok((project, Columns::new(row).text()?))).collect()
+}
+
+fn text_of(record: &Record, index: usize) -> String {
+    record.get(index).as_text().unwrap_or_default().to_owned()
+}
+
 async fn query_records(x: &mut impl Executor, statement: &sql::Statement) -> StoreResult<Vec<Record>> {
     let rows = x.query(&statement.text, &statement.params, sql::record_types()).await?;
     Ok(rows.into_iter().map(Record::from_values).collect())
@@ -166,17 +209,20 @@ async fn insert_row_by_row(
     let insert = sql::insert_record(Dialect::Sqlite);
     let any_pending = truth(x.scalar("SELECT EXISTS (SELECT 1 FROM pending_updates)", &[], Kind::Bool).await?)?;
     let mut counts = IngestCounts::default();
+    let mut touched = Vec::new();
     for record in records {
         if x.execute(&insert, record.values()).await? == 0 {
             counts.duplicates += 1;
             continue;
         }
         counts.inserted += 1;
+        touched.push((record.project_id(), text_of(record, idx::SESSION_ID)));
         if any_pending {
-            let input = record.get(idx::INPUT_ID).as_text().unwrap_or_default().to_owned();
+            let input = text_of(record, idx::INPUT_ID);
             counts.pending_applied += apply_pending_updates(x, &[(record.project_id(), input)], now).await?;
         }
     }
+    sessions::refresh(x, touched, Emptied::Remove).await?;
     Ok(counts)
 }
 
@@ -194,15 +240,20 @@ async fn insert_batch(x: &mut impl Executor, records: &[Record], now: OffsetDate
         let keys = [Value::Integer(PENDING_LOCK_CLASS.into()), Value::Integer(lock.into())];
         x.query("SELECT pg_advisory_xact_lock_shared($1::int8::int4, $2::int8::int4)", &keys, &[]).await?;
     }
-    let inserted = x.query_columns(sql::insert_batch_postgres(), &columns, &[Kind::Text, Kind::Text]).await?;
-    let keys = inserted
+    let inserted =
+        x.query_columns(sql::insert_batch_postgres(), &columns, &[Kind::Text, Kind::Text, Kind::Text]).await?;
+    let (keys, touched): (Vec<_>, Vec<_>) = inserted
         .into_iter()
         .map(|row| {
             let mut columns = Columns::new(row);
-            Ok((columns.id()?, columns.text()?))
+            let project = columns.id()?;
+            Ok(((project, columns.text()?), (project, columns.text()?)))
         })
-        .collect::<StoreResult<Vec<_>>>()?;
+        .collect::<StoreResult<Vec<_>>>()?
+        .into_iter()
+        .unzip();
     let pending_applied = if keys.is_empty() { 0 } else { apply_pending_updates(x, &keys, now).await? };
+    sessions::refresh(x, touched, Emptied::Remove).await?;
     x.commit().await?;
     let inserted = keys.len() as u64;
     Ok(IngestCounts { inserted, duplicates: records.len() as u64 - inserted, pending_applied })

@@ -56,7 +56,13 @@ async fn updating_a_project_changes_it(db: &TestDb) {
     let project = create_project(db, &org, 1).await;
     let changed = Project {
         name: "Renamed — ✓".into(),
-        settings: ProjectSettings { collect_analytics: false, mask_sensitive: true, mask_ip: true, retention_days: 0 },
+        settings: ProjectSettings {
+            collect_analytics: false,
+            mask_sensitive: true,
+            mask_ip: true,
+            retention_days: 0,
+            ..ProjectSettings::default()
+        },
         profile: ProjectProfile {
             locale: Some("de-DE".into()),
             color: Some("#3f51b5".into()),
