@@ -182,7 +182,12 @@ async fn erasure_needs_write_access_in_the_project() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn erasure_runs_in_batches_beside_other_writes() {
     const RECORDS: usize = 2000;
-    let app = spawn_app_with(Engine::Sqlite, |config| config.delete_batch_size = 10).await;
+    // Unlimited requests: the loop below writes as fast as it can for as long as the erasure runs.
+    let app = spawn_app_with(Engine::Sqlite, |config| {
+        config.delete_batch_size = 10;
+        config.rate_limit_per_minute = 0;
+    })
+    .await;
     let project = app.create_project().await;
     for chunk in 0..RECORDS / 1000 {
         let batch: Vec<Json> = (0..1000).map(|i| record(&project, "doomed", "s1", &format!("i{chunk}-{i}"))).collect();

@@ -11,7 +11,8 @@ use crate::helpers::{TestApp, assert_invalid, assert_problem, content_type, head
 const PATH: &str = "/new/v2.0/projects";
 
 fn default_settings() -> Json {
-    json!({"collectAnalytics": true, "maskSensitive": false, "maskIp": false, "retentionDays": 365})
+    json!({"collectAnalytics": true, "maskSensitive": false, "maskIp": false, "retentionDays": 365,
+           "collectConversations": true, "transcriptRetentionDays": 0})
 }
 
 async fn json_of(response: Response, status: StatusCode) -> Json {

@@ -13,6 +13,7 @@ mod paging;
 mod pending;
 mod projects;
 mod records;
+mod sessions;
 
 use std::sync::Arc;
 

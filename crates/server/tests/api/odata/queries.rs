@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use parley_core::RECORD_FIELDS;
+use parley_core::{MESSAGE_FIELDS, RECORD_FIELDS, SESSION_FIELDS};
 use parley_core::field::FieldType;
 use parley_core::value::format_time;
 use quick_xml::events::Event;
@@ -109,7 +109,8 @@ async fn metadata_is_csdl_with_every_property_and_its_edm_type() {
     let text = response.text().await.unwrap();
 
     let mut reader = quick_xml::Reader::from_str(&text);
-    let mut properties: BTreeMap<String, (String, String)> = BTreeMap::new();
+    // (entity type, property) → (Edm type, nullable)
+    let mut properties: BTreeMap<(String, String), (String, String)> = BTreeMap::new();
     let mut keys = Vec::new();
     let mut sets = Vec::new();
     let mut types = Vec::new();
@@ -125,7 +126,9 @@ async fn metadata_is_csdl_with_every_property_and_its_edm_type() {
                     "EntityType" => types.push(attr("Name").unwrap()),
                     "PropertyRef" => keys.push(attr("Name").unwrap()),
                     "Property" => {
-                        properties.insert(attr("Name").unwrap(), (attr("Type").unwrap(), attr("Nullable").unwrap()));
+                        let owner = types.last().unwrap().clone();
+                        properties
+                            .insert((owner, attr("Name").unwrap()), (attr("Type").unwrap(), attr("Nullable").unwrap()));
                     }
                     "EntitySet" => sets.push((attr("Name").unwrap(), attr("EntityType").unwrap())),
                     _ => {}
@@ -136,27 +139,36 @@ async fn metadata_is_csdl_with_every_property_and_its_edm_type() {
             Err(e) => panic!("$metadata is not XML: {e}\n{text}"),
         }
     }
-    assert_eq!(keys, ["id"]);
-    assert_eq!(sets, [("Analytics".to_owned(), format!("{namespace}.{}", types[0]))]);
-    assert_eq!(properties.len(), RECORD_FIELDS.len());
-    for field in RECORD_FIELDS {
-        let expected = match field.ty {
-            FieldType::Id | FieldType::Text { .. } | FieldType::LongText { .. } | FieldType::Json { .. } => {
-                "Edm.String"
-            }
-            FieldType::DateTime => "Edm.DateTimeOffset",
-            FieldType::TextList => "Collection(Edm.String)",
-            FieldType::Number { .. } => "Edm.Double",
-            FieldType::Integer { .. } => "Edm.Int64",
-            FieldType::Boolean => "Edm.Boolean",
-        };
-        let nullable = field.nullable() && field.ty != FieldType::TextList;
-        assert_eq!(
-            properties.get(field.name),
-            Some(&(expected.to_owned(), nullable.to_string())),
-            "property {}",
-            field.name
-        );
+    assert_eq!(keys, ["id", "id", "id"]);
+    assert_eq!(types, ["AnalyticsRecord", "ConversationMessage", "Session"]);
+    let expected_sets: Vec<(String, String)> = ["Analytics", "Conversations", "Sessions"]
+        .iter()
+        .zip(&types)
+        .map(|(set, ty)| ((*set).to_owned(), format!("{namespace}.{ty}")))
+        .collect();
+    assert_eq!(sets, expected_sets);
+    let catalogues = [("AnalyticsRecord", RECORD_FIELDS), ("ConversationMessage", MESSAGE_FIELDS), ("Session", SESSION_FIELDS)];
+    assert_eq!(properties.len(), catalogues.iter().map(|(_, fields)| fields.len()).sum::<usize>());
+    for (owner, fields) in catalogues {
+        for field in fields {
+            let expected = match field.ty {
+                FieldType::Id | FieldType::Text { .. } | FieldType::LongText { .. } | FieldType::Json { .. } => {
+                    "Edm.String"
+                }
+                FieldType::DateTime => "Edm.DateTimeOffset",
+                FieldType::TextList => "Collection(Edm.String)",
+                FieldType::Number { .. } => "Edm.Double",
+                FieldType::Integer { .. } => "Edm.Int64",
+                FieldType::Boolean => "Edm.Boolean",
+            };
+            let nullable = field.nullable() && field.ty != FieldType::TextList;
+            assert_eq!(
+                properties.get(&(owner.to_owned(), field.name.to_owned())),
+                Some(&(expected.to_owned(), nullable.to_string())),
+                "property {owner}.{}",
+                field.name
+            );
+        }
     }
 
     let older = app.anonymous(Method::GET, "/v2.3/$metadata").send().await.unwrap().text().await.unwrap();
@@ -172,7 +184,15 @@ async fn the_service_document_lists_the_entity_sets() {
         assert_eq!(response.status(), 200, "{path}");
         assert_eq!(response.headers()["content-type"], "application/json;odata.metadata=minimal");
         let body: Json = response.json().await.unwrap();
-        assert_eq!(body["value"], json!([{"name": "Analytics", "kind": "EntitySet", "url": "Analytics"}]), "{path}");
+        assert_eq!(
+            body["value"],
+            json!([
+                {"name": "Analytics", "kind": "EntitySet", "url": "Analytics"},
+                {"name": "Conversations", "kind": "EntitySet", "url": "Conversations"},
+                {"name": "Sessions", "kind": "EntitySet", "url": "Sessions"},
+            ]),
+            "{path}"
+        );
         assert!(body["@odata.context"].as_str().unwrap().ends_with("/$metadata"));
     }
     app.stop().await;

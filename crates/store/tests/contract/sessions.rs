@@ -1,0 +1,423 @@
+//! Sessions are exact after every write: randomised sessions of records and messages, written in
+//! random order by several concurrent writers with rating updates racing them, then erased in
+//! part and expired in part. After each step every session read back is compared, field by
+//! field, with a plain recomputation from the raw rows read back.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+use parley_core::field::idx as record_idx;
+use parley_core::message::{idx as message_idx, message_field};
+use parley_core::{
+    Erasure, Message, NewMessage, NewRecord, Project, ProjectSettings, Record, RecordFilter, SESSION_FIELDS, SortKey,
+    Task, Value,
+};
+use parley_odata::{EntityType, IdName, parse_query};
+use parley_store::{ODataRead, Store, on_both_engines};
+use serde_json::json;
+use time::{Duration, OffsetDateTime};
+
+use crate::TestDb;
+use crate::fixtures::{BASE, bootstrap, create_project, update};
+
+on_both_engines!(
+    |engine| &crate::TestDb::open(engine).await;
+    sessions_are_exact_after_concurrent_writes_erasure_and_expiry,
+    a_deleted_transcript_keeps_its_session_without_messages,
+);
+
+/// A small deterministic generator (xorshift64*), so that a failure can be replayed by its seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    /// One of `list` two times in three, else nothing.
+    fn maybe_pick<'a>(&mut self, list: &[&'a str]) -> Option<&'a str> {
+        let value = self.pick(list);
+        (self.below(3) > 0).then_some(value)
+    }
+
+    fn pick<'a>(&mut self, list: &[&'a str]) -> &'a str {
+        list[self.below(list.len() as u64) as usize]
+    }
+}
+
+const CHANNELS: [&str; 3] = ["webchat", "voice", "whatsapp"];
+const LOCALES: [&str; 2] = ["en-US", "de-DE"];
+
+/// A batch of rows one writer sends at once.
+#[derive(Clone)]
+enum Batch {
+    Records(Vec<Record>),
+    Messages(Vec<Message>),
+}
+
+fn generate(project: &Project, seed: u64, now: OffsetDateTime) -> (Vec<Batch>, Vec<(String, String, String)>) {
+    let mut rng = Rng(seed);
+    let mut records = Vec::new();
+    let mut messages = Vec::new();
+    let mut inputs = Vec::new();
+    for s in 0..30 {
+        let session = format!("s{s}");
+        let contact = format!("c{}", s % 4);
+        for n in 0..rng.below(8) {
+            let input = format!("{session}-i{n}");
+            let mut json = json!({
+                "projectId": project.id.to_string(), "contactId": contact, "sessionId": session, "inputId": input,
+                "timestamp": parley_core::value::format_time(BASE + Duration::seconds(rng.below(7200) as i64)),
+            });
+            if let Some(channel) = rng.maybe_pick(&CHANNELS) {
+                json["channel"] = json!(channel);
+            }
+            if let Some(locale) = rng.maybe_pick(&LOCALES) {
+                json["localeName"] = json!(locale);
+            }
+            if rng.below(4) == 0 {
+                json["rating"] = json!(rng.below(5) + 1);
+                json["ratingComment"] = json!(format!("comment {}", rng.below(100)));
+            }
+            if rng.below(3) == 0 {
+                json["handoverEscalations"] = json!(rng.below(4));
+            }
+            if rng.below(2) == 0 {
+                json["flowName"] = json!(format!("flow {}", rng.below(3)));
+            }
+            records.push(NewRecord::parse(json).unwrap().stamp(project.organisation, &project.settings, now));
+            inputs.push((contact.clone(), session.clone(), input));
+        }
+        for n in 0..rng.below(8) {
+            let output = rng.below(2) == 0;
+            let mut json = json!({
+                "projectId": project.id.to_string(), "contactId": contact, "sessionId": session,
+                "messageId": format!("{session}-m{n}"), "type": if output { "output" } else { "input" },
+                "source": if output { "bot" } else { "user" }, "inputText": format!("words {n} of {session}"),
+                "timestamp": parley_core::value::format_time(BASE + Duration::seconds(rng.below(7200) as i64)),
+            });
+            if let Some(channel) = rng.maybe_pick(&CHANNELS) {
+                json["channel"] = json!(channel);
+            }
+            if rng.below(3) == 0 {
+                json["snapshotId"] = json!(format!("snap{}", rng.below(2)));
+            }
+            if rng.below(5) == 0 {
+                json["rating"] = json!(rng.below(5) + 1);
+            }
+            messages.push(NewMessage::parse(json).unwrap().stamp(project, now));
+        }
+    }
+    // Random order, random batch sizes, some batches sent twice.
+    let mut batches = Vec::new();
+    while !records.is_empty() || !messages.is_empty() {
+        let batch = if !records.is_empty() && (messages.is_empty() || rng.below(2) == 0) {
+            let size = (rng.below(12) + 1).min(records.len() as u64);
+            Batch::Records((0..size).map(|_| records.swap_remove(rng.below(records.len() as u64) as usize)).collect())
+        } else {
+            let size = (rng.below(12) + 1).min(messages.len() as u64);
+            Batch::Messages(
+                (0..size).map(|_| messages.swap_remove(rng.below(messages.len() as u64) as usize)).collect(),
+            )
+        };
+        if rng.below(6) == 0 {
+            batches.push(batch.clone());
+        }
+        batches.push(batch);
+    }
+    (batches, inputs)
+}
+
+/// Writes the batches from four concurrent writers while a fifth changes ratings and channels.
+async fn write_concurrently(
+    store: &Arc<dyn Store>,
+    project: &Project,
+    batches: Vec<Batch>,
+    inputs: Vec<(String, String, String)>,
+    seed: u64,
+    now: OffsetDateTime,
+) {
+    let queue = Arc::new(Mutex::new(batches));
+    let mut writers = Vec::new();
+    for _ in 0..4 {
+        let (store, queue) = (store.clone(), queue.clone());
+        writers.push(tokio::spawn(async move {
+            loop {
+                let Some(batch) = queue.lock().unwrap().pop() else { break };
+                match batch {
+                    Batch::Records(records) => drop(store.insert_records(records, now).await.unwrap()),
+                    Batch::Messages(messages) => drop(store.insert_messages(messages).await.unwrap()),
+                }
+            }
+        }));
+    }
+    let (store, project) = (store.clone(), project.clone());
+    writers.push(tokio::spawn(async move {
+        let mut rng = Rng(seed ^ 0x5eed);
+        for _ in 0..60 {
+            let (contact, session, input) = &inputs[rng.below(inputs.len() as u64) as usize];
+            let properties = match rng.below(4) {
+                0 => json!({"rating": rng.below(5) + 1, "ratingComment": format!("updated {}", rng.below(9))}),
+                1 => json!({"rating": null}),
+                2 => json!({"channel": rng.pick(&CHANNELS)}),
+                _ => json!({"handoverEscalations": rng.below(6)}),
+            };
+            let selector = if rng.below(4) == 0 {
+                json!({"contactId": contact, "sessionId": session})
+            } else {
+                json!({"contactId": contact, "sessionId": session, "inputId": input})
+            };
+            store.update_records(update(&project, selector, properties), now, None).await.unwrap();
+        }
+    }));
+    for writer in writers {
+        writer.await.unwrap();
+    }
+}
+
+/// One row of a session, as the test reads it back: (timestamp, source, id) orders rows.
+#[derive(Clone, Debug)]
+struct Raw {
+    at: OffsetDateTime,
+    source: u8,
+    id: String,
+    session: String,
+    contact: String,
+    fields: BTreeMap<&'static str, Value>,
+    expires: Option<OffsetDateTime>,
+}
+
+async fn raw_rows(store: &Arc<dyn Store>, project: &Project) -> Vec<Raw> {
+    let filter = RecordFilter { project_id: project.id, contact_id: None, session_id: None, from: None, to: None };
+    let sort = [SortKey { field: record_idx::ID, descending: false }];
+    let records = store.fetch_records(&filter, &sort, None, 0, 100_000).await.unwrap();
+    let mut rows: Vec<Raw> = records
+        .iter()
+        .map(|r| {
+            let text = |i: usize| r.get(i).clone();
+            Raw {
+                at: time_of(r.get(record_idx::TIMESTAMP)).unwrap(),
+                source: 0,
+                id: r.id().to_owned(),
+                session: r.get(record_idx::SESSION_ID).as_text().unwrap().to_owned(),
+                contact: r.get(record_idx::CONTACT_ID).as_text().unwrap().to_owned(),
+                fields: BTreeMap::from([
+                    ("channel", text(record_idx::CHANNEL)),
+                    ("localeName", text(record_idx::LOCALE_NAME)),
+                    ("endpointReferenceId", text(record_idx::ENTRYPOINT)),
+                    ("rating", text(record_idx::RATING)),
+                    ("ratingComment", text(record_idx::RATING_COMMENT)),
+                    ("handoverEscalations", text(record_idx::HANDOVER_ESCALATIONS)),
+                    ("snapshotId", Value::Null),
+                ]),
+                expires: time_of(r.get(record_idx::EXPIRES_AT)),
+            }
+        })
+        .collect();
+    let sessions: BTreeSet<String> = (0..30).map(|s| format!("s{s}")).collect();
+    for session in sessions {
+        for m in store.transcript(project.id, &session).await.unwrap() {
+            let text = |i: usize| m.get(i).clone();
+            rows.push(Raw {
+                at: time_of(m.get(message_idx::TIMESTAMP)).unwrap(),
+                source: 1,
+                id: m.get(message_idx::ID).as_text().unwrap().to_owned(),
+                session: session.clone(),
+                contact: m.get(message_idx::CONTACT_ID).as_text().unwrap().to_owned(),
+                fields: BTreeMap::from([
+                    ("channel", text(message_field("channel").unwrap())),
+                    ("localeName", text(message_field("localeName").unwrap())),
+                    ("endpointReferenceId", Value::Null),
+                    ("rating", text(message_field("rating").unwrap())),
+                    ("ratingComment", text(message_field("ratingComment").unwrap())),
+                    ("handoverEscalations", Value::Null),
+                    ("snapshotId", text(message_field("snapshotId").unwrap())),
+                ]),
+                expires: time_of(m.get(message_idx::EXPIRES_AT)),
+            });
+        }
+    }
+    rows
+}
+
+fn time_of(value: &Value) -> Option<OffsetDateTime> {
+    match value {
+        Value::Time(t) => Some(*t),
+        _ => None,
+    }
+}
+
+/// The sessions as the rules of docs/contract/conversations.md make them, recomputed plainly.
+fn recompute(rows: &[Raw]) -> BTreeMap<String, BTreeMap<&'static str, Value>> {
+    let mut by_session: BTreeMap<String, Vec<Raw>> = BTreeMap::new();
+    for row in rows {
+        by_session.entry(row.session.clone()).or_default().push(row.clone());
+    }
+    let mut sessions = BTreeMap::new();
+    for (session, mut rows) in by_session {
+        rows.sort_by(|a, b| (a.at, a.source, &a.id).cmp(&(b.at, b.source, &b.id)));
+        let first_carrying =
+            |name: &str| rows.iter().map(|r| r.fields[name].clone()).find(|v| *v != Value::Null).unwrap_or(Value::Null);
+        let rated = rows.iter().rev().find(|r| r.fields["rating"] != Value::Null);
+        let handovers = rows
+            .iter()
+            .filter_map(|r| match r.fields["handoverEscalations"] {
+                Value::Integer(n) => Some(n),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0);
+        let expires = if rows.iter().any(|r| r.expires.is_none()) {
+            Value::Null
+        } else {
+            Value::Time(rows.iter().filter_map(|r| r.expires).max().unwrap())
+        };
+        let expected = BTreeMap::from([
+            ("sessionId", Value::Text(session.clone())),
+            ("contactId", Value::Text(rows[0].contact.clone())),
+            ("startedAt", Value::Time(rows[0].at)),
+            ("lastActivityAt", Value::Time(rows.last().unwrap().at)),
+            ("channel", first_carrying("channel")),
+            ("localeName", first_carrying("localeName")),
+            ("snapshotId", first_carrying("snapshotId")),
+            ("endpointReferenceId", first_carrying("endpointReferenceId")),
+            ("rating", rated.map_or(Value::Null, |r| r.fields["rating"].clone())),
+            ("ratingComment", rated.map_or(Value::Null, |r| r.fields["ratingComment"].clone())),
+            ("handoverEscalations", Value::Integer(handovers)),
+            ("inputsCount", Value::Integer(rows.iter().filter(|r| r.source == 0).count() as i64)),
+            ("messagesCount", Value::Integer(rows.iter().filter(|r| r.source == 1).count() as i64)),
+            ("expiresAt", expires),
+        ]);
+        sessions.insert(session, expected);
+    }
+    sessions
+}
+
+/// Every session of the project as the `Sessions` entity set reads it, by session id.
+async fn stored_sessions(store: &Arc<dyn Store>, project: &Project) -> BTreeMap<String, BTreeMap<String, Value>> {
+    let entity = EntityType::sessions(IdName::Id);
+    let query = parse_query(&entity, &[]).unwrap();
+    let read = ODataRead { entity: &entity, query: &query, projects: &[project.id], columns: &query.select, limit: 100_000 };
+    let rows = store.odata_rows(read).await.unwrap();
+    rows.into_iter()
+        .map(|row| {
+            let fields: BTreeMap<String, Value> =
+                SESSION_FIELDS.iter().map(|f| f.name.to_owned()).zip(row).collect();
+            (fields["sessionId"].as_text().unwrap().to_owned(), fields)
+        })
+        .collect()
+}
+
+async fn assert_sessions_exact(store: &Arc<dyn Store>, project: &Project, seed: u64, step: &str) {
+    let expected = recompute(&raw_rows(store, project).await);
+    let stored = stored_sessions(store, project).await;
+    assert_eq!(
+        stored.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>(),
+        "seed {seed}, {step}: the sessions that exist"
+    );
+    for (session, fields) in &expected {
+        for (name, value) in fields {
+            assert_eq!(&stored[session][*name], value, "seed {seed}, {step}: {session}.{name}");
+        }
+        assert_eq!(stored[session]["userId"], stored[session]["contactId"], "seed {seed}: userId is the contact");
+        assert_eq!(stored[session]["projectName"], Value::Text(project.name.clone()));
+    }
+}
+
+async fn sessions_are_exact_after_concurrent_writes_erasure_and_expiry(db: &TestDb) {
+    let org = bootstrap(db).await;
+    let mut project = create_project(db, &org, 1).await;
+    // Messages expire after a day, records after a year.
+    project.settings = ProjectSettings { transcript_retention_days: 1, ..ProjectSettings::default() };
+    db.store.update_project(project.clone()).await.unwrap();
+    let other = create_project(db, &org, 2).await;
+    let now = parley_core::value::now();
+    for seed in [0x9e37_79b9_7f4a_7c15_u64, 0xdead_beef_cafe_f00d] {
+        let (batches, inputs) = generate(&project, seed, now);
+        let (decoys, _) = generate(&other, seed ^ 1, now);
+        let mut all = batches;
+        all.extend(decoys);
+        write_concurrently(&db.store, &project, all, inputs, seed, now).await;
+        assert_sessions_exact(&db.store, &project, seed, "after the writes").await;
+        assert_sessions_exact(&db.store, &other, seed, "the other project").await;
+    }
+    let seed = 0;
+    assert!(!stored_sessions(&db.store, &project).await.is_empty());
+
+    // Erase one contact: its sessions go, the others stay exact.
+    let erasure = Erasure { contact_ids: Some(vec!["c1".into()]), timestamp_start: None, timestamp_end: None };
+    let task = Task::erasure(org.id, project.id, org.admin.user_id, erasure, now);
+    db.store.create_task(task.clone()).await.unwrap();
+    while db.store.erase_batch(&task, 7, now).await.unwrap() == 7 {}
+    db.store.finish_task(&task, None, now).await.unwrap();
+    let stored = stored_sessions(&db.store, &project).await;
+    assert!(stored.values().all(|s| s["contactId"] != Value::Text("c1".into())), "the erased contact's sessions go");
+    assert_sessions_exact(&db.store, &project, seed, "after erasing c1").await;
+
+    // Two days on, the messages have expired and the records not: sessions lose their messages.
+    let later = now + Duration::days(2);
+    while db.store.purge_expired_records(project.id, later, 10).await.unwrap() == 10 {}
+    let stored = stored_sessions(&db.store, &project).await;
+    assert!(stored.values().all(|s| s["messagesCount"] == Value::Integer(0)));
+    assert_sessions_exact(&db.store, &project, seed, "after the messages expired").await;
+
+    // Past a year, everything has: no session is left.
+    let much_later = now + Duration::days(400);
+    while db.store.purge_expired_records(project.id, much_later, 10).await.unwrap() == 10 {}
+    assert!(stored_sessions(&db.store, &project).await.is_empty());
+    assert_sessions_exact(&db.store, &other, seed, "the other project, untouched").await;
+}
+
+async fn a_deleted_transcript_keeps_its_session_without_messages(db: &TestDb) {
+    let org = bootstrap(db).await;
+    let project = create_project(db, &org, 1).await;
+    let now = parley_core::value::now();
+    let message = |id: &str, session: &str, at: i64| {
+        let json = json!({
+            "projectId": project.id.to_string(), "contactId": "c", "sessionId": session, "messageId": id,
+            "type": "input", "source": "user", "inputText": "hello",
+            "timestamp": parley_core::value::format_time(BASE + Duration::seconds(at)),
+        });
+        NewMessage::parse(json).unwrap().stamp(&project, now)
+    };
+    db.store.insert_messages(vec![message("m1", "only-messages", 0), message("m2", "only-messages", 5)]).await.unwrap();
+    db.store.insert_messages(vec![message("m3", "mixed", 10)]).await.unwrap();
+    let mut record = json!({"projectId": project.id.to_string(), "contactId": "c", "sessionId": "mixed",
+                            "inputId": "i1", "timestamp": parley_core::value::format_time(BASE + Duration::seconds(20))});
+    record["channel"] = json!("voice");
+    let record = NewRecord::parse(record).unwrap().stamp(project.organisation, &project.settings, now);
+    db.store.insert_records(vec![record], now).await.unwrap();
+
+    assert_eq!(db.store.delete_transcript(project.id, "only-messages").await.unwrap(), 2);
+    assert_eq!(db.store.delete_transcript(project.id, "mixed").await.unwrap(), 1);
+    assert_eq!(db.store.delete_transcript(project.id, "unknown").await.unwrap(), 0);
+    assert!(db.store.transcript(project.id, "only-messages").await.unwrap().is_empty());
+
+    let stored = stored_sessions(&db.store, &project).await;
+    let kept = &stored["only-messages"];
+    assert_eq!(kept["messagesCount"], Value::Integer(0), "the session stays, without messages");
+    assert_eq!(kept["startedAt"], Value::Time(BASE), "as it was");
+    assert_eq!(kept["lastActivityAt"], Value::Time(BASE + Duration::seconds(5)));
+    let mixed = &stored["mixed"];
+    assert_eq!(mixed["messagesCount"], Value::Integer(0));
+    assert_eq!(mixed["inputsCount"], Value::Integer(1));
+    assert_eq!(mixed["startedAt"], Value::Time(BASE + Duration::seconds(20)), "derived from what remains");
+    assert_eq!(mixed["channel"], Value::Text("voice".into()));
+    assert!(!stored.contains_key("unknown"));
+
+    // An erasure of the contact takes the session kept without rows too.
+    let erasure = Erasure { contact_ids: Some(vec!["c".into()]), timestamp_start: None, timestamp_end: None };
+    let task = Task::erasure(org.id, project.id, org.admin.user_id, erasure, now);
+    db.store.create_task(task.clone()).await.unwrap();
+    while db.store.erase_batch(&task, 100, now).await.unwrap() == 100 {}
+    db.store.finish_task(&task, None, now).await.unwrap();
+    assert!(stored_sessions(&db.store, &project).await.is_empty());
+}
