@@ -6,10 +6,10 @@ use base64::Engine as _;
 use serde_json::{Map, Value as Json, json};
 use time::OffsetDateTime;
 
+use crate::ObjectId;
 use crate::error::{Error, Result};
 use crate::query::{DEFAULT_LIMIT, MAX_LIMIT};
 use crate::value::{Value, format_time, parse_time};
-use crate::ObjectId;
 
 /// The longest search accepted, in characters.
 pub const MAX_SEARCH_CHARS: usize = 512;
@@ -141,7 +141,8 @@ impl ConversationCursor {
     }
 
     fn decode(text: &str, name: &str) -> Result<Self> {
-        let invalid = || Error::invalid(name, "is not a cursor of the conversations index; take it from an earlier answer");
+        let invalid =
+            || Error::invalid(name, "is not a cursor of the conversations index; take it from an earlier answer");
         let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).map_err(|_| invalid())?;
         let body: Json = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
         if body["c"] != "conversations" {

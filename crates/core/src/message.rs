@@ -185,7 +185,8 @@ impl NewMessage {
 }
 
 fn check_attachments(attachments: &Json) -> Result<()> {
-    let problem = || Error::invalid("inputAttachments", "must be a list of objects with string 'url', 'name' and 'type'");
+    let problem =
+        || Error::invalid("inputAttachments", "must be a list of objects with string 'url', 'name' and 'type'");
     let Json::Array(items) = attachments else { return Err(problem()) };
     for item in items {
         let Json::Object(object) = item else { return Err(problem()) };

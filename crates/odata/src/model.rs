@@ -2,8 +2,8 @@
 //! table it lives in. Each entity set is built from a field catalogue: Analytics from the
 //! record's, Conversations from the message's, Sessions from the session's.
 
-use parley_core::{MESSAGE_FIELDS, RECORD_FIELDS, SESSION_FIELDS};
 use parley_core::field::{Field, FieldType};
+use parley_core::{MESSAGE_FIELDS, RECORD_FIELDS, SESSION_FIELDS};
 
 /// The Edm types parley's properties have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -60,8 +60,8 @@ use tokio::time::Instant;
 
 use parley_core::conversations::ConversationCursor;
 use parley_core::{
-    Caller, ConversationPage, ConversationQuery, ConversationSummary, Cursor, Message, ObjectId, OrgRole, Project, ProjectAccess, ProjectRole, Record, RecordFilter, RecordPage,
-    RecordQuery, RecordUpdate, SortKey, Task, Value,
+    Caller, ConversationPage, ConversationQuery, ConversationSummary, Cursor, Message, ObjectId, OrgRole, Project,
+    ProjectAccess, ProjectRole, Record, RecordFilter, RecordPage, RecordQuery, RecordUpdate, SortKey, Task, Value,
 };
 use parley_odata::{EntityType, Query};
 use time::OffsetDateTime;
@@ -72,7 +72,9 @@ use crate::model::{
     Organisation, RefreshOutcome, TokenSession, UpdateOutcome, User, UserDeletion,
 };
 use crate::odata::ODataRead;
-use crate::traits::{ConversationStore, IdentityStore, LifecycleStore, OAuthStore, ODataStore, ProjectStore, RecordStore, Store};
+use crate::traits::{
+    ConversationStore, IdentityStore, LifecycleStore, OAuthStore, ODataStore, ProjectStore, RecordStore, Store,
+};
 
 /// The most entries of each kind (callers by key, project answers) kept; storing one more
 /// starts that kind again empty.

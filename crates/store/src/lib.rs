@@ -28,7 +28,9 @@ pub use model::{
     OAuthClient, Organisation, RefreshOutcome, TokenSession, UpdateOutcome, User, UserDeletion, UserKind,
 };
 pub use odata::ODataRead;
-pub use traits::{ConversationStore, IdentityStore, LifecycleStore, OAuthStore, ODataStore, ProjectStore, RecordStore, Store};
+pub use traits::{
+    ConversationStore, IdentityStore, LifecycleStore, OAuthStore, ODataStore, ProjectStore, RecordStore, Store,
+};
 
 /// Opens the store a database URL names and brings its schema up to date:
 ///

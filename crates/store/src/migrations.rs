@@ -27,11 +27,7 @@ pub static SQLITE: &[Migration] = &[
         name: "project_profile",
         sql: include_str!("../migrations/sqlite/0006_project_profile.sql"),
     },
-    Migration {
-        version: 7,
-        name: "conversations",
-        sql: include_str!("../migrations/sqlite/0007_conversations.sql"),
-    },
+    Migration { version: 7, name: "conversations", sql: include_str!("../migrations/sqlite/0007_conversations.sql") },
 ];
 
 /// The PostgreSQL engine's migrations, oldest first.
@@ -46,11 +42,7 @@ pub static POSTGRES: &[Migration] = &[
         name: "project_profile",
         sql: include_str!("../migrations/postgres/0006_project_profile.sql"),
     },
-    Migration {
-        version: 7,
-        name: "conversations",
-        sql: include_str!("../migrations/postgres/0007_conversations.sql"),
-    },
+    Migration { version: 7, name: "conversations", sql: include_str!("../migrations/postgres/0007_conversations.sql") },
 ];
 
 /// The migrations of `list` that a database with the `applied` versions still needs, oldest first.

@@ -314,7 +314,13 @@ pub(crate) fn push_in_list(s: &mut Statement, column: &str, list: &[String]) {
 
 /// One batch of the retention purge in `table`: deletes at most `limit` of the project's rows
 /// whose `expiresAt` has passed at `now` and returns the session of each.
-pub fn purge_expired(dialect: Dialect, table: &str, project_id: ObjectId, now: OffsetDateTime, limit: u32) -> Statement {
+pub fn purge_expired(
+    dialect: Dialect,
+    table: &str,
+    project_id: ObjectId,
+    now: OffsetDateTime,
+    limit: u32,
+) -> Statement {
     let mut s = Statement::new(dialect);
     let project = Value::Text(project_id.to_string());
     s.push("DELETE FROM ").push(table).push(" WHERE project_id = ").bind(project.clone());

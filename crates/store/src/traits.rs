@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 use parley_core::conversations::{ConversationCursor, ConversationStart};
 use parley_core::{
-    Caller, ConversationPage, ConversationQuery, ConversationSummary, Cursor, Message, ObjectId, PageStart, Project, ProjectAccess, ProjectRole, Record, RecordFilter, RecordPage,
-    RecordQuery, RecordUpdate, SortKey, Task, Value,
+    Caller, ConversationPage, ConversationQuery, ConversationSummary, Cursor, Message, ObjectId, PageStart, Project,
+    ProjectAccess, ProjectRole, Record, RecordFilter, RecordPage, RecordQuery, RecordUpdate, SortKey, Task, Value,
 };
 use parley_odata::{EntityType, Query};
 use time::OffsetDateTime;
@@ -234,12 +234,7 @@ pub trait ConversationStore: Send + Sync {
             }
         };
         let total = self.count_conversations(query).await?;
-        Ok(ConversationPage {
-            items,
-            total,
-            next: next.map(|c| c.encode()),
-            previous: previous.map(|c| c.encode()),
-        })
+        Ok(ConversationPage { items, total, next: next.map(|c| c.encode()), previous: previous.map(|c| c.encode()) })
     }
 }
 

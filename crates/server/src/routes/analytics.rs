@@ -8,8 +8,8 @@ use parley_core::{
     Caller, Erasure, ListParams, NewRecord, ProjectAccess, RECORD_FIELDS, Record, RecordQuery, RecordUpdate, Task,
 };
 
-use super::{IngestResult, require_project, writable_projects};
 use super::tasks::TaskView;
+use super::{IngestResult, require_project, writable_projects};
 use crate::extract::{ApiJson, IngestBody, PathId, QueryParams};
 use crate::negotiate::Format;
 use crate::openapi::{ErasureRequestSchema, RecordSchema, UpdateRequestSchema};

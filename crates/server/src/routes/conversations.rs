@@ -185,7 +185,8 @@ pub async fn read_conversation(
         columns.extend(EXPERT_FIELDS.iter().map(|(_, name)| (*name).to_owned()));
         let filter =
             RecordFilter { project_id: project, contact_id: None, session_id: Some(session), from: None, to: None };
-        let sort = [SortKey { field: idx::TIMESTAMP, descending: false }, SortKey { field: idx::ID, descending: false }];
+        let sort =
+            [SortKey { field: idx::TIMESTAMP, descending: false }, SortKey { field: idx::ID, descending: false }];
         let records = state.store.fetch_records(&filter, &sort, None, 0, MAX_TRANSCRIPT).await?;
         let by_input: HashMap<&str, &parley_core::Record> =
             records.iter().map(|r| (r.get(idx::INPUT_ID).as_text().unwrap_or_default(), r)).collect();

@@ -51,8 +51,7 @@ impl Service {
 /// The current service.
 pub static V24: LazyLock<Service> = LazyLock::new(|| Service::new("/v2.4", EntityType::all(IdName::Id)));
 /// The same data for older feeds, which call the key `_id`.
-pub static V23: LazyLock<Service> =
-    LazyLock::new(|| Service::new("/v2.3", EntityType::all(IdName::UnderscoreId)));
+pub static V23: LazyLock<Service> = LazyLock::new(|| Service::new("/v2.3", EntityType::all(IdName::UnderscoreId)));
 
 /// The routes of both services.
 pub fn routes() -> Router<AppState> {

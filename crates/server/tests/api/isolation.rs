@@ -61,6 +61,12 @@ struct Fixture {
     users: Vec<(Who, TestUser)>,
 }
 
+/// A message of contact c1 in `session`.
+fn message(project: &str, session: &str, id: &str) -> Json {
+    json!({"projectId": project, "contactId": "c1", "sessionId": session, "messageId": id, "type": "input",
+           "source": "user", "inputText": "hello"})
+}
+
 async fn key_id(app: &TestApp, user: &str) -> String {
     let keys = app.store().await.list_api_keys(ObjectId::parse(user).unwrap()).await.unwrap();
     keys[0].id.to_string()
@@ -83,6 +89,13 @@ impl Fixture {
     async fn build(app: &TestApp) -> Fixture {
         let project = app.create_project().await;
         app.ingest_new(&[record(&project, "c1", "s1", "i1")]).await;
+        let said = app
+            .request(Method::POST, "/new/v2.0/conversations/messages")
+            .json(&[message(&project, "s1", "m1")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(said.status(), StatusCode::CREATED);
         let record_id = first_record(app, &app.api_key, &project).await;
         let mut users = Vec::new();
         for (who, org_roles, project_roles) in [
@@ -132,6 +145,13 @@ impl Fixture {
             .await
             .unwrap();
         assert_eq!(ingested.status(), StatusCode::CREATED);
+        let said = app
+            .with_key(Method::POST, "/new/v2.0/conversations/messages", &boss.api_key)
+            .json(&[message(&their_project, "s1", "m1")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(said.status(), StatusCode::CREATED);
         let their_record = first_record(app, &boss.api_key, &their_project).await;
         let their_user = app.user_in(ObjectId::parse(&boss.organisation).unwrap(), "apiKeys").await;
         let added = app
@@ -170,6 +190,8 @@ impl Fixture {
             for path in [
                 "/new/v2.0/projects".to_owned(),
                 format!("/new/v2.0/analytics?projectId={project}&limit=100"),
+                format!("/new/v2.0/conversations?projectId={project}&limit=100"),
+                format!("/new/v2.0/conversations/s1?projectId={project}"),
                 "/new/v2.0/users?limit=100".to_owned(),
                 format!("/new/v2.0/projects/{project}/members"),
             ] {
@@ -330,6 +352,9 @@ macro_rules! matrix {
 
 const INGEST: Option<&str> = Some(r#"[{"projectId":"{project}","contactId":"c9","sessionId":"s9","inputId":"i9"}]"#);
 const UPDATE: Option<&str> = Some(r#"{"projectId":"{project}","contactId":"c1","properties":{"rating":5}}"#);
+const MESSAGE: Option<&str> = Some(
+    r#"[{"projectId":"{project}","contactId":"c9","sessionId":"s9","messageId":"m9","type":"input","source":"user"}]"#,
+);
 const ERASE: Option<&str> = Some(r#"{"contactIds":["c1"]}"#);
 const NAME: Option<&str> = Some(r#"{"name":"renamed"}"#);
 const MEMBER: Option<&str> = Some(r#"{"userId":"{user}","roles":["basic"]}"#);
@@ -341,6 +366,13 @@ matrix! {
     list_records: "GET" "/new/v2.0/analytics?projectId={project}" None, Basic => 200, Some((Who::Plain, 404)), other 404;
     get_record: "GET" "/new/v2.0/analytics/{record}" None, Basic => 200, Some((Who::Plain, 404)), other 404;
     erase_records: "DELETE" "/new/v2.0/analytics/{project}" ERASE, Analytics => 202, Some((Who::Basic, 403)), other 404;
+    ingest_messages: "POST" "/new/v2.0/conversations/messages" MESSAGE, Analytics => 201, Some((Who::Basic, 403)), other 404;
+    list_conversations: "GET" "/new/v2.0/conversations?projectId={project}" None, Basic => 200, Some((Who::Plain, 404)), other 404;
+    read_conversation: "GET" "/new/v2.0/conversations/s1?projectId={project}" None, Basic => 200, Some((Who::Plain, 404)), other 404;
+    delete_conversation: "DELETE" "/new/v2.0/conversations/s1?projectId={project}" None, Analytics => 200, Some((Who::Basic, 403)), other 404;
+    odata_conversations: "GET" "/v2.4/Conversations" None, Admin => 200, Some((Who::Analytics, 403)), other 200;
+    odata_sessions: "GET" "/v2.4/Sessions" None, Admin => 200, Some((Who::Analytics, 403)), other 200;
+    odata_v23_sessions: "GET" "/v2.3/Sessions" None, Admin => 200, Some((Who::Analytics, 403)), other 200;
     odata_collection: "GET" "/v2.4/Analytics" None, Admin => 200, Some((Who::Analytics, 403)), other 200;
     odata_count: "GET" "/v2.4/Analytics/$count" None, Admin => 200, Some((Who::Analytics, 403)), other 200;
     odata_record: "GET" "/v2.4/Analytics('{record}')" None, Admin => 200, Some((Who::Analytics, 403)), other 404;

@@ -96,12 +96,22 @@ async fn patch_renames_and_merges_settings() {
     let masked = json_of(patch(&app, &id, json!({"settings": {"maskIp": true}})).await, StatusCode::OK).await;
     assert_eq!(
         masked["settings"],
-        json!({"collectAnalytics": true, "maskSensitive": false, "maskIp": true, "retentionDays": 365})
+        json!({"collectAnalytics": true, "maskSensitive": false, "maskIp": true, "retentionDays": 365,
+               "collectConversations": true, "transcriptRetentionDays": 0})
     );
+    let shorter = json!({"settings": {"transcriptRetentionDays": 30, "collectConversations": false}});
+    let shorter = json_of(patch(&app, &id, shorter).await, StatusCode::OK).await;
+    assert_eq!(
+        (shorter["settings"]["transcriptRetentionDays"].clone(), shorter["settings"]["collectConversations"].clone()),
+        (json!(30), json!(false))
+    );
+    let refused = patch(&app, &id, json!({"settings": {"transcriptRetentionDays": -1}})).await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
     assert_eq!(masked["name"], "Renamed");
 
     let retained = json_of(patch(&app, &id, json!({"settings": {"retentionDays": 30}})).await, StatusCode::OK).await;
-    let expected = json!({"collectAnalytics": true, "maskSensitive": false, "maskIp": true, "retentionDays": 30});
+    let expected = json!({"collectAnalytics": true, "maskSensitive": false, "maskIp": true, "retentionDays": 30,
+                          "collectConversations": false, "transcriptRetentionDays": 30});
     assert_eq!(retained["settings"], expected);
     let stored = read(&app, &id).await;
     assert_eq!(stored["settings"], expected);

@@ -46,9 +46,8 @@ impl<E: Engine> ConversationStore for E {
                     static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
                         sql::insert_batch("messages", MESSAGE_FIELDS, MESSAGE_KEY, "project_id, session_id")
                     });
-                    let columns: Vec<Vec<&Value>> = (0..MESSAGE_FIELDS.len())
-                        .map(|i| messages.iter().map(|m| &m.values()[i]).collect())
-                        .collect();
+                    let columns: Vec<Vec<&Value>> =
+                        (0..MESSAGE_FIELDS.len()).map(|i| messages.iter().map(|m| &m.values()[i]).collect()).collect();
                     let rows = x.query_columns(&SQL, &columns, &[Kind::Text, Kind::Text]).await?;
                     rows.into_iter()
                         .map(|row| {

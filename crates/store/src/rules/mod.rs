@@ -3,6 +3,7 @@
 //! with `?n` placeholders (the dialect turns them into PostgreSQL's); where the engines truly
 //! differ, the rule branches on [`Dialect`](crate::sql::Dialect) in the open.
 
+mod conversations;
 mod identity;
 mod lifecycle;
 mod oauth;
@@ -10,7 +11,6 @@ mod odata;
 mod projects;
 mod records;
 mod sessions;
-mod conversations;
 
 use std::vec;
 

@@ -234,7 +234,8 @@ pub(crate) async fn refresh(x: &mut impl Executor, keys: Vec<SessionKey>, emptie
         let name = x
             .query_opt(&dialect.text("SELECT name FROM projects WHERE id = ?1"), &[text(project)], &[Kind::Text])
             .await?;
-        names.insert(*project, name.and_then(|row| row.into_iter().next()).and_then(|v| v.as_text().map(str::to_owned)));
+        names
+            .insert(*project, name.and_then(|row| row.into_iter().next()).and_then(|v| v.as_text().map(str::to_owned)));
     }
     let mut derived = Vec::new();
     let mut empty = Vec::new();
@@ -301,7 +302,11 @@ async fn store(x: &mut impl Executor, derived: Vec<Vec<Value>>) -> StoreResult<(
         Dialect::Postgres => {
             let arrays: Vec<String> =
                 SESSION_TYPES.iter().enumerate().map(|(i, ty)| format!("${}::{ty}[]", i + 1)).collect();
-            let sql = format!("INSERT INTO sessions ({columns}) SELECT * FROM unnest({}){}", arrays.join(", "), upsert_tail());
+            let sql = format!(
+                "INSERT INTO sessions ({columns}) SELECT * FROM unnest({}){}",
+                arrays.join(", "),
+                upsert_tail()
+            );
             let columns: Vec<Vec<&Value>> =
                 (0..SESSION_COLUMNS.len()).map(|i| derived.iter().map(|row| &row[i]).collect()).collect();
             x.query_columns(&sql, &columns, &[]).await?;

@@ -304,12 +304,12 @@ fn recompute(rows: &[Raw]) -> BTreeMap<String, BTreeMap<&'static str, Value>> {
 async fn stored_sessions(store: &Arc<dyn Store>, project: &Project) -> BTreeMap<String, BTreeMap<String, Value>> {
     let entity = EntityType::sessions(IdName::Id);
     let query = parse_query(&entity, &[]).unwrap();
-    let read = ODataRead { entity: &entity, query: &query, projects: &[project.id], columns: &query.select, limit: 100_000 };
+    let read =
+        ODataRead { entity: &entity, query: &query, projects: &[project.id], columns: &query.select, limit: 100_000 };
     let rows = store.odata_rows(read).await.unwrap();
     rows.into_iter()
         .map(|row| {
-            let fields: BTreeMap<String, Value> =
-                SESSION_FIELDS.iter().map(|f| f.name.to_owned()).zip(row).collect();
+            let fields: BTreeMap<String, Value> = SESSION_FIELDS.iter().map(|f| f.name.to_owned()).zip(row).collect();
             (fields["sessionId"].as_text().unwrap().to_owned(), fields)
         })
         .collect()

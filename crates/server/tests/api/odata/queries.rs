@@ -2,9 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use parley_core::{MESSAGE_FIELDS, RECORD_FIELDS, SESSION_FIELDS};
 use parley_core::field::FieldType;
 use parley_core::value::format_time;
+use parley_core::{MESSAGE_FIELDS, RECORD_FIELDS, SESSION_FIELDS};
 use quick_xml::events::Event;
 use reqwest::Method;
 use serde_json::{Value as Json, json};
@@ -147,7 +147,8 @@ async fn metadata_is_csdl_with_every_property_and_its_edm_type() {
         .map(|(set, ty)| ((*set).to_owned(), format!("{namespace}.{ty}")))
         .collect();
     assert_eq!(sets, expected_sets);
-    let catalogues = [("AnalyticsRecord", RECORD_FIELDS), ("ConversationMessage", MESSAGE_FIELDS), ("Session", SESSION_FIELDS)];
+    let catalogues =
+        [("AnalyticsRecord", RECORD_FIELDS), ("ConversationMessage", MESSAGE_FIELDS), ("Session", SESSION_FIELDS)];
     assert_eq!(properties.len(), catalogues.iter().map(|(_, fields)| fields.len()).sum::<usize>());
     for (owner, fields) in catalogues {
         for field in fields {
