@@ -16,6 +16,9 @@ pub const MAX_SEARCH_CHARS: usize = 512;
 /// The most words a search may have.
 pub const MAX_SEARCH_WORDS: usize = 16;
 
+/// The parameters of the index that take one value.
+const SINGLE_PARAMETERS: [&str; 9] = ["projectId", "from", "to", "channel", "search", "limit", "skip", "next", "previous"];
+
 /// A position in the index: the last message's time and the session id of a summary.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConversationCursor {
@@ -55,14 +58,12 @@ impl ConversationQuery {
         let mut contact_ids = Vec::new();
         let mut single: Map<String, Json> = Map::new();
         for (name, value) in pairs {
-            match name.as_str() {
-                "contactIds" | "contactIds[]" => contact_ids.push(value.clone()),
-                "projectId" | "from" | "to" | "channel" | "search" | "limit" | "skip" | "next" | "previous" => {
-                    if single.insert(name.clone(), Json::String(value.clone())).is_some() {
-                        return Err(Error::invalid(name, "must be given once"));
-                    }
-                }
-                _ => {}
+            if name == "contactIds" || name == "contactIds[]" {
+                contact_ids.push(value.clone());
+            } else if SINGLE_PARAMETERS.contains(&name.as_str())
+                && single.insert(name.clone(), Json::String(value.clone())).is_some()
+            {
+                return Err(Error::invalid(name, "must be given once"));
             }
         }
         let text = |name: &str| single.get(name).and_then(Json::as_str).map(str::to_owned);

@@ -225,7 +225,9 @@ async fn add_ratings(x: &mut impl Executor, project: ObjectId, items: &mut [Conv
         return Ok(());
     }
     const KINDS: [Kind; 5] = [Kind::Text, Kind::Time, Kind::Text, Kind::Number, Kind::Text];
-    let mut found: Vec<(String, time::OffsetDateTime, String, Option<f64>, Option<String>)> = Vec::new();
+    // (session, timestamp, row id, rating, comment)
+    type Rated = (String, time::OffsetDateTime, String, Option<f64>, Option<String>);
+    let mut found: Vec<Rated> = Vec::new();
     for table in ["records", "messages"] {
         let columns = "session_id, timestamp, id, rating, rating_comment";
         let rows = match x.dialect() {
