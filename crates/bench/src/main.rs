@@ -81,6 +81,11 @@ pub struct Options {
     /// database); by default the embedded SQLite file in a scratch directory.
     #[arg(long)]
     pub database: Option<String>,
+    /// Conversation messages per input: after the record phases, ingest one user message and
+    /// this many minus one bot answers per record, then time the conversations index and its
+    /// search. 0 leaves conversations out.
+    #[arg(long, default_value_t = 0)]
+    pub messages_per_input: usize,
     /// Leave out the raw engine.
     #[arg(long)]
     pub no_raw: bool,

@@ -70,6 +70,16 @@ pub struct ParleyFigures {
     pub list_queries: Vec<QueryFigures>,
     /// OData queries on `/v2.4/Analytics`, or why there are none.
     pub odata_queries: Result<Vec<QueryFigures>, String>,
+    /// Conversation messages, when the run asked for them (`--messages-per-input`).
+    pub conversations: Option<ConversationFigures>,
+}
+
+/// Message ingest and the reads of the conversations index.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConversationFigures {
+    /// The ingest of messages; `records` counts messages here.
+    pub ingest: Phase<IngestFigures>,
+    pub queries: Vec<QueryFigures>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -156,6 +166,9 @@ impl Results {
         if let Some(parley) = &self.parley {
             out.push_str(&ingest_row("parley over HTTP", &parley.ingest));
         }
+        if let Some(conversations) = self.parley.as_ref().and_then(|p| p.conversations.as_ref()) {
+            out.push_str(&ingest_row("parley messages over HTTP (messages/s)", &conversations.ingest));
+        }
         if let Some(raw) = &self.raw {
             out.push_str(&ingest_row("raw engine (no HTTP)", &raw.ingest));
         }
@@ -192,6 +205,9 @@ impl Results {
             match &parley.odata_queries {
                 Ok(queries) => query_rows(&mut out, "parley OData", queries),
                 Err(note) => out.push_str(&format!("| parley OData | skipped: {note} | | | | |\n")),
+            }
+            if let Some(conversations) = &parley.conversations {
+                query_rows(&mut out, "parley conversations", &conversations.queries);
             }
         }
         match &self.peer {

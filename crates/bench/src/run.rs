@@ -21,7 +21,7 @@ use crate::Result;
 use crate::data::{Dataset, Spec};
 use crate::load::{Connection, HttpWorker, LoadFigures, Outcome, QueryFigures, Worker, closed_loop, run_query};
 use crate::process::{Machine, RssSampler, Server, wait_for_quiet};
-use crate::report::{DatasetFigures, IngestFigures, ParleyFigures, PeerFigures, Phase, Ratios, RawFigures, Results};
+use crate::report::{ConversationFigures, DatasetFigures, IngestFigures, ParleyFigures, PeerFigures, Phase, Ratios, RawFigures, Results};
 use crate::workload::Workload;
 
 /// How long a phase may wait for the machine to become quiet.
@@ -419,12 +419,83 @@ async fn parley(
         list_queries.push(figures);
     }
     let odata_queries = odata(o, &mut connection, &workload, &auth).await;
+    let conversations = if o.messages_per_input > 0 {
+        Some(conversations(o, &server, &mut connection, &workload, &auth).await)
+    } else {
+        None
+    };
     server.stop();
     Ok((
-        ParleyFigures { ingest, update_by_input, update_by_session, list_queries, odata_queries },
+        ParleyFigures { ingest, update_by_input, update_by_session, list_queries, odata_queries, conversations },
         workload,
         ndjson_bytes,
     ))
+}
+
+/// Ingests the conversation messages of every record, then times the index and its search.
+async fn conversations(
+    o: &Options,
+    server: &Server,
+    connection: &mut Connection,
+    workload: &Arc<Workload>,
+    auth: &(&'static str, HeaderValue),
+) -> ConversationFigures {
+    let bodies = Arc::new(workload.message_bodies(o.batch, o.messages_per_input));
+    let messages = workload.data.records.len() * o.messages_per_input;
+    let load_average = wait_for_quiet(o.max_load, PATIENCE, "parley message ingest");
+    eprintln!(
+        "bench: parley message ingest: {} requests of {} messages, {} at once (load average {load_average:.2})",
+        bodies.len(),
+        o.batch,
+        o.ingest_concurrency
+    );
+    let rss = RssSampler::start(server.pid());
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..o.ingest_concurrency.max(1))
+        .map(|_| {
+            let (bodies, next) = (Arc::clone(&bodies), Arc::clone(&next));
+            let mut connection = Connection::new(server.addr);
+            let headers = [auth.clone(), ("content-type", header("application/x-ndjson"))];
+            tokio::spawn(async move {
+                let mut errors = 0u64;
+                while let Some(body) = bodies.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    match connection.send(Method::POST, "/new/v2.0/conversations/messages", &headers, body.clone()).await
+                    {
+                        Ok((status, _)) if status == StatusCode::CREATED || status == StatusCode::OK => {}
+                        _ => errors += 1,
+                    }
+                }
+                errors
+            })
+        })
+        .collect();
+    let mut errors = 0;
+    for task in tasks {
+        errors += task.await.unwrap_or(1);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let ingest = Phase {
+        load_average,
+        rss_peak_mb: Some(rss.finish()),
+        figures: IngestFigures {
+            records: messages,
+            requests: bodies.len(),
+            batch: o.batch,
+            concurrency: o.ingest_concurrency,
+            seconds,
+            per_second: messages as f64 / seconds,
+            errors,
+        },
+    };
+    let load_average = wait_for_quiet(o.max_load, PATIENCE, "parley conversation reads");
+    eprintln!("bench: parley conversation reads, {} calls each (load average {load_average:.2})", o.query_calls);
+    let headers = [auth.clone(), ("accept", header("application/json"))];
+    let mut queries = Vec::new();
+    for (name, path) in workload.conversation_queries() {
+        queries.push(run_query(connection, name, &path, &headers, o.query_calls, |_| None).await);
+    }
+    ConversationFigures { ingest, queries }
 }
 
 /// parley's OData endpoint, when this build has it.

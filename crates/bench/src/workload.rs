@@ -16,6 +16,22 @@ pub struct Workload {
     pub project_ids: Vec<String>,
 }
 
+/// What the bot answers, in turn.
+const ANSWERS: &[&str] = &[
+    "Your delivery is planned for tomorrow.",
+    "I have passed your request to a colleague.",
+    "The refund has been issued to your card.",
+    "You can change the address in your account.",
+    "Our opening hours are 9 to 17, Monday to Friday.",
+    "The delivery was handed to the courier today.",
+];
+
+/// A reference number that about one message in 200 000 shares: `r` and up to six digits.
+fn reference(i: usize, k: usize) -> u64 {
+    let x = (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (k as u64).wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
+    (x >> 20) % 1_000_000
+}
+
 const COMMENTS: &[&str] = &["resolved by agent", "customer converted", "no answer", "survey: very happy", "callback"];
 
 /// The properties every update sets: what a CRM or a survey writes back.
@@ -39,6 +55,64 @@ impl Workload {
                 Bytes::from(body)
             })
             .collect()
+    }
+
+    /// NDJSON bodies of `batch` conversation messages each, in arrival order: per record, the
+    /// user's message and `per_input - 1` bot answers, each answer carrying a reference number
+    /// that few other messages share (what a search for one conversation looks for).
+    pub fn message_bodies(&self, batch: usize, per_input: usize) -> Vec<Bytes> {
+        let messages = self.data.arrival.iter().flat_map(|&i| (0..per_input).map(move |k| (i, k)));
+        let all: Vec<(usize, usize)> = messages.collect();
+        all.chunks(batch.max(1))
+            .map(|chunk| {
+                let mut body = Vec::with_capacity(chunk.len() * 400);
+                for &(i, k) in chunk {
+                    serde_json::to_writer(&mut body, &self.message(i, k))
+                        .unwrap_or_else(|_| unreachable!("a JSON value always serialises"));
+                    body.push(b'\n');
+                }
+                Bytes::from(body)
+            })
+            .collect()
+    }
+
+    /// Message `k` of record `i`: the user's input when `k` is 0, else a bot answer.
+    fn message(&self, i: usize, k: usize) -> serde_json::Value {
+        let r = &self.data.records[i];
+        let (kind, source, text) = if k == 0 {
+            ("input", "user", r.input_text.clone())
+        } else {
+            let answer = ANSWERS[(i + k) % ANSWERS.len()];
+            ("output", "bot", format!("{answer} Reference r{}.", reference(i, k)))
+        };
+        serde_json::json!({
+            "projectId": self.project_ids[r.project],
+            "contactId": r.contact_id,
+            "sessionId": r.session_id,
+            "messageId": format!("{}-{k}", r.input_id),
+            "inputId": r.input_id,
+            "type": kind,
+            "source": source,
+            "inputText": text,
+            "timestamp": iso_time(r.timestamp_ms + k as i64),
+            "channel": r.channel,
+            "localeName": r.locale,
+            "flowName": r.flow_name,
+        })
+    }
+
+    /// The reads of the conversations index: (name, path).
+    pub fn conversation_queries(&self) -> Vec<(&'static str, String)> {
+        let (p, c, _) = self.read_targets();
+        let base = format!("/new/v2.0/conversations?projectId={p}");
+        let first = self.data.arrival.iter().copied().find(|&i| self.data.records[i].project == 0).unwrap_or(0);
+        vec![
+            ("index, first page (25)", format!("{base}&limit=25")),
+            ("index, one contact", format!("{base}&contactIds={c}")),
+            ("search, one rare word", format!("{base}&search=r{}", reference(first, 1))),
+            ("search, one common word", format!("{base}&search=delivery")),
+            ("search, two words", format!("{base}&search=delivery%20tomorrow")),
+        ]
     }
 
     /// `PATCH /analytics` naming one input (all four ids, as in the published example).
