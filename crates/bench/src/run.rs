@@ -21,7 +21,9 @@ use crate::Result;
 use crate::data::{Dataset, Spec};
 use crate::load::{Connection, HttpWorker, LoadFigures, Outcome, QueryFigures, Worker, closed_loop, run_query};
 use crate::process::{Machine, RssSampler, Server, wait_for_quiet};
-use crate::report::{ConversationFigures, DatasetFigures, IngestFigures, ParleyFigures, PeerFigures, Phase, Ratios, RawFigures, Results};
+use crate::report::{
+    ConversationFigures, DatasetFigures, IngestFigures, ParleyFigures, PeerFigures, Phase, Ratios, RawFigures, Results,
+};
 use crate::workload::Workload;
 
 /// How long a phase may wait for the machine to become quiet.
@@ -460,7 +462,9 @@ async fn conversations(
             tokio::spawn(async move {
                 let mut errors = 0u64;
                 while let Some(body) = bodies.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    match connection.send(Method::POST, "/new/v2.0/conversations/messages", &headers, body.clone()).await
+                    match connection
+                        .send(Method::POST, "/new/v2.0/conversations/messages", &headers, body.clone())
+                        .await
                     {
                         Ok((status, _)) if status == StatusCode::CREATED || status == StatusCode::OK => {}
                         _ => errors += 1,

@@ -171,6 +171,7 @@ pub mod idx {
     pub const SLOTS: FieldIndex = 21;
     pub const UNDERSTOOD: FieldIndex = 26;
     pub const LOCALE_NAME: FieldIndex = 29;
+    pub const LOCALE_REFERENCE_ID: FieldIndex = 30;
     pub const ENDPOINT_NAME: FieldIndex = 31;
     pub const ENDPOINT_URL_TOKEN: FieldIndex = 32;
     pub const SNAPSHOT_NAME: FieldIndex = 34;
@@ -260,6 +261,7 @@ mod tests {
             (idx::FLOW_NAME, "flowName"),
             (idx::ENTRYPOINT, "entrypoint"),
             (idx::LOCALE_NAME, "localeName"),
+            (idx::LOCALE_REFERENCE_ID, "localeReferenceId"),
             (idx::ENDPOINT_NAME, "endpointName"),
             (idx::ENDPOINT_URL_TOKEN, "endpointUrlToken"),
             (idx::SNAPSHOT_NAME, "snapshotName"),

@@ -64,6 +64,16 @@ pub mod idx {
     pub const INPUT_DATA: FieldIndex = 12;
     pub const INPUT_ATTACHMENTS: FieldIndex = 13;
     pub const TIMESTAMP: FieldIndex = 14;
+    pub const FLOW_NAME: FieldIndex = 15;
+    pub const CHANNEL: FieldIndex = 17;
+    pub const ENDPOINT_NAME: FieldIndex = 18;
+    pub const ENDPOINT_URL_TOKEN: FieldIndex = 19;
+    pub const LOCALE_NAME: FieldIndex = 20;
+    pub const LOCALE_REFERENCE_ID: FieldIndex = 21;
+    pub const SNAPSHOT_ID: FieldIndex = 22;
+    pub const SNAPSHOT_NAME: FieldIndex = 23;
+    pub const RATING: FieldIndex = 26;
+    pub const RATING_COMMENT: FieldIndex = 27;
     pub const EXPIRES_AT: FieldIndex = 28;
 }
 
@@ -250,6 +260,16 @@ mod tests {
             (idx::INPUT_DATA, "inputData"),
             (idx::INPUT_ATTACHMENTS, "inputAttachments"),
             (idx::TIMESTAMP, "timestamp"),
+            (idx::FLOW_NAME, "flowName"),
+            (idx::CHANNEL, "channel"),
+            (idx::ENDPOINT_NAME, "endpointName"),
+            (idx::ENDPOINT_URL_TOKEN, "endpointUrlToken"),
+            (idx::LOCALE_NAME, "localeName"),
+            (idx::LOCALE_REFERENCE_ID, "localeReferenceId"),
+            (idx::SNAPSHOT_ID, "snapshotId"),
+            (idx::SNAPSHOT_NAME, "snapshotName"),
+            (idx::RATING, "rating"),
+            (idx::RATING_COMMENT, "ratingComment"),
             (idx::EXPIRES_AT, "expiresAt"),
         ] {
             assert_eq!(MESSAGE_FIELDS[index].name, name);

@@ -3,9 +3,12 @@
 //! once; the store feeds it the rows of the sessions a write touched and stores what it answers,
 //! in the same transaction as the write.
 
+use serde_json::{Value as Json, json};
 use time::OffsetDateTime;
 
-use crate::field::{Field, FieldType, NUMBER, Origin, SHORT, field, not_null};
+use crate::field::{Field, FieldIndex, FieldType, NUMBER, Origin, SHORT, field, idx as rec, not_null};
+use crate::message::idx as msg;
+use crate::value::Value;
 
 use Origin::Server;
 
@@ -47,7 +50,7 @@ pub static SESSION_FIELDS: &[Field] = &[
 
 /// Which collection a contributing row comes from. At equal timestamps rows are taken in this
 /// order, then by their id, so that "earliest" and "latest" are always one row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Source {
     /// An analytics record (one user input).
     Record,
@@ -55,50 +58,165 @@ pub enum Source {
     Message,
 }
 
-/// What one row of a session tells about it: the values the derivation reads.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Contribution {
-    pub source: Option<Source>,
-    /// The row's id, the last tie-breaker.
+/// The position of a row in its session: by timestamp (milliseconds), then source, then id.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RowKey {
+    pub at: i64,
+    pub source: Source,
     pub id: String,
-    pub timestamp: Option<OffsetDateTime>,
+}
+
+impl RowKey {
+    /// The key as stored: `[milliseconds, source, id]`.
+    pub fn to_json(&self) -> Json {
+        json!([self.at, self.source as u8, self.id])
+    }
+
+    pub fn from_json(json: &Json) -> Option<RowKey> {
+        let source = match json.get(1)?.as_u64()? {
+            0 => Source::Record,
+            1 => Source::Message,
+            _ => return None,
+        };
+        Some(RowKey { at: json.get(0)?.as_i64()?, source, id: json.get(2)?.as_str()?.to_owned() })
+    }
+}
+
+/// A session field that takes its value from the earliest row carrying one, and the record and
+/// message fields it is read from.
+#[derive(Debug, Clone, Copy)]
+pub struct Carried {
+    /// The session's field (and column) name.
+    pub column: &'static str,
+    pub record: Option<FieldIndex>,
+    pub message: Option<FieldIndex>,
+}
+
+/// The fields each session takes from the earliest row that carries them. A record's
+/// `entrypoint` is the endpoint's reference id; a record has no snapshot id.
+pub const CARRIED: [Carried; 9] = [
+    Carried { column: "channel", record: Some(rec::CHANNEL), message: Some(msg::CHANNEL) },
+    Carried { column: "endpoint_name", record: Some(rec::ENDPOINT_NAME), message: Some(msg::ENDPOINT_NAME) },
+    Carried {
+        column: "endpoint_url_token",
+        record: Some(rec::ENDPOINT_URL_TOKEN),
+        message: Some(msg::ENDPOINT_URL_TOKEN),
+    },
+    Carried { column: "endpoint_reference_id", record: Some(rec::ENTRYPOINT), message: None },
+    Carried { column: "locale_name", record: Some(rec::LOCALE_NAME), message: Some(msg::LOCALE_NAME) },
+    Carried {
+        column: "locale_reference_id",
+        record: Some(rec::LOCALE_REFERENCE_ID),
+        message: Some(msg::LOCALE_REFERENCE_ID),
+    },
+    Carried { column: "snapshot_id", record: None, message: Some(msg::SNAPSHOT_ID) },
+    Carried { column: "snapshot_name", record: Some(rec::SNAPSHOT_NAME), message: Some(msg::SNAPSHOT_NAME) },
+    Carried { column: "flow_name", record: Some(rec::FLOW_NAME), message: Some(msg::FLOW_NAME) },
+];
+
+/// The fields of a row a session is derived from, in the order [`Contribution::from_values`]
+/// reads them; `None` where the source has no such field.
+pub fn contribution_fields(source: Source) -> Vec<Option<FieldIndex>> {
+    let pick = |record: Option<FieldIndex>, message: Option<FieldIndex>| match source {
+        Source::Record => record,
+        Source::Message => message,
+    };
+    let mut fields = vec![
+        pick(Some(rec::ID), Some(msg::ID)),
+        pick(Some(rec::TIMESTAMP), Some(msg::TIMESTAMP)),
+        pick(Some(rec::CONTACT_ID), Some(msg::CONTACT_ID)),
+        pick(Some(rec::ORGANISATION), Some(msg::ORGANISATION)),
+    ];
+    fields.extend(CARRIED.iter().map(|c| pick(c.record, c.message)));
+    fields.extend([
+        pick(Some(rec::RATING), Some(msg::RATING)),
+        pick(Some(rec::RATING_COMMENT), Some(msg::RATING_COMMENT)),
+        pick(Some(rec::HANDOVER_ESCALATIONS), None),
+        pick(Some(rec::EXPIRES_AT), Some(msg::EXPIRES_AT)),
+    ]);
+    fields
+}
+
+/// What one row tells about its session.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Contribution {
+    pub key: RowKey,
+    pub timestamp: OffsetDateTime,
     pub contact_id: String,
     pub organisation: String,
-    pub channel: Option<String>,
-    pub endpoint_name: Option<String>,
-    pub endpoint_url_token: Option<String>,
-    pub endpoint_reference_id: Option<String>,
-    pub locale_name: Option<String>,
-    pub locale_reference_id: Option<String>,
-    pub snapshot_id: Option<String>,
-    pub snapshot_name: Option<String>,
-    pub flow_name: Option<String>,
+    /// The values of [`CARRIED`], in order.
+    pub carried: [Option<String>; 9],
     pub rating: Option<f64>,
     pub rating_comment: Option<String>,
     pub handover_escalations: Option<i64>,
     pub expires_at: Option<OffsetDateTime>,
 }
 
-/// A session as derived from its rows. Besides the fields of [`SESSION_FIELDS`] it keeps what
-/// the conversations index shows: the times of the first and last message and the first flow.
+impl Contribution {
+    /// A row's contribution from the values of [`contribution_fields`], in order (`Null` where
+    /// the source has no such field). `None` when the values are not of their fields' types.
+    pub fn from_values(source: Source, values: &[Value]) -> Option<Contribution> {
+        let text = |v: &Value| v.as_text().map(str::to_owned);
+        let time = |v: &Value| match v {
+            Value::Time(t) => Some(*t),
+            _ => None,
+        };
+        let [id, timestamp, contact, organisation, rest @ ..] = values else { return None };
+        let (carried, rest) = rest.split_at_checked(CARRIED.len())?;
+        let [rating, comment, handovers, expires] = rest else { return None };
+        let timestamp = time(timestamp)?;
+        Some(Contribution {
+            key: RowKey { at: millis(timestamp), source, id: text(id)? },
+            timestamp,
+            contact_id: text(contact)?,
+            organisation: text(organisation)?,
+            carried: std::array::from_fn(|i| text(&carried[i])),
+            rating: match rating {
+                Value::Number(n) => Some(*n),
+                Value::Integer(n) => Some(*n as f64),
+                _ => None,
+            },
+            rating_comment: text(comment),
+            handover_escalations: match handovers {
+                Value::Integer(n) => Some(*n),
+                _ => None,
+            },
+            expires_at: time(expires),
+        })
+    }
+
+    /// The contribution of a row whose values are in its catalogue's order.
+    pub fn of_row(source: Source, row: &[Value]) -> Option<Contribution> {
+        let values: Vec<Value> =
+            contribution_fields(source).into_iter().map(|f| f.map_or(Value::Null, |i| row[i].clone())).collect();
+        Contribution::from_values(source, &values)
+    }
+}
+
+fn millis(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// The value of a carried field and the row it came from.
+pub type CarriedValue = Option<(RowKey, String)>;
+
+/// A session as derived from some of its rows. Deriving from all of a session's rows gives the
+/// session; [`Derived::merge`] of two derivations over disjoint rows gives the derivation over
+/// both, so that an ingest only derives its new rows and merges them into what is stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Derived {
+    /// The earliest row, whose contact and organisation the session shows.
+    pub first: RowKey,
     pub contact_id: String,
     pub organisation: String,
     pub started_at: OffsetDateTime,
     pub last_activity_at: OffsetDateTime,
-    pub channel: Option<String>,
-    pub endpoint_name: Option<String>,
-    pub endpoint_url_token: Option<String>,
-    pub endpoint_reference_id: Option<String>,
-    pub locale_name: Option<String>,
-    pub locale_reference_id: Option<String>,
-    pub snapshot_id: Option<String>,
-    pub snapshot_name: Option<String>,
-    pub flow_name: Option<String>,
+    /// The values of [`CARRIED`], in order, each from the earliest row that carries one.
+    pub carried: [CarriedValue; 9],
+    /// The latest row with a rating: its rating and comment.
+    pub rated: Option<(RowKey, f64, Option<String>)>,
+    /// The largest of its records' (until escalations are kept).
     pub handover_escalations: i64,
-    pub rating: Option<f64>,
-    pub rating_comment: Option<String>,
     pub inputs_count: i64,
     pub messages_count: i64,
     pub first_message_at: Option<OffsetDateTime>,
@@ -107,45 +225,77 @@ pub struct Derived {
     pub expires_at: Option<OffsetDateTime>,
 }
 
+impl Derived {
+    /// The derivation over one row.
+    pub fn of(row: &Contribution) -> Derived {
+        let message = row.key.source == Source::Message;
+        Derived {
+            first: row.key.clone(),
+            contact_id: row.contact_id.clone(),
+            organisation: row.organisation.clone(),
+            started_at: row.timestamp,
+            last_activity_at: row.timestamp,
+            carried: std::array::from_fn(|i| row.carried[i].clone().map(|v| (row.key.clone(), v))),
+            rated: row.rating.map(|r| (row.key.clone(), r, row.rating_comment.clone())),
+            handover_escalations: row.handover_escalations.unwrap_or(0),
+            inputs_count: i64::from(!message),
+            messages_count: i64::from(message),
+            first_message_at: message.then_some(row.timestamp),
+            last_message_at: message.then_some(row.timestamp),
+            expires_at: row.expires_at,
+        }
+    }
+
+    /// The derivation over the rows of both, which must not share a row.
+    pub fn merge(self, other: Derived) -> Derived {
+        let (earlier, later) = if self.first <= other.first { (self, other) } else { (other, self) };
+        let min = |a: Option<OffsetDateTime>, b: Option<OffsetDateTime>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let [mut mine, theirs] = [earlier.carried, later.carried];
+        for (slot, candidate) in mine.iter_mut().zip(theirs) {
+            if let Some(candidate) = candidate
+                && slot.as_ref().is_none_or(|(key, _)| candidate.0 < *key)
+            {
+                *slot = Some(candidate);
+            }
+        }
+        let rated = match (earlier.rated, later.rated) {
+            (Some(a), Some(b)) => Some(if a.0 >= b.0 { a } else { b }),
+            (a, b) => a.or(b),
+        };
+        Derived {
+            first: earlier.first,
+            contact_id: earlier.contact_id,
+            organisation: earlier.organisation,
+            started_at: earlier.started_at.min(later.started_at),
+            last_activity_at: earlier.last_activity_at.max(later.last_activity_at),
+            carried: mine,
+            rated,
+            handover_escalations: earlier.handover_escalations.max(later.handover_escalations),
+            inputs_count: earlier.inputs_count + later.inputs_count,
+            messages_count: earlier.messages_count + later.messages_count,
+            first_message_at: min(earlier.first_message_at, later.first_message_at),
+            last_message_at: earlier.last_message_at.max(later.last_message_at),
+            expires_at: earlier.expires_at.zip(later.expires_at).map(|(a, b)| a.max(b)),
+        }
+    }
+
+    /// The row keys a stored session keeps so that later rows can be merged into it:
+    /// `{"first": key, "carried": [key or null, …], "rated": key or null}`.
+    pub fn keys_json(&self) -> Json {
+        json!({
+            "first": self.first.to_json(),
+            "carried": self.carried.iter().map(|c| c.as_ref().map_or(Json::Null, |(k, _)| k.to_json())).collect::<Vec<_>>(),
+            "rated": self.rated.as_ref().map_or(Json::Null, |(k, _, _)| k.to_json()),
+        })
+    }
+}
+
 /// Derives a session from all of its rows, in any order; `None` when there are none.
-///
-/// - `startedAt` and `lastActivityAt`: the least and greatest timestamp;
-/// - `contactId`, `channel`, `locale*`, `endpoint*`, `snapshot*` and the flow: each from the
-///   earliest row that carries a value for it;
-/// - `rating` and `ratingComment`: both from the latest row with a rating;
-/// - `handoverEscalations`: the largest of its records' (until escalations are kept);
-/// - counts of records (inputs) and messages, and the first and last message's times.
-pub fn derive(rows: &mut [Contribution]) -> Option<Derived> {
-    rows.sort_by(|a, b| (a.timestamp, a.source, &a.id).cmp(&(b.timestamp, b.source, &b.id)));
-    let first = rows.first()?;
-    let last = rows.last()?;
-    let earliest = |value: fn(&Contribution) -> &Option<String>| rows.iter().find_map(|row| value(row).clone());
-    let rated = rows.iter().rev().find(|row| row.rating.is_some());
-    let messages: Vec<&Contribution> = rows.iter().filter(|row| row.source == Some(Source::Message)).collect();
-    let never_expires = rows.iter().any(|row| row.expires_at.is_none());
-    Some(Derived {
-        contact_id: first.contact_id.clone(),
-        organisation: first.organisation.clone(),
-        started_at: first.timestamp?,
-        last_activity_at: last.timestamp?,
-        channel: earliest(|r| &r.channel),
-        endpoint_name: earliest(|r| &r.endpoint_name),
-        endpoint_url_token: earliest(|r| &r.endpoint_url_token),
-        endpoint_reference_id: earliest(|r| &r.endpoint_reference_id),
-        locale_name: earliest(|r| &r.locale_name),
-        locale_reference_id: earliest(|r| &r.locale_reference_id),
-        snapshot_id: earliest(|r| &r.snapshot_id),
-        snapshot_name: earliest(|r| &r.snapshot_name),
-        flow_name: earliest(|r| &r.flow_name),
-        handover_escalations: rows.iter().filter_map(|r| r.handover_escalations).max().unwrap_or(0),
-        rating: rated.and_then(|r| r.rating),
-        rating_comment: rated.and_then(|r| r.rating_comment.clone()),
-        inputs_count: rows.iter().filter(|r| r.source == Some(Source::Record)).count() as i64,
-        messages_count: messages.len() as i64,
-        first_message_at: messages.first().and_then(|m| m.timestamp),
-        last_message_at: messages.last().and_then(|m| m.timestamp),
-        expires_at: if never_expires { None } else { rows.iter().filter_map(|r| r.expires_at).max() },
-    })
+pub fn derive(rows: &[Contribution]) -> Option<Derived> {
+    rows.iter().map(Derived::of).reduce(Derived::merge)
 }
 
 #[cfg(test)]
@@ -155,19 +305,21 @@ mod tests {
 
     fn row(source: Source, id: &str, at: OffsetDateTime) -> Contribution {
         Contribution {
-            source: Some(source),
-            id: id.into(),
-            timestamp: Some(at),
+            key: RowKey { at: millis(at), source, id: id.into() },
+            timestamp: at,
             contact_id: "c".into(),
             organisation: "o".into(),
+            carried: Default::default(),
+            rating: None,
+            rating_comment: None,
+            handover_escalations: None,
             expires_at: Some(at + time::Duration::days(1)),
-            ..Contribution::default()
         }
     }
 
     #[test]
     fn no_rows_is_no_session() {
-        assert_eq!(derive(&mut []), None);
+        assert_eq!(derive(&[]), None);
     }
 
     #[test]
@@ -175,36 +327,90 @@ mod tests {
         let t = datetime!(2024-05-01 12:00 UTC);
         let mut late_rating = row(Source::Record, "r2", t + time::Duration::minutes(5));
         late_rating.rating = Some(1.0);
-        late_rating.rating_comment = None;
         let mut early_rating = row(Source::Message, "m1", t);
         early_rating.rating = Some(5.0);
         early_rating.rating_comment = Some("great".into());
-        early_rating.channel = Some("web".into());
+        early_rating.carried[0] = Some("web".into());
         let mut later_channel = row(Source::Message, "m2", t + time::Duration::minutes(1));
-        later_channel.channel = Some("voice".into());
+        later_channel.carried[0] = Some("voice".into());
         later_channel.handover_escalations = Some(2);
-        let mut rows = vec![late_rating, later_channel, early_rating];
-        let derived = derive(&mut rows).unwrap();
-        assert_eq!(derived.channel.as_deref(), Some("web"));
-        assert_eq!((derived.rating, derived.rating_comment), (Some(1.0), None), "both from the latest rated row");
+        let rows = [late_rating, later_channel, early_rating];
+        let derived = derive(&rows).unwrap();
+        assert_eq!(derived.carried[0].as_ref().map(|(_, v)| v.as_str()), Some("web"));
+        let rated = derived.rated.as_ref().map(|(_, r, c)| (*r, c.clone()));
+        assert_eq!(rated, Some((1.0, None)), "both from the latest rated row");
         assert_eq!((derived.inputs_count, derived.messages_count), (1, 2));
         assert_eq!(derived.started_at, t);
         assert_eq!(derived.last_activity_at, t + time::Duration::minutes(5));
         assert_eq!(derived.last_message_at, Some(t + time::Duration::minutes(1)));
         assert_eq!(derived.handover_escalations, 2);
         assert_eq!(derived.expires_at, Some(t + time::Duration::minutes(5) + time::Duration::days(1)));
+        // Any split of the rows, merged, gives the same.
+        for split in 0..=rows.len() {
+            let (a, b) = rows.split_at(split);
+            let merged = match (derive(a), derive(b)) {
+                (Some(a), Some(b)) => a.merge(b),
+                (a, b) => a.or(b).unwrap(),
+            };
+            assert_eq!(merged, derived, "split at {split}");
+        }
     }
 
     #[test]
     fn ties_go_to_records_then_ids_and_one_row_that_never_expires_keeps_the_session() {
         let t = datetime!(2024-05-01 12:00 UTC);
         let mut message = row(Source::Message, "a", t);
-        message.channel = Some("message".into());
+        message.carried[0] = Some("message".into());
         message.expires_at = None;
         let mut record = row(Source::Record, "z", t);
-        record.channel = Some("record".into());
-        let derived = derive(&mut [message, record]).unwrap();
-        assert_eq!(derived.channel.as_deref(), Some("record"));
+        record.carried[0] = Some("record".into());
+        let derived = derive(&[message, record]).unwrap();
+        assert_eq!(derived.carried[0].as_ref().map(|(_, v)| v.as_str()), Some("record"));
         assert_eq!(derived.expires_at, None);
+        let keys = derived.keys_json();
+        assert_eq!(RowKey::from_json(&keys["first"]), Some(derived.first.clone()));
+    }
+
+    #[test]
+    fn contributions_read_the_catalogue_fields_of_each_source() {
+        for source in [Source::Record, Source::Message] {
+            let fields = contribution_fields(source);
+            assert_eq!(fields.len(), 4 + CARRIED.len() + 4);
+        }
+        let catalogue = |source| match source {
+            Source::Record => crate::RECORD_FIELDS,
+            Source::Message => crate::MESSAGE_FIELDS,
+        };
+        let names = |source| -> Vec<&str> {
+            contribution_fields(source).iter().map(|f| f.map_or("-", |i| catalogue(source)[i].name)).collect()
+        };
+        assert_eq!(
+            names(Source::Record)[4..13],
+            [
+                "channel",
+                "endpointName",
+                "endpointUrlToken",
+                "entrypoint",
+                "localeName",
+                "localeReferenceId",
+                "-",
+                "snapshotName",
+                "flowName"
+            ]
+        );
+        assert_eq!(
+            names(Source::Message)[4..13],
+            [
+                "channel",
+                "endpointName",
+                "endpointUrlToken",
+                "-",
+                "localeName",
+                "localeReferenceId",
+                "snapshotId",
+                "snapshotName",
+                "flowName"
+            ]
+        );
     }
 }

@@ -116,12 +116,11 @@ pub fn insert_record(dialect: Dialect) -> String {
     insert_row(dialect, "records", RECORD_FIELDS, "project_id, input_id")
 }
 
-/// PostgreSQL's `INSERT` of a batch of records; returns the project, input and session of each
-/// record inserted.
+/// PostgreSQL's `INSERT` of a batch of records; returns the project and input of each record
+/// inserted.
 pub fn insert_batch_postgres() -> &'static str {
-    static SQL: LazyLock<String> = LazyLock::new(|| {
-        insert_batch("records", RECORD_FIELDS, "project_id, input_id", "project_id, input_id, session_id")
-    });
+    static SQL: LazyLock<String> =
+        LazyLock::new(|| insert_batch("records", RECORD_FIELDS, "project_id, input_id", "project_id, input_id"));
     &SQL
 }
 
@@ -338,10 +337,7 @@ mod tests {
         assert_eq!(sql.matches("[]").count(), super::RECORD_FIELDS.len());
         assert!(sql.contains("$7::timestamptz[]"), "{sql}");
         assert!(sql.contains("$9::json[]"), "{sql}");
-        assert!(
-            sql.ends_with("ON CONFLICT (project_id, input_id) DO NOTHING RETURNING project_id, input_id, session_id"),
-            "{sql}"
-        );
+        assert!(sql.ends_with("ON CONFLICT (project_id, input_id) DO NOTHING RETURNING project_id, input_id"), "{sql}");
     }
 
     use super::*;

@@ -73,6 +73,8 @@ CREATE TABLE sessions (
     first_message_at       timestamptz,
     last_message_at        timestamptz,
     expires_at             timestamptz,
+    -- The keys of the rows the derived values came from, so that new rows merge in.
+    derivation             json,
     CONSTRAINT sessions_pkey PRIMARY KEY (project_id, session_id)
 );
 CREATE UNIQUE INDEX sessions_project_id ON sessions (project_id, id);

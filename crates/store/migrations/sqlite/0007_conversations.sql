@@ -84,6 +84,8 @@ CREATE TABLE sessions (
     first_message_at       INTEGER,
     last_message_at        INTEGER,
     expires_at             INTEGER,
+    -- The keys of the rows the derived values came from, so that new rows merge in.
+    derivation             TEXT,
     PRIMARY KEY (project_id, session_id)
 );
 CREATE UNIQUE INDEX sessions_project_id ON sessions (project_id, id);

@@ -1,15 +1,16 @@
 //! Conversation messages: ingest, the conversations index, transcripts, and deleting one. Every
 //! write ends by bringing the sessions it touched up to date ([`sessions::refresh`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use async_trait::async_trait;
 use parley_core::conversations::{ConversationCursor, ConversationSummary};
+use parley_core::session::{Contribution, Source};
 use parley_core::{ConversationQuery, MESSAGE_FIELDS, Message, ObjectId, Value};
 
-use super::sessions::{self, Emptied, SessionKey};
+use super::sessions::{self, Emptied};
 use super::{Columns, count, text};
-use crate::error::StoreResult;
+use crate::error::{StoreError, StoreResult};
 use crate::exec::{Engine, Executor, Kind, job};
 use crate::model::IngestCounts;
 use crate::sql::{self, Dialect, Statement};
@@ -31,36 +32,46 @@ impl<E: Engine> ConversationStore for E {
         }
         self.write(job!(|x| {
             x.begin().await?;
-            let touched: Vec<SessionKey> = match x.dialect() {
+            let inserted: Vec<&Message> = match x.dialect() {
                 Dialect::Sqlite => {
                     let insert = sql::insert_row(Dialect::Sqlite, "messages", MESSAGE_FIELDS, MESSAGE_KEY);
-                    let mut touched = Vec::new();
+                    let mut inserted = Vec::new();
                     for message in &messages {
                         if x.execute(&insert, message.values()).await? > 0 {
-                            touched.push((message.project_id(), message.session_id().to_owned()));
+                            inserted.push(message);
                         }
                     }
-                    touched
+                    inserted
                 }
                 Dialect::Postgres => {
                     static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-                        sql::insert_batch("messages", MESSAGE_FIELDS, MESSAGE_KEY, "project_id, session_id")
+                        sql::insert_batch("messages", MESSAGE_FIELDS, MESSAGE_KEY, "project_id, message_id")
                     });
                     let columns: Vec<Vec<&Value>> =
                         (0..MESSAGE_FIELDS.len()).map(|i| messages.iter().map(|m| &m.values()[i]).collect()).collect();
                     let rows = x.query_columns(&SQL, &columns, &[Kind::Text, Kind::Text]).await?;
-                    rows.into_iter()
+                    let keys = rows
+                        .into_iter()
                         .map(|row| {
                             let mut c = Columns::new(row);
                             Ok((c.id()?, c.text()?))
                         })
-                        .collect::<StoreResult<_>>()?
+                        .collect::<StoreResult<HashSet<(ObjectId, String)>>>()?;
+                    messages.iter().filter(|m| keys.contains(&(m.project_id(), message_id(m)))).collect()
                 }
             };
-            let inserted = touched.len() as u64;
-            sessions::refresh(x, touched, Emptied::Remove).await?;
+            let count = inserted.len() as u64;
+            let rows = inserted
+                .into_iter()
+                .map(|m| {
+                    let row = Contribution::of_row(Source::Message, m.values())
+                        .ok_or_else(|| StoreError::internal("a stamped message does not read as a session's row"))?;
+                    Ok(((m.project_id(), m.session_id().to_owned()), row))
+                })
+                .collect::<StoreResult<Vec<_>>>()?;
+            sessions::add(x, rows).await?;
             x.commit().await?;
-            Ok(IngestCounts { inserted, duplicates: messages.len() as u64 - inserted, pending_applied: 0 })
+            Ok(IngestCounts { inserted: count, duplicates: messages.len() as u64 - count, pending_applied: 0 })
         }))
         .await
     }
@@ -175,6 +186,10 @@ impl<E: Engine> ConversationStore for E {
         }))
         .await
     }
+}
+
+fn message_id(message: &Message) -> String {
+    message.get(parley_core::message::idx::MESSAGE_ID).as_text().unwrap_or_default().to_owned()
 }
 
 /// ` WHERE …`: the sessions of the index that the query's filters select.

@@ -66,14 +66,6 @@ impl Columns {
         }
     }
 
-    pub fn opt_integer(&mut self) -> StoreResult<Option<i64>> {
-        match self.next()? {
-            Value::Null => Ok(None),
-            Value::Integer(i) => Ok(Some(i)),
-            other => Err(mismatch("integer", &other)),
-        }
-    }
-
     pub fn opt_number(&mut self) -> StoreResult<Option<f64>> {
         match self.next()? {
             Value::Null => Ok(None),

@@ -1,8 +1,11 @@
 //! Analytics records: ingest with the pending updates that wait for them, updates that wait for
 //! their record, and reads.
 
+use std::collections::HashSet;
+
 use async_trait::async_trait;
 use parley_core::field::idx;
+use parley_core::session::{Contribution, Source};
 use parley_core::{Cursor, ObjectId, RECORD_FIELDS, Record, RecordFilter, RecordUpdate, SortKey, Value};
 use time::OffsetDateTime;
 
@@ -170,6 +173,35 @@ async fn updated_sessions(
     rows.into_iter().map(|row| Ok((project, Columns::new(row).text()?))).collect()
 }
 
+/// Merges the records just inserted into their sessions, and derives again the sessions of the
+/// records that pending updates changed as they arrived.
+async fn bring_sessions_up_to_date(
+    x: &mut impl Executor,
+    added: Vec<&Record>,
+    changed: Vec<SessionKey>,
+) -> StoreResult<()> {
+    let changed_set: HashSet<&SessionKey> = changed.iter().collect();
+    let all: std::collections::BTreeSet<SessionKey> =
+        added.iter().map(|r| session_of(r)).chain(changed.iter().cloned()).collect();
+    sessions::lock(x, &all).await?;
+    let mut rows = Vec::with_capacity(added.len());
+    for record in added {
+        let key = session_of(record);
+        if changed_set.contains(&key) {
+            continue;
+        }
+        let row = Contribution::of_row(Source::Record, record.values())
+            .ok_or_else(|| crate::StoreError::internal("a stamped record does not read as a session's row"))?;
+        rows.push((key, row));
+    }
+    sessions::add(x, rows).await?;
+    sessions::refresh(x, changed, Emptied::Remove).await
+}
+
+fn session_of(record: &Record) -> SessionKey {
+    (record.project_id(), text_of(record, idx::SESSION_ID))
+}
+
 fn text_of(record: &Record, index: usize) -> String {
     record.get(index).as_text().unwrap_or_default().to_owned()
 }
@@ -209,20 +241,26 @@ async fn insert_row_by_row(
     let insert = sql::insert_record(Dialect::Sqlite);
     let any_pending = truth(x.scalar("SELECT EXISTS (SELECT 1 FROM pending_updates)", &[], Kind::Bool).await?)?;
     let mut counts = IngestCounts::default();
-    let mut touched = Vec::new();
+    let mut inserted = Vec::new();
+    let mut updated = Vec::new();
     for record in records {
         if x.execute(&insert, record.values()).await? == 0 {
             counts.duplicates += 1;
             continue;
         }
         counts.inserted += 1;
-        touched.push((record.project_id(), text_of(record, idx::SESSION_ID)));
         if any_pending {
             let input = text_of(record, idx::INPUT_ID);
-            counts.pending_applied += apply_pending_updates(x, &[(record.project_id(), input)], now).await?;
+            let (count, applied) = apply_pending_updates(x, &[(record.project_id(), input)], now).await?;
+            if !applied.is_empty() {
+                counts.pending_applied += count;
+                updated.push(session_of(record));
+                continue;
+            }
         }
+        inserted.push(record);
     }
-    sessions::refresh(x, touched, Emptied::Remove).await?;
+    bring_sessions_up_to_date(x, inserted, updated).await?;
     Ok(counts)
 }
 
@@ -240,34 +278,36 @@ async fn insert_batch(x: &mut impl Executor, records: &[Record], now: OffsetDate
         let keys = [Value::Integer(PENDING_LOCK_CLASS.into()), Value::Integer(lock.into())];
         x.query("SELECT pg_advisory_xact_lock_shared($1::int8::int4, $2::int8::int4)", &keys, &[]).await?;
     }
-    let inserted =
-        x.query_columns(sql::insert_batch_postgres(), &columns, &[Kind::Text, Kind::Text, Kind::Text]).await?;
-    let (keys, touched): (Vec<_>, Vec<_>) = inserted
+    let inserted = x.query_columns(sql::insert_batch_postgres(), &columns, &[Kind::Text, Kind::Text]).await?;
+    let keys = inserted
         .into_iter()
         .map(|row| {
             let mut columns = Columns::new(row);
-            let project = columns.id()?;
-            Ok(((project, columns.text()?), (project, columns.text()?)))
+            Ok((columns.id()?, columns.text()?))
         })
-        .collect::<StoreResult<Vec<_>>>()?
-        .into_iter()
-        .unzip();
-    let pending_applied = if keys.is_empty() { 0 } else { apply_pending_updates(x, &keys, now).await? };
-    sessions::refresh(x, touched, Emptied::Remove).await?;
+        .collect::<StoreResult<Vec<_>>>()?;
+    let (pending_applied, applied) =
+        if keys.is_empty() { (0, Vec::new()) } else { apply_pending_updates(x, &keys, now).await? };
+    let keys: HashSet<(ObjectId, String)> = keys.into_iter().collect();
+    let applied: HashSet<(ObjectId, String)> = applied.into_iter().collect();
+    let key_of = |r: &Record| (r.project_id(), text_of(r, idx::INPUT_ID));
+    let (changed, added): (Vec<&Record>, Vec<&Record>) =
+        records.iter().filter(|r| keys.contains(&key_of(r))).partition(|r| applied.contains(&key_of(r)));
+    bring_sessions_up_to_date(x, added, changed.into_iter().map(session_of).collect()).await?;
     x.commit().await?;
     let inserted = keys.len() as u64;
     Ok(IngestCounts { inserted, duplicates: records.len() as u64 - inserted, pending_applied })
 }
 
 /// Applies the unexpired pending updates of the records just inserted (by project and input),
-/// oldest first, and removes every pending update of their inputs. Returns how many changed a
-/// record. SQLite looks each input up, which costs no round trip; PostgreSQL looks the whole
+/// oldest first, and removes every pending update of their inputs. Returns how many updates
+/// changed a record, and the inputs whose record one changed. SQLite looks each input up, which costs no round trip; PostgreSQL looks the whole
 /// batch up in one statement.
 async fn apply_pending_updates(
     x: &mut impl Executor,
     inserted: &[(ObjectId, String)],
     now: OffsetDateTime,
-) -> StoreResult<u64> {
+) -> StoreResult<(u64, Vec<(ObjectId, String)>)> {
     const KINDS: [Kind; 6] = [Kind::Text, Kind::Text, Kind::Text, Kind::Text, Kind::Json, Kind::Time];
     let keys: (Vec<Value>, Vec<Value>) = inserted.iter().map(|(project, input)| (text(project), text(input))).unzip();
     let waiting = match x.dialect() {
@@ -289,9 +329,10 @@ async fn apply_pending_updates(
         }
     };
     if waiting.is_empty() {
-        return Ok(0);
+        return Ok((0, Vec::new()));
     }
-    let mut applied = 0;
+    let mut count = 0;
+    let mut applied = Vec::new();
     let mut done: (Vec<Value>, Vec<Value>) = (Vec::new(), Vec::new());
     for row in waiting {
         let mut columns = Columns::new(row);
@@ -300,7 +341,11 @@ async fn apply_pending_updates(
         if columns.time()? > now {
             let update = pending_update(project, contact, session, input.clone(), properties)?;
             let statement = sql::update_records(x.dialect(), &update, now);
-            applied += x.execute(&statement.text, &statement.params).await?;
+            let changed = x.execute(&statement.text, &statement.params).await?;
+            if changed > 0 {
+                count += changed;
+                applied.push((project, input.clone()));
+            }
         }
         done.0.push(text(project));
         done.1.push(Value::Text(input));
@@ -318,5 +363,5 @@ async fn apply_pending_updates(
             x.query_columns(sql, &[done.0.iter().collect(), done.1.iter().collect()], &[]).await?;
         }
     }
-    Ok(applied)
+    Ok((count, applied))
 }

@@ -1,7 +1,11 @@
 //! Sessions kept exact on every write. Every rule that adds, changes or removes rows of a session
-//! (records, messages) ends its transaction by calling [`refresh`] with the sessions it touched:
-//! each is derived again from all of its rows ([`parley_core::session::derive`]) and stored, or
-//! removed when no row names it any more.
+//! (records, messages) brings the sessions it touched up to date in its own transaction:
+//!
+//! - rows only added ([`add`]): they are derived on their own and merged into the stored
+//!   session ([`Derived::merge`]), which keeps the keys of the rows its values came from, so an
+//!   ingest costs the same whatever the size of the sessions it adds to;
+//! - rows changed or removed ([`refresh`]): each session is derived again from all of its rows,
+//!   and removed when none is left.
 //!
 //! Two transactions that touch one session must not derive it from each other's uncommitted
 //! rows: on PostgreSQL each takes a transaction lock per session (hashed into a fixed number of
@@ -9,9 +13,10 @@
 //! reads; the one that waits reads after the other has committed. SQLite's one writer needs none.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::LazyLock;
 
-use parley_core::session::{Contribution, Derived, Source, derive};
-use parley_core::{ObjectId, Value};
+use parley_core::session::{CARRIED, Contribution, Derived, RowKey, Source, contribution_fields, derive};
+use parley_core::{MESSAGE_FIELDS, ObjectId, RECORD_FIELDS, Value};
 
 use super::{Columns, opt_text, text};
 use crate::error::StoreResult;
@@ -43,205 +48,149 @@ fn lock_key(key: &SessionKey) -> i32 {
     (hash % SESSION_LOCKS) as i32
 }
 
-/// The columns a contribution is read from, in the order of [`CONTRIBUTION_KINDS`], for each
-/// table that names sessions.
-const RECORD_CONTRIBUTION: &str = "session_id, id, timestamp, contact_id, organisation, channel, endpoint_name, \
-     endpoint_url_token, entrypoint, locale_name, locale_reference_id, CAST(NULL AS TEXT), snapshot_name, flow_name, \
-     rating, rating_comment, handover_escalations, expires_at";
-const MESSAGE_CONTRIBUTION: &str = "session_id, id, timestamp, contact_id, organisation, channel, endpoint_name, \
-     endpoint_url_token, CAST(NULL AS TEXT), locale_name, locale_reference_id, snapshot_id, snapshot_name, flow_name, \
-     rating, rating_comment, CAST(NULL AS BIGINT), expires_at";
-const CONTRIBUTION_KINDS: [Kind; 18] = [
-    Kind::Text,
-    Kind::Text,
-    Kind::Time,
-    Kind::Text,
-    Kind::Text,
-    Kind::Text,
-    Kind::Text,
-    Kind::Text,
-    Kind::Text,
-    Kind::Text,
-    Kind::Text,
-    Kind::Text,
-    Kind::Text,
-    Kind::Text,
-    Kind::Number,
-    Kind::Text,
-    Kind::Integer,
-    Kind::Time,
-];
-
-fn contribution(source: Source, row: Vec<Value>) -> StoreResult<(String, Contribution)> {
-    let mut c = Columns::new(row);
-    let session = c.text()?;
-    let contribution = Contribution {
-        source: Some(source),
-        id: c.text()?,
-        timestamp: Some(c.time()?),
-        contact_id: c.text()?,
-        organisation: c.text()?,
-        channel: c.opt_text()?,
-        endpoint_name: c.opt_text()?,
-        endpoint_url_token: c.opt_text()?,
-        endpoint_reference_id: c.opt_text()?,
-        locale_name: c.opt_text()?,
-        locale_reference_id: c.opt_text()?,
-        snapshot_id: c.opt_text()?,
-        snapshot_name: c.opt_text()?,
-        flow_name: c.opt_text()?,
-        rating: c.opt_number()?,
-        rating_comment: c.opt_text()?,
-        handover_escalations: c.opt_integer()?,
-        expires_at: c.opt_time()?,
-    };
-    Ok((session, contribution))
-}
-
-/// The columns of `sessions` that a derivation sets, in the order [`session_values`] gives them.
-const SESSION_COLUMNS: [&str; 28] = [
-    "id",
-    "organisation",
-    "project_id",
-    "project_name",
-    "session_id",
-    "contact_id",
-    "started_at",
-    "last_activity_at",
-    "channel",
-    "endpoint_name",
-    "endpoint_url_token",
-    "endpoint_reference_id",
-    "locale_name",
-    "locale_reference_id",
-    "snapshot_id",
-    "snapshot_name",
-    "steps_count",
-    "step_path",
-    "goals",
-    "handover_escalations",
-    "rating",
-    "rating_comment",
-    "inputs_count",
-    "messages_count",
-    "flow_name",
-    "first_message_at",
-    "last_message_at",
-    "expires_at",
-];
-const SESSION_TYPES: [&str; 28] = [
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "timestamptz",
-    "timestamptz",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "int8",
-    "text",
-    "text",
-    "int8",
-    "float8",
-    "text",
-    "int8",
-    "int8",
-    "text",
-    "timestamptz",
-    "timestamptz",
-    "timestamptz",
-];
-
-fn time(value: Option<time::OffsetDateTime>) -> Value {
-    value.map_or(Value::Null, Value::Time)
-}
-
-fn session_values(key: &SessionKey, project_name: Option<&str>, d: Derived) -> Vec<Value> {
-    vec![
-        text(ObjectId::generate()),
-        Value::Text(d.organisation),
-        text(key.0),
-        opt_text(project_name),
-        Value::Text(key.1.clone()),
-        Value::Text(d.contact_id),
-        Value::Time(d.started_at),
-        Value::Time(d.last_activity_at),
-        opt_text(d.channel),
-        opt_text(d.endpoint_name),
-        opt_text(d.endpoint_url_token),
-        opt_text(d.endpoint_reference_id),
-        opt_text(d.locale_name),
-        opt_text(d.locale_reference_id),
-        opt_text(d.snapshot_id),
-        opt_text(d.snapshot_name),
-        Value::Integer(0),
-        Value::Text(String::new()),
-        Value::Text(String::new()),
-        Value::Integer(d.handover_escalations),
-        d.rating.map_or(Value::Null, Value::Number),
-        opt_text(d.rating_comment),
-        Value::Integer(d.inputs_count),
-        Value::Integer(d.messages_count),
-        opt_text(d.flow_name),
-        time(d.first_message_at),
-        time(d.last_message_at),
-        time(d.expires_at),
-    ]
-}
-
-/// `ON CONFLICT … DO UPDATE` that replaces every derived column and keeps the session's id.
-fn upsert_tail() -> String {
-    let sets: Vec<String> = SESSION_COLUMNS[1..].iter().map(|c| format!("{c} = excluded.{c}")).collect();
-    format!(" ON CONFLICT (project_id, session_id) DO UPDATE SET {}", sets.join(", "))
-}
-
-/// Derives the sessions `keys` name again from their rows and stores them, in the transaction of
-/// the write that touched them.
-pub(crate) async fn refresh(x: &mut impl Executor, keys: Vec<SessionKey>, emptied: Emptied) -> StoreResult<()> {
-    let keys: BTreeSet<SessionKey> = keys.into_iter().collect();
-    if keys.is_empty() {
-        return Ok(());
-    }
-    let dialect = x.dialect();
-    if dialect == Dialect::Postgres {
+/// Takes the locks of these sessions, in key order (PostgreSQL). A transaction that brings
+/// sessions up to date in more than one step takes the locks of all of them first: locks taken
+/// in two rounds could wait for another transaction's in a cycle. Taking a lock it holds again
+/// never waits.
+pub(crate) async fn lock(x: &mut impl Executor, keys: &BTreeSet<SessionKey>) -> StoreResult<()> {
+    if x.dialect() == Dialect::Postgres {
         let locks: BTreeSet<i32> = keys.iter().map(lock_key).collect();
         let locks: Vec<Value> = locks.into_iter().map(|k| Value::Integer(k.into())).collect();
         let sql = format!("SELECT pg_advisory_xact_lock({SESSION_LOCK_CLASS}, k::int4) FROM unnest($1::int8[]) AS k");
         x.query_columns(&sql, &[locks.iter().collect()], &[]).await?;
     }
+    Ok(())
+}
+
+/// The session columns a derivation sets, in the order [`session_values`] gives them.
+static SESSION_COLUMNS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    let mut columns = vec![
+        "id",
+        "organisation",
+        "project_id",
+        "project_name",
+        "session_id",
+        "contact_id",
+        "started_at",
+        "last_activity_at",
+    ];
+    columns.extend(CARRIED.iter().map(|c| c.column));
+    columns.extend([
+        "steps_count",
+        "step_path",
+        "goals",
+        "handover_escalations",
+        "rating",
+        "rating_comment",
+        "inputs_count",
+        "messages_count",
+        "first_message_at",
+        "last_message_at",
+        "expires_at",
+        "derivation",
+    ]);
+    columns
+});
+
+/// The PostgreSQL array type of each of [`SESSION_COLUMNS`].
+fn postgres_array(column: &str) -> &'static str {
+    match column {
+        "started_at" | "last_activity_at" | "first_message_at" | "last_message_at" | "expires_at" => "timestamptz[]",
+        "steps_count" | "handover_escalations" | "inputs_count" | "messages_count" => "int8[]",
+        "rating" => "float8[]",
+        "derivation" => "json[]",
+        _ => "text[]",
+    }
+}
+
+fn time(value: Option<time::OffsetDateTime>) -> Value {
+    value.map_or(Value::Null, Value::Time)
+}
+
+fn session_values(key: &SessionKey, project_name: Option<&str>, d: &Derived) -> Vec<Value> {
+    let mut values = vec![
+        text(ObjectId::generate()),
+        Value::Text(d.organisation.clone()),
+        text(key.0),
+        opt_text(project_name),
+        Value::Text(key.1.clone()),
+        Value::Text(d.contact_id.clone()),
+        Value::Time(d.started_at),
+        Value::Time(d.last_activity_at),
+    ];
+    values.extend(d.carried.iter().map(|c| opt_text(c.as_ref().map(|(_, v)| v))));
+    values.extend([
+        Value::Integer(0),
+        Value::Text(String::new()),
+        Value::Text(String::new()),
+        Value::Integer(d.handover_escalations),
+        d.rated.as_ref().map_or(Value::Null, |(_, rating, _)| Value::Number(*rating)),
+        opt_text(d.rated.as_ref().and_then(|(_, _, comment)| comment.as_ref())),
+        Value::Integer(d.inputs_count),
+        Value::Integer(d.messages_count),
+        time(d.first_message_at),
+        time(d.last_message_at),
+        time(d.expires_at),
+        Value::Json(d.keys_json()),
+    ]);
+    values
+}
+
+/// Merges rows just inserted (none of them existed before) into their sessions.
+pub(crate) async fn add(x: &mut impl Executor, rows: Vec<(SessionKey, Contribution)>) -> StoreResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut added: BTreeMap<SessionKey, Derived> = BTreeMap::new();
+    for (key, row) in rows {
+        let one = Derived::of(&row);
+        let merged = match added.remove(&key) {
+            Some(before) => before.merge(one),
+            None => one,
+        };
+        added.insert(key, merged);
+    }
+    let keys: BTreeSet<SessionKey> = added.keys().cloned().collect();
+    lock(x, &keys).await?;
+    let (mut stored, unreadable) = stored_sessions(x, &keys).await?;
+    let mut derived = Vec::new();
+    for (key, new) in added {
+        if unreadable.contains(&key) {
+            continue;
+        }
+        let merged = match stored.remove(&key) {
+            Some(before) => before.merge(new),
+            None => new,
+        };
+        derived.push((key, merged));
+    }
+    store(x, derived).await?;
+    // A stored session whose keys cannot be read is derived again from all of its rows.
+    refresh(x, unreadable.into_iter().collect(), Emptied::Remove).await
+}
+
+/// Derives the sessions `keys` name again from all of their rows and stores them.
+pub(crate) async fn refresh(x: &mut impl Executor, keys: Vec<SessionKey>, emptied: Emptied) -> StoreResult<()> {
+    let keys: BTreeSet<SessionKey> = keys.into_iter().collect();
+    if keys.is_empty() {
+        return Ok(());
+    }
+    lock(x, &keys).await?;
     let mut rows: BTreeMap<SessionKey, Vec<Contribution>> = keys.iter().map(|k| (k.clone(), Vec::new())).collect();
-    let by_project = group_by_project(&keys);
-    let mut names: BTreeMap<ObjectId, Option<String>> = BTreeMap::new();
-    for (project, sessions) in &by_project {
-        for (table, columns, source) in
-            [("records", RECORD_CONTRIBUTION, Source::Record), ("messages", MESSAGE_CONTRIBUTION, Source::Message)]
-        {
-            for row in contributions(x, table, columns, *project, sessions).await? {
-                let (session, contribution) = contribution(source, row)?;
-                if let Some(list) = rows.get_mut(&(*project, session)) {
+    for (project, sessions) in by_project(&keys) {
+        for source in [Source::Record, Source::Message] {
+            for (session, contribution) in contributions(x, source, project, &sessions).await? {
+                if let Some(list) = rows.get_mut(&(project, session)) {
                     list.push(contribution);
                 }
             }
         }
-        let name = x
-            .query_opt(&dialect.text("SELECT name FROM projects WHERE id = ?1"), &[text(project)], &[Kind::Text])
-            .await?;
-        names
-            .insert(*project, name.and_then(|row| row.into_iter().next()).and_then(|v| v.as_text().map(str::to_owned)));
     }
     let mut derived = Vec::new();
     let mut empty = Vec::new();
-    for (key, mut list) in rows {
-        match derive(&mut list) {
-            Some(d) => derived.push(session_values(&key, names[&key.0].as_deref(), d)),
+    for (key, list) in rows {
+        match derive(&list) {
+            Some(d) => derived.push((key, d)),
             None => empty.push(key),
         }
     }
@@ -249,66 +198,229 @@ pub(crate) async fn refresh(x: &mut impl Executor, keys: Vec<SessionKey>, emptie
     remove(x, empty, emptied).await
 }
 
-fn group_by_project(keys: &BTreeSet<SessionKey>) -> BTreeMap<ObjectId, Vec<String>> {
-    let mut by_project: BTreeMap<ObjectId, Vec<String>> = BTreeMap::new();
+fn by_project(keys: &BTreeSet<SessionKey>) -> BTreeMap<ObjectId, Vec<String>> {
+    let mut grouped: BTreeMap<ObjectId, Vec<String>> = BTreeMap::new();
     for (project, session) in keys {
-        by_project.entry(*project).or_default().push(session.clone());
+        grouped.entry(*project).or_default().push(session.clone());
     }
-    by_project
+    grouped
 }
 
-/// The contributing rows of a project's sessions in one table.
+/// The statement part that reads `field` of a row, or a typed null where the source has none.
+fn column_or_null(source: Source, field: Option<usize>, null_kind: &str) -> String {
+    let fields = match source {
+        Source::Record => RECORD_FIELDS,
+        Source::Message => MESSAGE_FIELDS,
+    };
+    field.map_or_else(|| format!("CAST(NULL AS {null_kind})"), |i| fields[i].column.to_owned())
+}
+
+/// Every row of a project's sessions in one table, as contributions.
 async fn contributions(
     x: &mut impl Executor,
-    table: &str,
-    columns: &str,
+    source: Source,
     project: ObjectId,
     sessions: &[String],
-) -> StoreResult<Vec<Vec<Value>>> {
-    match x.dialect() {
+) -> StoreResult<Vec<(String, Contribution)>> {
+    let fields = contribution_fields(source);
+    // Every field of a contribution has the same kind in both catalogues; the record's says it
+    // where the message has none (handover escalations).
+    let kinds: Vec<Kind> = std::iter::once(Kind::Text)
+        .chain(contribution_fields(Source::Record).iter().map(|f| Kind::of(RECORD_FIELDS[f.unwrap_or(0)].ty)))
+        .collect();
+    let columns: Vec<String> = std::iter::once("session_id".to_owned())
+        .chain(fields.iter().zip(&kinds[1..]).map(|(field, kind)| {
+            let null = if *kind == Kind::Integer { "BIGINT" } else { "TEXT" };
+            column_or_null(source, *field, null)
+        }))
+        .collect();
+    let table = match source {
+        Source::Record => "records",
+        Source::Message => "messages",
+    };
+    let rows = match x.dialect() {
         Dialect::Sqlite => {
-            let sql = format!("SELECT {columns} FROM {table} WHERE project_id = ?1 AND session_id = ?2");
+            let sql = format!("SELECT {} FROM {table} WHERE project_id = ?1 AND session_id = ?2", columns.join(", "));
             let mut rows = Vec::new();
             for session in sessions {
-                rows.extend(x.query(&sql, &[text(project), text(session)], &CONTRIBUTION_KINDS).await?);
+                rows.extend(x.query(&sql, &[text(project), text(session)], &kinds).await?);
             }
-            Ok(rows)
+            rows
         }
         Dialect::Postgres => {
             let sql = format!(
-                "SELECT {columns} FROM {table} WHERE project_id = ANY($1::text[]) AND session_id = ANY($2::text[])"
+                "SELECT {} FROM {table} WHERE project_id = ANY($1::text[]) AND session_id = ANY($2::text[])",
+                columns.join(", ")
             );
             let project = [text(project)];
             let sessions: Vec<Value> = sessions.iter().map(text).collect();
-            x.query_columns(&sql, &[project.iter().collect(), sessions.iter().collect()], &CONTRIBUTION_KINDS).await
+            x.query_columns(&sql, &[project.iter().collect(), sessions.iter().collect()], &kinds).await?
         }
-    }
+    };
+    rows.into_iter()
+        .map(|mut row| {
+            let session = match row.remove(0) {
+                Value::Text(session) => session,
+                other => return Err(crate::StoreError::internal(format!("a stored session id: {other:?}"))),
+            };
+            let contribution = Contribution::from_values(source, &row)
+                .ok_or_else(|| crate::StoreError::internal("a stored row does not read as a session's row"))?;
+            Ok((session, contribution))
+        })
+        .collect()
 }
 
-/// Inserts or replaces the derived sessions.
-async fn store(x: &mut impl Executor, derived: Vec<Vec<Value>>) -> StoreResult<()> {
+/// The stored derivations of these sessions, and the sessions whose stored keys cannot be read.
+/// A session kept without rows (its transcript deleted) has no derivation to merge into.
+async fn stored_sessions(
+    x: &mut impl Executor,
+    keys: &BTreeSet<SessionKey>,
+) -> StoreResult<(BTreeMap<SessionKey, Derived>, BTreeSet<SessionKey>)> {
+    const READ: [&str; 12] = [
+        "session_id",
+        "contact_id",
+        "organisation",
+        "started_at",
+        "last_activity_at",
+        "rating",
+        "rating_comment",
+        "handover_escalations",
+        "inputs_count",
+        "messages_count",
+        "first_message_at",
+        "last_message_at",
+    ];
+    let mut columns: Vec<&str> = READ.to_vec();
+    columns.extend(["expires_at", "derivation"]);
+    columns.extend(CARRIED.iter().map(|c| c.column));
+    let mut kinds = vec![
+        Kind::Text,
+        Kind::Text,
+        Kind::Text,
+        Kind::Time,
+        Kind::Time,
+        Kind::Number,
+        Kind::Text,
+        Kind::Integer,
+        Kind::Integer,
+        Kind::Integer,
+        Kind::Time,
+        Kind::Time,
+        Kind::Time,
+        Kind::Json,
+    ];
+    kinds.extend(CARRIED.iter().map(|_| Kind::Text));
+    let mut stored = BTreeMap::new();
+    let mut unreadable = BTreeSet::new();
+    for (project, sessions) in by_project(keys) {
+        let rows = match x.dialect() {
+            Dialect::Sqlite => {
+                let sql =
+                    format!("SELECT {} FROM sessions WHERE project_id = ?1 AND session_id = ?2", columns.join(", "));
+                let mut rows = Vec::new();
+                for session in &sessions {
+                    rows.extend(x.query(&sql, &[text(project), text(session)], &kinds).await?);
+                }
+                rows
+            }
+            Dialect::Postgres => {
+                let sql = format!(
+                    "SELECT {} FROM sessions WHERE project_id = ANY($1::text[]) AND session_id = ANY($2::text[])",
+                    columns.join(", ")
+                );
+                let project = [text(project)];
+                let sessions: Vec<Value> = sessions.iter().map(text).collect();
+                x.query_columns(&sql, &[project.iter().collect(), sessions.iter().collect()], &kinds).await?
+            }
+        };
+        for row in rows {
+            let mut c = Columns::new(row);
+            let session = c.text()?;
+            let (contact_id, organisation) = (c.text()?, c.text()?);
+            let (started_at, last_activity_at) = (c.time()?, c.time()?);
+            let (rating, rating_comment, handover_escalations) = (c.opt_number()?, c.opt_text()?, c.integer()?);
+            let (inputs_count, messages_count) = (c.integer()?, c.integer()?);
+            let (first_message_at, last_message_at, expires_at) = (c.opt_time()?, c.opt_time()?, c.opt_time()?);
+            let keys: Option<serde_json::Value> = c.opt_json()?;
+            let carried: Vec<Option<String>> = CARRIED.iter().map(|_| c.opt_text()).collect::<StoreResult<_>>()?;
+            let key = (project, session);
+            if inputs_count + messages_count == 0 {
+                continue;
+            }
+            let keys = keys.unwrap_or_default();
+            let row_key = |json: &serde_json::Value| RowKey::from_json(json);
+            let readable = (|| {
+                let first = row_key(&keys["first"])?;
+                let mut values = Vec::new();
+                for (i, value) in carried.into_iter().enumerate() {
+                    values.push(match value {
+                        Some(v) => Some((row_key(&keys["carried"][i])?, v)),
+                        None => None,
+                    });
+                }
+                let rated = match rating {
+                    Some(r) => Some((row_key(&keys["rated"])?, r, rating_comment)),
+                    None => None,
+                };
+                Some(Derived {
+                    first,
+                    contact_id,
+                    organisation,
+                    started_at,
+                    last_activity_at,
+                    carried: values.try_into().ok()?,
+                    rated,
+                    handover_escalations,
+                    inputs_count,
+                    messages_count,
+                    first_message_at,
+                    last_message_at,
+                    expires_at,
+                })
+            })();
+            match readable {
+                Some(derived) => drop(stored.insert(key, derived)),
+                None => drop(unreadable.insert(key)),
+            }
+        }
+    }
+    Ok((stored, unreadable))
+}
+
+/// Inserts or replaces the derived sessions, with the name their project has now.
+async fn store(x: &mut impl Executor, derived: Vec<(SessionKey, Derived)>) -> StoreResult<()> {
     if derived.is_empty() {
         return Ok(());
     }
+    let dialect = x.dialect();
+    let mut names: BTreeMap<ObjectId, Option<String>> = BTreeMap::new();
+    for ((project, _), _) in &derived {
+        if !names.contains_key(project) {
+            let sql = dialect.text("SELECT name FROM projects WHERE id = ?1");
+            let row = x.query_opt(&sql, &[text(project)], &[Kind::Text]).await?;
+            let name = row.and_then(|row| row.into_iter().next()).and_then(|v| v.as_text().map(str::to_owned));
+            names.insert(*project, name);
+        }
+    }
+    let rows: Vec<Vec<Value>> =
+        derived.iter().map(|(key, d)| session_values(key, names[&key.0].as_deref(), d)).collect();
     let columns = SESSION_COLUMNS.join(", ");
-    match x.dialect() {
+    let sets: Vec<String> = SESSION_COLUMNS[1..].iter().map(|c| format!("{c} = excluded.{c}")).collect();
+    let upsert = format!(" ON CONFLICT (project_id, session_id) DO UPDATE SET {}", sets.join(", "));
+    match dialect {
         Dialect::Sqlite => {
             let placeholders: Vec<String> = (1..=SESSION_COLUMNS.len()).map(|n| format!("?{n}")).collect();
-            let sql = format!("INSERT INTO sessions ({columns}) VALUES ({}){}", placeholders.join(", "), upsert_tail());
-            for values in derived {
+            let sql = format!("INSERT INTO sessions ({columns}) VALUES ({}){upsert}", placeholders.join(", "));
+            for values in rows {
                 x.execute(&sql, &values).await?;
             }
         }
         Dialect::Postgres => {
             let arrays: Vec<String> =
-                SESSION_TYPES.iter().enumerate().map(|(i, ty)| format!("${}::{ty}[]", i + 1)).collect();
-            let sql = format!(
-                "INSERT INTO sessions ({columns}) SELECT * FROM unnest({}){}",
-                arrays.join(", "),
-                upsert_tail()
-            );
+                SESSION_COLUMNS.iter().enumerate().map(|(i, c)| format!("${}::{}", i + 1, postgres_array(c))).collect();
+            let sql = format!("INSERT INTO sessions ({columns}) SELECT * FROM unnest({}){upsert}", arrays.join(", "));
             let columns: Vec<Vec<&Value>> =
-                (0..SESSION_COLUMNS.len()).map(|i| derived.iter().map(|row| &row[i]).collect()).collect();
+                (0..SESSION_COLUMNS.len()).map(|i| rows.iter().map(|row| &row[i]).collect()).collect();
             x.query_columns(&sql, &columns, &[]).await?;
         }
     }

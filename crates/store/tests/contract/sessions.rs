@@ -135,7 +135,8 @@ fn generate(project: &Project, seed: u64, now: OffsetDateTime) -> (Vec<Batch>, V
     (batches, inputs)
 }
 
-/// Writes the batches from four concurrent writers while a fifth changes ratings and channels.
+/// Writes the batches from four concurrent writers while a fifth changes ratings and channels,
+/// some of its updates arriving before their record.
 async fn write_concurrently(
     store: &Arc<dyn Store>,
     project: &Project,
@@ -174,7 +175,9 @@ async fn write_concurrently(
             } else {
                 json!({"contactId": contact, "sessionId": session, "inputId": input})
             };
-            store.update_records(update(&project, selector, properties), now, None).await.unwrap();
+            // Half may wait for their record as pending updates, applied when it is ingested.
+            let defer_until = (rng.below(2) == 0).then(|| now + Duration::hours(1));
+            store.update_records(update(&project, selector, properties), now, defer_until).await.unwrap();
         }
     }));
     for writer in writers {
