@@ -193,7 +193,8 @@ pub fn field_index(name: &str) -> Option<FieldIndex> {
 
 /// Reads one ingested JSON object into one value per field of `fields`, in their order.
 /// Server-set fields are ignored, so that exported rows can be imported again; unknown names are
-/// refused, so that a misspelt name is not silently lost; required fields must be present.
+/// refused, so that a misspelt name is not silently lost; a required field missing (or null) is
+/// `Missing` (code 1000), as docs/contract/rest.md §2 has it.
 /// `noun` names a row in errors ("record"), `whole` the thing whose fields these are ("the
 /// analytics record").
 pub fn read_object(
@@ -221,7 +222,7 @@ pub fn read_object(
     }
     for (field, value) in fields.iter().zip(&values) {
         if field.origin == Origin::Required && *value == crate::Value::Null {
-            return Err(Error::invalid(field.name, "is required"));
+            return Err(Error::missing(field.name));
         }
     }
     Ok(values)

@@ -119,7 +119,7 @@ mod tests {
             let mut json = minimal();
             json.as_object_mut().unwrap().remove(name);
             match NewRecord::parse(json) {
-                Err(Error::Invalid { details, .. }) => assert_eq!(details["field"], name),
+                Err(Error::Missing { details, .. }) => assert_eq!(details["field"], name),
                 other => panic!("{name}: {other:?}"),
             }
         }

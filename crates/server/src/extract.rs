@@ -193,8 +193,37 @@ fn parse_json(bytes: &[u8]) -> Result<Json, ApiError> {
     })
 }
 
-/// The records of an ingest request: a JSON array, or NDJSON (one record per line).
-pub struct IngestBody(pub Vec<serde_json::Value>);
+/// The rows of an ingest request: a JSON array, or NDJSON (one row per line).
+pub struct IngestBody {
+    rows: Vec<serde_json::Value>,
+    /// For NDJSON, the line (from 1) of each row.
+    lines: Option<Vec<usize>>,
+}
+
+impl IngestBody {
+    /// Each row as `parse` reads it. A row refused refuses the batch, naming its index (from 0)
+    /// and, for NDJSON, its line (from 1) in the error's details.
+    pub fn parse_rows<T>(
+        self,
+        parse: impl Fn(serde_json::Value) -> parley_core::Result<T>,
+    ) -> Result<Vec<T>, ApiError> {
+        let lines = self.lines;
+        self.rows
+            .into_iter()
+            .enumerate()
+            .map(|(index, json)| {
+                parse(json).map_err(|e| {
+                    let e = e.with_detail("index", index);
+                    match lines.as_ref().and_then(|lines| lines.get(index)) {
+                        Some(line) => e.with_detail("line", *line),
+                        None => e,
+                    }
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(ApiError::from)
+    }
+}
 
 /// The most records one ingest request may carry.
 pub const INGEST_MAX_RECORDS: usize = 10_000;
@@ -204,10 +233,13 @@ impl<S: Send + Sync> FromRequest<S> for IngestBody {
 
     async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
         let (parts, bytes) = read_body(request, INGEST_LIMIT).await?;
-        let records = match media_type(&parts).as_deref() {
-            Some("application/x-ndjson" | "application/ndjson" | "application/jsonl") => parse_ndjson(&bytes)?,
-            None => parse_array(&bytes)?,
-            Some(media) if is_json(media) => parse_array(&bytes)?,
+        let (records, lines) = match media_type(&parts).as_deref() {
+            Some("application/x-ndjson" | "application/ndjson" | "application/jsonl") => {
+                let (rows, lines) = parse_ndjson(&bytes)?;
+                (rows, Some(lines))
+            }
+            None => (parse_array(&bytes)?, None),
+            Some(media) if is_json(media) => (parse_array(&bytes)?, None),
             Some(media) => {
                 return Err(ApiError::new(
                     ErrorCode::UnsupportedMediaType,
@@ -221,7 +253,7 @@ impl<S: Send + Sync> FromRequest<S> for IngestBody {
                 format!("A request may carry at most {INGEST_MAX_RECORDS} records; this one has {}.", records.len()),
             ));
         }
-        Ok(IngestBody(records))
+        Ok(IngestBody { rows: records, lines })
     }
 }
 
@@ -232,8 +264,10 @@ fn parse_array(bytes: &[u8]) -> Result<Vec<serde_json::Value>, ApiError> {
     }
 }
 
-fn parse_ndjson(bytes: &[u8]) -> Result<Vec<serde_json::Value>, ApiError> {
+/// The rows of an NDJSON body and the line (from 1) of each.
+fn parse_ndjson(bytes: &[u8]) -> Result<(Vec<serde_json::Value>, Vec<usize>), ApiError> {
     let mut records = Vec::new();
+    let mut lines = Vec::new();
     for (line_number, line) in bytes.split(|b| *b == b'\n').enumerate() {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
@@ -258,11 +292,12 @@ fn parse_ndjson(bytes: &[u8]) -> Result<Vec<serde_json::Value>, ApiError> {
             error
         })?;
         records.push(record);
+        lines.push(line_number + 1);
     }
     if records.is_empty() {
         return Err(ApiError::missing_payload());
     }
-    Ok(records)
+    Ok((records, lines))
 }
 
 /// A query string typed by serde, rejecting with code 1005.

@@ -74,13 +74,9 @@ pub async fn ingest_records(
     caller: Caller,
     format: Format,
     OriginalUri(uri): OriginalUri,
-    IngestBody(raw): IngestBody,
+    body: IngestBody,
 ) -> Result<Response, ApiError> {
-    let records = raw
-        .into_iter()
-        .enumerate()
-        .map(|(index, json)| NewRecord::parse(json).map_err(|e| e.with_detail("index", index)))
-        .collect::<Result<Vec<_>, _>>()?;
+    let records = body.parse_rows(NewRecord::parse)?;
     let projects = writable_projects(&state, &caller, records.iter().map(NewRecord::project_id)).await?;
     let stamped_at = now();
     let total = records.len();

@@ -58,13 +58,9 @@ pub async fn ingest_messages(
     caller: Caller,
     format: Format,
     OriginalUri(uri): OriginalUri,
-    IngestBody(raw): IngestBody,
+    body: IngestBody,
 ) -> Result<Response, ApiError> {
-    let messages = raw
-        .into_iter()
-        .enumerate()
-        .map(|(index, json)| NewMessage::parse(json).map_err(|e| e.with_detail("index", index)))
-        .collect::<Result<Vec<_>, _>>()?;
+    let messages = body.parse_rows(NewMessage::parse)?;
     let projects = writable_projects(&state, &caller, messages.iter().map(NewMessage::project_id)).await?;
     let stamped_at = now();
     let total = messages.len();

@@ -25,7 +25,8 @@ pub struct ProjectView {
     #[schema(rename = "_id")]
     id: String,
     name: String,
-    /// collectAnalytics, maskSensitive, maskIp, retentionDays.
+    /// collectAnalytics, maskSensitive, maskIp, retentionDays, collectConversations,
+    /// transcriptRetentionDays.
     #[schema(value_type = Object)]
     settings: Json,
     /// The bot's primary locale, such as `en-US`; null when not given.
@@ -57,7 +58,8 @@ pub struct ProjectIn {
     #[serde(default, deserialize_with = "as_sent")]
     #[schema(value_type = Option<String>)]
     name: Option<Json>,
-    /// Settings to merge: collectAnalytics, maskSensitive, maskIp (booleans), retentionDays (0 keeps forever).
+    /// Settings to merge: collectAnalytics, maskSensitive, maskIp, collectConversations (booleans),
+    /// retentionDays (0 keeps forever), transcriptRetentionDays (0 keeps messages as long as records).
     #[serde(default, deserialize_with = "as_sent")]
     #[schema(value_type = Option<Object>)]
     settings: Option<Json>,

@@ -133,7 +133,7 @@ async fn one_invalid_record_refuses_the_whole_batch(engine: Engine) {
     let response = app.ingest(&batch).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let body: Json = response.json().await.expect("JSON");
-    assert_eq!(body["code"], 1005, "{body}");
+    assert_eq!(body["code"], 1000, "a missing field is 1000, as for every route: {body}");
     assert_eq!(body["details"]["index"], 2);
     assert_eq!(body["details"]["field"], "inputId");
 
