@@ -17,7 +17,8 @@ pub const MAX_SEARCH_CHARS: usize = 512;
 pub const MAX_SEARCH_WORDS: usize = 16;
 
 /// The parameters of the index that take one value.
-const SINGLE_PARAMETERS: [&str; 9] = ["projectId", "from", "to", "channel", "search", "limit", "skip", "next", "previous"];
+const SINGLE_PARAMETERS: [&str; 9] =
+    ["projectId", "from", "to", "channel", "search", "limit", "skip", "next", "previous"];
 
 /// A position in the index: the last message's time and the session id of a summary.
 #[derive(Debug, Clone, PartialEq)]
