@@ -136,9 +136,18 @@ fn push_grouped(s: &mut Statement, entity: &EntityType, query: &Query, projects:
         }
         first = false;
     };
+    // Two properties may share a column (`userId` and `contactId` of a session): each column is
+    // grouped once, or the outer select could not name it (PostgreSQL finds it ambiguous).
+    let mut group_columns: Vec<&str> = Vec::new();
     for &p in &aggregation.group_by {
+        let column = entity.properties[p].column;
+        if !group_columns.contains(&column) {
+            group_columns.push(column);
+        }
+    }
+    for column in &group_columns {
         comma(s);
-        s.push(entity.properties[p].column);
+        s.push(column);
     }
     for (i, aggregate) in aggregation.aggregates.iter().enumerate() {
         comma(s);
@@ -163,14 +172,8 @@ fn push_grouped(s: &mut Statement, entity: &EntityType, query: &Query, projects:
         s.push(" AND ");
         push_expr(s, entity, filter);
     }
-    if !aggregation.group_by.is_empty() {
-        s.push(" GROUP BY ");
-        for (i, &p) in aggregation.group_by.iter().enumerate() {
-            if i > 0 {
-                s.push(", ");
-            }
-            s.push(entity.properties[p].column);
-        }
+    if !group_columns.is_empty() {
+        s.push(" GROUP BY ").push(&group_columns.join(", "));
     }
 }
 
@@ -448,6 +451,20 @@ mod tests {
             "SELECT intent, a0 FROM (SELECT intent, COUNT(*) AS a0 FROM records WHERE project_id IN \
              (CAST($1 AS text) COLLATE \"C\") GROUP BY intent) grouped WHERE (a0 > CAST($2 AS int8)) \
              ORDER BY intent ASC NULLS FIRST LIMIT $3"
+        );
+    }
+
+    #[test]
+    fn properties_sharing_a_column_are_grouped_by_it_once() {
+        let entity = EntityType::sessions(IdName::Id);
+        let pairs = vec![("$apply".to_owned(), "groupby((userId,contactId),aggregate($count as n))".to_owned())];
+        let query = parse_query(&entity, &pairs).unwrap();
+        let columns = query.select.clone();
+        let read = ODataRead { entity: &entity, query: &query, projects: &[], columns: &columns, limit: 5 };
+        assert_eq!(
+            select(Dialect::Sqlite, &read).text,
+            "SELECT contact_id, contact_id, a0 FROM (SELECT contact_id, COUNT(*) AS a0 FROM sessions WHERE \
+             project_id IN (NULL) GROUP BY contact_id) grouped ORDER BY contact_id ASC, contact_id ASC LIMIT ?1"
         );
     }
 

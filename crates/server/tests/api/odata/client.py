@@ -1,8 +1,9 @@
 """A real OData v4 client (python-odata 0.8.1) against a running parley.
 
-Reads $metadata, runs a filtered and ordered query that pages through more rows than one page
-holds (the server's page size is lowered with Prefer: odata.maxpagesize), counts, and prints
-what it saw as JSON for the Rust test to compare with what it ingested.
+For each of Analytics, Conversations and Sessions: reads the entity type from $metadata, runs a
+filtered and ordered query that pages through more rows than one page holds (the server's page
+size is lowered with Prefer: odata.maxpagesize), counts, and prints what it saw as JSON for the
+Rust test to compare with what it sent.
 
 Usage: client.py SERVICE_URL API_KEY PAGE_SIZE SINCE
 """
@@ -15,6 +16,33 @@ from odata import ODataService
 from odata.property import PropertyBase
 
 
+def utc(moment):
+    """A date-time as ISO 8601 in UTC, or None."""
+    return moment.astimezone(datetime.timezone.utc).isoformat() if moment else None
+
+
+def described(entity):
+    """The property names and the key of an entity type, as the client reflected them."""
+    properties = sorted(
+        name for name in dir(entity) if isinstance(getattr(entity, name, None), PropertyBase)
+    )
+    keys = [prop.name for _, prop in entity.__new__(entity).__odata__.primary_key_properties]
+    return properties, keys
+
+
+def read(entity, query, fields):
+    """Every row of a query, page by page, with the chosen fields, and its count."""
+    rows = []
+    for row in query:
+        seen = {}
+        for name in fields:
+            value = getattr(row, name)
+            seen[name] = utc(value) if isinstance(value, datetime.datetime) else value
+        rows.append(seen)
+    properties, keys = described(entity)
+    return {"properties": properties, "keys": keys, "rows": rows, "count": query.count()}
+
+
 def main():
     url, key, page_size, since = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
     service = ODataService(
@@ -24,10 +52,7 @@ def main():
         extra_headers={"apikey": key, "Prefer": f"odata.maxpagesize={page_size}"},
     )
     analytics = service.entities["Analytics"]
-    properties = sorted(
-        name for name in dir(analytics) if isinstance(getattr(analytics, name, None), PropertyBase)
-    )
-    keys = [prop.name for _, prop in analytics.__new__(analytics).__odata__.primary_key_properties]
+    properties, keys = described(analytics)
 
     since = datetime.datetime.fromisoformat(since.replace("Z", "+00:00"))
     query = (
@@ -47,7 +72,34 @@ def main():
         for entity in query
     ]
     count = query.count()
-    print(json.dumps({"properties": properties, "keys": keys, "rows": rows, "count": count}))
+
+    conversations = service.entities["Conversations"]
+    inputs = (
+        service.query(conversations)
+        .filter(conversations.type == "input")
+        .filter(conversations.timestamp >= since)
+        .order_by(conversations.timestamp.asc())
+    )
+    fields = ["messageId", "sessionId", "contactId", "source", "inputText", "inputData", "channel", "timestamp"]
+    conversations = read(conversations, inputs, fields)
+
+    sessions = service.entities["Sessions"]
+    busy = (
+        service.query(sessions)
+        .filter(sessions.messagesCount >= 2)
+        .order_by(sessions.startedAt.desc())
+    )
+    fields = ["sessionId", "userId", "startedAt", "lastActivityAt", "channel", "rating", "inputsCount", "messagesCount"]
+    sessions = read(sessions, busy, fields)
+
+    print(json.dumps({
+        "properties": properties,
+        "keys": keys,
+        "rows": rows,
+        "count": count,
+        "conversations": conversations,
+        "sessions": sessions,
+    }))
 
 
 if __name__ == "__main__":

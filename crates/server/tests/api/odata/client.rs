@@ -1,18 +1,21 @@
 //! A real OData client: python-odata 0.8.1, installed from PyPI into a virtual environment under
-//! the target directory, reads `$metadata`, runs a filtered and ordered query paging through
-//! more rows than one page holds, and counts. When it cannot be installed the test fails.
+//! the target directory, reads `$metadata`, and on `Analytics`, `Conversations` and `Sessions`
+//! runs a filtered and ordered query paging through more rows than one page holds, and counts.
+//! When it cannot be installed the test fails.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use parley_core::RECORD_FIELDS;
 use parley_core::value::format_time;
+use parley_core::{MESSAGE_FIELDS, RECORD_FIELDS, SESSION_FIELDS};
 use serde_json::{Value as Json, json};
+use time::format_description::well_known::Rfc3339;
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
+use super::conversation_rows::{Message, Session, conversation_data, send_inputs, send_messages};
 use super::{numbered_record, spawn_unlimited};
-use crate::helpers::Engine;
+use crate::helpers::{Engine, same_json};
 
 const VENV: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/python-odata-0.8.1");
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/api/odata/client.py");
@@ -49,7 +52,7 @@ fn python_with_odata() -> PathBuf {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn python_odata_reads_metadata_filters_orders_and_pages() {
+async fn python_odata_reads_metadata_filters_orders_and_pages_every_set() {
     let python = tokio::task::spawn_blocking(python_with_odata).await.unwrap();
     let mut app = spawn_unlimited(Engine::Sqlite).await;
     let project = app.create_project().await;
@@ -71,6 +74,18 @@ async fn python_odata_reads_metadata_filters_orders_and_pages() {
         })
         .collect();
     app.ingest_new(&records).await;
+    // Messages and records of sessions of their own, whose records the Analytics query leaves out
+    // by their channel.
+    let mut conversation = conversation_data(&project, 14, "", Duration::ZERO);
+    for message in &mut conversation.messages {
+        message.session = format!("chat-{}", message.session);
+    }
+    for input in &mut conversation.inputs {
+        input.session = format!("chat-{}", input.session);
+    }
+    assert!(conversation.inputs.iter().all(|r| r.channel != Some("web")));
+    send_messages(&app, &app.api_key, &conversation.messages).await;
+    send_inputs(&app, &app.api_key, &conversation.inputs).await;
 
     let since = timestamp(6);
     let page_size = 4;
@@ -87,6 +102,8 @@ async fn python_odata_reads_metadata_filters_orders_and_pages() {
     assert!(output.status.success(), "client.py failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     let seen: Json = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"));
 
+    // Python's ISO 8601 for a UTC date-time.
+    let as_python = |t: OffsetDateTime| t.format(&Rfc3339).unwrap().replace('Z', "+00:00");
     let mut properties: Vec<&str> = RECORD_FIELDS.iter().map(|f| f.name).collect();
     properties.sort();
     assert_eq!(seen["properties"], json!(properties), "every property read from $metadata");
@@ -97,7 +114,7 @@ async fn python_odata_reads_metadata_filters_orders_and_pages() {
         .map(|n| {
             json!({
                 "inputId": format!("i{n:05}"),
-                "timestamp": timestamp(n).format(&time::format_description::well_known::Rfc3339).unwrap().replace('Z', "+00:00"),
+                "timestamp": as_python(timestamp(n)),
                 "intent": if n % 4 == 0 { Json::Null } else { json!(format!("intent-{}", n % 5)) },
                 "execution": n % 6,
                 "understood": n % 2 == 0,
@@ -108,5 +125,51 @@ async fn python_odata_reads_metadata_filters_orders_and_pages() {
     assert!(expected.len() > 3 * page_size, "more rows than several pages hold");
     assert_eq!(seen["rows"], json!(expected), "filtered by channel and time, newest first, every page");
     assert_eq!(seen["count"], expected.len());
+
+    for (set, fields) in [("conversations", MESSAGE_FIELDS), ("sessions", SESSION_FIELDS)] {
+        let mut properties: Vec<&str> = fields.iter().map(|f| f.name).collect();
+        properties.sort();
+        assert_eq!(seen[set]["properties"], json!(properties), "every property of {set} read from $metadata");
+        assert_eq!(seen[set]["keys"], json!(["id"]), "{set}");
+    }
+
+    let mut inputs: Vec<&Message> =
+        conversation.messages.iter().filter(|m| m.kind == "input" && m.at >= since).collect();
+    inputs.sort_by_key(|m| m.at);
+    let expected: Vec<Json> = inputs
+        .iter()
+        .map(|m| {
+            json!({
+                "messageId": m.id, "sessionId": m.session, "contactId": m.contact, "source": m.source,
+                "inputText": m.text, "inputData": m.data.as_ref().map(Json::to_string), "channel": m.channel,
+                "timestamp": as_python(m.at),
+            })
+        })
+        .collect();
+    assert!(expected.len() > 2 * page_size, "more messages than two pages hold");
+    assert_eq!(seen["conversations"]["rows"], json!(expected), "inputs since then, oldest first, every page");
+    assert_eq!(seen["conversations"]["count"], expected.len());
+
+    let mut busy: Vec<Session> = conversation.sessions().into_iter().filter(|s| s.messages >= 2).collect();
+    busy.sort_by_key(|s| std::cmp::Reverse(s.started));
+    let expected: Vec<Json> = busy
+        .iter()
+        .map(|s| {
+            json!({
+                "sessionId": s.id, "userId": s.contact, "startedAt": as_python(s.started),
+                "lastActivityAt": as_python(s.last), "channel": s.channel, "rating": s.rating,
+                "inputsCount": s.inputs, "messagesCount": s.messages,
+            })
+        })
+        .collect();
+    assert!(expected.len() > 2 * page_size, "more sessions than two pages hold");
+    // Ratings are compared by value: a whole Edm.Double may come as `3`.
+    assert!(
+        same_json(&seen["sessions"]["rows"], &json!(expected)),
+        "sessions of two messages or more, newest first:\n{}\n{}",
+        seen["sessions"]["rows"],
+        json!(expected)
+    );
+    assert_eq!(seen["sessions"]["count"], expected.len());
     app.stop().await;
 }

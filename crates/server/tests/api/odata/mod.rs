@@ -1,7 +1,10 @@
-//! The OData endpoint (docs/contract/odata.md): its documents, every query option, paging, errors and access, a
-//! property test that no query string gets a server error, and a real OData client.
+//! The OData endpoint (docs/contract/odata.md): its documents, every query option, paging, errors and access, on
+//! `Analytics` and on the `Conversations` and `Sessions` sets, a property test that no query string gets a server
+//! error, and a real OData client.
 
 mod client;
+mod collections;
+mod conversation_rows;
 mod fuzz;
 mod queries;
 
@@ -44,4 +47,28 @@ fn numbered_record(project: &str, n: usize, fields: Json) -> Json {
         record[name] = value.clone();
     }
     record
+}
+
+/// Percent-encodes everything but unreserved characters, as careful clients do.
+fn enc(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Checks an OData error answer (the error format of docs/contract/odata.md, and nothing else in
+/// the body) and returns its `error` object.
+async fn odata_error(response: reqwest::Response, status: u16) -> Json {
+    assert_eq!(response.status(), status);
+    assert_eq!(response.headers()["content-type"], "application/json;odata.metadata=minimal");
+    assert_eq!(response.headers()["odata-version"], "4.0");
+    let body: Json = response.json().await.unwrap();
+    let keys: Vec<&String> = body.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["error"], "{body}");
+    let error = body["error"].clone();
+    assert!(error["code"].is_string() && error["message"].is_string(), "{body}");
+    error
 }

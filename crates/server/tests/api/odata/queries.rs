@@ -11,18 +11,8 @@ use serde_json::{Value as Json, json};
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
-use super::{numbered_record, spawn_unlimited};
+use super::{enc, numbered_record, odata_error, spawn_unlimited};
 use crate::helpers::{Engine, TestApp, spawn_app_with};
-
-/// Percent-encodes everything but unreserved characters, as careful clients do.
-fn enc(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
 
 const BASE: OffsetDateTime = datetime!(2024-04-28 00:00 UTC);
 
@@ -422,17 +412,6 @@ async fn apply_groups_by_intent_with_count_and_sum() {
     assert_eq!(counts, [6, 6, 6, 6, 6]);
     assert_eq!(body["@odata.count"], 5);
     app.stop().await;
-}
-
-/// Checks an OData error answer and returns its `error` object.
-async fn odata_error(response: reqwest::Response, status: u16) -> Json {
-    assert_eq!(response.status(), status);
-    assert_eq!(response.headers()["content-type"], "application/json;odata.metadata=minimal");
-    assert_eq!(response.headers()["odata-version"], "4.0");
-    let body: Json = response.json().await.unwrap();
-    let error = body["error"].clone();
-    assert!(error["code"].is_string() && error["message"].is_string(), "{body}");
-    error
 }
 
 #[tokio::test]
