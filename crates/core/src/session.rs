@@ -293,6 +293,78 @@ impl Derived {
     }
 }
 
+/// Which parts of a session an update of records may change.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Touched {
+    /// The fields of [`CARRIED`], in order.
+    pub carried: [bool; 9],
+    /// `rating` or `ratingComment`.
+    pub rating: bool,
+    pub handover: bool,
+}
+
+impl Touched {
+    /// What an update of these record fields may change.
+    pub fn by_record_fields(fields: impl IntoIterator<Item = FieldIndex>) -> Touched {
+        let mut touched = Touched::default();
+        for field in fields {
+            for (i, carried) in CARRIED.iter().enumerate() {
+                touched.carried[i] |= carried.record == Some(field);
+            }
+            touched.rating |= field == rec::RATING || field == rec::RATING_COMMENT;
+            touched.handover |= field == rec::HANDOVER_ESCALATIONS;
+        }
+        touched
+    }
+
+    /// Whether the update may change sessions at all.
+    pub fn any(&self) -> bool {
+        self.rating || self.handover || self.carried.iter().any(|c| *c)
+    }
+}
+
+impl Derived {
+    /// Applies the new values of one of the session's rows that an update changed (its key,
+    /// contact and times stay). False when what is stored cannot tell the answer (the row a
+    /// value came from lost it, or held the largest count and lowered it): then the session must
+    /// be derived again from all of its rows.
+    pub fn apply_update(&mut self, row: &Contribution, touched: &Touched) -> bool {
+        for (i, slot) in self.carried.iter_mut().enumerate() {
+            if !touched.carried[i] {
+                continue;
+            }
+            let holder = slot.as_ref().is_some_and(|(key, _)| *key == row.key);
+            match (&row.carried[i], holder) {
+                (Some(value), true) => *slot = Some((row.key.clone(), value.clone())),
+                (None, true) => return false,
+                (Some(value), false) if slot.as_ref().is_none_or(|(key, _)| row.key < *key) => {
+                    *slot = Some((row.key.clone(), value.clone()));
+                }
+                _ => {}
+            }
+        }
+        if touched.rating {
+            let holder = self.rated.as_ref().is_some_and(|(key, _, _)| *key == row.key);
+            match (row.rating, holder) {
+                (Some(rating), true) => self.rated = Some((row.key.clone(), rating, row.rating_comment.clone())),
+                (None, true) => return false,
+                (Some(rating), false) if self.rated.as_ref().is_none_or(|(key, _, _)| row.key > *key) => {
+                    self.rated = Some((row.key.clone(), rating, row.rating_comment.clone()));
+                }
+                _ => {}
+            }
+        }
+        if touched.handover {
+            let count = row.handover_escalations.unwrap_or(0);
+            if count < self.handover_escalations {
+                return false;
+            }
+            self.handover_escalations = count;
+        }
+        true
+    }
+}
+
 /// Derives a session from all of its rows, in any order; `None` when there are none.
 pub fn derive(rows: &[Contribution]) -> Option<Derived> {
     rows.iter().map(Derived::of).reduce(Derived::merge)
@@ -369,6 +441,52 @@ mod tests {
         assert_eq!(derived.expires_at, None);
         let keys = derived.keys_json();
         assert_eq!(RowKey::from_json(&keys["first"]), Some(derived.first.clone()));
+    }
+
+    #[test]
+    fn an_update_applied_to_the_stored_session_equals_deriving_it_again() {
+        let t = datetime!(2024-05-01 12:00 UTC);
+        let rows: Vec<Contribution> = (0..4)
+            .map(|n| {
+                let mut r = row(Source::Record, &format!("r{n}"), t + time::Duration::minutes(n));
+                r.rating = (n % 2 == 0).then_some(n as f64);
+                r.carried[0] = (n > 0).then(|| format!("channel {n}"));
+                r.handover_escalations = Some(n);
+                r
+            })
+            .collect();
+        let stored = derive(&rows).unwrap();
+        let touched = Touched::by_record_fields([rec::RATING, rec::CHANNEL, rec::HANDOVER_ESCALATIONS]);
+        assert!(touched.any() && touched.rating && touched.handover && touched.carried[0]);
+        // Each change of one row: applied incrementally, or refused, never wrong.
+        let changes: [(usize, Option<f64>, Option<&str>, Option<i64>); 6] = [
+            (1, Some(7.0), Some("early"), Some(3)),
+            (3, Some(1.0), None, Some(5)),
+            (2, None, Some("x"), Some(3)),
+            (0, None, Some("first"), Some(0)),
+            (1, None, None, Some(3)),
+            (3, None, Some("last"), Some(1)),
+        ];
+        let mut incremental = 0;
+        for (n, rating, channel, handovers) in changes {
+            let mut changed = rows.clone();
+            changed[n].rating = rating;
+            changed[n].carried[0] = channel.map(str::to_owned);
+            changed[n].handover_escalations = handovers;
+            let mut applied = stored.clone();
+            if applied.apply_update(&changed[n], &touched) {
+                assert_eq!(applied, derive(&changed).unwrap(), "row {n}");
+                incremental += 1;
+            }
+        }
+        assert!(incremental >= 2, "changes apply without reading the rows again: {incremental}");
+        let mut applied = stored.clone();
+        let mut lowered = rows[3].clone();
+        lowered.handover_escalations = Some(1);
+        assert!(!applied.apply_update(&lowered, &touched), "the largest count lowered cannot be told");
+        let mut unrated = rows[2].clone();
+        unrated.rating = None;
+        assert!(!stored.clone().apply_update(&unrated, &touched), "the rated row losing its rating cannot be told");
     }
 
     #[test]

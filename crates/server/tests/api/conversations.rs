@@ -56,13 +56,20 @@ async fn messages_are_ingested_idempotently_and_shape_their_sessions(engine: Eng
     assert_eq!((status, body), (StatusCode::CREATED, json!({"inserted": 2, "duplicates": 0, "dropped": 0})));
     let (status, body) = send(&app, &batch).await;
     assert_eq!((status, body), (StatusCode::OK, json!({"inserted": 0, "duplicates": 2, "dropped": 0})));
+    // A message sent twice in one batch is stored once, and counted once in its session.
+    let twice = message(&project, "s1", "in-2", "2024-05-01T12:00:01.500Z", "again");
+    let (status, body) = send(&app, &json!([twice, twice])).await;
+    assert_eq!((status, body), (StatusCode::CREATED, json!({"inserted": 1, "duplicates": 1, "dropped": 0})));
     let mut late = record(&project, "c1", "s1", "i1");
     late["timestamp"] = json!("2024-05-01T12:00:00.500Z");
     late["rating"] = json!(4);
-    app.ingest_new(&[late]).await;
+    // Sent twice in one batch: stored once, counted once.
+    let response = app.ingest(&[late.clone(), late]).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(response.json::<Json>().await.unwrap(), json!({"inserted": 1, "duplicates": 1, "dropped": 0}));
 
     let session = &sessions(&app, "sessionId eq 's1'").await[0];
-    assert_eq!(session["messagesCount"], 2);
+    assert_eq!(session["messagesCount"], 3);
     assert_eq!(session["inputsCount"], 1);
     assert_eq!(session["startedAt"], "2024-05-01T12:00:00.500Z");
     assert_eq!(session["lastActivityAt"], "2024-05-01T12:00:02.000Z");
@@ -94,7 +101,7 @@ async fn messages_are_ingested_idempotently_and_shape_their_sessions(engine: Eng
     assert_eq!(response.status(), StatusCode::CREATED);
     assert_eq!(response.json::<Json>().await.unwrap(), json!({"inserted": 1, "duplicates": 0, "dropped": 1}));
     let kept = get_json(&app, "/v2.4/Conversations/$count").await;
-    assert_eq!(kept, 3);
+    assert_eq!(kept, 4);
 
     // Every error names the row; nothing of a refused batch is stored.
     let bad_rows = [
@@ -157,7 +164,7 @@ async fn messages_are_ingested_idempotently_and_shape_their_sessions(engine: Eng
         .await;
     let problem = assert_problem(response.unwrap(), 400, 1005, MESSAGES).await;
     assert_eq!(problem["details"]["line"], 1);
-    assert_eq!(get_json(&app, "/v2.4/Conversations/$count").await, 3, "nothing of a refused batch is kept");
+    assert_eq!(get_json(&app, "/v2.4/Conversations/$count").await, 4, "nothing of a refused batch is kept");
 }
 
 async fn the_index_filters_searches_and_pages_like_the_sdk_asks(engine: Engine) {

@@ -57,7 +57,9 @@ impl<E: Engine> ConversationStore for E {
                             Ok((c.id()?, c.text()?))
                         })
                         .collect::<StoreResult<HashSet<(ObjectId, String)>>>()?;
-                    messages.iter().filter(|m| keys.contains(&(m.project_id(), message_id(m)))).collect()
+                    // A message sent twice in one batch was inserted once, from its first row.
+                    let mut fresh = keys;
+                    messages.iter().filter(|m| fresh.remove(&(m.project_id(), message_id(m)))).collect()
                 }
             };
             let count = inserted.len() as u64;

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use async_trait::async_trait;
 use parley_core::field::idx;
-use parley_core::session::{Contribution, Source};
+use parley_core::session::{Contribution, Source, Touched};
 use parley_core::{Cursor, ObjectId, RECORD_FIELDS, Record, RecordFilter, RecordUpdate, SortKey, Value};
 use time::OffsetDateTime;
 
@@ -59,12 +59,12 @@ impl<E: Engine> RecordStore for E {
             let statement = sql::update_records(x.dialect(), &update, now);
             // An update of what sessions show changes the sessions of the records it matches, in
             // its transaction; any other is one statement.
-            let derived = update.changes.iter().any(|(index, _)| SESSION_INPUTS.contains(index));
-            let matched = if derived {
+            let touched = Touched::by_record_fields(update.changes.iter().map(|(index, _)| *index));
+            let matched = if touched.any() {
                 x.begin().await?;
-                let touched = updated_sessions(x, &statement, update.project_id).await?;
-                let matched = touched.len() as u64;
-                sessions::refresh(x, touched, Emptied::Remove).await?;
+                let changed = updated_rows(x, &statement, update.project_id).await?;
+                let matched = changed.len() as u64;
+                sessions::update(x, changed, touched).await?;
                 x.commit().await?;
                 matched
             } else {
@@ -84,10 +84,10 @@ impl<E: Engine> RecordStore for E {
                     Value::Integer(project_lock_key(update.project_id).into()),
                 ];
                 x.query(lock, &keys, &[]).await?;
-                let touched = updated_sessions(x, &statement, update.project_id).await?;
-                let matched = touched.len() as u64;
+                let changed = updated_rows(x, &statement, update.project_id).await?;
+                let matched = changed.len() as u64;
                 if matched > 0 {
-                    sessions::refresh(x, touched, Emptied::Remove).await?;
+                    sessions::update(x, changed, touched).await?;
                     x.commit().await?;
                     return Ok(UpdateOutcome { matched, deferred: false });
                 }
@@ -149,28 +149,17 @@ impl<E: Engine> RecordStore for E {
     }
 }
 
-/// The record fields a session is derived from: an update of any of them changes sessions.
-const SESSION_INPUTS: [usize; 9] = [
-    idx::CHANNEL,
-    idx::FLOW_NAME,
-    idx::LOCALE_NAME,
-    idx::ENDPOINT_NAME,
-    idx::ENDPOINT_URL_TOKEN,
-    idx::SNAPSHOT_NAME,
-    idx::RATING,
-    idx::RATING_COMMENT,
-    idx::HANDOVER_ESCALATIONS,
-];
-
-/// Runs an update and answers the session of every record it changed.
-async fn updated_sessions(
+/// Runs an update and answers each record it changed, as its session's row after the update.
+async fn updated_rows(
     x: &mut impl Executor,
     update: &sql::Statement,
     project: ObjectId,
-) -> StoreResult<Vec<SessionKey>> {
-    let sql = format!("{} RETURNING session_id", update.text);
-    let rows = x.query(&sql, &update.params, &[Kind::Text]).await?;
-    rows.into_iter().map(|row| Ok((project, Columns::new(row).text()?))).collect()
+) -> StoreResult<Vec<(SessionKey, Contribution)>> {
+    let (columns, kinds) = sessions::contribution_columns(Source::Record);
+    let sql = format!("{} RETURNING {}", update.text, columns.join(", "));
+    let rows = x.query(&sql, &update.params, &kinds).await?;
+    let rows = sessions::read_contributions(Source::Record, rows)?;
+    Ok(rows.into_iter().map(|(session, row)| ((project, session), row)).collect())
 }
 
 /// Merges the records just inserted into their sessions, and derives again the sessions of the
@@ -288,11 +277,12 @@ async fn insert_batch(x: &mut impl Executor, records: &[Record], now: OffsetDate
         .collect::<StoreResult<Vec<_>>>()?;
     let (pending_applied, applied) =
         if keys.is_empty() { (0, Vec::new()) } else { apply_pending_updates(x, &keys, now).await? };
-    let keys: HashSet<(ObjectId, String)> = keys.into_iter().collect();
     let applied: HashSet<(ObjectId, String)> = applied.into_iter().collect();
     let key_of = |r: &Record| (r.project_id(), text_of(r, idx::INPUT_ID));
+    // A key sent twice in one batch was inserted once, from its first row.
+    let mut fresh: HashSet<(ObjectId, String)> = keys.iter().cloned().collect();
     let (changed, added): (Vec<&Record>, Vec<&Record>) =
-        records.iter().filter(|r| keys.contains(&key_of(r))).partition(|r| applied.contains(&key_of(r)));
+        records.iter().filter(|r| fresh.remove(&key_of(r))).partition(|r| applied.contains(&key_of(r)));
     bring_sessions_up_to_date(x, added, changed.into_iter().map(session_of).collect()).await?;
     x.commit().await?;
     let inserted = keys.len() as u64;

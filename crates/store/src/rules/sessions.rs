@@ -4,8 +4,11 @@
 //! - rows only added ([`add`]): they are derived on their own and merged into the stored
 //!   session ([`Derived::merge`]), which keeps the keys of the rows its values came from, so an
 //!   ingest costs the same whatever the size of the sessions it adds to;
-//! - rows changed or removed ([`refresh`]): each session is derived again from all of its rows,
-//!   and removed when none is left.
+//! - records an update changed ([`update`]): their new values are applied to the stored
+//!   session, which says whether that is enough (it is, unless the row a value came from lost
+//!   it);
+//! - otherwise, and for rows removed ([`refresh`]): each session is derived again from all of its
+//!   rows, and removed when none is left.
 //!
 //! Two transactions that touch one session must not derive it from each other's uncommitted
 //! rows: on PostgreSQL each takes a transaction lock per session (hashed into a fixed number of
@@ -15,7 +18,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::LazyLock;
 
-use parley_core::session::{CARRIED, Contribution, Derived, RowKey, Source, contribution_fields, derive};
+use parley_core::session::{CARRIED, Contribution, Derived, RowKey, Source, Touched, contribution_fields, derive};
 use parley_core::{MESSAGE_FIELDS, ObjectId, RECORD_FIELDS, Value};
 
 use super::{Columns, opt_text, text};
@@ -169,6 +172,35 @@ pub(crate) async fn add(x: &mut impl Executor, rows: Vec<(SessionKey, Contributi
     refresh(x, unreadable.into_iter().collect(), Emptied::Remove).await
 }
 
+/// Applies to their sessions the new values of records an update changed (`touched` says what
+/// it may have changed), from what each session stores; a session whose stored values cannot
+/// tell the answer is derived again from all of its rows.
+pub(crate) async fn update(
+    x: &mut impl Executor,
+    rows: Vec<(SessionKey, Contribution)>,
+    touched: Touched,
+) -> StoreResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let keys: BTreeSet<SessionKey> = rows.iter().map(|(key, _)| key.clone()).collect();
+    lock(x, &keys).await?;
+    let (mut stored, mut again) = stored_sessions(x, &keys).await?;
+    for (key, row) in &rows {
+        match stored.get_mut(key) {
+            Some(session) if !again.contains(key) => {
+                if !session.apply_update(row, &touched) {
+                    again.insert(key.clone());
+                }
+            }
+            _ => drop(again.insert(key.clone())),
+        }
+    }
+    let derived: Vec<(SessionKey, Derived)> = stored.into_iter().filter(|(key, _)| !again.contains(key)).collect();
+    store(x, derived).await?;
+    refresh(x, again.into_iter().collect(), Emptied::Remove).await
+}
+
 /// Derives the sessions `keys` name again from all of their rows and stores them.
 pub(crate) async fn refresh(x: &mut impl Executor, keys: Vec<SessionKey>, emptied: Emptied) -> StoreResult<()> {
     let keys: BTreeSet<SessionKey> = keys.into_iter().collect();
@@ -222,18 +254,7 @@ async fn contributions(
     project: ObjectId,
     sessions: &[String],
 ) -> StoreResult<Vec<(String, Contribution)>> {
-    let fields = contribution_fields(source);
-    // Every field of a contribution has the same kind in both catalogues; the record's says it
-    // where the message has none (handover escalations).
-    let kinds: Vec<Kind> = std::iter::once(Kind::Text)
-        .chain(contribution_fields(Source::Record).iter().map(|f| Kind::of(RECORD_FIELDS[f.unwrap_or(0)].ty)))
-        .collect();
-    let columns: Vec<String> = std::iter::once("session_id".to_owned())
-        .chain(fields.iter().zip(&kinds[1..]).map(|(field, kind)| {
-            let null = if *kind == Kind::Integer { "BIGINT" } else { "TEXT" };
-            column_or_null(source, *field, null)
-        }))
-        .collect();
+    let (columns, kinds) = contribution_columns(source);
     let table = match source {
         Source::Record => "records",
         Source::Message => "messages",
@@ -257,6 +278,28 @@ async fn contributions(
             x.query_columns(&sql, &[project.iter().collect(), sessions.iter().collect()], &kinds).await?
         }
     };
+    read_contributions(source, rows)
+}
+
+/// The columns a session's row is read from (`session_id` first, then those of
+/// [`contribution_fields`], a typed null where the source has no such field), and their kinds.
+pub(crate) fn contribution_columns(source: Source) -> (Vec<String>, Vec<Kind>) {
+    // Every field of a contribution has the same kind in both catalogues; the record's says it
+    // where the message has none (handover escalations).
+    let kinds: Vec<Kind> = std::iter::once(Kind::Text)
+        .chain(contribution_fields(Source::Record).iter().map(|f| Kind::of(RECORD_FIELDS[f.unwrap_or(0)].ty)))
+        .collect();
+    let columns: Vec<String> = std::iter::once("session_id".to_owned())
+        .chain(contribution_fields(source).iter().zip(&kinds[1..]).map(|(field, kind)| {
+            let null = if *kind == Kind::Integer { "BIGINT" } else { "TEXT" };
+            column_or_null(source, *field, null)
+        }))
+        .collect();
+    (columns, kinds)
+}
+
+/// Rows read with [`contribution_columns`], as (session id, contribution).
+pub(crate) fn read_contributions(source: Source, rows: Vec<Vec<Value>>) -> StoreResult<Vec<(String, Contribution)>> {
     rows.into_iter()
         .map(|mut row| {
             let session = match row.remove(0) {
@@ -405,20 +448,59 @@ async fn store(x: &mut impl Executor, derived: Vec<(SessionKey, Derived)>) -> St
     let rows: Vec<Vec<Value>> =
         derived.iter().map(|(key, d)| session_values(key, names[&key.0].as_deref(), d)).collect();
     let columns = SESSION_COLUMNS.join(", ");
-    let sets: Vec<String> = SESSION_COLUMNS[1..].iter().map(|c| format!("{c} = excluded.{c}")).collect();
-    let upsert = format!(" ON CONFLICT (project_id, session_id) DO UPDATE SET {}", sets.join(", "));
     match dialect {
         Dialect::Sqlite => {
+            // SQLite rewrites the index entries of every column an UPDATE names, changed or not:
+            // the upsert names only columns no index holds, and writes nothing when nothing
+            // changed; the indexed ones follow in an update of their own, only when they changed.
             let placeholders: Vec<String> = (1..=SESSION_COLUMNS.len()).map(|n| format!("?{n}")).collect();
-            let sql = format!("INSERT INTO sessions ({columns}) VALUES ({}){upsert}", placeholders.join(", "));
+            let plain: Vec<&str> =
+                SESSION_COLUMNS.iter().copied().filter(|c| !KEYS.contains(c) && !INDEXED.contains(c)).collect();
+            let sets: Vec<String> = plain.iter().map(|c| format!("{c} = excluded.{c}")).collect();
+            let changed: Vec<String> = plain.iter().map(|c| format!("sessions.{c} IS NOT excluded.{c}")).collect();
+            let upsert = format!(
+                "INSERT INTO sessions ({columns}) VALUES ({}) ON CONFLICT (project_id, session_id) DO UPDATE SET {} \
+                 WHERE {}",
+                placeholders.join(", "),
+                sets.join(", "),
+                changed.join(" OR ")
+            );
+            let sets: Vec<String> = INDEXED.iter().enumerate().map(|(i, c)| format!("{c} = ?{}", i + 3)).collect();
+            let changed: Vec<String> =
+                INDEXED.iter().enumerate().map(|(i, c)| format!("{c} IS NOT ?{}", i + 3)).collect();
+            let indexed = format!(
+                "UPDATE sessions SET {} WHERE project_id = ?1 AND session_id = ?2 AND ({})",
+                sets.join(", "),
+                changed.join(" OR ")
+            );
+            let position = |column: &str| SESSION_COLUMNS.iter().position(|c| *c == column).unwrap_or_default();
+            let picked: Vec<usize> = ["project_id", "session_id"].iter().chain(&INDEXED).map(|c| position(c)).collect();
             for values in rows {
-                x.execute(&sql, &values).await?;
+                x.execute(&upsert, &values).await?;
+                let params: Vec<Value> = picked.iter().map(|&i| values[i].clone()).collect();
+                x.execute(&indexed, &params).await?;
             }
         }
         Dialect::Postgres => {
             let arrays: Vec<String> =
                 SESSION_COLUMNS.iter().enumerate().map(|(i, c)| format!("${}::{}", i + 1, postgres_array(c))).collect();
-            let sql = format!("INSERT INTO sessions ({columns}) SELECT * FROM unnest({}){upsert}", arrays.join(", "));
+            let updated: Vec<&str> = SESSION_COLUMNS.iter().copied().filter(|c| !KEYS.contains(c)).collect();
+            let sets: Vec<String> = updated.iter().map(|c| format!("{c} = excluded.{c}")).collect();
+            // json has no equality: its text is compared.
+            let changed: Vec<String> = updated
+                .iter()
+                .map(|c| match *c {
+                    "derivation" => "sessions.derivation::text IS DISTINCT FROM excluded.derivation::text".to_owned(),
+                    c => format!("sessions.{c} IS DISTINCT FROM excluded.{c}"),
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO sessions ({columns}) SELECT * FROM unnest({}) ON CONFLICT (project_id, session_id) \
+                 DO UPDATE SET {} WHERE {}",
+                arrays.join(", "),
+                sets.join(", "),
+                changed.join(" OR ")
+            );
             let columns: Vec<Vec<&Value>> =
                 (0..SESSION_COLUMNS.len()).map(|i| rows.iter().map(|row| &row[i]).collect()).collect();
             x.query_columns(&sql, &columns, &[]).await?;
@@ -426,6 +508,11 @@ async fn store(x: &mut impl Executor, derived: Vec<(SessionKey, Derived)>) -> St
     }
     Ok(())
 }
+
+/// The columns that identify a session: never changed once it is stored.
+const KEYS: [&str; 3] = ["id", "project_id", "session_id"];
+/// The other columns an index of `sessions` holds (see the migration).
+const INDEXED: [&str; 3] = ["contact_id", "last_message_at", "expires_at"];
 
 /// Removes the sessions none of whose rows remain, or keeps them without messages.
 async fn remove(x: &mut impl Executor, keys: Vec<SessionKey>, emptied: Emptied) -> StoreResult<()> {
