@@ -459,7 +459,9 @@ mod tests {
         let touched = Touched::by_record_fields([rec::RATING, rec::CHANNEL, rec::HANDOVER_ESCALATIONS]);
         assert!(touched.any() && touched.rating && touched.handover && touched.carried[0]);
         // Each change of one row: applied incrementally, or refused, never wrong.
-        let changes: [(usize, Option<f64>, Option<&str>, Option<i64>); 6] = [
+        // (row, its new rating, channel and handover count)
+        type Change = (usize, Option<f64>, Option<&'static str>, Option<i64>);
+        let changes: [Change; 6] = [
             (1, Some(7.0), Some("early"), Some(3)),
             (3, Some(1.0), None, Some(5)),
             (2, None, Some("x"), Some(3)),
