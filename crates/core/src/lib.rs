@@ -1,4 +1,4 @@
-//! parley's domain: the analytics record, conversation messages and sessions and their fields, ids, validation of what clients send,
+//! parley's domain: the analytics record, conversation messages, executed steps and sessions and their fields, ids, validation of what clients send,
 //! projects and their settings, callers and roles, and the domain error. Nothing here knows HTTP
 //! or SQL.
 
@@ -12,7 +12,9 @@ pub mod name;
 pub mod project;
 pub mod query;
 pub mod record;
+pub mod row;
 pub mod session;
+pub mod step;
 pub mod task;
 pub mod update;
 pub mod value;
@@ -27,6 +29,7 @@ pub use project::{Project, ProjectProfile, ProjectSettings};
 pub use query::{Cursor, ListParams, PageStart, RecordFilter, RecordPage, RecordQuery, SortKey};
 pub use record::{NewRecord, Record};
 pub use session::SESSION_FIELDS;
+pub use step::{EXECUTED_STEP_FIELDS, ExecutedStep, NewStep, STEP_FIELDS};
 pub use task::{Erasure, Task, TaskStatus};
 pub use update::RecordUpdate;
 pub use value::Value;

@@ -2,13 +2,14 @@
 //! `Conversations` collection keeps it (docs/contract/conversations.md). Parsed from ingested
 //! JSON, stamped and masked before it is stored, shown back field by field in catalogue order.
 
-use serde_json::{Map, Value as Json};
+use serde_json::Value as Json;
 use time::OffsetDateTime;
 
 use crate::error::{Error, Result};
 use crate::field::{Field, FieldIndex, FieldType, JSON, NUMBER, Origin, SHORT, field, not_null, read_object};
 use crate::project::ProjectSettings;
 use crate::record::MASK;
+use crate::row::{Catalogue, Row, project_of};
 use crate::value::Value;
 use crate::{ObjectId, Project};
 
@@ -91,47 +92,18 @@ pub const MESSAGE_SOURCES: [&str; 4] = ["user", "bot", "agent", "suggestion"];
 /// The keys an attachment may have.
 const ATTACHMENT_KEYS: [&str; 3] = ["url", "name", "type"];
 
-/// A stored message: one value per field of [`MESSAGE_FIELDS`], in that order.
+/// The messages' catalogue.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Message {
-    values: Vec<Value>,
+pub enum Messages {}
+
+impl Catalogue for Messages {
+    const FIELDS: &'static [Field] = MESSAGE_FIELDS;
+    const PROJECT_ID: FieldIndex = idx::PROJECT_ID;
+    const SESSION_ID: FieldIndex = idx::SESSION_ID;
 }
 
-impl Message {
-    /// Builds a message from values in catalogue order; the engines use this when reading rows.
-    pub fn from_values(values: Vec<Value>) -> Self {
-        debug_assert_eq!(values.len(), MESSAGE_FIELDS.len());
-        Message { values }
-    }
-
-    pub fn get(&self, index: FieldIndex) -> &Value {
-        &self.values[index]
-    }
-
-    pub fn values(&self) -> &[Value] {
-        &self.values
-    }
-
-    pub fn project_id(&self) -> ObjectId {
-        project_of(&self.values)
-    }
-
-    pub fn session_id(&self) -> &str {
-        self.values[idx::SESSION_ID].as_text().unwrap_or_default()
-    }
-
-    /// The message as a JSON object, every field present, in catalogue order.
-    pub fn to_json(&self) -> Map<String, Json> {
-        MESSAGE_FIELDS.iter().zip(&self.values).map(|(field, value)| (field.name.to_owned(), value.to_json())).collect()
-    }
-}
-
-fn project_of(values: &[Value]) -> ObjectId {
-    values[idx::PROJECT_ID]
-        .as_text()
-        .and_then(|t| ObjectId::parse(t).ok())
-        .unwrap_or_else(|| unreachable!("messages are only built from validated values, whose projectId is an id"))
-}
+/// A stored message: one value per field of [`MESSAGE_FIELDS`], in that order.
+pub type Message = Row<Messages>;
 
 /// A message as a client sent it for ingest, validated but not yet stamped.
 #[derive(Debug, Clone, PartialEq)]
@@ -162,7 +134,7 @@ impl NewMessage {
 
     /// The project named by the message.
     pub fn project_id(&self) -> ObjectId {
-        project_of(&self.values)
+        project_of::<Messages>(&self.values)
     }
 
     /// Completes the message for storage: a fresh id, the organisation and name of its project,
@@ -190,7 +162,7 @@ impl NewMessage {
                 }
             }
         }
-        Message { values: self.values }
+        Message::from_values(self.values)
     }
 }
 

@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 
 use crate::field::{Field, FieldIndex, FieldType, NUMBER, Origin, SHORT, field, idx as rec, not_null};
 use crate::message::idx as msg;
+use crate::step::idx as step;
 use crate::value::Value;
 
 use Origin::Server;
@@ -56,6 +57,8 @@ pub enum Source {
     Record,
     /// A conversation message.
     Message,
+    /// An executed step.
+    Step,
 }
 
 /// The position of a row in its session: by timestamp (milliseconds), then source, then id.
@@ -76,65 +79,90 @@ impl RowKey {
         let source = match json.get(1)?.as_u64()? {
             0 => Source::Record,
             1 => Source::Message,
+            2 => Source::Step,
             _ => return None,
         };
         Some(RowKey { at: json.get(0)?.as_i64()?, source, id: json.get(2)?.as_str()?.to_owned() })
     }
 }
 
-/// A session field that takes its value from the earliest row carrying one, and the record and
-/// message fields it is read from.
+/// One field of the rows a session is derived from: where each source keeps it, `None` where the
+/// source has no such field.
+#[derive(Debug, Clone, Copy)]
+pub struct From3 {
+    pub record: Option<FieldIndex>,
+    pub message: Option<FieldIndex>,
+    pub step: Option<FieldIndex>,
+}
+
+impl From3 {
+    const fn all(record: FieldIndex, message: FieldIndex, step: FieldIndex) -> From3 {
+        From3 { record: Some(record), message: Some(message), step: Some(step) }
+    }
+
+    /// Where `source` keeps the field.
+    pub fn of(&self, source: Source) -> Option<FieldIndex> {
+        match source {
+            Source::Record => self.record,
+            Source::Message => self.message,
+            Source::Step => self.step,
+        }
+    }
+}
+
+/// A session field that takes its value from the earliest row carrying one, and the fields of
+/// each source it is read from.
 #[derive(Debug, Clone, Copy)]
 pub struct Carried {
     /// The session's field (and column) name.
     pub column: &'static str,
-    pub record: Option<FieldIndex>,
-    pub message: Option<FieldIndex>,
+    pub from: From3,
 }
 
 /// The fields each session takes from the earliest row that carries them. A record's
-/// `entrypoint` is the endpoint's reference id; a record has no snapshot id.
+/// `entrypoint` is the endpoint's reference id; a record has no snapshot id; a step has no
+/// channel.
 pub const CARRIED: [Carried; 9] = [
-    Carried { column: "channel", record: Some(rec::CHANNEL), message: Some(msg::CHANNEL) },
-    Carried { column: "endpoint_name", record: Some(rec::ENDPOINT_NAME), message: Some(msg::ENDPOINT_NAME) },
+    Carried { column: "channel", from: From3 { record: Some(rec::CHANNEL), message: Some(msg::CHANNEL), step: None } },
+    Carried { column: "endpoint_name", from: From3::all(rec::ENDPOINT_NAME, msg::ENDPOINT_NAME, step::ENDPOINT_NAME) },
     Carried {
         column: "endpoint_url_token",
-        record: Some(rec::ENDPOINT_URL_TOKEN),
-        message: Some(msg::ENDPOINT_URL_TOKEN),
+        from: From3::all(rec::ENDPOINT_URL_TOKEN, msg::ENDPOINT_URL_TOKEN, step::ENDPOINT_URL_TOKEN),
     },
-    Carried { column: "endpoint_reference_id", record: Some(rec::ENTRYPOINT), message: None },
-    Carried { column: "locale_name", record: Some(rec::LOCALE_NAME), message: Some(msg::LOCALE_NAME) },
+    Carried {
+        column: "endpoint_reference_id",
+        from: From3 { record: Some(rec::ENTRYPOINT), message: None, step: None },
+    },
+    Carried { column: "locale_name", from: From3::all(rec::LOCALE_NAME, msg::LOCALE_NAME, step::LOCALE_NAME) },
     Carried {
         column: "locale_reference_id",
-        record: Some(rec::LOCALE_REFERENCE_ID),
-        message: Some(msg::LOCALE_REFERENCE_ID),
+        from: From3::all(rec::LOCALE_REFERENCE_ID, msg::LOCALE_REFERENCE_ID, step::LOCALE_REFERENCE_ID),
     },
-    Carried { column: "snapshot_id", record: None, message: Some(msg::SNAPSHOT_ID) },
-    Carried { column: "snapshot_name", record: Some(rec::SNAPSHOT_NAME), message: Some(msg::SNAPSHOT_NAME) },
-    Carried { column: "flow_name", record: Some(rec::FLOW_NAME), message: Some(msg::FLOW_NAME) },
+    Carried {
+        column: "snapshot_id",
+        from: From3 { record: None, message: Some(msg::SNAPSHOT_ID), step: Some(step::SNAPSHOT_ID) },
+    },
+    Carried { column: "snapshot_name", from: From3::all(rec::SNAPSHOT_NAME, msg::SNAPSHOT_NAME, step::SNAPSHOT_NAME) },
+    Carried { column: "flow_name", from: From3::all(rec::FLOW_NAME, msg::FLOW_NAME, step::FLOW_NAME) },
 ];
 
 /// The fields of a row a session is derived from, in the order [`Contribution::from_values`]
 /// reads them; `None` where the source has no such field.
 pub fn contribution_fields(source: Source) -> Vec<Option<FieldIndex>> {
-    let pick = |record: Option<FieldIndex>, message: Option<FieldIndex>| match source {
-        Source::Record => record,
-        Source::Message => message,
-    };
     let mut fields = vec![
-        pick(Some(rec::ID), Some(msg::ID)),
-        pick(Some(rec::TIMESTAMP), Some(msg::TIMESTAMP)),
-        pick(Some(rec::CONTACT_ID), Some(msg::CONTACT_ID)),
-        pick(Some(rec::ORGANISATION), Some(msg::ORGANISATION)),
+        From3::all(rec::ID, msg::ID, step::ID),
+        From3::all(rec::TIMESTAMP, msg::TIMESTAMP, step::TIMESTAMP),
+        From3::all(rec::CONTACT_ID, msg::CONTACT_ID, step::CONTACT_ID),
+        From3::all(rec::ORGANISATION, msg::ORGANISATION, step::ORGANISATION),
     ];
-    fields.extend(CARRIED.iter().map(|c| pick(c.record, c.message)));
+    fields.extend(CARRIED.iter().map(|c| c.from));
     fields.extend([
-        pick(Some(rec::RATING), Some(msg::RATING)),
-        pick(Some(rec::RATING_COMMENT), Some(msg::RATING_COMMENT)),
-        pick(Some(rec::HANDOVER_ESCALATIONS), None),
-        pick(Some(rec::EXPIRES_AT), Some(msg::EXPIRES_AT)),
+        From3 { record: Some(rec::RATING), message: Some(msg::RATING), step: None },
+        From3 { record: Some(rec::RATING_COMMENT), message: Some(msg::RATING_COMMENT), step: None },
+        From3 { record: Some(rec::HANDOVER_ESCALATIONS), message: None, step: None },
+        From3::all(rec::EXPIRES_AT, msg::EXPIRES_AT, step::EXPIRES_AT),
     ]);
-    fields
+    fields.iter().map(|f| f.of(source)).collect()
 }
 
 /// What one row tells about its session.
@@ -142,7 +170,8 @@ pub fn contribution_fields(source: Source) -> Vec<Option<FieldIndex>> {
 pub struct Contribution {
     pub key: RowKey,
     pub timestamp: OffsetDateTime,
-    pub contact_id: String,
+    /// A step may not name its contact.
+    pub contact_id: Option<String>,
     pub organisation: String,
     /// The values of [`CARRIED`], in order.
     pub carried: [Option<String>; 9],
@@ -168,7 +197,7 @@ impl Contribution {
         Some(Contribution {
             key: RowKey { at: millis(timestamp), source, id: text(id)? },
             timestamp,
-            contact_id: text(contact)?,
+            contact_id: text(contact),
             organisation: text(organisation)?,
             carried: std::array::from_fn(|i| text(&carried[i])),
             rating: match rating {
@@ -205,10 +234,11 @@ pub type CarriedValue = Option<(RowKey, String)>;
 /// both, so that an ingest only derives its new rows and merges them into what is stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Derived {
-    /// The earliest row, whose contact and organisation the session shows.
+    /// The earliest row, whose organisation the session shows.
     pub first: RowKey,
-    pub contact_id: String,
     pub organisation: String,
+    /// The contact, from the earliest row that names one.
+    pub contact: CarriedValue,
     pub started_at: OffsetDateTime,
     pub last_activity_at: OffsetDateTime,
     /// The values of [`CARRIED`], in order, each from the earliest row that carries one.
@@ -219,6 +249,7 @@ pub struct Derived {
     pub handover_escalations: i64,
     pub inputs_count: i64,
     pub messages_count: i64,
+    pub steps_count: i64,
     pub first_message_at: Option<OffsetDateTime>,
     pub last_message_at: Option<OffsetDateTime>,
     /// The latest expiry of its rows; `None` when one of them never expires.
@@ -231,15 +262,16 @@ impl Derived {
         let message = row.key.source == Source::Message;
         Derived {
             first: row.key.clone(),
-            contact_id: row.contact_id.clone(),
             organisation: row.organisation.clone(),
+            contact: row.contact_id.clone().map(|c| (row.key.clone(), c)),
             started_at: row.timestamp,
             last_activity_at: row.timestamp,
             carried: std::array::from_fn(|i| row.carried[i].clone().map(|v| (row.key.clone(), v))),
             rated: row.rating.map(|r| (row.key.clone(), r, row.rating_comment.clone())),
             handover_escalations: row.handover_escalations.unwrap_or(0),
-            inputs_count: i64::from(!message),
+            inputs_count: i64::from(row.key.source == Source::Record),
             messages_count: i64::from(message),
+            steps_count: i64::from(row.key.source == Source::Step),
             first_message_at: message.then_some(row.timestamp),
             last_message_at: message.then_some(row.timestamp),
             expires_at: row.expires_at,
@@ -253,22 +285,27 @@ impl Derived {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let [mut mine, theirs] = [earlier.carried, later.carried];
-        for (slot, candidate) in mine.iter_mut().zip(theirs) {
+        let earliest = |slot: &mut CarriedValue, candidate: CarriedValue| {
             if let Some(candidate) = candidate
                 && slot.as_ref().is_none_or(|(key, _)| candidate.0 < *key)
             {
                 *slot = Some(candidate);
             }
+        };
+        let [mut mine, theirs] = [earlier.carried, later.carried];
+        for (slot, candidate) in mine.iter_mut().zip(theirs) {
+            earliest(slot, candidate);
         }
+        let mut contact = earlier.contact;
+        earliest(&mut contact, later.contact);
         let rated = match (earlier.rated, later.rated) {
             (Some(a), Some(b)) => Some(if a.0 >= b.0 { a } else { b }),
             (a, b) => a.or(b),
         };
         Derived {
             first: earlier.first,
-            contact_id: earlier.contact_id,
             organisation: earlier.organisation,
+            contact,
             started_at: earlier.started_at.min(later.started_at),
             last_activity_at: earlier.last_activity_at.max(later.last_activity_at),
             carried: mine,
@@ -276,17 +313,25 @@ impl Derived {
             handover_escalations: earlier.handover_escalations.max(later.handover_escalations),
             inputs_count: earlier.inputs_count + later.inputs_count,
             messages_count: earlier.messages_count + later.messages_count,
+            steps_count: earlier.steps_count + later.steps_count,
             first_message_at: min(earlier.first_message_at, later.first_message_at),
             last_message_at: earlier.last_message_at.max(later.last_message_at),
             expires_at: earlier.expires_at.zip(later.expires_at).map(|(a, b)| a.max(b)),
         }
     }
 
+    /// The contact the session shows: that of the earliest row naming one, empty while none does
+    /// (a session known only from steps that leave it out).
+    pub fn contact_id(&self) -> &str {
+        self.contact.as_ref().map_or("", |(_, c)| c)
+    }
+
     /// The row keys a stored session keeps so that later rows can be merged into it:
-    /// `{"first": key, "carried": [key or null, …], "rated": key or null}`.
+    /// `{"first": key, "contact": key or null, "carried": [key or null, …], "rated": key or null}`.
     pub fn keys_json(&self) -> Json {
         json!({
             "first": self.first.to_json(),
+            "contact": self.contact.as_ref().map_or(Json::Null, |(k, _)| k.to_json()),
             "carried": self.carried.iter().map(|c| c.as_ref().map_or(Json::Null, |(k, _)| k.to_json())).collect::<Vec<_>>(),
             "rated": self.rated.as_ref().map_or(Json::Null, |(k, _, _)| k.to_json()),
         })
@@ -309,7 +354,7 @@ impl Touched {
         let mut touched = Touched::default();
         for field in fields {
             for (i, carried) in CARRIED.iter().enumerate() {
-                touched.carried[i] |= carried.record == Some(field);
+                touched.carried[i] |= carried.from.record == Some(field);
             }
             touched.rating |= field == rec::RATING || field == rec::RATING_COMMENT;
             touched.handover |= field == rec::HANDOVER_ESCALATIONS;
@@ -379,7 +424,7 @@ mod tests {
         Contribution {
             key: RowKey { at: millis(at), source, id: id.into() },
             timestamp: at,
-            contact_id: "c".into(),
+            contact_id: Some("c".into()),
             organisation: "o".into(),
             carried: Default::default(),
             rating: None,
@@ -493,13 +538,14 @@ mod tests {
 
     #[test]
     fn contributions_read_the_catalogue_fields_of_each_source() {
-        for source in [Source::Record, Source::Message] {
+        for source in [Source::Record, Source::Message, Source::Step] {
             let fields = contribution_fields(source);
             assert_eq!(fields.len(), 4 + CARRIED.len() + 4);
         }
         let catalogue = |source| match source {
             Source::Record => crate::RECORD_FIELDS,
             Source::Message => crate::MESSAGE_FIELDS,
+            Source::Step => crate::step::EXECUTED_STEP_FIELDS,
         };
         let names = |source| -> Vec<&str> {
             contribution_fields(source).iter().map(|f| f.map_or("-", |i| catalogue(source)[i].name)).collect()
@@ -532,5 +578,22 @@ mod tests {
                 "flowName"
             ]
         );
+        assert_eq!(names(Source::Step)[..4], ["id", "timestamp", "userId", "organisationId"]);
+        assert_eq!(names(Source::Step)[13..], ["-", "-", "-", "expiresAt"]);
+    }
+
+    #[test]
+    fn the_contact_comes_from_the_earliest_row_that_names_one() {
+        let t = datetime!(2024-05-01 12:00 UTC);
+        let mut anonymous = row(Source::Step, "e1", t);
+        anonymous.contact_id = None;
+        let mut named = row(Source::Message, "m1", t + time::Duration::minutes(1));
+        named.contact_id = Some("later".into());
+        let only_steps = derive(std::slice::from_ref(&anonymous)).unwrap();
+        assert_eq!(only_steps.contact_id(), "");
+        assert_eq!((only_steps.steps_count, only_steps.inputs_count, only_steps.messages_count), (1, 0, 0));
+        let both = only_steps.merge(Derived::of(&named));
+        assert_eq!(both.contact_id(), "later");
+        assert_eq!(both.first, anonymous.key, "the session still starts with the step");
     }
 }

@@ -1,9 +1,10 @@
 //! The entity model: an entity type is a name, a key, properties with exact Edm types, and the
 //! table it lives in. Each entity set is built from a field catalogue: Analytics from the
-//! record's, Conversations from the message's, Sessions from the session's.
+//! record's, Conversations from the message's, Sessions from the session's, ExecutedSteps and
+//! Steps from the executed step's and the step catalogue's.
 
 use parley_core::field::{Field, FieldType};
-use parley_core::{MESSAGE_FIELDS, RECORD_FIELDS, SESSION_FIELDS};
+use parley_core::{EXECUTED_STEP_FIELDS, MESSAGE_FIELDS, RECORD_FIELDS, SESSION_FIELDS, STEP_FIELDS};
 
 /// The Edm types parley's properties have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,9 +172,33 @@ impl EntityType {
         EntityType::from_fields("Session", "Sessions", "sessions", "project_id", SESSION_FIELDS, "id", id.rename())
     }
 
+    /// The executions of steps of the `ExecutedSteps` entity set.
+    pub fn executed_steps(id: IdName) -> EntityType {
+        EntityType::from_fields(
+            "ExecutedStep",
+            "ExecutedSteps",
+            "executed_steps",
+            "project_id",
+            EXECUTED_STEP_FIELDS,
+            "id",
+            id.rename(),
+        )
+    }
+
+    /// The step catalogue of the `Steps` entity set.
+    pub fn steps(id: IdName) -> EntityType {
+        EntityType::from_fields("Step", "Steps", "steps", "project_id", STEP_FIELDS, "id", id.rename())
+    }
+
     /// Every entity set of a service, in the order the service document lists them.
     pub fn all(id: IdName) -> Vec<EntityType> {
-        vec![EntityType::analytics(id), EntityType::conversations(id), EntityType::sessions(id)]
+        vec![
+            EntityType::analytics(id),
+            EntityType::conversations(id),
+            EntityType::sessions(id),
+            EntityType::steps(id),
+            EntityType::executed_steps(id),
+        ]
     }
 
     /// The position of the property with this name.

@@ -25,7 +25,7 @@ use crate::config::Config;
 use crate::openapi::{ApiDoc, Document};
 use crate::problem::{ApiError, ErrorCode};
 use crate::ratelimit::RateLimit;
-use crate::routes::{analytics, apikeys, conversations, health, members, oauth, odata, projects, tasks, users};
+use crate::routes::{analytics, apikeys, conversations, health, members, oauth, odata, projects, steps, tasks, users};
 use crate::state::AppState;
 
 /// The routes of the REST API, mounted under `/new/v2.0` and `/v2.0`. Each is registered with
@@ -37,6 +37,7 @@ fn api() -> OpenApiRouter<AppState> {
         // GET takes a record id, DELETE a project id (docs/contract/rest.md §3 and §4).
         .routes(routes!(analytics::get_record, analytics::delete_records))
         .routes(routes!(conversations::ingest_messages))
+        .routes(routes!(steps::ingest_steps))
         .routes(routes!(conversations::list_conversations))
         .routes(routes!(conversations::read_conversation, conversations::delete_conversation))
         .routes(routes!(tasks::get_task))

@@ -6,7 +6,7 @@ use axum::Extension;
 use axum::body::Bytes;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use parley_core::{Field, FieldType, MESSAGE_FIELDS, RECORD_FIELDS};
+use parley_core::{EXECUTED_STEP_FIELDS, Field, FieldType, MESSAGE_FIELDS, RECORD_FIELDS};
 use utoipa::openapi::schema::{ArrayBuilder, KnownFormat, ObjectBuilder, Schema, SchemaFormat, SchemaType, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{RefOr, schema};
@@ -71,6 +71,24 @@ impl PartialSchema for MessageSchema {
 impl ToSchema for MessageSchema {
     fn name() -> std::borrow::Cow<'static, str> {
         "ConversationMessage".into()
+    }
+}
+
+/// An executed step as every representation shows it.
+pub struct ExecutedStepSchema;
+
+impl PartialSchema for ExecutedStepSchema {
+    fn schema() -> RefOr<Schema> {
+        catalogue_schema(
+            EXECUTED_STEP_FIELDS,
+            "A step a bot went through in a session (docs/contract/conversations.md).",
+        )
+    }
+}
+
+impl ToSchema for ExecutedStepSchema {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "ExecutedStep".into()
     }
 }
 

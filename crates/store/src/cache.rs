@@ -60,8 +60,9 @@ use tokio::time::Instant;
 
 use parley_core::conversations::ConversationCursor;
 use parley_core::{
-    Caller, ConversationPage, ConversationQuery, ConversationSummary, Cursor, Message, ObjectId, OrgRole, Project,
-    ProjectAccess, ProjectRole, Record, RecordFilter, RecordPage, RecordQuery, RecordUpdate, SortKey, Task, Value,
+    Caller, ConversationPage, ConversationQuery, ConversationSummary, Cursor, ExecutedStep, Message, ObjectId, OrgRole,
+    Project, ProjectAccess, ProjectRole, Record, RecordFilter, RecordPage, RecordQuery, RecordUpdate, SortKey, Task,
+    Value,
 };
 use parley_odata::{EntityType, Query};
 use time::OffsetDateTime;
@@ -393,6 +394,10 @@ impl RecordStore for CachedStore {
 impl ConversationStore for CachedStore {
     async fn insert_messages(&self, messages: Vec<Message>) -> StoreResult<IngestCounts> {
         self.inner.insert_messages(messages).await
+    }
+
+    async fn insert_steps(&self, steps: Vec<ExecutedStep>) -> StoreResult<IngestCounts> {
+        self.inner.insert_steps(steps).await
     }
 
     async fn fetch_conversations(

@@ -28,6 +28,7 @@ pub static SQLITE: &[Migration] = &[
         sql: include_str!("../migrations/sqlite/0006_project_profile.sql"),
     },
     Migration { version: 7, name: "conversations", sql: include_str!("../migrations/sqlite/0007_conversations.sql") },
+    Migration { version: 8, name: "steps", sql: include_str!("../migrations/sqlite/0008_steps.sql") },
 ];
 
 /// The PostgreSQL engine's migrations, oldest first.
@@ -43,6 +44,7 @@ pub static POSTGRES: &[Migration] = &[
         sql: include_str!("../migrations/postgres/0006_project_profile.sql"),
     },
     Migration { version: 7, name: "conversations", sql: include_str!("../migrations/postgres/0007_conversations.sql") },
+    Migration { version: 8, name: "steps", sql: include_str!("../migrations/postgres/0008_steps.sql") },
 ];
 
 /// The migrations of `list` that a database with the `applied` versions still needs, oldest first.

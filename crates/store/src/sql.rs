@@ -84,17 +84,38 @@ pub fn record_columns() -> String {
 
 /// `INSERT` of one row of a catalogue's table that skips it when its `conflict` key exists.
 pub fn insert_row(dialect: Dialect, table: &str, fields: &[Field], conflict: &str) -> String {
-    let placeholders: Vec<String> = (1..=fields.len())
-        .map(|n| match dialect {
-            Dialect::Sqlite => format!("?{n}"),
-            Dialect::Postgres => format!("${n}"),
-        })
-        .collect();
+    insert_row_copying(dialect, table, fields, &[], conflict)
+}
+
+/// [`insert_row`] that also writes each `(column, field)` of `copies`: a column the catalogue does
+/// not show, which starts with the value of one of its fields.
+pub fn insert_row_copying(
+    dialect: Dialect,
+    table: &str,
+    fields: &[Field],
+    copies: &[(&str, usize)],
+    conflict: &str,
+) -> String {
+    let placeholder = |n: usize| match dialect {
+        Dialect::Sqlite => format!("?{n}"),
+        Dialect::Postgres => format!("${n}"),
+    };
+    let placeholders: Vec<String> =
+        (1..=fields.len()).chain(copies.iter().map(|(_, field)| field + 1)).map(placeholder).collect();
     format!(
         "INSERT INTO {table} ({}) VALUES ({}) ON CONFLICT ({conflict}) DO NOTHING",
-        columns_of(fields),
+        columns_with(fields, copies),
         placeholders.join(", ")
     )
+}
+
+fn columns_with(fields: &[Field], copies: &[(&str, usize)]) -> String {
+    let mut columns = columns_of(fields);
+    for (column, _) in copies {
+        columns.push_str(", ");
+        columns.push_str(column);
+    }
+    columns
 }
 
 /// PostgreSQL's `INSERT` of a whole batch into a catalogue's table: one row per element of
@@ -102,11 +123,24 @@ pub fn insert_row(dialect: Dialect, table: &str, fields: &[Field], conflict: &st
 /// round trip. It skips rows whose `conflict` key exists and returns `returning` of those it
 /// inserted.
 pub fn insert_batch(table: &str, fields: &[Field], conflict: &str, returning: &str) -> String {
-    let arrays: Vec<String> =
-        fields.iter().enumerate().map(|(i, f)| format!("${}::{}[]", i + 1, postgres_type(f.ty))).collect();
+    insert_batch_copying(table, fields, &[], conflict, returning)
+}
+
+/// [`insert_batch`] that also writes the `copies` of [`insert_row_copying`].
+pub fn insert_batch_copying(
+    table: &str,
+    fields: &[Field],
+    copies: &[(&str, usize)],
+    conflict: &str,
+    returning: &str,
+) -> String {
+    let arrays: Vec<String> = (0..fields.len())
+        .chain(copies.iter().map(|(_, field)| *field))
+        .map(|i| format!("${}::{}[]", i + 1, postgres_type(fields[i].ty)))
+        .collect();
     format!(
         "INSERT INTO {table} ({}) SELECT * FROM unnest({}) ON CONFLICT ({conflict}) DO NOTHING RETURNING {returning}",
-        columns_of(fields),
+        columns_with(fields, copies),
         arrays.join(", ")
     )
 }
@@ -246,12 +280,33 @@ pub fn select_record(dialect: Dialect, projects: &[ObjectId], id: ObjectId) -> S
 /// One batch of an erasure in `table` (records, or a collection kept beside them): deletes at
 /// most `limit` of the project's rows that `erasure` matches and returns the session of each.
 /// Its timestamp bounds are inclusive.
-pub fn erase_rows(dialect: Dialect, table: &str, project_id: ObjectId, erasure: &Erasure, limit: u32) -> Statement {
+///
+/// Where a row may leave its contact out (`contact_optional`, executed steps), such a row is the
+/// contact's when its session is.
+pub fn erase_rows(
+    dialect: Dialect,
+    table: &str,
+    contact_optional: bool,
+    project_id: ObjectId,
+    erasure: &Erasure,
+    limit: u32,
+) -> Statement {
     let mut s = Statement::new(dialect);
     let project = Value::Text(project_id.to_string());
     s.push("DELETE FROM ").push(table).push(" WHERE project_id = ").bind(project.clone());
-    s.push(" AND id IN (SELECT id FROM ").push(table).push(" WHERE project_id = ").bind(project);
-    push_erasure(&mut s, erasure, "timestamp");
+    s.push(" AND id IN (SELECT id FROM ").push(table).push(" WHERE project_id = ").bind(project.clone());
+    match (&erasure.contact_ids, contact_optional) {
+        (Some(contacts), true) => {
+            s.push(" AND (");
+            push_in_list(&mut s, "contact_id", contacts);
+            s.push(" OR contact_id IS NULL AND session_id IN (SELECT session_id FROM sessions WHERE project_id = ");
+            s.bind(project).push(" AND ");
+            push_in_list(&mut s, "contact_id", contacts);
+            s.push("))");
+            push_erasure(&mut s, &Erasure { contact_ids: None, ..erasure.clone() }, "timestamp");
+        }
+        _ => push_erasure(&mut s, erasure, "timestamp"),
+    }
     s.push(" LIMIT ").bind(Value::Integer(i64::from(limit))).push(") RETURNING session_id");
     s
 }
@@ -271,7 +326,7 @@ pub fn erase_pending_updates(dialect: Dialect, project_id: ObjectId, erasure: &E
 pub fn erase_empty_sessions(dialect: Dialect, project_id: ObjectId, erasure: &Erasure) -> Statement {
     let mut s = Statement::new(dialect);
     s.push("DELETE FROM sessions WHERE project_id = ").bind(Value::Text(project_id.to_string()));
-    s.push(" AND inputs_count = 0 AND messages_count = 0");
+    s.push(" AND inputs_count = 0 AND messages_count = 0 AND steps_count = 0");
     if let Some(contacts) = &erasure.contact_ids {
         s.push(" AND ");
         push_in_list(&mut s, "contact_id", contacts);
@@ -364,7 +419,7 @@ mod tests {
             timestamp_end: Some(time::macros::datetime!(2024-05-01 12:00 UTC)),
         };
         let project = ObjectId::generate();
-        let s = erase_rows(Dialect::Postgres, "records", project, &erasure, 1000);
+        let s = erase_rows(Dialect::Postgres, "records", false, project, &erasure, 1000);
         assert_eq!(
             s.text,
             "DELETE FROM records WHERE project_id = $1 AND id IN (SELECT id FROM records WHERE project_id = $2 \

@@ -4,8 +4,9 @@
 use async_trait::async_trait;
 use parley_core::conversations::{ConversationCursor, ConversationStart};
 use parley_core::{
-    Caller, ConversationPage, ConversationQuery, ConversationSummary, Cursor, Message, ObjectId, PageStart, Project,
-    ProjectAccess, ProjectRole, Record, RecordFilter, RecordPage, RecordQuery, RecordUpdate, SortKey, Task, Value,
+    Caller, ConversationPage, ConversationQuery, ConversationSummary, Cursor, ExecutedStep, Message, ObjectId,
+    PageStart, Project, ProjectAccess, ProjectRole, Record, RecordFilter, RecordPage, RecordQuery, RecordUpdate,
+    SortKey, Task, Value,
 };
 use parley_odata::{EntityType, Query};
 use time::OffsetDateTime;
@@ -181,12 +182,17 @@ pub trait RecordStore: Send + Sync {
     }
 }
 
-/// Conversation messages, and the sessions parley derives from them and from records.
+/// Conversation messages and executed steps, and the sessions parley derives from them and from
+/// records.
 #[async_trait]
 pub trait ConversationStore: Send + Sync {
     /// Inserts stamped messages in one transaction, skipping any whose `(projectId, messageId)`
     /// exists, and brings the sessions they name up to date. Durable when it returns.
     async fn insert_messages(&self, messages: Vec<Message>) -> StoreResult<IngestCounts>;
+    /// Inserts stamped executed steps in one transaction, skipping any whose `(projectId,
+    /// executionId)` exists, and brings the step catalogue and the sessions they name up to
+    /// date. Durable when it returns.
+    async fn insert_steps(&self, steps: Vec<ExecutedStep>) -> StoreResult<IngestCounts>;
     /// Sessions of the conversations index, newest last message first (oldest first when
     /// `backwards`), strictly after `after` when given.
     async fn fetch_conversations(

@@ -9,19 +9,18 @@ use axum::response::{IntoResponse, Response};
 use parley_core::conversations::SUMMARY_COLUMNS;
 use parley_core::field::idx;
 use parley_core::message::idx as message_idx;
-use parley_core::value::now;
 use parley_core::{
-    Caller, ConversationQuery, ConversationSummary, Error, MESSAGE_FIELDS, Message, NewMessage, ObjectId,
+    Caller, ConversationQuery, ConversationSummary, Error, MESSAGE_FIELDS, Message, NewMessage, ObjectId, Project,
     ProjectAccess, RecordFilter, SortKey,
 };
 use serde_json::{Map, Value as Json};
 
-use super::{IngestResult, require_project, writable_projects};
+use super::{IngestResult, NewRow, require_project};
 use crate::extract::IngestBody;
 use crate::negotiate::Format;
 use crate::openapi::MessageSchema;
 use crate::problem::{ApiError, BodyRejection};
-use crate::represent::{Body, Collection, Page, fields_of, respond};
+use crate::represent::{Body, Collection, Page, respond};
 use crate::state::AppState;
 
 /// The record fields `expertMode=true` adds to each input of a transcript.
@@ -32,6 +31,26 @@ const EXPERT_FIELDS: [(usize, &str); 5] = [
     (idx::STATE, "state"),
     (idx::UNDERSTOOD, "understood"),
 ];
+
+impl NewRow for NewMessage {
+    type Stamped = Message;
+
+    fn parse(json: Json) -> parley_core::Result<Self> {
+        NewMessage::parse(json)
+    }
+
+    fn project_id(&self) -> ObjectId {
+        NewMessage::project_id(self)
+    }
+
+    fn collected(project: &Project) -> bool {
+        project.settings.collect_conversations
+    }
+
+    fn stamp(self, project: &Project, now: time::OffsetDateTime) -> Message {
+        NewMessage::stamp(self, project, now)
+    }
+}
 
 /// The most messages one transcript answer holds.
 const MAX_TRANSCRIPT: u32 = 100_000;
@@ -60,22 +79,10 @@ pub async fn ingest_messages(
     OriginalUri(uri): OriginalUri,
     body: IngestBody,
 ) -> Result<Response, ApiError> {
-    let messages = body.parse_rows(NewMessage::parse)?;
-    let projects = writable_projects(&state, &caller, messages.iter().map(NewMessage::project_id)).await?;
-    let stamped_at = now();
-    let total = messages.len();
-    let stamped: Vec<Message> = messages
-        .into_iter()
-        .filter_map(|message| {
-            let project = &projects[&message.project_id()];
-            project.settings.collect_conversations.then(|| message.stamp(project, stamped_at))
-        })
-        .collect();
-    let dropped = (total - stamped.len()) as u64;
-    let counts = if stamped.is_empty() { Default::default() } else { state.store.insert_messages(stamped).await? };
-    let status = if counts.inserted > 0 { StatusCode::CREATED } else { StatusCode::OK };
-    let value = fields_of(&IngestResult { inserted: counts.inserted, duplicates: counts.duplicates, dropped });
-    Ok(respond(format, status, Body::Resource { value, self_href: uri.path().to_owned() }))
+    super::ingest::<NewMessage>(&state, &caller, format, &uri, body, async |messages| {
+        state.store.insert_messages(messages).await
+    })
+    .await
 }
 
 /// The decoded pairs of a query string, in order.

@@ -8,17 +8,26 @@ pub mod members;
 pub mod oauth;
 pub mod odata;
 pub mod projects;
+pub mod steps;
 pub mod tasks;
 pub mod users;
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
+use axum::http::{StatusCode, Uri};
+use axum::response::Response;
 use parley_core::{Caller, ObjectId, Project, ProjectAccess};
+use parley_store::{IngestCounts, StoreResult};
 use serde::Serialize;
+use serde_json::Value as Json;
+use time::OffsetDateTime;
 use utoipa::ToSchema;
 
+use crate::extract::IngestBody;
+use crate::negotiate::Format;
 use crate::problem::{ApiError, ErrorCode};
+use crate::represent::{Body, fields_of, respond};
 use crate::state::AppState;
 
 /// The project, if the caller may see it and has at least `needed` in it. An unknown project and
@@ -72,4 +81,48 @@ pub struct IngestResult {
     /// Rows dropped because the project does not collect them (`collectAnalytics`,
     /// `collectConversations`).
     pub dropped: u64,
+}
+
+/// A row of a collection that clients ingest in batches, as it arrives.
+pub trait NewRow: Sized {
+    /// The row as it is stored.
+    type Stamped;
+    /// Validates one row of the body.
+    fn parse(json: Json) -> parley_core::Result<Self>;
+    /// The project the row names.
+    fn project_id(&self) -> ObjectId;
+    /// Whether the project keeps rows of this collection (else they are dropped and counted).
+    fn collected(project: &Project) -> bool;
+    /// Completes the row for storage.
+    fn stamp(self, project: &Project, now: OffsetDateTime) -> Self::Stamped;
+}
+
+/// An ingest of rows other than records (rest.md §2 as conversations.md applies it): validates
+/// the whole batch, checks that the caller may write every project it names, stamps the rows
+/// their projects collect, stores them in one transaction (`insert`) and answers the counts,
+/// `201` when anything was inserted.
+pub async fn ingest<R: NewRow>(
+    state: &AppState,
+    caller: &Caller,
+    format: Format,
+    uri: &Uri,
+    body: IngestBody,
+    insert: impl AsyncFnOnce(Vec<R::Stamped>) -> StoreResult<IngestCounts>,
+) -> Result<Response, ApiError> {
+    let rows = body.parse_rows(R::parse)?;
+    let projects = writable_projects(state, caller, rows.iter().map(R::project_id)).await?;
+    let stamped_at = parley_core::value::now();
+    let total = rows.len();
+    let stamped: Vec<R::Stamped> = rows
+        .into_iter()
+        .filter_map(|row| {
+            let project = &projects[&row.project_id()];
+            R::collected(project).then(|| row.stamp(project, stamped_at))
+        })
+        .collect();
+    let dropped = (total - stamped.len()) as u64;
+    let counts = if stamped.is_empty() { IngestCounts::default() } else { insert(stamped).await? };
+    let status = if counts.inserted > 0 { StatusCode::CREATED } else { StatusCode::OK };
+    let value = fields_of(&IngestResult { inserted: counts.inserted, duplicates: counts.duplicates, dropped });
+    Ok(respond(format, status, Body::Resource { value, self_href: uri.path().to_owned() }))
 }

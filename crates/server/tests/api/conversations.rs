@@ -5,7 +5,9 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value as Json, json};
 
-use crate::helpers::{Engine, TestApp, assert_invalid, assert_problem, on_both_engines, record, spawn_app_on};
+use crate::helpers::{
+    Engine, TestApp, assert_invalid, assert_problem, assert_row_refused, on_both_engines, record, spawn_app_on,
+};
 
 const MESSAGES: &str = "/new/v2.0/conversations/messages";
 
@@ -130,23 +132,10 @@ async fn messages_are_ingested_idempotently_and_shape_their_sessions(engine: Eng
             "timestamp",
         ),
     ];
+    let good = message(&project, "s3", "ok", "2024-05-01T14:00:00.000Z", "fine");
     for (bad, field) in bad_rows {
-        let batch = json!([message(&project, "s3", "ok", "2024-05-01T14:00:00.000Z", "fine"), bad]);
-        let response = app.request(Method::POST, MESSAGES).json(&batch).send().await.unwrap();
         let code = if field == "messageId" { 1000 } else { 1005 };
-        let problem = assert_invalid(response, code, MESSAGES, field).await;
-        assert_eq!(problem["details"]["index"], 1, "{problem}");
-        // As NDJSON, the error also names the line (blank lines count).
-        let ndjson = format!("{}\n\n{}\n", batch[0], batch[1]);
-        let response = app
-            .request(Method::POST, MESSAGES)
-            .header("Content-Type", "application/x-ndjson")
-            .body(ndjson)
-            .send()
-            .await
-            .unwrap();
-        let problem = assert_invalid(response, code, MESSAGES, field).await;
-        assert_eq!((problem["details"]["index"].clone(), problem["details"]["line"].clone()), (json!(1), json!(3)));
+        assert_row_refused(&app, MESSAGES, &good, &bad, code, field).await;
     }
     let foreign = json!([{"projectId": "5f0c6bc4ad4f8b0011b2e0e1", "sessionId": "s", "contactId": "c",
                           "messageId": "m", "type": "input", "source": "user"}]);

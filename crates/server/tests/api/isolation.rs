@@ -67,6 +67,12 @@ fn message(project: &str, session: &str, id: &str) -> Json {
            "source": "user", "inputText": "hello"})
 }
 
+/// An executed step of contact c1 in session s1.
+fn step(project: &str) -> Json {
+    json!({"projectId": project, "userId": "c1", "sessionId": "s1", "executionId": "e1", "type": "node",
+           "entityReferenceId": "node-1", "stepLabel": "Greeting"})
+}
+
 async fn key_id(app: &TestApp, user: &str) -> String {
     let keys = app.store().await.list_api_keys(ObjectId::parse(user).unwrap()).await.unwrap();
     keys[0].id.to_string()
@@ -96,6 +102,8 @@ impl Fixture {
             .await
             .unwrap();
         assert_eq!(said.status(), StatusCode::CREATED);
+        let stepped = app.request(Method::POST, "/new/v2.0/analytics/steps").json(&[step(&project)]).send().await;
+        assert_eq!(stepped.unwrap().status(), StatusCode::CREATED);
         let record_id = first_record(app, &app.api_key, &project).await;
         let mut users = Vec::new();
         for (who, org_roles, project_roles) in [
@@ -152,6 +160,13 @@ impl Fixture {
             .await
             .unwrap();
         assert_eq!(said.status(), StatusCode::CREATED);
+        let stepped = app
+            .with_key(Method::POST, "/new/v2.0/analytics/steps", &boss.api_key)
+            .json(&[step(&their_project)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stepped.status(), StatusCode::CREATED);
         let their_record = first_record(app, &boss.api_key, &their_project).await;
         let their_user = app.user_in(ObjectId::parse(&boss.organisation).unwrap(), "apiKeys").await;
         let added = app
@@ -192,6 +207,8 @@ impl Fixture {
                 format!("/new/v2.0/analytics?projectId={project}&limit=100"),
                 format!("/new/v2.0/conversations?projectId={project}&limit=100"),
                 format!("/new/v2.0/conversations/s1?projectId={project}"),
+                "/v2.4/ExecutedSteps?$orderby=executionId".to_owned(),
+                "/v2.4/Steps".to_owned(),
                 "/new/v2.0/users?limit=100".to_owned(),
                 format!("/new/v2.0/projects/{project}/members"),
             ] {
@@ -355,6 +372,9 @@ const UPDATE: Option<&str> = Some(r#"{"projectId":"{project}","contactId":"c1","
 const MESSAGE: Option<&str> = Some(
     r#"[{"projectId":"{project}","contactId":"c9","sessionId":"s9","messageId":"m9","type":"input","source":"user"}]"#,
 );
+const STEP: Option<&str> = Some(
+    r#"[{"projectId":"{project}","sessionId":"s9","executionId":"e9","type":"intent","entityReferenceId":"i9","stepLabel":"Nine"}]"#,
+);
 const ERASE: Option<&str> = Some(r#"{"contactIds":["c1"]}"#);
 const NAME: Option<&str> = Some(r#"{"name":"renamed"}"#);
 const MEMBER: Option<&str> = Some(r#"{"userId":"{user}","roles":["basic"]}"#);
@@ -372,6 +392,10 @@ matrix! {
     delete_conversation: "DELETE" "/new/v2.0/conversations/s1?projectId={project}" None, Analytics => 200, Some((Who::Basic, 403)), other 404;
     odata_conversations: "GET" "/v2.4/Conversations" None, Admin => 200, Some((Who::Analytics, 403)), other 200;
     odata_sessions: "GET" "/v2.4/Sessions" None, Admin => 200, Some((Who::Analytics, 403)), other 200;
+    ingest_steps: "POST" "/new/v2.0/analytics/steps" STEP, Analytics => 201, Some((Who::Basic, 403)), other 404;
+    odata_executed_steps: "GET" "/v2.4/ExecutedSteps" None, Admin => 200, Some((Who::Analytics, 403)), other 200;
+    odata_steps: "GET" "/v2.4/Steps" None, Admin => 200, Some((Who::Analytics, 403)), other 200;
+    odata_v23_steps: "GET" "/v2.3/ExecutedSteps" None, Admin => 200, Some((Who::Analytics, 403)), other 200;
     odata_v23_sessions: "GET" "/v2.3/Sessions" None, Admin => 200, Some((Who::Analytics, 403)), other 200;
     odata_collection: "GET" "/v2.4/Analytics" None, Admin => 200, Some((Who::Analytics, 403)), other 200;
     odata_count: "GET" "/v2.4/Analytics/$count" None, Admin => 200, Some((Who::Analytics, 403)), other 200;

@@ -30,5 +30,6 @@ mod ratelimit;
 mod representations;
 mod retention;
 mod startup;
+mod steps;
 mod update;
 mod users;

@@ -1,15 +1,16 @@
 //! Conversation messages: ingest, the conversations index, transcripts, and deleting one. Every
 //! write ends by bringing the sessions it touched up to date ([`sessions::refresh`]).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use parley_core::conversations::{ConversationCursor, ConversationSummary};
+use parley_core::message::idx as message_idx;
 use parley_core::session::{Contribution, Source};
-use parley_core::{ConversationQuery, MESSAGE_FIELDS, Message, ObjectId, Value};
+use parley_core::{ConversationQuery, ExecutedStep, MESSAGE_FIELDS, Message, ObjectId, Value};
 
 use super::sessions::{self, Emptied};
-use super::{Columns, count, text};
+use super::{Columns, RowTable, count, text};
 use crate::error::{StoreError, StoreResult};
 use crate::exec::{Engine, Executor, Kind, job};
 use crate::model::IngestCounts;
@@ -22,7 +23,15 @@ fn message_kinds() -> &'static [Kind] {
     &KINDS
 }
 
-const MESSAGE_KEY: &str = "project_id, message_id";
+/// Messages, one row per `(projectId, messageId)`.
+const MESSAGES: RowTable = RowTable {
+    table: "messages",
+    fields: MESSAGE_FIELDS,
+    copies: &[],
+    key_column: "message_id",
+    key_field: message_idx::MESSAGE_ID,
+    project_field: message_idx::PROJECT_ID,
+};
 
 #[async_trait]
 impl<E: Engine> ConversationStore for E {
@@ -32,36 +41,9 @@ impl<E: Engine> ConversationStore for E {
         }
         self.write(job!(|x| {
             x.begin().await?;
-            let inserted: Vec<&Message> = match x.dialect() {
-                Dialect::Sqlite => {
-                    let insert = sql::insert_row(Dialect::Sqlite, "messages", MESSAGE_FIELDS, MESSAGE_KEY);
-                    let mut inserted = Vec::new();
-                    for message in &messages {
-                        if x.execute(&insert, message.values()).await? > 0 {
-                            inserted.push(message);
-                        }
-                    }
-                    inserted
-                }
-                Dialect::Postgres => {
-                    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-                        sql::insert_batch("messages", MESSAGE_FIELDS, MESSAGE_KEY, "project_id, message_id")
-                    });
-                    let columns: Vec<Vec<&Value>> =
-                        (0..MESSAGE_FIELDS.len()).map(|i| messages.iter().map(|m| &m.values()[i]).collect()).collect();
-                    let rows = x.query_columns(&SQL, &columns, &[Kind::Text, Kind::Text]).await?;
-                    let keys = rows
-                        .into_iter()
-                        .map(|row| {
-                            let mut c = Columns::new(row);
-                            Ok((c.id()?, c.text()?))
-                        })
-                        .collect::<StoreResult<HashSet<(ObjectId, String)>>>()?;
-                    // A message sent twice in one batch was inserted once, from its first row.
-                    let mut fresh = keys;
-                    messages.iter().filter(|m| fresh.remove(&(m.project_id(), message_id(m)))).collect()
-                }
-            };
+            let rows: Vec<&[Value]> = messages.iter().map(Message::values).collect();
+            let inserted: Vec<&Message> =
+                MESSAGES.insert_new(x, &rows).await?.into_iter().map(|i| &messages[i]).collect();
             let count = inserted.len() as u64;
             let rows = inserted
                 .into_iter()
@@ -76,6 +58,10 @@ impl<E: Engine> ConversationStore for E {
             Ok(IngestCounts { inserted: count, duplicates: messages.len() as u64 - count, pending_applied: 0 })
         }))
         .await
+    }
+
+    async fn insert_steps(&self, steps: Vec<ExecutedStep>) -> StoreResult<IngestCounts> {
+        super::steps::insert(self, steps).await
     }
 
     async fn fetch_conversations(
@@ -188,10 +174,6 @@ impl<E: Engine> ConversationStore for E {
         }))
         .await
     }
-}
-
-fn message_id(message: &Message) -> String {
-    message.get(parley_core::message::idx::MESSAGE_ID).as_text().unwrap_or_default().to_owned()
 }
 
 /// ` WHERE …`: the sessions of the index that the query's filters select.

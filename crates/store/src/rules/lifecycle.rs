@@ -53,8 +53,10 @@ fn task(row: Vec<Value>) -> StoreResult<Task> {
     })
 }
 
-/// The tables of a project's rows that name sessions, which erasures and expiry delete from.
-const ERASED_TABLES: [&str; 2] = ["records", "messages"];
+/// The tables of a project's rows that name sessions, which erasures and expiry delete from, and
+/// whether their rows may leave the contact out. Executed steps come first: one without a contact
+/// is found through its session, whose contact comes from the other tables.
+const ERASED_TABLES: [(&str, bool); 3] = [("executed_steps", true), ("records", false), ("messages", false)];
 
 /// Runs a `DELETE … RETURNING session_id` and answers the session of each row it deleted.
 async fn deleted_sessions(
@@ -119,12 +121,12 @@ impl<E: Engine> LifecycleStore for E {
             // nodes run at once add up to exactly what was deleted.
             x.begin().await?;
             let mut touched = Vec::new();
-            for table in ERASED_TABLES {
+            for (table, contact_optional) in ERASED_TABLES {
                 let left = limit - touched.len().min(limit as usize) as u32;
                 if left == 0 {
                     break;
                 }
-                let erase = sql::erase_rows(x.dialect(), table, project, &erasure, left);
+                let erase = sql::erase_rows(x.dialect(), table, contact_optional, project, &erasure, left);
                 touched.extend(deleted_sessions(x, &erase, project).await?);
             }
             let deleted = touched.len() as u64;
@@ -179,7 +181,7 @@ impl<E: Engine> LifecycleStore for E {
         self.write(job!(|x| {
             x.begin().await?;
             let mut touched = Vec::new();
-            for table in ERASED_TABLES {
+            for (table, _) in ERASED_TABLES {
                 let left = limit - touched.len().min(limit as usize) as u32;
                 if left == 0 {
                     break;
@@ -191,7 +193,7 @@ impl<E: Engine> LifecycleStore for E {
             sessions::refresh(x, touched, Emptied::Remove).await?;
             // Sessions kept without rows (their transcript deleted) go when they expire.
             let sql = "DELETE FROM sessions WHERE project_id = ?1 AND expires_at <= ?2 \
-                       AND inputs_count = 0 AND messages_count = 0";
+                       AND inputs_count = 0 AND messages_count = 0 AND steps_count = 0";
             x.execute(&x.dialect().text(sql), &[text(project), Value::Time(now)]).await?;
             x.commit().await?;
             Ok(deleted)

@@ -11,9 +11,13 @@ mod odata;
 mod projects;
 mod records;
 mod sessions;
+mod steps;
 
 use std::vec;
 
+use std::collections::HashSet;
+
+use parley_core::field::Field;
 use parley_core::value::format_time;
 use parley_core::{ObjectId, Value};
 use serde::Serialize;
@@ -21,6 +25,8 @@ use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 
 use crate::error::{StoreError, StoreResult};
+use crate::exec::{Executor, Kind};
+use crate::sql::{self, Dialect};
 
 /// The values of a row read back, taken in column order.
 pub(crate) struct Columns(vec::IntoIter<Value>);
@@ -154,5 +160,57 @@ pub(crate) fn truth(value: Value) -> StoreResult<bool> {
     match value {
         Value::Bool(b) => Ok(b),
         other => Err(mismatch("boolean", &other)),
+    }
+}
+
+/// A table of client rows described by a catalogue, and the idempotency key that makes a row sent
+/// again a duplicate.
+pub(crate) struct RowTable {
+    pub table: &'static str,
+    pub fields: &'static [Field],
+    /// Hidden columns that start with the value of a field (see [`sql::insert_row_copying`]).
+    pub copies: &'static [(&'static str, usize)],
+    /// The key's second column (after `project_id`) and its field.
+    pub key_column: &'static str,
+    pub key_field: usize,
+    pub project_field: usize,
+}
+
+impl RowTable {
+    /// Inserts the rows (values in catalogue order) whose key does not exist yet and answers the
+    /// positions of those it inserted. A key sent twice in one batch is inserted from its first
+    /// row.
+    pub(crate) async fn insert_new(&self, x: &mut impl Executor, rows: &[&[Value]]) -> StoreResult<Vec<usize>> {
+        let conflict = format!("project_id, {}", self.key_column);
+        match x.dialect() {
+            Dialect::Sqlite => {
+                let insert = sql::insert_row_copying(Dialect::Sqlite, self.table, self.fields, self.copies, &conflict);
+                let mut inserted = Vec::new();
+                for (i, row) in rows.iter().enumerate() {
+                    if x.execute(&insert, row).await? > 0 {
+                        inserted.push(i);
+                    }
+                }
+                Ok(inserted)
+            }
+            Dialect::Postgres => {
+                let insert = sql::insert_batch_copying(self.table, self.fields, self.copies, &conflict, &conflict);
+                let columns: Vec<Vec<&Value>> =
+                    (0..self.fields.len()).map(|i| rows.iter().map(|row| &row[i]).collect()).collect();
+                let answered = x.query_columns(&insert, &columns, &[Kind::Text, Kind::Text]).await?;
+                let mut fresh = answered
+                    .into_iter()
+                    .map(|row| {
+                        let mut c = Columns::new(row);
+                        Ok((c.text()?, c.text()?))
+                    })
+                    .collect::<StoreResult<HashSet<(String, String)>>>()?;
+                let key = |row: &[Value]| {
+                    let text = |i: usize| row[i].as_text().unwrap_or_default().to_owned();
+                    (text(self.project_field), text(self.key_field))
+                };
+                Ok((0..rows.len()).filter(|&i| fresh.remove(&key(rows[i]))).collect())
+            }
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! Sessions kept exact on every write. Every rule that adds, changes or removes rows of a session
-//! (records, messages) brings the sessions it touched up to date in its own transaction:
+//! (records, messages, executed steps) brings the sessions it touched up to date in its own
+//! transaction:
 //!
 //! - rows only added ([`add`]): they are derived on their own and merged into the stored
 //!   session ([`Derived::merge`]), which keeps the keys of the rows its values came from, so an
@@ -8,7 +9,9 @@
 //!   session, which says whether that is enough (it is, unless the row a value came from lost
 //!   it);
 //! - otherwise, and for rows removed ([`refresh`]): each session is derived again from all of its
-//!   rows, and removed when none is left.
+//!   rows, and removed when none is left;
+//! - and whenever a session's executed steps change ([`paths`]): its step path and the parent of
+//!   each of its steps whose client left it out are read again from its steps in order.
 //!
 //! Two transactions that touch one session must not derive it from each other's uncommitted
 //! rows: on PostgreSQL each takes a transaction lock per session (hashed into a fixed number of
@@ -19,6 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::LazyLock;
 
 use parley_core::session::{CARRIED, Contribution, Derived, RowKey, Source, Touched, contribution_fields, derive};
+use parley_core::step::{EXECUTED_STEP_FIELDS, Executed, step_path};
 use parley_core::{MESSAGE_FIELDS, ObjectId, RECORD_FIELDS, Value};
 
 use super::{Columns, opt_text, text};
@@ -117,13 +121,14 @@ fn session_values(key: &SessionKey, project_name: Option<&str>, d: &Derived) -> 
         text(key.0),
         opt_text(project_name),
         Value::Text(key.1.clone()),
-        Value::Text(d.contact_id.clone()),
+        Value::Text(d.contact_id().to_owned()),
         Value::Time(d.started_at),
         Value::Time(d.last_activity_at),
     ];
     values.extend(d.carried.iter().map(|c| opt_text(c.as_ref().map(|(_, v)| v))));
     values.extend([
-        Value::Integer(0),
+        Value::Integer(d.steps_count),
+        // Written here only for a new session: see KEPT.
         Value::Text(String::new()),
         Value::Text(String::new()),
         Value::Integer(d.handover_escalations),
@@ -186,6 +191,7 @@ pub(crate) async fn update(
     let keys: BTreeSet<SessionKey> = rows.iter().map(|(key, _)| key.clone()).collect();
     lock(x, &keys).await?;
     let (mut stored, mut again) = stored_sessions(x, &keys).await?;
+    let before = stored.clone();
     for (key, row) in &rows {
         match stored.get_mut(key) {
             Some(session) if !again.contains(key) => {
@@ -196,7 +202,10 @@ pub(crate) async fn update(
             _ => drop(again.insert(key.clone())),
         }
     }
-    let derived: Vec<(SessionKey, Derived)> = stored.into_iter().filter(|(key, _)| !again.contains(key)).collect();
+    // A session the update did not change (a rating of a row older than the one it shows) is not
+    // written at all.
+    let derived: Vec<(SessionKey, Derived)> =
+        stored.into_iter().filter(|(key, derived)| !again.contains(key) && before.get(key) != Some(derived)).collect();
     store(x, derived).await?;
     refresh(x, again.into_iter().collect(), Emptied::Remove).await
 }
@@ -210,7 +219,7 @@ pub(crate) async fn refresh(x: &mut impl Executor, keys: Vec<SessionKey>, emptie
     lock(x, &keys).await?;
     let mut rows: BTreeMap<SessionKey, Vec<Contribution>> = keys.iter().map(|k| (k.clone(), Vec::new())).collect();
     for (project, sessions) in by_project(&keys) {
-        for source in [Source::Record, Source::Message] {
+        for source in [Source::Record, Source::Message, Source::Step] {
             for (session, contribution) in contributions(x, source, project, &sessions).await? {
                 if let Some(list) = rows.get_mut(&(project, session)) {
                     list.push(contribution);
@@ -227,7 +236,8 @@ pub(crate) async fn refresh(x: &mut impl Executor, keys: Vec<SessionKey>, emptie
         }
     }
     store(x, derived).await?;
-    remove(x, empty, emptied).await
+    remove(x, empty, emptied).await?;
+    paths(x, &keys).await
 }
 
 fn by_project(keys: &BTreeSet<SessionKey>) -> BTreeMap<ObjectId, Vec<String>> {
@@ -243,6 +253,7 @@ fn column_or_null(source: Source, field: Option<usize>, null_kind: &str) -> Stri
     let fields = match source {
         Source::Record => RECORD_FIELDS,
         Source::Message => MESSAGE_FIELDS,
+        Source::Step => EXECUTED_STEP_FIELDS,
     };
     field.map_or_else(|| format!("CAST(NULL AS {null_kind})"), |i| fields[i].column.to_owned())
 }
@@ -258,6 +269,7 @@ async fn contributions(
     let table = match source {
         Source::Record => "records",
         Source::Message => "messages",
+        Source::Step => "executed_steps",
     };
     let rows = match x.dialect() {
         Dialect::Sqlite => {
@@ -291,7 +303,11 @@ pub(crate) fn contribution_columns(source: Source) -> (Vec<String>, Vec<Kind>) {
         .collect();
     let columns: Vec<String> = std::iter::once("session_id".to_owned())
         .chain(contribution_fields(source).iter().zip(&kinds[1..]).map(|(field, kind)| {
-            let null = if *kind == Kind::Integer { "BIGINT" } else { "TEXT" };
+            let null = match kind {
+                Kind::Integer => "BIGINT",
+                Kind::Number => "DOUBLE PRECISION",
+                _ => "TEXT",
+            };
             column_or_null(source, *field, null)
         }))
         .collect();
@@ -319,7 +335,7 @@ async fn stored_sessions(
     x: &mut impl Executor,
     keys: &BTreeSet<SessionKey>,
 ) -> StoreResult<(BTreeMap<SessionKey, Derived>, BTreeSet<SessionKey>)> {
-    const READ: [&str; 12] = [
+    const READ: [&str; 13] = [
         "session_id",
         "contact_id",
         "organisation",
@@ -330,6 +346,7 @@ async fn stored_sessions(
         "handover_escalations",
         "inputs_count",
         "messages_count",
+        "steps_count",
         "first_message_at",
         "last_message_at",
     ];
@@ -344,6 +361,7 @@ async fn stored_sessions(
         Kind::Time,
         Kind::Number,
         Kind::Text,
+        Kind::Integer,
         Kind::Integer,
         Kind::Integer,
         Kind::Integer,
@@ -382,18 +400,25 @@ async fn stored_sessions(
             let (contact_id, organisation) = (c.text()?, c.text()?);
             let (started_at, last_activity_at) = (c.time()?, c.time()?);
             let (rating, rating_comment, handover_escalations) = (c.opt_number()?, c.opt_text()?, c.integer()?);
-            let (inputs_count, messages_count) = (c.integer()?, c.integer()?);
+            let (inputs_count, messages_count, steps_count) = (c.integer()?, c.integer()?, c.integer()?);
             let (first_message_at, last_message_at, expires_at) = (c.opt_time()?, c.opt_time()?, c.opt_time()?);
             let keys: Option<serde_json::Value> = c.opt_json()?;
             let carried: Vec<Option<String>> = CARRIED.iter().map(|_| c.opt_text()).collect::<StoreResult<_>>()?;
             let key = (project, session);
-            if inputs_count + messages_count == 0 {
+            if inputs_count + messages_count + steps_count == 0 {
                 continue;
             }
             let keys = keys.unwrap_or_default();
             let row_key = |json: &serde_json::Value| RowKey::from_json(json);
             let readable = (|| {
                 let first = row_key(&keys["first"])?;
+                // Stored before steps could leave their contact out, the contact was the first
+                // row's.
+                let contact = match keys.get("contact") {
+                    None => Some((first.clone(), contact_id)),
+                    Some(serde_json::Value::Null) => None,
+                    Some(key) => Some((row_key(key)?, contact_id)),
+                };
                 let mut values = Vec::new();
                 for (i, value) in carried.into_iter().enumerate() {
                     values.push(match value {
@@ -407,7 +432,7 @@ async fn stored_sessions(
                 };
                 Some(Derived {
                     first,
-                    contact_id,
+                    contact,
                     organisation,
                     started_at,
                     last_activity_at,
@@ -416,6 +441,7 @@ async fn stored_sessions(
                     handover_escalations,
                     inputs_count,
                     messages_count,
+                    steps_count,
                     first_message_at,
                     last_message_at,
                     expires_at,
@@ -454,8 +480,11 @@ async fn store(x: &mut impl Executor, derived: Vec<(SessionKey, Derived)>) -> St
             // the upsert names only columns no index holds, and writes nothing when nothing
             // changed; the indexed ones follow in an update of their own, only when they changed.
             let placeholders: Vec<String> = (1..=SESSION_COLUMNS.len()).map(|n| format!("?{n}")).collect();
-            let plain: Vec<&str> =
-                SESSION_COLUMNS.iter().copied().filter(|c| !KEYS.contains(c) && !INDEXED.contains(c)).collect();
+            let plain: Vec<&str> = SESSION_COLUMNS
+                .iter()
+                .copied()
+                .filter(|c| !KEYS.contains(c) && !INDEXED.contains(c) && !KEPT.contains(c))
+                .collect();
             let sets: Vec<String> = plain.iter().map(|c| format!("{c} = excluded.{c}")).collect();
             let changed: Vec<String> = plain.iter().map(|c| format!("sessions.{c} IS NOT excluded.{c}")).collect();
             let upsert = format!(
@@ -484,7 +513,8 @@ async fn store(x: &mut impl Executor, derived: Vec<(SessionKey, Derived)>) -> St
         Dialect::Postgres => {
             let arrays: Vec<String> =
                 SESSION_COLUMNS.iter().enumerate().map(|(i, c)| format!("${}::{}", i + 1, postgres_array(c))).collect();
-            let updated: Vec<&str> = SESSION_COLUMNS.iter().copied().filter(|c| !KEYS.contains(c)).collect();
+            let updated: Vec<&str> =
+                SESSION_COLUMNS.iter().copied().filter(|c| !KEYS.contains(c) && !KEPT.contains(c)).collect();
             let sets: Vec<String> = updated.iter().map(|c| format!("{c} = excluded.{c}")).collect();
             // json has no equality: its text is compared.
             let changed: Vec<String> = updated
@@ -511,6 +541,9 @@ async fn store(x: &mut impl Executor, derived: Vec<(SessionKey, Derived)>) -> St
 
 /// The columns that identify a session: never changed once it is stored.
 const KEYS: [&str; 3] = ["id", "project_id", "session_id"];
+/// The columns a derivation writes only when it creates a session: the rule that keeps them
+/// exact writes them after (step paths: [`paths`]).
+const KEPT: [&str; 2] = ["step_path", "goals"];
 /// The other columns an index of `sessions` holds (see the migration).
 const INDEXED: [&str; 3] = ["contact_id", "last_message_at", "expires_at"];
 
@@ -525,6 +558,59 @@ async fn remove(x: &mut impl Executor, keys: Vec<SessionKey>, emptied: Emptied) 
     for (project, session) in keys {
         let sql = format!("{change} WHERE project_id = ?1 AND session_id = ?2");
         x.execute(&x.dialect().text(&sql), &[text(project), Value::Text(session)]).await?;
+    }
+    Ok(())
+}
+
+/// Reads the executed steps of these sessions again, in order, and writes each session's step
+/// path and the parent of each step whose client left it out, where they changed. The caller
+/// holds the sessions' locks.
+pub(crate) async fn paths(x: &mut impl Executor, keys: &BTreeSet<SessionKey>) -> StoreResult<()> {
+    const COLUMNS: &str = "session_id, execution_id, timestamp, entity_reference_id, sent_parent_step, parent_step";
+    const KINDS: [Kind; 6] = [Kind::Text, Kind::Text, Kind::Time, Kind::Text, Kind::Text, Kind::Text];
+    let dialect = x.dialect();
+    for (project, sessions) in by_project(keys) {
+        let rows = match dialect {
+            Dialect::Sqlite => {
+                let sql = format!("SELECT {COLUMNS} FROM executed_steps WHERE project_id = ?1 AND session_id = ?2");
+                let mut rows = Vec::new();
+                for session in &sessions {
+                    rows.extend(x.query(&sql, &[text(project), text(session)], &KINDS).await?);
+                }
+                rows
+            }
+            Dialect::Postgres => {
+                let sql = format!(
+                    "SELECT {COLUMNS} FROM executed_steps WHERE project_id = ANY($1::text[]) \
+                     AND session_id = ANY($2::text[])"
+                );
+                let project = [text(project)];
+                let sessions: Vec<Value> = sessions.iter().map(text).collect();
+                x.query_columns(&sql, &[project.iter().collect(), sessions.iter().collect()], &KINDS).await?
+            }
+        };
+        let mut steps: BTreeMap<String, Vec<Executed>> = sessions.iter().map(|s| (s.clone(), Vec::new())).collect();
+        let mut parents: BTreeMap<String, Option<String>> = BTreeMap::new();
+        for row in rows {
+            let mut c = Columns::new(row);
+            let (session, execution_id, at, entity_reference_id) = (c.text()?, c.text()?, c.time()?, c.text()?);
+            let (sent_parent, parent) = (c.opt_text()?, c.opt_text()?);
+            parents.insert(execution_id.clone(), parent);
+            steps.entry(session).or_default().push(Executed { execution_id, at, entity_reference_id, sent_parent });
+        }
+        let set_parent =
+            dialect.text("UPDATE executed_steps SET parent_step = ?3 WHERE project_id = ?1 AND execution_id = ?2");
+        let set_path = dialect
+            .text("UPDATE sessions SET step_path = ?3 WHERE project_id = ?1 AND session_id = ?2 AND step_path <> ?3");
+        for (session, executed) in steps {
+            let (path, derived_parents) = step_path(executed);
+            for (execution, parent) in derived_parents {
+                if parents.get(&execution) != Some(&parent) {
+                    x.execute(&set_parent, &[text(project), Value::Text(execution), opt_text(parent)]).await?;
+                }
+            }
+            x.execute(&set_path, &[text(project), Value::Text(session), Value::Text(path)]).await?;
+        }
     }
     Ok(())
 }

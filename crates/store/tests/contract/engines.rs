@@ -252,13 +252,15 @@ async fn citus_routes_each_statement_of_one_project_to_one_shard() {
         ("update", sql::update_records(Dialect::Postgres, &update, BASE)),
         ("list", sql::select_records(Dialect::Postgres, &filter, &newest_first, None, 0, 25)),
         ("count", sql::count_records(Dialect::Postgres, &filter)),
-        ("erase everyone", sql::erase_rows(Dialect::Postgres, "records", project, &everyone, 100)),
-        ("erase contacts", sql::erase_rows(Dialect::Postgres, "records", project, &some, 100)),
-        ("erase messages", sql::erase_rows(Dialect::Postgres, "messages", project, &some, 100)),
+        ("erase everyone", sql::erase_rows(Dialect::Postgres, "records", false, project, &everyone, 100)),
+        ("erase contacts", sql::erase_rows(Dialect::Postgres, "records", false, project, &some, 100)),
+        ("erase messages", sql::erase_rows(Dialect::Postgres, "messages", false, project, &some, 100)),
+        ("erase steps", sql::erase_rows(Dialect::Postgres, "executed_steps", true, project, &some, 100)),
         ("erase emptied sessions", sql::erase_empty_sessions(Dialect::Postgres, project, &some)),
         ("erase pending", sql::erase_pending_updates(Dialect::Postgres, project, &some)),
         ("purge", sql::purge_expired(Dialect::Postgres, "records", project, BASE, 100)),
         ("purge messages", sql::purge_expired(Dialect::Postgres, "messages", project, BASE, 100)),
+        ("purge steps", sql::purge_expired(Dialect::Postgres, "executed_steps", project, BASE, 100)),
     ];
     for (what, statement) in statements {
         let params: Vec<Box<dyn ToSql + Sync + Send>> = statement

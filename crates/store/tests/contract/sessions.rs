@@ -1,7 +1,8 @@
-//! Sessions are exact after every write: randomised sessions of records and messages, written in
-//! random order by several concurrent writers with rating updates racing them, then erased in
-//! part and expired in part. After each step every session read back is compared, field by
-//! field, with a plain recomputation from the raw rows read back.
+//! Sessions are exact after every write: randomised sessions of records, messages and executed
+//! steps, written in random order by several concurrent writers with rating updates racing them,
+//! then erased in part and expired in part. After each step every session read back is compared,
+//! field by field, with a plain recomputation from the raw rows read back; so are the parents of
+//! the executed steps and the step catalogue.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -9,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use parley_core::field::idx as record_idx;
 use parley_core::message::{idx as message_idx, message_field};
 use parley_core::{
-    Erasure, Message, NewMessage, NewRecord, Project, ProjectSettings, Record, RecordFilter, SESSION_FIELDS, SortKey,
-    Task, Value,
+    EXECUTED_STEP_FIELDS, Erasure, ExecutedStep, Message, NewMessage, NewRecord, NewStep, Project, ProjectSettings,
+    Record, RecordFilter, SESSION_FIELDS, STEP_FIELDS, SortKey, Task, Value,
 };
 use parley_odata::{EntityType, IdName, parse_query};
 use parley_store::{ODataRead, Store, on_both_engines};
@@ -60,12 +61,14 @@ const LOCALES: [&str; 2] = ["en-US", "de-DE"];
 enum Batch {
     Records(Vec<Record>),
     Messages(Vec<Message>),
+    Steps(Vec<ExecutedStep>),
 }
 
 fn generate(project: &Project, seed: u64, now: OffsetDateTime) -> (Vec<Batch>, Vec<(String, String, String)>) {
     let mut rng = Rng(seed);
     let mut records = Vec::new();
     let mut messages = Vec::new();
+    let mut steps = Vec::new();
     let mut inputs = Vec::new();
     for s in 0..30 {
         let session = format!("s{s}");
@@ -114,18 +117,43 @@ fn generate(project: &Project, seed: u64, now: OffsetDateTime) -> (Vec<Batch>, V
             }
             messages.push(NewMessage::parse(json).unwrap().stamp(project, now));
         }
+        for n in 0..rng.below(7) {
+            // Few nodes, so that the catalogue sees each executed many times; some share a
+            // timestamp, so that the execution id breaks the tie.
+            let node = rng.below(5);
+            let mut json = json!({
+                "projectId": project.id.to_string(), "sessionId": session, "executionId": format!("{session}-e{n}"),
+                "entityReferenceId": format!("node-{node}"), "stepLabel": format!("Node {node} v{}", rng.below(3)),
+                "type": if node == 4 { "intent" } else { "node" },
+                "timestamp": parley_core::value::format_time(BASE + Duration::seconds(10 * rng.below(720) as i64)),
+            });
+            if rng.below(3) > 0 {
+                json["userId"] = json!(contact);
+            }
+            if let Some(locale) = rng.maybe_pick(&LOCALES) {
+                json["localeName"] = json!(locale);
+            }
+            if rng.below(3) == 0 {
+                json["snapshotId"] = json!(format!("snap{}", rng.below(2)));
+            }
+            if rng.below(5) == 0 {
+                json["parentStep"] = json!("sent by the client");
+            }
+            steps.push(NewStep::parse(json).unwrap().stamp(project, now));
+        }
     }
     // Random order, random batch sizes, some batches sent twice.
     let mut batches = Vec::new();
-    while !records.is_empty() || !messages.is_empty() {
-        let batch = if !records.is_empty() && (messages.is_empty() || rng.below(2) == 0) {
-            let size = (rng.below(12) + 1).min(records.len() as u64);
-            Batch::Records((0..size).map(|_| records.swap_remove(rng.below(records.len() as u64) as usize)).collect())
-        } else {
-            let size = (rng.below(12) + 1).min(messages.len() as u64);
-            Batch::Messages(
-                (0..size).map(|_| messages.swap_remove(rng.below(messages.len() as u64) as usize)).collect(),
-            )
+    fn take<T>(rng: &mut Rng, rows: &mut Vec<T>) -> Vec<T> {
+        let size = (rng.below(12) + 1).min(rows.len() as u64);
+        (0..size).map(|_| rows.swap_remove(rng.below(rows.len() as u64) as usize)).collect()
+    }
+    while !records.is_empty() || !messages.is_empty() || !steps.is_empty() {
+        let batch = match rng.below(3) {
+            0 if !records.is_empty() => Batch::Records(take(&mut rng, &mut records)),
+            1 if !messages.is_empty() => Batch::Messages(take(&mut rng, &mut messages)),
+            2 if !steps.is_empty() => Batch::Steps(take(&mut rng, &mut steps)),
+            _ => continue,
         };
         if rng.below(6) == 0 {
             batches.push(batch.clone());
@@ -155,6 +183,7 @@ async fn write_concurrently(
                 match batch {
                     Batch::Records(records) => drop(store.insert_records(records, now).await.unwrap()),
                     Batch::Messages(messages) => drop(store.insert_messages(messages).await.unwrap()),
+                    Batch::Steps(steps) => drop(store.insert_steps(steps).await.unwrap()),
                 }
             }
         }));
@@ -192,9 +221,21 @@ struct Raw {
     source: u8,
     id: String,
     session: String,
+    /// Empty for a step that leaves it out.
     contact: String,
     fields: BTreeMap<&'static str, Value>,
     expires: Option<OffsetDateTime>,
+    /// A step's execution id, entity, the parent the client sent and the one parley stores.
+    step: Option<StepRow>,
+}
+
+#[derive(Clone, Debug)]
+struct StepRow {
+    execution: String,
+    entity: String,
+    label: String,
+    sent_parent: bool,
+    parent: Value,
 }
 
 async fn raw_rows(store: &Arc<dyn Store>, project: &Project) -> Vec<Raw> {
@@ -221,6 +262,7 @@ async fn raw_rows(store: &Arc<dyn Store>, project: &Project) -> Vec<Raw> {
                     ("snapshotId", Value::Null),
                 ]),
                 expires: time_of(r.get(record_idx::EXPIRES_AT)),
+                step: None,
             }
         })
         .collect();
@@ -244,10 +286,52 @@ async fn raw_rows(store: &Arc<dyn Store>, project: &Project) -> Vec<Raw> {
                     ("snapshotId", text(message_field("snapshotId").unwrap())),
                 ]),
                 expires: time_of(m.get(message_idx::EXPIRES_AT)),
+                step: None,
             });
         }
     }
+    for step in odata_rows(store, project, &EntityType::executed_steps(IdName::Id), EXECUTED_STEP_FIELDS).await {
+        let text = |name: &str| step[name].as_text().unwrap_or_default().to_owned();
+        let parent = step["parentStep"].clone();
+        rows.push(Raw {
+            at: time_of(&step["timestamp"]).unwrap(),
+            source: 2,
+            id: text("id"),
+            session: text("sessionId"),
+            contact: text("userId"),
+            fields: BTreeMap::from([
+                ("channel", Value::Null),
+                ("localeName", step["localeName"].clone()),
+                ("endpointReferenceId", Value::Null),
+                ("rating", Value::Null),
+                ("ratingComment", Value::Null),
+                ("handoverEscalations", Value::Null),
+                ("snapshotId", step["snapshotId"].clone()),
+            ]),
+            expires: time_of(&step["expiresAt"]),
+            step: Some(StepRow {
+                execution: text("executionId"),
+                entity: text("entityReferenceId"),
+                label: text("stepLabel"),
+                sent_parent: parent == Value::Text("sent by the client".into()),
+                parent,
+            }),
+        });
+    }
     rows
+}
+
+/// Every row of an OData entity set of the project, as field name → value.
+async fn odata_rows(
+    store: &Arc<dyn Store>,
+    project: &Project,
+    entity: &EntityType,
+    fields: &[parley_core::Field],
+) -> Vec<BTreeMap<String, Value>> {
+    let query = parse_query(entity, &[]).unwrap();
+    let read = ODataRead { entity, query: &query, projects: &[project.id], columns: &query.select, limit: 100_000 };
+    let rows = store.odata_rows(read).await.unwrap();
+    rows.into_iter().map(|row| fields.iter().map(|f| f.name.to_owned()).zip(row).collect()).collect()
 }
 
 fn time_of(value: &Value) -> Option<OffsetDateTime> {
@@ -282,9 +366,15 @@ fn recompute(rows: &[Raw]) -> BTreeMap<String, BTreeMap<&'static str, Value>> {
         } else {
             Value::Time(rows.iter().filter_map(|r| r.expires).max().unwrap())
         };
+        let mut steps: Vec<&Raw> = rows.iter().filter(|r| r.source == 2).collect();
+        steps.sort_by_key(|r| (r.at, r.step.as_ref().unwrap().execution.clone()));
+        let path: Vec<&str> = steps.iter().map(|r| r.step.as_ref().unwrap().entity.as_str()).collect();
+        let contact = rows.iter().map(|r| r.contact.clone()).find(|c| !c.is_empty()).unwrap_or_default();
         let expected = BTreeMap::from([
             ("sessionId", Value::Text(session.clone())),
-            ("contactId", Value::Text(rows[0].contact.clone())),
+            ("contactId", Value::Text(contact)),
+            ("stepsCount", Value::Integer(steps.len() as i64)),
+            ("stepPath", Value::Text(path.join(","))),
             ("startedAt", Value::Time(rows[0].at)),
             ("lastActivityAt", Value::Time(rows.last().unwrap().at)),
             ("channel", first_carrying("channel")),
@@ -305,21 +395,51 @@ fn recompute(rows: &[Raw]) -> BTreeMap<String, BTreeMap<&'static str, Value>> {
 
 /// Every session of the project as the `Sessions` entity set reads it, by session id.
 async fn stored_sessions(store: &Arc<dyn Store>, project: &Project) -> BTreeMap<String, BTreeMap<String, Value>> {
-    let entity = EntityType::sessions(IdName::Id);
-    let query = parse_query(&entity, &[]).unwrap();
-    let read =
-        ODataRead { entity: &entity, query: &query, projects: &[project.id], columns: &query.select, limit: 100_000 };
-    let rows = store.odata_rows(read).await.unwrap();
-    rows.into_iter()
-        .map(|row| {
-            let fields: BTreeMap<String, Value> = SESSION_FIELDS.iter().map(|f| f.name.to_owned()).zip(row).collect();
-            (fields["sessionId"].as_text().unwrap().to_owned(), fields)
-        })
-        .collect()
+    let rows = odata_rows(store, project, &EntityType::sessions(IdName::Id), SESSION_FIELDS).await;
+    rows.into_iter().map(|fields| (fields["sessionId"].as_text().unwrap().to_owned(), fields)).collect()
+}
+
+/// Each executed step's parent is the one its client sent, else the previous step of its session
+/// by time, then execution id; each catalogue step shows the label of its latest execution, by
+/// time, then label (while
+/// none has been erased: the catalogue keeps what it saw).
+fn assert_steps_exact(rows: &[Raw], catalogue: Option<&[BTreeMap<String, Value>]>, seed: u64, step: &str) {
+    let mut by_session: BTreeMap<&str, Vec<&Raw>> = BTreeMap::new();
+    for row in rows.iter().filter(|r| r.step.is_some()) {
+        by_session.entry(&row.session).or_default().push(row);
+    }
+    let mut latest: BTreeMap<&str, (OffsetDateTime, &str)> = BTreeMap::new();
+    for steps in by_session.values_mut() {
+        steps.sort_by_key(|r| (r.at, r.step.as_ref().unwrap().execution.clone()));
+        let mut previous = Value::Null;
+        for row in steps.iter() {
+            let s = row.step.as_ref().unwrap();
+            if !s.sent_parent {
+                assert_eq!(s.parent, previous, "seed {seed}, {step}: parent of {}", s.execution);
+            }
+            previous = Value::Text(s.entity.clone());
+            let candidate = (row.at, s.label.as_str());
+            let slot = latest.entry(&s.entity).or_insert(candidate);
+            if candidate > *slot {
+                *slot = candidate;
+            }
+        }
+    }
+    let Some(catalogue) = catalogue else { return };
+    assert_eq!(catalogue.len(), latest.len(), "seed {seed}, {step}: one catalogue step per entity executed");
+    let labels: BTreeMap<String, Value> =
+        catalogue.iter().map(|s| (s["entityReferenceId"].as_text().unwrap().to_owned(), s["label"].clone())).collect();
+    for (entity, (_, label)) in latest {
+        assert_eq!(labels[entity], Value::Text(label.to_owned()), "seed {seed}, {step}: label of {entity}");
+    }
 }
 
 async fn assert_sessions_exact(store: &Arc<dyn Store>, project: &Project, seed: u64, step: &str) {
-    let expected = recompute(&raw_rows(store, project).await);
+    let rows = raw_rows(store, project).await;
+    let catalogue = odata_rows(store, project, &EntityType::steps(IdName::Id), STEP_FIELDS).await;
+    let complete = !step.starts_with("after erasing") && !step.contains("expired");
+    assert_steps_exact(&rows, complete.then_some(&catalogue[..]), seed, step);
+    let expected = recompute(&rows);
     let stored = stored_sessions(store, project).await;
     assert_eq!(
         stored.keys().collect::<Vec<_>>(),
@@ -363,6 +483,12 @@ async fn sessions_are_exact_after_concurrent_writes_erasure_and_expiry(db: &Test
     db.store.finish_task(&task, None, now).await.unwrap();
     let stored = stored_sessions(&db.store, &project).await;
     assert!(stored.values().all(|s| s["contactId"] != Value::Text("c1".into())), "the erased contact's sessions go");
+    // Every session of c1 is s1, s5, …: none of their rows is left, steps that leave the contact
+    // out included.
+    let left: Vec<Raw> = raw_rows(&db.store, &project).await;
+    assert!(left.iter().any(|r| r.source == 2 && r.contact.is_empty()), "steps without a contact stay for others");
+    let of_c1: Vec<&Raw> = left.iter().filter(|r| r.session[1..].parse::<u32>().unwrap() % 4 == 1).collect();
+    assert!(of_c1.is_empty(), "rows of the erased contact's sessions are left: {of_c1:?}");
     assert_sessions_exact(&db.store, &project, seed, "after erasing c1").await;
 
     // Two days on, the messages have expired and the records not: sessions lose their messages.

@@ -88,6 +88,30 @@ pub fn assert_problem_body(body: &Json, status: u16, code: u64, instance: &str, 
 }
 
 /// Checks a 400 problem naming `field` in its details.
+/// Asserts that an ingest at `path` of `[good, bad]` is refused for `bad`'s `field` with `code`,
+/// naming the row: index 1 as a JSON array, and as NDJSON with a blank line between, index 1 and
+/// line 3.
+pub async fn assert_row_refused(app: &super::TestApp, path: &str, good: &Json, bad: &Json, code: u64, field: &str) {
+    let batch = serde_json::json!([good, bad]);
+    let response = app.request(reqwest::Method::POST, path).json(&batch).send().await.unwrap();
+    let problem = assert_invalid(response, code, path, field).await;
+    assert_eq!(problem["details"]["index"], 1, "{problem}");
+    let ndjson = format!("{good}\n\n{bad}\n");
+    let response = app
+        .request(reqwest::Method::POST, path)
+        .header("Content-Type", "application/x-ndjson")
+        .body(ndjson)
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_invalid(response, code, path, field).await;
+    assert_eq!(
+        (&problem["details"]["index"], &problem["details"]["line"]),
+        (&Json::from(1), &Json::from(3)),
+        "{problem}"
+    );
+}
+
 pub async fn assert_invalid(response: Response, code: u64, instance: &str, field: &str) -> Json {
     let body = assert_problem(response, 400, code, instance).await;
     assert_eq!(body["details"]["field"], field, "{body}");

@@ -1,6 +1,6 @@
 """A real OData v4 client (python-odata 0.8.1) against a running parley.
 
-For each of Analytics, Conversations and Sessions: reads the entity type from $metadata, runs a
+For each of Analytics, Conversations, Sessions, ExecutedSteps and Steps: reads the entity type from $metadata, runs a
 filtered and ordered query that pages through more rows than one page holds (the server's page
 size is lowered with Prefer: odata.maxpagesize), counts, and prints what it saw as JSON for the
 Rust test to compare with what it sent.
@@ -92,6 +92,19 @@ def main():
     fields = ["sessionId", "userId", "startedAt", "lastActivityAt", "channel", "rating", "inputsCount", "messagesCount"]
     sessions = read(sessions, busy, fields)
 
+    executed = service.entities["ExecutedSteps"]
+    nodes = (
+        service.query(executed)
+        .filter(executed.type == "node")
+        .order_by(executed.timestamp.asc())
+    )
+    fields = ["executionId", "sessionId", "entityReferenceId", "parentStep", "timestamp"]
+    executed = read(executed, nodes, fields)
+
+    steps = service.entities["Steps"]
+    catalogue = service.query(steps).order_by(steps.entityReferenceId.asc())
+    steps = read(steps, catalogue, ["entityReferenceId", "label", "type"])
+
     print(json.dumps({
         "properties": properties,
         "keys": keys,
@@ -99,6 +112,8 @@ def main():
         "count": count,
         "conversations": conversations,
         "sessions": sessions,
+        "executedSteps": executed,
+        "steps": steps,
     }))
 
 

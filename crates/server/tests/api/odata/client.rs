@@ -1,13 +1,14 @@
 //! A real OData client: python-odata 0.8.1, installed from PyPI into a virtual environment under
-//! the target directory, reads `$metadata`, and on `Analytics`, `Conversations` and `Sessions`
-//! runs a filtered and ordered query paging through more rows than one page holds, and counts.
+//! the target directory, reads `$metadata`, and on `Analytics`, `Conversations`, `Sessions`,
+//! `ExecutedSteps` and `Steps` runs a filtered and ordered query paging through more rows than
+//! one page holds, and counts.
 //! When it cannot be installed the test fails.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use parley_core::value::format_time;
-use parley_core::{MESSAGE_FIELDS, RECORD_FIELDS, SESSION_FIELDS};
+use parley_core::{EXECUTED_STEP_FIELDS, MESSAGE_FIELDS, RECORD_FIELDS, SESSION_FIELDS, STEP_FIELDS};
 use serde_json::{Value as Json, json};
 use time::format_description::well_known::Rfc3339;
 use time::macros::datetime;
@@ -86,6 +87,17 @@ async fn python_odata_reads_metadata_filters_orders_and_pages_every_set() {
     assert!(conversation.inputs.iter().all(|r| r.channel != Some("web")));
     send_messages(&app, &app.api_key, &conversation.messages).await;
     send_inputs(&app, &app.api_key, &conversation.inputs).await;
+    // Steps of sessions of their own: every third an intent, which the query leaves out; each
+    // node's parent is the step before it in its session.
+    let steps: Vec<Json> = (0..30)
+        .map(|n| {
+            json!({"projectId": project, "sessionId": format!("flow-{}", n % 3), "executionId": format!("e{n:02}"),
+                   "entityReferenceId": format!("node-{}", n % 7), "stepLabel": format!("Node {} at {n}", n % 7),
+                   "type": if n % 3 == 2 { "intent" } else { "node" }, "timestamp": format_time(timestamp(n))})
+        })
+        .collect();
+    let response = app.request(reqwest::Method::POST, "/new/v2.0/analytics/steps").json(&steps).send().await.unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::CREATED);
 
     let since = timestamp(6);
     let page_size = 4;
@@ -126,7 +138,12 @@ async fn python_odata_reads_metadata_filters_orders_and_pages_every_set() {
     assert_eq!(seen["rows"], json!(expected), "filtered by channel and time, newest first, every page");
     assert_eq!(seen["count"], expected.len());
 
-    for (set, fields) in [("conversations", MESSAGE_FIELDS), ("sessions", SESSION_FIELDS)] {
+    for (set, fields) in [
+        ("conversations", MESSAGE_FIELDS),
+        ("sessions", SESSION_FIELDS),
+        ("executedSteps", EXECUTED_STEP_FIELDS),
+        ("steps", STEP_FIELDS),
+    ] {
         let mut properties: Vec<&str> = fields.iter().map(|f| f.name).collect();
         properties.sort();
         assert_eq!(seen[set]["properties"], json!(properties), "every property of {set} read from $metadata");
@@ -171,5 +188,30 @@ async fn python_odata_reads_metadata_filters_orders_and_pages_every_set() {
         json!(expected)
     );
     assert_eq!(seen["sessions"]["count"], expected.len());
+
+    let expected: Vec<Json> = (0..30usize)
+        .filter(|n| n % 3 != 2)
+        .map(|n| {
+            json!({
+                "executionId": format!("e{n:02}"), "sessionId": format!("flow-{}", n % 3),
+                "entityReferenceId": format!("node-{}", n % 7),
+                "parentStep": n.checked_sub(3).map(|p| format!("node-{}", p % 7)),
+                "timestamp": as_python(timestamp(n)),
+            })
+        })
+        .collect();
+    assert!(expected.len() > 2 * page_size, "more steps than two pages hold");
+    assert_eq!(seen["executedSteps"]["rows"], json!(expected), "nodes, oldest first, every page");
+    assert_eq!(seen["executedSteps"]["count"], expected.len());
+    // The catalogue: the label of each node's latest execution.
+    let expected: Vec<Json> = (0..7usize)
+        .map(|node| {
+            let latest = (0..30usize).filter(|n| n % 7 == node).max().unwrap();
+            let kind = if latest % 3 == 2 { "intent" } else { "node" };
+            json!({"entityReferenceId": format!("node-{node}"), "label": format!("Node {node} at {latest}"), "type": kind})
+        })
+        .collect();
+    assert_eq!(seen["steps"]["rows"], json!(expected));
+    assert_eq!(seen["steps"]["count"], 7);
     app.stop().await;
 }

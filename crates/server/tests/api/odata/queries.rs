@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use parley_core::field::FieldType;
 use parley_core::value::format_time;
-use parley_core::{MESSAGE_FIELDS, RECORD_FIELDS, SESSION_FIELDS};
+use parley_core::{EXECUTED_STEP_FIELDS, MESSAGE_FIELDS, RECORD_FIELDS, SESSION_FIELDS, STEP_FIELDS};
 use quick_xml::events::Event;
 use reqwest::Method;
 use serde_json::{Value as Json, json};
@@ -129,16 +129,21 @@ async fn metadata_is_csdl_with_every_property_and_its_edm_type() {
             Err(e) => panic!("$metadata is not XML: {e}\n{text}"),
         }
     }
-    assert_eq!(keys, ["id", "id", "id"]);
-    assert_eq!(types, ["AnalyticsRecord", "ConversationMessage", "Session"]);
-    let expected_sets: Vec<(String, String)> = ["Analytics", "Conversations", "Sessions"]
+    assert_eq!(keys, ["id"; 5]);
+    assert_eq!(types, ["AnalyticsRecord", "ConversationMessage", "Session", "Step", "ExecutedStep"]);
+    let expected_sets: Vec<(String, String)> = ["Analytics", "Conversations", "Sessions", "Steps", "ExecutedSteps"]
         .iter()
         .zip(&types)
         .map(|(set, ty)| ((*set).to_owned(), format!("{namespace}.{ty}")))
         .collect();
     assert_eq!(sets, expected_sets);
-    let catalogues =
-        [("AnalyticsRecord", RECORD_FIELDS), ("ConversationMessage", MESSAGE_FIELDS), ("Session", SESSION_FIELDS)];
+    let catalogues = [
+        ("AnalyticsRecord", RECORD_FIELDS),
+        ("ConversationMessage", MESSAGE_FIELDS),
+        ("Session", SESSION_FIELDS),
+        ("Step", STEP_FIELDS),
+        ("ExecutedStep", EXECUTED_STEP_FIELDS),
+    ];
     assert_eq!(properties.len(), catalogues.iter().map(|(_, fields)| fields.len()).sum::<usize>());
     for (owner, fields) in catalogues {
         for field in fields {
@@ -181,6 +186,8 @@ async fn the_service_document_lists_the_entity_sets() {
                 {"name": "Analytics", "kind": "EntitySet", "url": "Analytics"},
                 {"name": "Conversations", "kind": "EntitySet", "url": "Conversations"},
                 {"name": "Sessions", "kind": "EntitySet", "url": "Sessions"},
+                {"name": "Steps", "kind": "EntitySet", "url": "Steps"},
+                {"name": "ExecutedSteps", "kind": "EntitySet", "url": "ExecutedSteps"},
             ]),
             "{path}"
         );
