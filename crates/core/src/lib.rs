@@ -4,6 +4,7 @@
 
 pub mod conversations;
 pub mod error;
+pub mod escalation;
 pub mod field;
 pub mod id;
 pub mod identity;
@@ -21,6 +22,7 @@ pub mod value;
 
 pub use conversations::{ConversationPage, ConversationQuery, ConversationSummary};
 pub use error::{Cause, Error, Result};
+pub use escalation::{ESCALATION_FIELDS, Escalation, EscalationWrite, NewEscalation};
 pub use field::{Field, FieldIndex, FieldType, RECORD_FIELDS, field_index};
 pub use id::ObjectId;
 pub use identity::{Caller, OrgRole, ProjectAccess, ProjectRole};

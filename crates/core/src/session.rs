@@ -6,6 +6,7 @@
 use serde_json::{Value as Json, json};
 use time::OffsetDateTime;
 
+use crate::escalation::idx as esc;
 use crate::field::{Field, FieldIndex, FieldType, NUMBER, Origin, SHORT, field, idx as rec, not_null};
 use crate::message::idx as msg;
 use crate::step::idx as step;
@@ -59,6 +60,8 @@ pub enum Source {
     Message,
     /// An executed step.
     Step,
+    /// A handover to a human agent.
+    Escalation,
 }
 
 /// The position of a row in its session: by timestamp (milliseconds), then source, then id.
@@ -80,6 +83,7 @@ impl RowKey {
             0 => Source::Record,
             1 => Source::Message,
             2 => Source::Step,
+            3 => Source::Escalation,
             _ => return None,
         };
         Some(RowKey { at: json.get(0)?.as_i64()?, source, id: json.get(2)?.as_str()?.to_owned() })
@@ -89,15 +93,19 @@ impl RowKey {
 /// One field of the rows a session is derived from: where each source keeps it, `None` where the
 /// source has no such field.
 #[derive(Debug, Clone, Copy)]
-pub struct From3 {
+pub struct PerSource {
     pub record: Option<FieldIndex>,
     pub message: Option<FieldIndex>,
     pub step: Option<FieldIndex>,
+    pub escalation: Option<FieldIndex>,
 }
 
-impl From3 {
-    const fn all(record: FieldIndex, message: FieldIndex, step: FieldIndex) -> From3 {
-        From3 { record: Some(record), message: Some(message), step: Some(step) }
+/// No source has the field.
+const NONE: PerSource = PerSource { record: None, message: None, step: None, escalation: None };
+
+impl PerSource {
+    const fn all(record: FieldIndex, message: FieldIndex, step: FieldIndex, escalation: FieldIndex) -> PerSource {
+        PerSource { record: Some(record), message: Some(message), step: Some(step), escalation: Some(escalation) }
     }
 
     /// Where `source` keeps the field.
@@ -106,6 +114,7 @@ impl From3 {
             Source::Record => self.record,
             Source::Message => self.message,
             Source::Step => self.step,
+            Source::Escalation => self.escalation,
         }
     }
 }
@@ -116,51 +125,88 @@ impl From3 {
 pub struct Carried {
     /// The session's field (and column) name.
     pub column: &'static str,
-    pub from: From3,
+    pub from: PerSource,
 }
 
 /// The fields each session takes from the earliest row that carries them. A record's
 /// `entrypoint` is the endpoint's reference id; a record has no snapshot id; a step has no
 /// channel.
 pub const CARRIED: [Carried; 9] = [
-    Carried { column: "channel", from: From3 { record: Some(rec::CHANNEL), message: Some(msg::CHANNEL), step: None } },
-    Carried { column: "endpoint_name", from: From3::all(rec::ENDPOINT_NAME, msg::ENDPOINT_NAME, step::ENDPOINT_NAME) },
+    Carried {
+        column: "channel",
+        from: PerSource {
+            record: Some(rec::CHANNEL),
+            message: Some(msg::CHANNEL),
+            escalation: Some(esc::CHANNEL),
+            ..NONE
+        },
+    },
+    Carried {
+        column: "endpoint_name",
+        from: PerSource::all(rec::ENDPOINT_NAME, msg::ENDPOINT_NAME, step::ENDPOINT_NAME, esc::ENDPOINT_NAME),
+    },
     Carried {
         column: "endpoint_url_token",
-        from: From3::all(rec::ENDPOINT_URL_TOKEN, msg::ENDPOINT_URL_TOKEN, step::ENDPOINT_URL_TOKEN),
+        from: PerSource::all(
+            rec::ENDPOINT_URL_TOKEN,
+            msg::ENDPOINT_URL_TOKEN,
+            step::ENDPOINT_URL_TOKEN,
+            esc::ENDPOINT_URL_TOKEN,
+        ),
     },
+    Carried { column: "endpoint_reference_id", from: PerSource { record: Some(rec::ENTRYPOINT), ..NONE } },
     Carried {
-        column: "endpoint_reference_id",
-        from: From3 { record: Some(rec::ENTRYPOINT), message: None, step: None },
+        column: "locale_name",
+        from: PerSource::all(rec::LOCALE_NAME, msg::LOCALE_NAME, step::LOCALE_NAME, esc::LOCALE_NAME),
     },
-    Carried { column: "locale_name", from: From3::all(rec::LOCALE_NAME, msg::LOCALE_NAME, step::LOCALE_NAME) },
     Carried {
         column: "locale_reference_id",
-        from: From3::all(rec::LOCALE_REFERENCE_ID, msg::LOCALE_REFERENCE_ID, step::LOCALE_REFERENCE_ID),
+        from: PerSource::all(
+            rec::LOCALE_REFERENCE_ID,
+            msg::LOCALE_REFERENCE_ID,
+            step::LOCALE_REFERENCE_ID,
+            esc::LOCALE_REFERENCE_ID,
+        ),
     },
     Carried {
         column: "snapshot_id",
-        from: From3 { record: None, message: Some(msg::SNAPSHOT_ID), step: Some(step::SNAPSHOT_ID) },
+        from: PerSource {
+            message: Some(msg::SNAPSHOT_ID),
+            step: Some(step::SNAPSHOT_ID),
+            escalation: Some(esc::SNAPSHOT_ID),
+            ..NONE
+        },
     },
-    Carried { column: "snapshot_name", from: From3::all(rec::SNAPSHOT_NAME, msg::SNAPSHOT_NAME, step::SNAPSHOT_NAME) },
-    Carried { column: "flow_name", from: From3::all(rec::FLOW_NAME, msg::FLOW_NAME, step::FLOW_NAME) },
+    Carried {
+        column: "snapshot_name",
+        from: PerSource::all(rec::SNAPSHOT_NAME, msg::SNAPSHOT_NAME, step::SNAPSHOT_NAME, esc::SNAPSHOT_NAME),
+    },
+    Carried {
+        column: "flow_name",
+        from: PerSource {
+            record: Some(rec::FLOW_NAME),
+            message: Some(msg::FLOW_NAME),
+            step: Some(step::FLOW_NAME),
+            ..NONE
+        },
+    },
 ];
 
 /// The fields of a row a session is derived from, in the order [`Contribution::from_values`]
 /// reads them; `None` where the source has no such field.
 pub fn contribution_fields(source: Source) -> Vec<Option<FieldIndex>> {
     let mut fields = vec![
-        From3::all(rec::ID, msg::ID, step::ID),
-        From3::all(rec::TIMESTAMP, msg::TIMESTAMP, step::TIMESTAMP),
-        From3::all(rec::CONTACT_ID, msg::CONTACT_ID, step::CONTACT_ID),
-        From3::all(rec::ORGANISATION, msg::ORGANISATION, step::ORGANISATION),
+        PerSource::all(rec::ID, msg::ID, step::ID, esc::ID),
+        PerSource::all(rec::TIMESTAMP, msg::TIMESTAMP, step::TIMESTAMP, esc::TIMESTAMP),
+        PerSource::all(rec::CONTACT_ID, msg::CONTACT_ID, step::CONTACT_ID, esc::CONTACT_ID),
+        PerSource::all(rec::ORGANISATION, msg::ORGANISATION, step::ORGANISATION, esc::ORGANISATION),
     ];
     fields.extend(CARRIED.iter().map(|c| c.from));
     fields.extend([
-        From3 { record: Some(rec::RATING), message: Some(msg::RATING), step: None },
-        From3 { record: Some(rec::RATING_COMMENT), message: Some(msg::RATING_COMMENT), step: None },
-        From3 { record: Some(rec::HANDOVER_ESCALATIONS), message: None, step: None },
-        From3::all(rec::EXPIRES_AT, msg::EXPIRES_AT, step::EXPIRES_AT),
+        PerSource { record: Some(rec::RATING), message: Some(msg::RATING), ..NONE },
+        PerSource { record: Some(rec::RATING_COMMENT), message: Some(msg::RATING_COMMENT), ..NONE },
+        PerSource { record: Some(rec::HANDOVER_ESCALATIONS), ..NONE },
+        PerSource::all(rec::EXPIRES_AT, msg::EXPIRES_AT, step::EXPIRES_AT, esc::EXPIRES_AT),
     ]);
     fields.iter().map(|f| f.of(source)).collect()
 }
@@ -245,8 +291,10 @@ pub struct Derived {
     pub carried: [CarriedValue; 9],
     /// The latest row with a rating: its rating and comment.
     pub rated: Option<(RowKey, f64, Option<String>)>,
-    /// The largest of its records' (until escalations are kept).
-    pub handover_escalations: i64,
+    /// The largest `handoverEscalations` of its records.
+    pub record_handovers: i64,
+    /// How many escalations it has.
+    pub escalations_count: i64,
     pub inputs_count: i64,
     pub messages_count: i64,
     pub steps_count: i64,
@@ -268,7 +316,8 @@ impl Derived {
             last_activity_at: row.timestamp,
             carried: std::array::from_fn(|i| row.carried[i].clone().map(|v| (row.key.clone(), v))),
             rated: row.rating.map(|r| (row.key.clone(), r, row.rating_comment.clone())),
-            handover_escalations: row.handover_escalations.unwrap_or(0),
+            record_handovers: row.handover_escalations.unwrap_or(0),
+            escalations_count: i64::from(row.key.source == Source::Escalation),
             inputs_count: i64::from(row.key.source == Source::Record),
             messages_count: i64::from(message),
             steps_count: i64::from(row.key.source == Source::Step),
@@ -310,7 +359,8 @@ impl Derived {
             last_activity_at: earlier.last_activity_at.max(later.last_activity_at),
             carried: mine,
             rated,
-            handover_escalations: earlier.handover_escalations.max(later.handover_escalations),
+            record_handovers: earlier.record_handovers.max(later.record_handovers),
+            escalations_count: earlier.escalations_count + later.escalations_count,
             inputs_count: earlier.inputs_count + later.inputs_count,
             messages_count: earlier.messages_count + later.messages_count,
             steps_count: earlier.steps_count + later.steps_count,
@@ -318,6 +368,12 @@ impl Derived {
             last_message_at: earlier.last_message_at.max(later.last_message_at),
             expires_at: earlier.expires_at.zip(later.expires_at).map(|(a, b)| a.max(b)),
         }
+    }
+
+    /// `handoverEscalations`: how many escalations it has, or when none, the largest count its
+    /// records name.
+    pub fn handover_escalations(&self) -> i64 {
+        if self.escalations_count > 0 { self.escalations_count } else { self.record_handovers }
     }
 
     /// The contact the session shows: that of the earliest row naming one, empty while none does
@@ -334,6 +390,8 @@ impl Derived {
             "contact": self.contact.as_ref().map_or(Json::Null, |(k, _)| k.to_json()),
             "carried": self.carried.iter().map(|c| c.as_ref().map_or(Json::Null, |(k, _)| k.to_json())).collect::<Vec<_>>(),
             "rated": self.rated.as_ref().map_or(Json::Null, |(k, _, _)| k.to_json()),
+            "recordHandovers": self.record_handovers,
+            "escalations": self.escalations_count,
         })
     }
 }
@@ -401,10 +459,10 @@ impl Derived {
         }
         if touched.handover {
             let count = row.handover_escalations.unwrap_or(0);
-            if count < self.handover_escalations {
+            if count < self.record_handovers {
                 return false;
             }
-            self.handover_escalations = count;
+            self.record_handovers = count;
         }
         true
     }
@@ -460,7 +518,7 @@ mod tests {
         assert_eq!(derived.started_at, t);
         assert_eq!(derived.last_activity_at, t + time::Duration::minutes(5));
         assert_eq!(derived.last_message_at, Some(t + time::Duration::minutes(1)));
-        assert_eq!(derived.handover_escalations, 2);
+        assert_eq!(derived.handover_escalations(), 2);
         assert_eq!(derived.expires_at, Some(t + time::Duration::minutes(5) + time::Duration::days(1)));
         // Any split of the rows, merged, gives the same.
         for split in 0..=rows.len() {
@@ -538,7 +596,7 @@ mod tests {
 
     #[test]
     fn contributions_read_the_catalogue_fields_of_each_source() {
-        for source in [Source::Record, Source::Message, Source::Step] {
+        for source in [Source::Record, Source::Message, Source::Step, Source::Escalation] {
             let fields = contribution_fields(source);
             assert_eq!(fields.len(), 4 + CARRIED.len() + 4);
         }
@@ -546,6 +604,7 @@ mod tests {
             Source::Record => crate::RECORD_FIELDS,
             Source::Message => crate::MESSAGE_FIELDS,
             Source::Step => crate::step::EXECUTED_STEP_FIELDS,
+            Source::Escalation => crate::escalation::ESCALATION_FIELDS,
         };
         let names = |source| -> Vec<&str> {
             contribution_fields(source).iter().map(|f| f.map_or("-", |i| catalogue(source)[i].name)).collect()
@@ -580,6 +639,21 @@ mod tests {
         );
         assert_eq!(names(Source::Step)[..4], ["id", "timestamp", "userId", "organisationId"]);
         assert_eq!(names(Source::Step)[13..], ["-", "-", "-", "expiresAt"]);
+        assert_eq!(names(Source::Escalation)[2..5], ["contactId", "organisationId", "channel"]);
+        assert_eq!(names(Source::Escalation)[12..], ["-", "-", "-", "-", "expiresAt"]);
+    }
+
+    #[test]
+    fn escalations_count_once_there_are_any_else_the_records_say() {
+        let t = datetime!(2024-05-01 12:00 UTC);
+        let mut record = row(Source::Record, "r1", t);
+        record.handover_escalations = Some(3);
+        let records_only = derive(std::slice::from_ref(&record)).unwrap();
+        assert_eq!(records_only.handover_escalations(), 3);
+        let escalated = records_only.merge(Derived::of(&row(Source::Escalation, "x1", t)));
+        assert_eq!((escalated.handover_escalations(), escalated.record_handovers), (1, 3));
+        let keys = escalated.keys_json();
+        assert_eq!((keys["recordHandovers"].as_i64(), keys["escalations"].as_i64()), (Some(3), Some(1)));
     }
 
     #[test]

@@ -1,10 +1,13 @@
 //! The entity model: an entity type is a name, a key, properties with exact Edm types, and the
 //! table it lives in. Each entity set is built from a field catalogue: Analytics from the
 //! record's, Conversations from the message's, Sessions from the session's, ExecutedSteps and
-//! Steps from the executed step's and the step catalogue's.
+//! Steps from the executed step's and the step catalogue's, LiveAgentEscalations from the
+//! escalation's.
 
 use parley_core::field::{Field, FieldType};
-use parley_core::{EXECUTED_STEP_FIELDS, MESSAGE_FIELDS, RECORD_FIELDS, SESSION_FIELDS, STEP_FIELDS};
+use parley_core::{
+    ESCALATION_FIELDS, EXECUTED_STEP_FIELDS, MESSAGE_FIELDS, RECORD_FIELDS, SESSION_FIELDS, STEP_FIELDS,
+};
 
 /// The Edm types parley's properties have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,6 +193,19 @@ impl EntityType {
         EntityType::from_fields("Step", "Steps", "steps", "project_id", STEP_FIELDS, "id", id.rename())
     }
 
+    /// The handovers of the `LiveAgentEscalations` entity set.
+    pub fn escalations(id: IdName) -> EntityType {
+        EntityType::from_fields(
+            "LiveAgentEscalation",
+            "LiveAgentEscalations",
+            "escalations",
+            "project_id",
+            ESCALATION_FIELDS,
+            "id",
+            id.rename(),
+        )
+    }
+
     /// Every entity set of a service, in the order the service document lists them.
     pub fn all(id: IdName) -> Vec<EntityType> {
         vec![
@@ -198,6 +214,7 @@ impl EntityType {
             EntityType::sessions(id),
             EntityType::steps(id),
             EntityType::executed_steps(id),
+            EntityType::escalations(id),
         ]
     }
 

@@ -25,7 +25,9 @@ use crate::config::Config;
 use crate::openapi::{ApiDoc, Document};
 use crate::problem::{ApiError, ErrorCode};
 use crate::ratelimit::RateLimit;
-use crate::routes::{analytics, apikeys, conversations, health, members, oauth, odata, projects, steps, tasks, users};
+use crate::routes::{
+    analytics, apikeys, conversations, escalations, health, members, oauth, odata, projects, steps, tasks, users,
+};
 use crate::state::AppState;
 
 /// The routes of the REST API, mounted under `/new/v2.0` and `/v2.0`. Each is registered with
@@ -38,6 +40,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(analytics::get_record, analytics::delete_records))
         .routes(routes!(conversations::ingest_messages))
         .routes(routes!(steps::ingest_steps))
+        .routes(routes!(escalations::ingest_escalations))
         .routes(routes!(conversations::list_conversations))
         .routes(routes!(conversations::read_conversation, conversations::delete_conversation))
         .routes(routes!(tasks::get_task))

@@ -6,7 +6,7 @@ use axum::Extension;
 use axum::body::Bytes;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use parley_core::{EXECUTED_STEP_FIELDS, Field, FieldType, MESSAGE_FIELDS, RECORD_FIELDS};
+use parley_core::{ESCALATION_FIELDS, EXECUTED_STEP_FIELDS, Field, FieldType, MESSAGE_FIELDS, RECORD_FIELDS};
 use utoipa::openapi::schema::{ArrayBuilder, KnownFormat, ObjectBuilder, Schema, SchemaFormat, SchemaType, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{RefOr, schema};
@@ -89,6 +89,21 @@ impl PartialSchema for ExecutedStepSchema {
 impl ToSchema for ExecutedStepSchema {
     fn name() -> std::borrow::Cow<'static, str> {
         "ExecutedStep".into()
+    }
+}
+
+/// A write of an escalation as ingest takes it, and an escalation as every representation shows it.
+pub struct EscalationSchema;
+
+impl PartialSchema for EscalationSchema {
+    fn schema() -> RefOr<Schema> {
+        catalogue_schema(ESCALATION_FIELDS, "A handover to a human agent (docs/contract/conversations.md).")
+    }
+}
+
+impl ToSchema for EscalationSchema {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "LiveAgentEscalation".into()
     }
 }
 

@@ -60,9 +60,9 @@ use tokio::time::Instant;
 
 use parley_core::conversations::ConversationCursor;
 use parley_core::{
-    Caller, ConversationPage, ConversationQuery, ConversationSummary, Cursor, ExecutedStep, Message, ObjectId, OrgRole,
-    Project, ProjectAccess, ProjectRole, Record, RecordFilter, RecordPage, RecordQuery, RecordUpdate, SortKey, Task,
-    Value,
+    Caller, ConversationPage, ConversationQuery, ConversationSummary, Cursor, EscalationWrite, ExecutedStep, Message,
+    ObjectId, OrgRole, Project, ProjectAccess, ProjectRole, Record, RecordFilter, RecordPage, RecordQuery,
+    RecordUpdate, SortKey, Task, Value,
 };
 use parley_odata::{EntityType, Query};
 use time::OffsetDateTime;
@@ -398,6 +398,10 @@ impl ConversationStore for CachedStore {
 
     async fn insert_steps(&self, steps: Vec<ExecutedStep>) -> StoreResult<IngestCounts> {
         self.inner.insert_steps(steps).await
+    }
+
+    async fn insert_escalations(&self, writes: Vec<EscalationWrite>) -> StoreResult<IngestCounts> {
+        self.inner.insert_escalations(writes).await
     }
 
     async fn fetch_conversations(

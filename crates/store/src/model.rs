@@ -43,6 +43,8 @@ pub struct IngestCounts {
     pub duplicates: u64,
     /// Pending updates applied to the records inserted.
     pub pending_applied: u64,
+    /// Rows that existed and that the batch changed (escalations, merged by event time).
+    pub updated: u64,
 }
 
 /// What an update did.

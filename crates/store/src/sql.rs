@@ -326,7 +326,7 @@ pub fn erase_pending_updates(dialect: Dialect, project_id: ObjectId, erasure: &E
 pub fn erase_empty_sessions(dialect: Dialect, project_id: ObjectId, erasure: &Erasure) -> Statement {
     let mut s = Statement::new(dialect);
     s.push("DELETE FROM sessions WHERE project_id = ").bind(Value::Text(project_id.to_string()));
-    s.push(" AND inputs_count = 0 AND messages_count = 0 AND steps_count = 0");
+    s.push(" AND inputs_count = 0 AND messages_count = 0 AND steps_count = 0 AND handover_escalations = 0");
     if let Some(contacts) = &erasure.contact_ids {
         s.push(" AND ");
         push_in_list(&mut s, "contact_id", contacts);

@@ -4,9 +4,9 @@
 use async_trait::async_trait;
 use parley_core::conversations::{ConversationCursor, ConversationStart};
 use parley_core::{
-    Caller, ConversationPage, ConversationQuery, ConversationSummary, Cursor, ExecutedStep, Message, ObjectId,
-    PageStart, Project, ProjectAccess, ProjectRole, Record, RecordFilter, RecordPage, RecordQuery, RecordUpdate,
-    SortKey, Task, Value,
+    Caller, ConversationPage, ConversationQuery, ConversationSummary, Cursor, EscalationWrite, ExecutedStep, Message,
+    ObjectId, PageStart, Project, ProjectAccess, ProjectRole, Record, RecordFilter, RecordPage, RecordQuery,
+    RecordUpdate, SortKey, Task, Value,
 };
 use parley_odata::{EntityType, Query};
 use time::OffsetDateTime;
@@ -193,6 +193,10 @@ pub trait ConversationStore: Send + Sync {
     /// executionId)` exists, and brings the step catalogue and the sessions they name up to
     /// date. Durable when it returns.
     async fn insert_steps(&self, steps: Vec<ExecutedStep>) -> StoreResult<IngestCounts>;
+    /// Merges writes of escalations, in order, into what is stored, in one transaction, and
+    /// brings the sessions they name up to date. `updated` counts escalations that existed and
+    /// changed; a write that changed nothing is a duplicate. Durable when it returns.
+    async fn insert_escalations(&self, writes: Vec<EscalationWrite>) -> StoreResult<IngestCounts>;
     /// Sessions of the conversations index, newest last message first (oldest first when
     /// `backwards`), strictly after `after` when given.
     async fn fetch_conversations(

@@ -94,8 +94,12 @@ pub async fn ingest_records(
     let counts =
         if stamped.is_empty() { Default::default() } else { state.store.insert_records(stamped, stamped_at).await? };
     let status = if counts.inserted > 0 { StatusCode::CREATED } else { StatusCode::OK };
-    let value =
-        fields_of(&IngestResult { inserted: counts.inserted, duplicates: counts.duplicates, dropped: dropped as u64 });
+    let value = fields_of(&IngestResult {
+        inserted: counts.inserted,
+        duplicates: counts.duplicates,
+        dropped: dropped as u64,
+        updated: None,
+    });
     Ok(respond(format, status, Body::Resource { value, self_href: uri.path().to_owned() }))
 }
 

@@ -3,6 +3,7 @@
 pub mod analytics;
 pub mod apikeys;
 pub mod conversations;
+pub mod escalations;
 pub mod health;
 pub mod members;
 pub mod oauth;
@@ -81,6 +82,9 @@ pub struct IngestResult {
     /// Rows dropped because the project does not collect them (`collectAnalytics`,
     /// `collectConversations`).
     pub dropped: u64,
+    /// Escalations that existed and that the batch changed (escalation ingest only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated: Option<u64>,
 }
 
 /// A row of a collection that clients ingest in batches, as it arrives.
@@ -95,6 +99,8 @@ pub trait NewRow: Sized {
     fn collected(project: &Project) -> bool;
     /// Completes the row for storage.
     fn stamp(self, project: &Project, now: OffsetDateTime) -> Self::Stamped;
+    /// Whether the answer says how many existing rows the batch changed (`updated`).
+    const UPDATES: bool = false;
 }
 
 /// An ingest of rows other than records (rest.md §2 as conversations.md applies it): validates
@@ -123,6 +129,7 @@ pub async fn ingest<R: NewRow>(
     let dropped = (total - stamped.len()) as u64;
     let counts = if stamped.is_empty() { IngestCounts::default() } else { insert(stamped).await? };
     let status = if counts.inserted > 0 { StatusCode::CREATED } else { StatusCode::OK };
-    let value = fields_of(&IngestResult { inserted: counts.inserted, duplicates: counts.duplicates, dropped });
+    let updated = R::UPDATES.then_some(counts.updated);
+    let value = fields_of(&IngestResult { inserted: counts.inserted, duplicates: counts.duplicates, dropped, updated });
     Ok(respond(format, status, Body::Resource { value, self_href: uri.path().to_owned() }))
 }

@@ -6,7 +6,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value as Json, json};
 
 use crate::helpers::{
-    Engine, TestApp, assert_invalid, assert_problem, assert_row_refused, on_both_engines, record, spawn_app_on,
+    Engine, TestApp, assert_invalid, assert_problem, assert_row_refused, erase_and_wait, on_both_engines, record,
+    spawn_app_on,
 };
 
 const MESSAGES: &str = "/new/v2.0/conversations/messages";
@@ -313,23 +314,7 @@ async fn erasing_a_contact_takes_their_messages_and_sessions(engine: Engine) {
     doomed["inputData"] = json!({"card": "DATA-ME-51f0"});
     let kept = message(&project, "s-kept", "m2", "2024-05-01T12:00:00.000Z", "keep this");
     send(&app, &json!([doomed, kept])).await;
-    let response = app
-        .request(Method::DELETE, &format!("/new/v2.0/analytics/{project}"))
-        .json(&json!({"contactIds": ["subject-9a2b"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
-    let task: Json = response.json().await.unwrap();
-    let task_path = format!("/new/v2.0/tasks/{}", task["_id"].as_str().unwrap());
-    let mut status = Json::Null;
-    for _ in 0..200 {
-        status = get_json(&app, &task_path).await;
-        if status["status"] == "done" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let status = erase_and_wait(&app, &project, json!({"contactIds": ["subject-9a2b"]})).await;
     assert_eq!((status["status"].clone(), status["deleted"].clone()), (json!("done"), json!(1)));
     let left: Vec<Json> = sessions(&app, "inputsCount ge 0").await;
     assert_eq!(left.iter().map(|s| s["sessionId"].clone()).collect::<Vec<_>>(), [json!("s-kept")]);

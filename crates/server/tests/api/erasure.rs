@@ -1,14 +1,12 @@
 //! Erasure (docs/contract/rest.md §4): `DELETE /analytics/{projectId}` queues a task that deletes in batches;
 //! `GET /tasks/{taskId}` follows it.
 
-use std::time::Duration;
-
 use reqwest::{Method, StatusCode};
 use serde_json::{Value as Json, json};
 
-use parley_store::testing::{eventually, sqlite_connection};
+use parley_store::testing::sqlite_connection;
 
-use crate::helpers::{Engine, TestApp, assert_problem, record, spawn_app, spawn_app_with};
+use crate::helpers::{Engine, assert_problem, erase, finished, record, spawn_app, spawn_app_with, task};
 
 fn at(minute: u32) -> String {
     format!("2024-05-01T12:{minute:02}:00.000Z")
@@ -19,37 +17,6 @@ fn timed(project: &str, contact: &str, input: &str, minute: u32) -> Json {
     record["timestamp"] = json!(at(minute));
     record["inputText"] = json!(format!("text of {input}"));
     record
-}
-
-async fn erase(app: &TestApp, project: &str, body: Json) -> Json {
-    let response = app
-        .request(Method::DELETE, &format!("/new/v2.0/analytics/{project}"))
-        .header("Accept", "application/json")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
-    let location = response.headers()["location"].to_str().unwrap().to_owned();
-    let task: Json = response.json().await.unwrap();
-    assert_eq!(task["status"], json!("queued"));
-    assert_eq!(task["deleted"], json!(0));
-    assert_eq!(location, format!("/new/v2.0/tasks/{}", task["_id"].as_str().unwrap()));
-    task
-}
-
-async fn task(app: &TestApp, id: &str) -> Json {
-    let response = app.get_accepting(&format!("/new/v2.0/tasks/{id}"), "application/json").await;
-    assert_eq!(response.status(), StatusCode::OK);
-    response.json().await.unwrap()
-}
-
-async fn finished(app: &TestApp, id: &str) -> Json {
-    eventually(Duration::from_secs(20), || async {
-        let task = task(app, id).await;
-        (task["status"] == json!("done") || task["status"] == json!("error")).then_some(task)
-    })
-    .await
 }
 
 fn inputs(records: &[Json]) -> Vec<&str> {

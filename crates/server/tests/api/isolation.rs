@@ -73,6 +73,11 @@ fn step(project: &str) -> Json {
            "entityReferenceId": "node-1", "stepLabel": "Greeting"})
 }
 
+/// An escalation of contact c1 in session s1.
+fn escalation(project: &str) -> Json {
+    json!({"projectId": project, "contactId": "c1", "sessionId": "s1", "escalationId": "x1", "status": "opened"})
+}
+
 async fn key_id(app: &TestApp, user: &str) -> String {
     let keys = app.store().await.list_api_keys(ObjectId::parse(user).unwrap()).await.unwrap();
     keys[0].id.to_string()
@@ -104,6 +109,8 @@ impl Fixture {
         assert_eq!(said.status(), StatusCode::CREATED);
         let stepped = app.request(Method::POST, "/new/v2.0/analytics/steps").json(&[step(&project)]).send().await;
         assert_eq!(stepped.unwrap().status(), StatusCode::CREATED);
+        let escalated = app.request(Method::POST, "/new/v2.0/analytics/escalations").json(&[escalation(&project)]);
+        assert_eq!(escalated.send().await.unwrap().status(), StatusCode::CREATED);
         let record_id = first_record(app, &app.api_key, &project).await;
         let mut users = Vec::new();
         for (who, org_roles, project_roles) in [
@@ -167,6 +174,13 @@ impl Fixture {
             .await
             .unwrap();
         assert_eq!(stepped.status(), StatusCode::CREATED);
+        let escalated = app
+            .with_key(Method::POST, "/new/v2.0/analytics/escalations", &boss.api_key)
+            .json(&[escalation(&their_project)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(escalated.status(), StatusCode::CREATED);
         let their_record = first_record(app, &boss.api_key, &their_project).await;
         let their_user = app.user_in(ObjectId::parse(&boss.organisation).unwrap(), "apiKeys").await;
         let added = app
@@ -209,6 +223,7 @@ impl Fixture {
                 format!("/new/v2.0/conversations/s1?projectId={project}"),
                 "/v2.4/ExecutedSteps?$orderby=executionId".to_owned(),
                 "/v2.4/Steps".to_owned(),
+                "/v2.4/LiveAgentEscalations".to_owned(),
                 "/new/v2.0/users?limit=100".to_owned(),
                 format!("/new/v2.0/projects/{project}/members"),
             ] {
@@ -375,6 +390,8 @@ const MESSAGE: Option<&str> = Some(
 const STEP: Option<&str> = Some(
     r#"[{"projectId":"{project}","sessionId":"s9","executionId":"e9","type":"intent","entityReferenceId":"i9","stepLabel":"Nine"}]"#,
 );
+const ESCALATION: Option<&str> =
+    Some(r#"[{"projectId":"{project}","sessionId":"s9","escalationId":"x9","status":"opened"}]"#);
 const ERASE: Option<&str> = Some(r#"{"contactIds":["c1"]}"#);
 const NAME: Option<&str> = Some(r#"{"name":"renamed"}"#);
 const MEMBER: Option<&str> = Some(r#"{"userId":"{user}","roles":["basic"]}"#);
@@ -396,6 +413,8 @@ matrix! {
     odata_executed_steps: "GET" "/v2.4/ExecutedSteps" None, Admin => 200, Some((Who::Analytics, 403)), other 200;
     odata_steps: "GET" "/v2.4/Steps" None, Admin => 200, Some((Who::Analytics, 403)), other 200;
     odata_v23_steps: "GET" "/v2.3/ExecutedSteps" None, Admin => 200, Some((Who::Analytics, 403)), other 200;
+    ingest_escalations: "POST" "/new/v2.0/analytics/escalations" ESCALATION, Analytics => 201, Some((Who::Basic, 403)), other 404;
+    odata_escalations: "GET" "/v2.4/LiveAgentEscalations" None, Admin => 200, Some((Who::Analytics, 403)), other 200;
     odata_v23_sessions: "GET" "/v2.3/Sessions" None, Admin => 200, Some((Who::Analytics, 403)), other 200;
     odata_collection: "GET" "/v2.4/Analytics" None, Admin => 200, Some((Who::Analytics, 403)), other 200;
     odata_count: "GET" "/v2.4/Analytics/$count" None, Admin => 200, Some((Who::Analytics, 403)), other 200;

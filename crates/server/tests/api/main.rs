@@ -11,6 +11,7 @@ mod credentials;
 mod duplicate_keys;
 mod erasure;
 mod errors;
+mod escalations;
 mod health;
 mod helpers;
 mod ingest;

@@ -5,7 +5,9 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value as Json, json};
 
-use crate::helpers::{Engine, TestApp, assert_problem, assert_row_refused, on_both_engines, spawn_app_on};
+use crate::helpers::{
+    Engine, TestApp, assert_problem, assert_row_refused, erase_and_wait, on_both_engines, spawn_app_on,
+};
 
 const STEPS: &str = "/new/v2.0/analytics/steps";
 
@@ -170,24 +172,7 @@ async fn erasing_a_contact_takes_their_steps_even_those_that_do_not_name_them(en
     let kept = step(&project, "s-kept", "e3", "n1", "One", "2024-05-01T12:00:00.000Z");
     assert_eq!(send(&app, &json!([named, unnamed, kept])).await.0, StatusCode::CREATED);
 
-    let response = app
-        .request(Method::DELETE, &format!("/new/v2.0/analytics/{project}"))
-        .json(&json!({"contactIds": ["subject-3c9d"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
-    let task: Json = response.json().await.unwrap();
-    let task_path = format!("/new/v2.0/tasks/{}", task["_id"].as_str().unwrap());
-    let mut status = Json::Null;
-    for _ in 0..200 {
-        let response = app.request(Method::GET, &task_path).header("Accept", "application/json").send().await;
-        status = response.unwrap().json().await.unwrap();
-        if status["status"] == "done" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let status = erase_and_wait(&app, &project, json!({"contactIds": ["subject-3c9d"]})).await;
     assert_eq!((status["status"].clone(), status["deleted"].clone()), (json!("done"), json!(3)));
     let left = odata(&app, "/v2.4/ExecutedSteps").await;
     assert_eq!(left.iter().map(|s| s["executionId"].clone()).collect::<Vec<_>>(), [json!("e3")]);

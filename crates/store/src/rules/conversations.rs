@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use parley_core::conversations::{ConversationCursor, ConversationSummary};
 use parley_core::message::idx as message_idx;
 use parley_core::session::{Contribution, Source};
-use parley_core::{ConversationQuery, ExecutedStep, MESSAGE_FIELDS, Message, ObjectId, Value};
+use parley_core::{ConversationQuery, EscalationWrite, ExecutedStep, MESSAGE_FIELDS, Message, ObjectId, Value};
 
 use super::sessions::{self, Emptied};
 use super::{Columns, RowTable, count, text};
@@ -55,13 +55,22 @@ impl<E: Engine> ConversationStore for E {
                 .collect::<StoreResult<Vec<_>>>()?;
             sessions::add(x, rows).await?;
             x.commit().await?;
-            Ok(IngestCounts { inserted: count, duplicates: messages.len() as u64 - count, pending_applied: 0 })
+            Ok(IngestCounts {
+                inserted: count,
+                duplicates: messages.len() as u64 - count,
+                pending_applied: 0,
+                updated: 0,
+            })
         }))
         .await
     }
 
     async fn insert_steps(&self, steps: Vec<ExecutedStep>) -> StoreResult<IngestCounts> {
         super::steps::insert(self, steps).await
+    }
+
+    async fn insert_escalations(&self, writes: Vec<EscalationWrite>) -> StoreResult<IngestCounts> {
+        super::escalations::insert(self, writes).await
     }
 
     async fn fetch_conversations(

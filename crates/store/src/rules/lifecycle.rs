@@ -54,9 +54,10 @@ fn task(row: Vec<Value>) -> StoreResult<Task> {
 }
 
 /// The tables of a project's rows that name sessions, which erasures and expiry delete from, and
-/// whether their rows may leave the contact out. Executed steps come first: one without a contact
-/// is found through its session, whose contact comes from the other tables.
-const ERASED_TABLES: [(&str, bool); 3] = [("executed_steps", true), ("records", false), ("messages", false)];
+/// whether their rows may leave the contact out. Executed steps and escalations come first: one
+/// without a contact is found through its session, whose contact comes from the other tables.
+const ERASED_TABLES: [(&str, bool); 4] =
+    [("executed_steps", true), ("escalations", true), ("records", false), ("messages", false)];
 
 /// Runs a `DELETE … RETURNING session_id` and answers the session of each row it deleted.
 async fn deleted_sessions(
@@ -193,7 +194,7 @@ impl<E: Engine> LifecycleStore for E {
             sessions::refresh(x, touched, Emptied::Remove).await?;
             // Sessions kept without rows (their transcript deleted) go when they expire.
             let sql = "DELETE FROM sessions WHERE project_id = ?1 AND expires_at <= ?2 \
-                       AND inputs_count = 0 AND messages_count = 0 AND steps_count = 0";
+                       AND inputs_count = 0 AND messages_count = 0 AND steps_count = 0 AND handover_escalations = 0";
             x.execute(&x.dialect().text(sql), &[text(project), Value::Time(now)]).await?;
             x.commit().await?;
             Ok(deleted)

@@ -4,6 +4,7 @@
 //! differ, the rule branches on [`Dialect`](crate::sql::Dialect) in the open.
 
 mod conversations;
+mod escalations;
 mod identity;
 mod lifecycle;
 mod oauth;

@@ -286,7 +286,7 @@ async fn insert_batch(x: &mut impl Executor, records: &[Record], now: OffsetDate
     bring_sessions_up_to_date(x, added, changed.into_iter().map(session_of).collect()).await?;
     x.commit().await?;
     let inserted = keys.len() as u64;
-    Ok(IngestCounts { inserted, duplicates: records.len() as u64 - inserted, pending_applied })
+    Ok(IngestCounts { inserted, duplicates: records.len() as u64 - inserted, pending_applied, updated: 0 })
 }
 
 /// Applies the unexpired pending updates of the records just inserted (by project and input),

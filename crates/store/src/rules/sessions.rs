@@ -1,5 +1,5 @@
 //! Sessions kept exact on every write. Every rule that adds, changes or removes rows of a session
-//! (records, messages, executed steps) brings the sessions it touched up to date in its own
+//! (records, messages, executed steps, escalations) brings the sessions it touched up to date in its own
 //! transaction:
 //!
 //! - rows only added ([`add`]): they are derived on their own and merged into the stored
@@ -21,6 +21,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::LazyLock;
 
+use parley_core::escalation::ESCALATION_FIELDS;
 use parley_core::session::{CARRIED, Contribution, Derived, RowKey, Source, Touched, contribution_fields, derive};
 use parley_core::step::{EXECUTED_STEP_FIELDS, Executed, step_path};
 use parley_core::{MESSAGE_FIELDS, ObjectId, RECORD_FIELDS, Value};
@@ -60,10 +61,16 @@ fn lock_key(key: &SessionKey) -> i32 {
 /// in two rounds could wait for another transaction's in a cycle. Taking a lock it holds again
 /// never waits.
 pub(crate) async fn lock(x: &mut impl Executor, keys: &BTreeSet<SessionKey>) -> StoreResult<()> {
+    lock_in(x, SESSION_LOCK_CLASS, keys).await
+}
+
+/// Takes the transaction locks of `keys` (a project and a name) in the key space `class`, in key
+/// order, on PostgreSQL; see [`lock`].
+pub(crate) async fn lock_in(x: &mut impl Executor, class: i32, keys: &BTreeSet<SessionKey>) -> StoreResult<()> {
     if x.dialect() == Dialect::Postgres {
         let locks: BTreeSet<i32> = keys.iter().map(lock_key).collect();
         let locks: Vec<Value> = locks.into_iter().map(|k| Value::Integer(k.into())).collect();
-        let sql = format!("SELECT pg_advisory_xact_lock({SESSION_LOCK_CLASS}, k::int4) FROM unnest($1::int8[]) AS k");
+        let sql = format!("SELECT pg_advisory_xact_lock({class}, k::int4) FROM unnest($1::int8[]) AS k");
         x.query_columns(&sql, &[locks.iter().collect()], &[]).await?;
     }
     Ok(())
@@ -131,7 +138,7 @@ fn session_values(key: &SessionKey, project_name: Option<&str>, d: &Derived) -> 
         // Written here only for a new session: see KEPT.
         Value::Text(String::new()),
         Value::Text(String::new()),
-        Value::Integer(d.handover_escalations),
+        Value::Integer(d.handover_escalations()),
         d.rated.as_ref().map_or(Value::Null, |(_, rating, _)| Value::Number(*rating)),
         opt_text(d.rated.as_ref().and_then(|(_, _, comment)| comment.as_ref())),
         Value::Integer(d.inputs_count),
@@ -219,7 +226,7 @@ pub(crate) async fn refresh(x: &mut impl Executor, keys: Vec<SessionKey>, emptie
     lock(x, &keys).await?;
     let mut rows: BTreeMap<SessionKey, Vec<Contribution>> = keys.iter().map(|k| (k.clone(), Vec::new())).collect();
     for (project, sessions) in by_project(&keys) {
-        for source in [Source::Record, Source::Message, Source::Step] {
+        for source in [Source::Record, Source::Message, Source::Step, Source::Escalation] {
             for (session, contribution) in contributions(x, source, project, &sessions).await? {
                 if let Some(list) = rows.get_mut(&(project, session)) {
                     list.push(contribution);
@@ -254,6 +261,7 @@ fn column_or_null(source: Source, field: Option<usize>, null_kind: &str) -> Stri
         Source::Record => RECORD_FIELDS,
         Source::Message => MESSAGE_FIELDS,
         Source::Step => EXECUTED_STEP_FIELDS,
+        Source::Escalation => ESCALATION_FIELDS,
     };
     field.map_or_else(|| format!("CAST(NULL AS {null_kind})"), |i| fields[i].column.to_owned())
 }
@@ -270,6 +278,7 @@ async fn contributions(
         Source::Record => "records",
         Source::Message => "messages",
         Source::Step => "executed_steps",
+        Source::Escalation => "escalations",
     };
     let rows = match x.dialect() {
         Dialect::Sqlite => {
@@ -399,16 +408,19 @@ async fn stored_sessions(
             let session = c.text()?;
             let (contact_id, organisation) = (c.text()?, c.text()?);
             let (started_at, last_activity_at) = (c.time()?, c.time()?);
-            let (rating, rating_comment, handover_escalations) = (c.opt_number()?, c.opt_text()?, c.integer()?);
+            let (rating, rating_comment, shown_handovers) = (c.opt_number()?, c.opt_text()?, c.integer()?);
             let (inputs_count, messages_count, steps_count) = (c.integer()?, c.integer()?, c.integer()?);
             let (first_message_at, last_message_at, expires_at) = (c.opt_time()?, c.opt_time()?, c.opt_time()?);
             let keys: Option<serde_json::Value> = c.opt_json()?;
             let carried: Vec<Option<String>> = CARRIED.iter().map(|_| c.opt_text()).collect::<StoreResult<_>>()?;
             let key = (project, session);
-            if inputs_count + messages_count + steps_count == 0 {
+            let keys = keys.unwrap_or_default();
+            // Stored before escalations were kept, the count shown was the records'.
+            let record_handovers = keys["recordHandovers"].as_i64().unwrap_or(shown_handovers);
+            let escalations_count = keys["escalations"].as_i64().unwrap_or(0);
+            if inputs_count + messages_count + steps_count + escalations_count == 0 {
                 continue;
             }
-            let keys = keys.unwrap_or_default();
             let row_key = |json: &serde_json::Value| RowKey::from_json(json);
             let readable = (|| {
                 let first = row_key(&keys["first"])?;
@@ -438,7 +450,8 @@ async fn stored_sessions(
                     last_activity_at,
                     carried: values.try_into().ok()?,
                     rated,
-                    handover_escalations,
+                    record_handovers,
+                    escalations_count,
                     inputs_count,
                     messages_count,
                     steps_count,

@@ -52,7 +52,7 @@ pub(crate) async fn insert<E: Engine>(engine: &E, steps: Vec<ExecutedStep>) -> S
             catalogue(x, &inserted).await?;
             sessions::paths(x, &keys).await?;
             x.commit().await?;
-            Ok(IngestCounts { inserted: count, duplicates: steps.len() as u64 - count, pending_applied: 0 })
+            Ok(IngestCounts { inserted: count, duplicates: steps.len() as u64 - count, pending_applied: 0, updated: 0 })
         }))
         .await
 }

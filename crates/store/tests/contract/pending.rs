@@ -42,7 +42,7 @@ async fn an_update_that_matches_nothing_waits_for_its_record(db: &TestDb) {
         .insert_records(vec![record(&project, 1, json!({"contactId": "c1", "inputId": "i1"}))], later)
         .await
         .unwrap();
-    assert_eq!(counts, IngestCounts { inserted: 1, duplicates: 0, pending_applied: 1 });
+    assert_eq!(counts, IngestCounts { inserted: 1, duplicates: 0, pending_applied: 1, updated: 0 });
     let applied = stored(db, &project, 1).await;
     assert_eq!(text_of(&applied, "custom1"), Value::Text("early".into()));
     assert_eq!(text_of(&applied, "rating"), Value::Number(0.1));
@@ -50,7 +50,7 @@ async fn an_update_that_matches_nothing_waits_for_its_record(db: &TestDb) {
 
     // Applied once: the same input ingested again is a duplicate and nothing is left to apply.
     let again = db.store.insert_records(vec![record(&project, 2, json!({"inputId": "i1"}))], later).await.unwrap();
-    assert_eq!(again, IngestCounts { inserted: 0, duplicates: 1, pending_applied: 0 });
+    assert_eq!(again, IngestCounts { inserted: 0, duplicates: 1, pending_applied: 0, updated: 0 });
 
     // After the ingest, updates match at once.
     let after = by_input(&project, "c1", "i1", json!({"custom1": "after"}));

@@ -90,7 +90,7 @@ async fn ingest_skips_duplicates(db: &TestDb) {
         record(&project, 3, json!({"inputId": "a", "intent": "second"})),
     ];
     let counts = db.store.insert_records(batch, BASE).await.unwrap();
-    assert_eq!(counts, IngestCounts { inserted: 2, duplicates: 1, pending_applied: 0 });
+    assert_eq!(counts, IngestCounts { inserted: 2, duplicates: 1, pending_applied: 0, updated: 0 });
     let kept = db.store.get_record(&[project.id], oid(1)).await.unwrap();
     assert!(kept.is_some(), "the first of two records with one inputId is kept");
     assert_eq!(db.store.get_record(&[project.id], oid(3)).await.unwrap(), None);
@@ -102,12 +102,12 @@ async fn ingest_skips_duplicates(db: &TestDb) {
     ];
     assert_eq!(
         db.store.insert_records(again, BASE).await.unwrap(),
-        IngestCounts { inserted: 1, duplicates: 2, pending_applied: 0 }
+        IngestCounts { inserted: 1, duplicates: 2, pending_applied: 0, updated: 0 }
     );
     let elsewhere = vec![record(&other, 7, json!({"inputId": "a"}))];
     assert_eq!(
         db.store.insert_records(elsewhere, BASE).await.unwrap(),
-        IngestCounts { inserted: 1, duplicates: 0, pending_applied: 0 }
+        IngestCounts { inserted: 1, duplicates: 0, pending_applied: 0, updated: 0 }
     );
     assert_eq!(db.store.insert_records(vec![], BASE).await.unwrap(), IngestCounts::default());
     assert_eq!(db.store.count_records(&filter_of(&project)).await.unwrap(), 3);
@@ -131,7 +131,7 @@ async fn concurrent_ingests_of_one_batch_store_it_once(db: &TestDb) {
         total.inserted += counts.inserted;
         total.duplicates += counts.duplicates;
     }
-    assert_eq!(total, IngestCounts { inserted: 10, duplicates: 50, pending_applied: 0 });
+    assert_eq!(total, IngestCounts { inserted: 10, duplicates: 50, pending_applied: 0, updated: 0 });
     assert_eq!(db.store.count_records(&filter_of(&project)).await.unwrap(), 10);
 }
 

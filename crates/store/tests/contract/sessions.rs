@@ -10,8 +10,9 @@ use std::sync::{Arc, Mutex};
 use parley_core::field::idx as record_idx;
 use parley_core::message::{idx as message_idx, message_field};
 use parley_core::{
-    EXECUTED_STEP_FIELDS, Erasure, ExecutedStep, Message, NewMessage, NewRecord, NewStep, Project, ProjectSettings,
-    Record, RecordFilter, SESSION_FIELDS, STEP_FIELDS, SortKey, Task, Value,
+    ESCALATION_FIELDS, EXECUTED_STEP_FIELDS, Erasure, EscalationWrite, ExecutedStep, Message, NewEscalation,
+    NewMessage, NewRecord, NewStep, Project, ProjectSettings, Record, RecordFilter, SESSION_FIELDS, STEP_FIELDS,
+    SortKey, Task, Value,
 };
 use parley_odata::{EntityType, IdName, parse_query};
 use parley_store::{ODataRead, Store, on_both_engines};
@@ -62,6 +63,7 @@ enum Batch {
     Records(Vec<Record>),
     Messages(Vec<Message>),
     Steps(Vec<ExecutedStep>),
+    Escalations(Vec<EscalationWrite>),
 }
 
 fn generate(project: &Project, seed: u64, now: OffsetDateTime) -> (Vec<Batch>, Vec<(String, String, String)>) {
@@ -69,6 +71,7 @@ fn generate(project: &Project, seed: u64, now: OffsetDateTime) -> (Vec<Batch>, V
     let mut records = Vec::new();
     let mut messages = Vec::new();
     let mut steps = Vec::new();
+    let mut escalations = Vec::new();
     let mut inputs = Vec::new();
     for s in 0..30 {
         let session = format!("s{s}");
@@ -141,6 +144,34 @@ fn generate(project: &Project, seed: u64, now: OffsetDateTime) -> (Vec<Batch>, V
             }
             steps.push(NewStep::parse(json).unwrap().stamp(project, now));
         }
+        // Escalations, each written once per status it went through; the id says the last.
+        for n in 0..rng.below(3) {
+            let statuses = [
+                ["opened"].as_slice(),
+                &["opened", "assigned"],
+                &["opened", "assigned", "resolved"],
+                &["opened", "abandoned"],
+            ][rng.below(4) as usize];
+            let id = format!("{session}-x{n}-{}", statuses.last().unwrap());
+            let mut at = BASE + Duration::seconds(rng.below(7200) as i64);
+            for status in statuses {
+                let mut json = json!({
+                    "projectId": project.id.to_string(), "sessionId": session, "escalationId": id,
+                    "status": status, "timestamp": parley_core::value::format_time(at),
+                });
+                if rng.below(3) > 0 {
+                    json["contactId"] = json!(contact);
+                }
+                if let Some(channel) = rng.maybe_pick(&CHANNELS) {
+                    json["channel"] = json!(channel);
+                }
+                if *status == "assigned" {
+                    json["agentName"] = json!(format!("agent {}", rng.below(3)));
+                }
+                escalations.push(NewEscalation::parse(json).unwrap().stamp(project, now));
+                at += Duration::seconds(rng.below(600) as i64 + 1);
+            }
+        }
     }
     // Random order, random batch sizes, some batches sent twice.
     let mut batches = Vec::new();
@@ -148,11 +179,12 @@ fn generate(project: &Project, seed: u64, now: OffsetDateTime) -> (Vec<Batch>, V
         let size = (rng.below(12) + 1).min(rows.len() as u64);
         (0..size).map(|_| rows.swap_remove(rng.below(rows.len() as u64) as usize)).collect()
     }
-    while !records.is_empty() || !messages.is_empty() || !steps.is_empty() {
-        let batch = match rng.below(3) {
+    while !records.is_empty() || !messages.is_empty() || !steps.is_empty() || !escalations.is_empty() {
+        let batch = match rng.below(4) {
             0 if !records.is_empty() => Batch::Records(take(&mut rng, &mut records)),
             1 if !messages.is_empty() => Batch::Messages(take(&mut rng, &mut messages)),
             2 if !steps.is_empty() => Batch::Steps(take(&mut rng, &mut steps)),
+            3 if !escalations.is_empty() => Batch::Escalations(take(&mut rng, &mut escalations)),
             _ => continue,
         };
         if rng.below(6) == 0 {
@@ -184,6 +216,7 @@ async fn write_concurrently(
                     Batch::Records(records) => drop(store.insert_records(records, now).await.unwrap()),
                     Batch::Messages(messages) => drop(store.insert_messages(messages).await.unwrap()),
                     Batch::Steps(steps) => drop(store.insert_steps(steps).await.unwrap()),
+                    Batch::Escalations(writes) => drop(store.insert_escalations(writes).await.unwrap()),
                 }
             }
         }));
@@ -318,6 +351,29 @@ async fn raw_rows(store: &Arc<dyn Store>, project: &Project) -> Vec<Raw> {
             }),
         });
     }
+    for escalation in odata_rows(store, project, &EntityType::escalations(IdName::Id), ESCALATION_FIELDS).await {
+        let text = |name: &str| escalation[name].as_text().unwrap_or_default().to_owned();
+        let id = text("escalationId");
+        assert_eq!(&text("status"), id.rsplit('-').next().unwrap(), "the latest status of {id}");
+        rows.push(Raw {
+            at: time_of(&escalation["timestamp"]).unwrap(),
+            source: 3,
+            id: text("id"),
+            session: text("sessionId"),
+            contact: text("contactId"),
+            fields: BTreeMap::from([
+                ("channel", escalation["channel"].clone()),
+                ("localeName", Value::Null),
+                ("endpointReferenceId", Value::Null),
+                ("rating", Value::Null),
+                ("ratingComment", Value::Null),
+                ("handoverEscalations", Value::Null),
+                ("snapshotId", Value::Null),
+            ]),
+            expires: time_of(&escalation["expiresAt"]),
+            step: None,
+        });
+    }
     rows
 }
 
@@ -361,6 +417,8 @@ fn recompute(rows: &[Raw]) -> BTreeMap<String, BTreeMap<&'static str, Value>> {
             })
             .max()
             .unwrap_or(0);
+        let escalations = rows.iter().filter(|r| r.source == 3).count() as i64;
+        let handovers = if escalations > 0 { escalations } else { handovers };
         let expires = if rows.iter().any(|r| r.expires.is_none()) {
             Value::Null
         } else {

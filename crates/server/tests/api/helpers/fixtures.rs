@@ -1,6 +1,9 @@
 //! What tests make through the API and read back: users, projects, records, tokens.
 
+use std::time::Duration;
+
 use parley_core::{ObjectId, RecordFilter};
+use parley_store::testing::eventually;
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value as Json, json};
 
@@ -328,3 +331,43 @@ pub const RECORD_FIELD_NAMES: [&str; 53] = [
     "expiresAt",
     "updatedAt",
 ];
+
+/// Asks for an erasure (`DELETE /analytics/{projectId}`) and answers the task it queued.
+pub async fn erase(app: &TestApp, project: &str, body: Json) -> Json {
+    let response = app
+        .request(Method::DELETE, &format!("/new/v2.0/analytics/{project}"))
+        .header("Accept", "application/json")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let task: Json = response.json().await.unwrap();
+    assert_eq!(task["status"], json!("queued"));
+    assert_eq!(task["deleted"], json!(0));
+    assert_eq!(location, format!("/new/v2.0/tasks/{}", task["_id"].as_str().unwrap()));
+    task
+}
+
+/// An erasure task as `GET /tasks/{id}` shows it.
+pub async fn task(app: &TestApp, id: &str) -> Json {
+    let response = app.get_accepting(&format!("/new/v2.0/tasks/{id}"), "application/json").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
+}
+
+/// The task once it is done or failed (at most 20 s).
+pub async fn finished(app: &TestApp, id: &str) -> Json {
+    eventually(Duration::from_secs(20), || async {
+        let task = task(app, id).await;
+        (task["status"] == json!("done") || task["status"] == json!("error")).then_some(task)
+    })
+    .await
+}
+
+/// Erases what `body` names in the project and waits for the task to end; answers it.
+pub async fn erase_and_wait(app: &TestApp, project: &str, body: Json) -> Json {
+    let task = erase(app, project, body).await;
+    finished(app, task["_id"].as_str().unwrap()).await
+}

@@ -1,6 +1,6 @@
 """A real OData v4 client (python-odata 0.8.1) against a running parley.
 
-For each of Analytics, Conversations, Sessions, ExecutedSteps and Steps: reads the entity type from $metadata, runs a
+For each of Analytics, Conversations, Sessions, ExecutedSteps, Steps and LiveAgentEscalations: reads the entity type from $metadata, runs a
 filtered and ordered query that pages through more rows than one page holds (the server's page
 size is lowered with Prefer: odata.maxpagesize), counts, and prints what it saw as JSON for the
 Rust test to compare with what it sent.
@@ -105,6 +105,14 @@ def main():
     catalogue = service.query(steps).order_by(steps.entityReferenceId.asc())
     steps = read(steps, catalogue, ["entityReferenceId", "label", "type"])
 
+    escalations = service.entities["LiveAgentEscalations"]
+    done = (
+        service.query(escalations)
+        .filter(escalations.status == "resolved")
+        .order_by(escalations.timestamp.asc())
+    )
+    escalations = read(escalations, done, ["escalationId", "status", "agentName", "timestamp", "resolvedAt"])
+
     print(json.dumps({
         "properties": properties,
         "keys": keys,
@@ -114,6 +122,7 @@ def main():
         "sessions": sessions,
         "executedSteps": executed,
         "steps": steps,
+        "escalations": escalations,
     }))
 
 

@@ -1,6 +1,6 @@
 //! A real OData client: python-odata 0.8.1, installed from PyPI into a virtual environment under
 //! the target directory, reads `$metadata`, and on `Analytics`, `Conversations`, `Sessions`,
-//! `ExecutedSteps` and `Steps` runs a filtered and ordered query paging through more rows than
+//! `ExecutedSteps`, `Steps` and `LiveAgentEscalations` runs a filtered and ordered query paging through more rows than
 //! one page holds, and counts.
 //! When it cannot be installed the test fails.
 
@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use parley_core::value::format_time;
-use parley_core::{EXECUTED_STEP_FIELDS, MESSAGE_FIELDS, RECORD_FIELDS, SESSION_FIELDS, STEP_FIELDS};
+use parley_core::{
+    ESCALATION_FIELDS, EXECUTED_STEP_FIELDS, MESSAGE_FIELDS, RECORD_FIELDS, SESSION_FIELDS, STEP_FIELDS,
+};
 use serde_json::{Value as Json, json};
 use time::format_description::well_known::Rfc3339;
 use time::macros::datetime;
@@ -98,6 +100,28 @@ async fn python_odata_reads_metadata_filters_orders_and_pages_every_set() {
         .collect();
     let response = app.request(reqwest::Method::POST, "/new/v2.0/analytics/steps").json(&steps).send().await.unwrap();
     assert_eq!(response.status(), reqwest::StatusCode::CREATED);
+    // Escalations: each opened, every other one assigned, then resolved, the writes sent newest
+    // first so that every merge meets an older write late.
+    let mut writes: Vec<Json> = Vec::new();
+    for n in 0..20usize {
+        let write = |status: &str, minutes: i64| {
+            json!({"projectId": project, "sessionId": format!("help-{n}"), "escalationId": format!("x{n:02}"),
+                   "status": status, "timestamp": format_time(timestamp(n) + Duration::minutes(minutes))})
+        };
+        writes.push(write("opened", 0));
+        if n % 2 == 0 {
+            let mut assigned = write("assigned", 1);
+            assigned["agentName"] = json!(format!("agent {}", n % 3));
+            writes.push(assigned);
+            let mut resolved = write("resolved", 9);
+            resolved["resolvedAt"] = resolved["timestamp"].clone();
+            writes.push(resolved);
+        }
+    }
+    writes.reverse();
+    let response =
+        app.request(reqwest::Method::POST, "/new/v2.0/analytics/escalations").json(&writes).send().await.unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::CREATED);
 
     let since = timestamp(6);
     let page_size = 4;
@@ -143,6 +167,7 @@ async fn python_odata_reads_metadata_filters_orders_and_pages_every_set() {
         ("sessions", SESSION_FIELDS),
         ("executedSteps", EXECUTED_STEP_FIELDS),
         ("steps", STEP_FIELDS),
+        ("escalations", ESCALATION_FIELDS),
     ] {
         let mut properties: Vec<&str> = fields.iter().map(|f| f.name).collect();
         properties.sort();
@@ -213,5 +238,15 @@ async fn python_odata_reads_metadata_filters_orders_and_pages_every_set() {
         .collect();
     assert_eq!(seen["steps"]["rows"], json!(expected));
     assert_eq!(seen["steps"]["count"], 7);
+    let expected: Vec<Json> = (0..20usize)
+        .filter(|n| n % 2 == 0)
+        .map(|n| {
+            json!({"escalationId": format!("x{n:02}"), "status": "resolved", "agentName": format!("agent {}", n % 3),
+                   "timestamp": as_python(timestamp(n)), "resolvedAt": as_python(timestamp(n) + Duration::minutes(9))})
+        })
+        .collect();
+    assert!(expected.len() > 2 * page_size, "more escalations than two pages hold");
+    assert_eq!(seen["escalations"]["rows"], json!(expected), "resolved ones, opened oldest first, every page");
+    assert_eq!(seen["escalations"]["count"], expected.len());
     app.stop().await;
 }

@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 
 use parley_core::field::FieldType;
 use parley_core::value::format_time;
-use parley_core::{EXECUTED_STEP_FIELDS, MESSAGE_FIELDS, RECORD_FIELDS, SESSION_FIELDS, STEP_FIELDS};
+use parley_core::{
+    ESCALATION_FIELDS, EXECUTED_STEP_FIELDS, MESSAGE_FIELDS, RECORD_FIELDS, SESSION_FIELDS, STEP_FIELDS,
+};
 use quick_xml::events::Event;
 use reqwest::Method;
 use serde_json::{Value as Json, json};
@@ -129,13 +131,17 @@ async fn metadata_is_csdl_with_every_property_and_its_edm_type() {
             Err(e) => panic!("$metadata is not XML: {e}\n{text}"),
         }
     }
-    assert_eq!(keys, ["id"; 5]);
-    assert_eq!(types, ["AnalyticsRecord", "ConversationMessage", "Session", "Step", "ExecutedStep"]);
-    let expected_sets: Vec<(String, String)> = ["Analytics", "Conversations", "Sessions", "Steps", "ExecutedSteps"]
-        .iter()
-        .zip(&types)
-        .map(|(set, ty)| ((*set).to_owned(), format!("{namespace}.{ty}")))
-        .collect();
+    assert_eq!(keys, ["id"; 6]);
+    assert_eq!(
+        types,
+        ["AnalyticsRecord", "ConversationMessage", "Session", "Step", "ExecutedStep", "LiveAgentEscalation"]
+    );
+    let expected_sets: Vec<(String, String)> =
+        ["Analytics", "Conversations", "Sessions", "Steps", "ExecutedSteps", "LiveAgentEscalations"]
+            .iter()
+            .zip(&types)
+            .map(|(set, ty)| ((*set).to_owned(), format!("{namespace}.{ty}")))
+            .collect();
     assert_eq!(sets, expected_sets);
     let catalogues = [
         ("AnalyticsRecord", RECORD_FIELDS),
@@ -143,6 +149,7 @@ async fn metadata_is_csdl_with_every_property_and_its_edm_type() {
         ("Session", SESSION_FIELDS),
         ("Step", STEP_FIELDS),
         ("ExecutedStep", EXECUTED_STEP_FIELDS),
+        ("LiveAgentEscalation", ESCALATION_FIELDS),
     ];
     assert_eq!(properties.len(), catalogues.iter().map(|(_, fields)| fields.len()).sum::<usize>());
     for (owner, fields) in catalogues {
@@ -188,6 +195,7 @@ async fn the_service_document_lists_the_entity_sets() {
                 {"name": "Sessions", "kind": "EntitySet", "url": "Sessions"},
                 {"name": "Steps", "kind": "EntitySet", "url": "Steps"},
                 {"name": "ExecutedSteps", "kind": "EntitySet", "url": "ExecutedSteps"},
+                {"name": "LiveAgentEscalations", "kind": "EntitySet", "url": "LiveAgentEscalations"},
             ]),
             "{path}"
         );
