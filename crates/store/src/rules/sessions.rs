@@ -177,7 +177,7 @@ pub(crate) async fn add(x: &mut impl Executor, rows: Vec<(SessionKey, Contributi
             Some(before) => before.merge(new),
             None => new,
         };
-        derived.push((key, merged));
+        derived.push((key, merged, true));
     }
     store(x, derived).await?;
     // A stored session whose keys cannot be read is derived again from all of its rows.
@@ -211,8 +211,17 @@ pub(crate) async fn update(
     }
     // A session the update did not change (a rating of a row older than the one it shows) is not
     // written at all.
-    let derived: Vec<(SessionKey, Derived)> =
-        stored.into_iter().filter(|(key, derived)| !again.contains(key) && before.get(key) != Some(derived)).collect();
+    let derived: Vec<(SessionKey, Derived, bool)> = stored
+        .into_iter()
+        .filter(|(key, derived)| !again.contains(key) && before.get(key) != Some(derived))
+        .map(|(key, derived)| {
+            let indexed = before.get(&key).is_none_or(|before| {
+                (before.contact_id(), before.last_message_at, before.expires_at)
+                    != (derived.contact_id(), derived.last_message_at, derived.expires_at)
+            });
+            (key, derived, indexed)
+        })
+        .collect();
     store(x, derived).await?;
     refresh(x, again.into_iter().collect(), Emptied::Remove).await
 }
@@ -238,7 +247,7 @@ pub(crate) async fn refresh(x: &mut impl Executor, keys: Vec<SessionKey>, emptie
     let mut empty = Vec::new();
     for (key, list) in rows {
         match derive(&list) {
-            Some(d) => derived.push((key, d)),
+            Some(d) => derived.push((key, d, true)),
             None => empty.push(key),
         }
     }
@@ -469,14 +478,15 @@ async fn stored_sessions(
     Ok((stored, unreadable))
 }
 
-/// Inserts or replaces the derived sessions, with the name their project has now.
-async fn store(x: &mut impl Executor, derived: Vec<(SessionKey, Derived)>) -> StoreResult<()> {
+/// Inserts or replaces the derived sessions, with the name their project has now. Each comes with
+/// whether the columns an index holds may have changed (else SQLite leaves them alone).
+async fn store(x: &mut impl Executor, derived: Vec<(SessionKey, Derived, bool)>) -> StoreResult<()> {
     if derived.is_empty() {
         return Ok(());
     }
     let dialect = x.dialect();
     let mut names: BTreeMap<ObjectId, Option<String>> = BTreeMap::new();
-    for ((project, _), _) in &derived {
+    for ((project, _), _, _) in &derived {
         if !names.contains_key(project) {
             let sql = dialect.text("SELECT name FROM projects WHERE id = ?1");
             let row = x.query_opt(&sql, &[text(project)], &[Kind::Text]).await?;
@@ -485,7 +495,7 @@ async fn store(x: &mut impl Executor, derived: Vec<(SessionKey, Derived)>) -> St
         }
     }
     let rows: Vec<Vec<Value>> =
-        derived.iter().map(|(key, d)| session_values(key, names[&key.0].as_deref(), d)).collect();
+        derived.iter().map(|(key, d, _)| session_values(key, names[&key.0].as_deref(), d)).collect();
     let columns = SESSION_COLUMNS.join(", ");
     match dialect {
         Dialect::Sqlite => {
@@ -517,10 +527,12 @@ async fn store(x: &mut impl Executor, derived: Vec<(SessionKey, Derived)>) -> St
             );
             let position = |column: &str| SESSION_COLUMNS.iter().position(|c| *c == column).unwrap_or_default();
             let picked: Vec<usize> = ["project_id", "session_id"].iter().chain(&INDEXED).map(|c| position(c)).collect();
-            for values in rows {
-                x.execute(&upsert, &values).await?;
-                let params: Vec<Value> = picked.iter().map(|&i| values[i].clone()).collect();
-                x.execute(&indexed, &params).await?;
+            for (values, (_, _, may_change)) in rows.iter().zip(&derived) {
+                x.execute(&upsert, values).await?;
+                if *may_change {
+                    let params: Vec<Value> = picked.iter().map(|&i| values[i].clone()).collect();
+                    x.execute(&indexed, &params).await?;
+                }
             }
         }
         Dialect::Postgres => {
