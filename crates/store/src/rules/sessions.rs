@@ -1,6 +1,6 @@
 //! Sessions kept exact on every write. Every rule that adds, changes or removes rows of a session
-//! (records, messages, executed steps, escalations) brings the sessions it touched up to date in its own
-//! transaction:
+//! (records, messages, executed steps, escalations) brings the sessions it touched up to date in
+//! its own transaction:
 //!
 //! - rows only added ([`add`]): they are derived on their own and merged into the stored
 //!   session ([`Derived::merge`]), which keeps the keys of the rows its values came from, so an
