@@ -6,6 +6,7 @@ pub mod conversations;
 pub mod error;
 pub mod escalation;
 pub mod field;
+pub mod goal;
 pub mod id;
 pub mod identity;
 pub mod message;

@@ -5,6 +5,7 @@
 //! escalation's.
 
 use parley_core::field::{Field, FieldType};
+use parley_core::goal::{GOAL_FIELDS, GOAL_STEP_FIELDS, GOAL_STEP_METRIC_FIELDS};
 use parley_core::{
     ESCALATION_FIELDS, EXECUTED_STEP_FIELDS, MESSAGE_FIELDS, RECORD_FIELDS, SESSION_FIELDS, STEP_FIELDS,
 };
@@ -206,6 +207,37 @@ impl EntityType {
         )
     }
 
+    /// The goal definitions of the `Goals` entity set, at their current versions.
+    pub fn goals(id: IdName) -> EntityType {
+        EntityType::from_fields("Goal", "Goals", "goals", "project_id", GOAL_FIELDS, "goalId", id.rename())
+    }
+
+    /// The steps of the goals, `GoalSteps`.
+    pub fn goal_steps(id: IdName) -> EntityType {
+        EntityType::from_fields(
+            "GoalStep",
+            "GoalSteps",
+            "goal_steps",
+            "project_id",
+            GOAL_STEP_FIELDS,
+            "goalStepId",
+            id.rename(),
+        )
+    }
+
+    /// The metrics of the goals' steps, `GoalStepMetrics`.
+    pub fn goal_step_metrics(id: IdName) -> EntityType {
+        EntityType::from_fields(
+            "GoalStepMetric",
+            "GoalStepMetrics",
+            "goal_step_metrics",
+            "project_id",
+            GOAL_STEP_METRIC_FIELDS,
+            "goalStepMetricId",
+            id.rename(),
+        )
+    }
+
     /// Every entity set of a service, in the order the service document lists them.
     pub fn all(id: IdName) -> Vec<EntityType> {
         vec![
@@ -215,6 +247,9 @@ impl EntityType {
             EntityType::steps(id),
             EntityType::executed_steps(id),
             EntityType::escalations(id),
+            EntityType::goals(id),
+            EntityType::goal_steps(id),
+            EntityType::goal_step_metrics(id),
         ]
     }
 

@@ -26,7 +26,7 @@ use crate::openapi::{ApiDoc, Document};
 use crate::problem::{ApiError, ErrorCode};
 use crate::ratelimit::RateLimit;
 use crate::routes::{
-    analytics, apikeys, conversations, escalations, health, members, oauth, odata, projects, steps, tasks, users,
+    analytics, apikeys, conversations, escalations, goals, health, members, oauth, odata, projects, steps, tasks, users,
 };
 use crate::state::AppState;
 
@@ -41,6 +41,8 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(conversations::ingest_messages))
         .routes(routes!(steps::ingest_steps))
         .routes(routes!(escalations::ingest_escalations))
+        .routes(routes!(goals::create_goal, goals::list_goals))
+        .routes(routes!(goals::read_goal, goals::change_goal, goals::delete_goal))
         .routes(routes!(conversations::list_conversations))
         .routes(routes!(conversations::read_conversation, conversations::delete_conversation))
         .routes(routes!(tasks::get_task))

@@ -59,6 +59,7 @@ use async_trait::async_trait;
 use tokio::time::Instant;
 
 use parley_core::conversations::ConversationCursor;
+use parley_core::goal::{Change, Goal};
 use parley_core::{
     Caller, ConversationPage, ConversationQuery, ConversationSummary, Cursor, EscalationWrite, ExecutedStep, Message,
     ObjectId, OrgRole, Project, ProjectAccess, ProjectRole, Record, RecordFilter, RecordPage, RecordQuery,
@@ -74,7 +75,8 @@ use crate::model::{
 };
 use crate::odata::ODataRead;
 use crate::traits::{
-    ConversationStore, IdentityStore, LifecycleStore, OAuthStore, ODataStore, ProjectStore, RecordStore, Store,
+    ConversationStore, GoalStore, IdentityStore, LifecycleStore, OAuthStore, ODataStore, ProjectStore, RecordStore,
+    Store,
 };
 
 /// The most entries of each kind (callers by key, project answers) kept; storing one more
@@ -282,6 +284,32 @@ impl OAuthStore for CachedStore {
 
     async fn revoke_refresh_token(&self, presented: [u8; 32]) -> StoreResult<bool> {
         self.inner.revoke_refresh_token(presented).await
+    }
+}
+
+#[async_trait]
+impl GoalStore for CachedStore {
+    async fn create_goal(&self, goal: Goal) -> StoreResult<()> {
+        self.inner.create_goal(goal).await
+    }
+
+    async fn change_goal(
+        &self,
+        project: ObjectId,
+        id: ObjectId,
+        change: Change,
+        by: ObjectId,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<Goal>> {
+        self.inner.change_goal(project, id, change, by, now).await
+    }
+
+    async fn goals(&self, project: ObjectId, id: Option<ObjectId>) -> StoreResult<Vec<Goal>> {
+        self.inner.goals(project, id).await
+    }
+
+    async fn delete_goal(&self, project: ObjectId, id: ObjectId) -> StoreResult<bool> {
+        self.inner.delete_goal(project, id).await
     }
 }
 

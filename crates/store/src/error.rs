@@ -34,6 +34,8 @@ impl StoreError {
 pub enum Constraint {
     /// `users_organisation_email`: an email is used once per organisation.
     UserEmail,
+    /// `goal_steps_pkey`: a goal step's id is used once per project.
+    GoalStep,
     /// Any other uniqueness rule: a clash of generated ids or secrets, which a retry resolves.
     Other,
 }
@@ -43,6 +45,7 @@ impl Constraint {
     pub fn named(name: &str) -> Constraint {
         match name {
             "users_organisation_email" => Constraint::UserEmail,
+            "goal_steps_pkey" => Constraint::GoalStep,
             _ => Constraint::Other,
         }
     }
@@ -56,6 +59,9 @@ impl From<StoreError> for parley_core::Error {
             }
             StoreError::Conflict(Constraint::UserEmail) => {
                 parley_core::Error::Conflict("A user with this email already exists in the organisation.".into())
+            }
+            StoreError::Conflict(Constraint::GoalStep) => {
+                parley_core::Error::Conflict("A stepId of this goal is used by another goal of the project.".into())
             }
             StoreError::Conflict(Constraint::Other) => {
                 parley_core::Error::Conflict("The request conflicts with stored data.".into())

@@ -30,6 +30,7 @@ pub static SQLITE: &[Migration] = &[
     Migration { version: 7, name: "conversations", sql: include_str!("../migrations/sqlite/0007_conversations.sql") },
     Migration { version: 8, name: "steps", sql: include_str!("../migrations/sqlite/0008_steps.sql") },
     Migration { version: 9, name: "escalations", sql: include_str!("../migrations/sqlite/0009_escalations.sql") },
+    Migration { version: 10, name: "goals", sql: include_str!("../migrations/sqlite/0010_goals.sql") },
 ];
 
 /// The PostgreSQL engine's migrations, oldest first.
@@ -47,6 +48,7 @@ pub static POSTGRES: &[Migration] = &[
     Migration { version: 7, name: "conversations", sql: include_str!("../migrations/postgres/0007_conversations.sql") },
     Migration { version: 8, name: "steps", sql: include_str!("../migrations/postgres/0008_steps.sql") },
     Migration { version: 9, name: "escalations", sql: include_str!("../migrations/postgres/0009_escalations.sql") },
+    Migration { version: 10, name: "goals", sql: include_str!("../migrations/postgres/0010_goals.sql") },
 ];
 
 /// The migrations of `list` that a database with the `applied` versions still needs, oldest first.

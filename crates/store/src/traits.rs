@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use parley_core::conversations::{ConversationCursor, ConversationStart};
+use parley_core::goal::{Change, Goal};
 use parley_core::{
     Caller, ConversationPage, ConversationQuery, ConversationSummary, Cursor, EscalationWrite, ExecutedStep, Message,
     ObjectId, PageStart, Project, ProjectAccess, ProjectRole, Record, RecordFilter, RecordPage, RecordQuery,
@@ -79,6 +80,26 @@ pub trait OAuthStore: Send + Sync {
     async fn revoke_session(&self, session: ObjectId) -> StoreResult<bool>;
     /// Revokes the session of a refresh token; false when the token is unknown.
     async fn revoke_refresh_token(&self, presented: [u8; 32]) -> StoreResult<bool>;
+}
+
+/// Goal definitions of a project, each at its current version.
+#[async_trait]
+pub trait GoalStore: Send + Sync {
+    async fn create_goal(&self, goal: Goal) -> StoreResult<()>;
+    /// Applies a change to the current version of a goal, making a new version; `None` when the
+    /// project has no such goal. Changes of one goal take turns.
+    async fn change_goal(
+        &self,
+        project: ObjectId,
+        id: ObjectId,
+        change: Change,
+        by: ObjectId,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<Goal>>;
+    /// The project's goals by creation, or the one `id` names.
+    async fn goals(&self, project: ObjectId, id: Option<ObjectId>) -> StoreResult<Vec<Goal>>;
+    /// Deletes a goal with its steps and metrics; true when it existed.
+    async fn delete_goal(&self, project: ObjectId, id: ObjectId) -> StoreResult<bool>;
 }
 
 /// Projects and membership.
@@ -286,7 +307,7 @@ pub trait ODataStore: Send + Sync {
 /// Everything a parley node needs from its database.
 #[async_trait]
 pub trait Store:
-    IdentityStore + OAuthStore + ProjectStore + RecordStore + ConversationStore + LifecycleStore + ODataStore
+    IdentityStore + OAuthStore + ProjectStore + GoalStore + RecordStore + ConversationStore + LifecycleStore + ODataStore
 {
     /// Whether the database answers and its schema is current.
     async fn ready(&self) -> StoreResult<()>;

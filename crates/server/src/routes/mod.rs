@@ -4,6 +4,7 @@ pub mod analytics;
 pub mod apikeys;
 pub mod conversations;
 pub mod escalations;
+pub mod goals;
 pub mod health;
 pub mod members;
 pub mod oauth;

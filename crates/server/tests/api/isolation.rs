@@ -41,7 +41,7 @@ struct Route {
     other_organisation: u16,
 }
 
-const PLACEHOLDERS: [&str; 5] = ["{project}", "{record}", "{user}", "{member}", "{key}"];
+const PLACEHOLDERS: [&str; 6] = ["{project}", "{record}", "{user}", "{member}", "{key}", "{goal}"];
 
 /// The ids one organisation holds, by placeholder.
 struct Side {
@@ -76,6 +76,17 @@ fn step(project: &str) -> Json {
 /// An escalation of contact c1 in session s1.
 fn escalation(project: &str) -> Json {
     json!({"projectId": project, "contactId": "c1", "sessionId": "s1", "escalationId": "x1", "status": "opened"})
+}
+
+/// A goal of the project, made with `key`; answers its id.
+async fn goal_id(app: &TestApp, key: &str, project: &str) -> String {
+    let goal = json!({"name": "Refund", "steps": [{"name": "Asked", "type": "start", "order": 1},
+                                                   {"name": "Done", "type": "completion", "order": 2}]});
+    let response = app.with_key(Method::POST, &format!("/new/v2.0/projects/{project}/goals"), key).json(&goal);
+    let response = response.send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let created: Json = response.json().await.unwrap();
+    created["_id"].as_str().unwrap().to_owned()
 }
 
 async fn key_id(app: &TestApp, user: &str) -> String {
@@ -130,6 +141,7 @@ impl Fixture {
         let member = app.user("").await;
         app.add_member(&project, &member.id, &["basic"]).await;
         let api_keys_user = users.iter().find(|(w, _)| *w == Who::ApiKeys).unwrap().1.id.clone();
+        let home_goal = goal_id(app, &app.api_key, &project).await;
         let home = Side {
             admin_key: app.api_key.clone(),
             ids: vec![
@@ -138,6 +150,7 @@ impl Fixture {
                 ("{user}", target.id),
                 ("{member}", member.id),
                 ("{key}", key_id(app, &api_keys_user).await),
+                ("{goal}", home_goal),
             ],
         };
 
@@ -190,6 +203,7 @@ impl Fixture {
             .await
             .unwrap();
         assert!(added.status().is_success());
+        let their_goal = goal_id(app, &boss.api_key, &their_project).await;
         let away = Side {
             admin_key: boss.api_key.clone(),
             ids: vec![
@@ -198,6 +212,7 @@ impl Fixture {
                 ("{user}", their_user.id.clone()),
                 ("{member}", their_user.id.clone()),
                 ("{key}", key_id(app, &their_user.id).await),
+                ("{goal}", their_goal),
             ],
         };
         Fixture { home, away, users }
@@ -226,6 +241,7 @@ impl Fixture {
                 "/v2.4/LiveAgentEscalations".to_owned(),
                 "/new/v2.0/users?limit=100".to_owned(),
                 format!("/new/v2.0/projects/{project}/members"),
+                format!("/new/v2.0/projects/{project}/goals"),
             ] {
                 let response = app
                     .with_key(Method::GET, &path, &side.admin_key)
@@ -392,6 +408,10 @@ const STEP: Option<&str> = Some(
 );
 const ESCALATION: Option<&str> =
     Some(r#"[{"projectId":"{project}","sessionId":"s9","escalationId":"x9","status":"opened"}]"#);
+const GOAL: Option<&str> = Some(
+    r#"{"name":"Nine","steps":[{"name":"a","type":"start","order":1},{"name":"b","type":"completion","order":2}]}"#,
+);
+const GOAL_PATCH: Option<&str> = Some(r#"{"name":"Renamed"}"#);
 const ERASE: Option<&str> = Some(r#"{"contactIds":["c1"]}"#);
 const NAME: Option<&str> = Some(r#"{"name":"renamed"}"#);
 const MEMBER: Option<&str> = Some(r#"{"userId":"{user}","roles":["basic"]}"#);
@@ -415,6 +435,14 @@ matrix! {
     odata_v23_steps: "GET" "/v2.3/ExecutedSteps" None, Admin => 200, Some((Who::Analytics, 403)), other 200;
     ingest_escalations: "POST" "/new/v2.0/analytics/escalations" ESCALATION, Analytics => 201, Some((Who::Basic, 403)), other 404;
     odata_escalations: "GET" "/v2.4/LiveAgentEscalations" None, Admin => 200, Some((Who::Analytics, 403)), other 200;
+    create_goal: "POST" "/new/v2.0/projects/{project}/goals" GOAL, ProjectAdmin => 201, Some((Who::Analytics, 403)), other 404;
+    list_goals: "GET" "/new/v2.0/projects/{project}/goals" None, Basic => 200, Some((Who::Plain, 404)), other 404;
+    read_goal: "GET" "/new/v2.0/projects/{project}/goals/{goal}" None, Basic => 200, Some((Who::Plain, 404)), other 404;
+    change_goal: "PATCH" "/new/v2.0/projects/{project}/goals/{goal}" GOAL_PATCH, ProjectAdmin => 200, Some((Who::Analytics, 403)), other 404;
+    delete_goal: "DELETE" "/new/v2.0/projects/{project}/goals/{goal}" None, ProjectAdmin => 204, Some((Who::Analytics, 403)), other 404;
+    odata_goals: "GET" "/v2.4/Goals" None, Admin => 200, Some((Who::Analytics, 403)), other 200;
+    odata_goal_steps: "GET" "/v2.4/GoalSteps" None, Admin => 200, Some((Who::Analytics, 403)), other 200;
+    odata_goal_step_metrics: "GET" "/v2.4/GoalStepMetrics" None, Admin => 200, Some((Who::Analytics, 403)), other 200;
     odata_v23_sessions: "GET" "/v2.3/Sessions" None, Admin => 200, Some((Who::Analytics, 403)), other 200;
     odata_collection: "GET" "/v2.4/Analytics" None, Admin => 200, Some((Who::Analytics, 403)), other 200;
     odata_count: "GET" "/v2.4/Analytics/$count" None, Admin => 200, Some((Who::Analytics, 403)), other 200;

@@ -5,6 +5,7 @@
 
 mod conversations;
 mod escalations;
+mod goals;
 mod identity;
 mod lifecycle;
 mod oauth;
@@ -77,6 +78,13 @@ impl Columns {
         match self.next()? {
             Value::Null => Ok(None),
             Value::Number(n) => Ok(Some(n)),
+            other => Err(mismatch("number", &other)),
+        }
+    }
+
+    pub fn number(&mut self) -> StoreResult<f64> {
+        match self.next()? {
+            Value::Number(n) => Ok(n),
             other => Err(mismatch("number", &other)),
         }
     }

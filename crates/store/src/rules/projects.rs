@@ -126,7 +126,17 @@ impl<E: Engine> ProjectStore for E {
             let sql = "DELETE FROM projects WHERE id = ?1 AND organisation = ?2";
             let deleted = x.execute(&x.dialect().text(sql), &[text(id), text(organisation)]).await? > 0;
             if deleted {
-                for table in ["records", "messages", "executed_steps", "steps", "escalations", "sessions"] {
+                for table in [
+                    "records",
+                    "messages",
+                    "executed_steps",
+                    "steps",
+                    "escalations",
+                    "sessions",
+                    "goal_step_metrics",
+                    "goal_steps",
+                    "goals",
+                ] {
                     let sql = format!("DELETE FROM {table} WHERE project_id = ?1");
                     x.execute(&x.dialect().text(&sql), &[text(id)]).await?;
                 }

@@ -1,6 +1,7 @@
 """A real OData v4 client (python-odata 0.8.1) against a running parley.
 
-For each of Analytics, Conversations, Sessions, ExecutedSteps, Steps and LiveAgentEscalations: reads the entity type from $metadata, runs a
+For each of Analytics, Conversations, Sessions, ExecutedSteps, Steps, LiveAgentEscalations, Goals,
+GoalSteps and GoalStepMetrics: reads the entity type from $metadata, runs a
 filtered and ordered query that pages through more rows than one page holds (the server's page
 size is lowered with Prefer: odata.maxpagesize), counts, and prints what it saw as JSON for the
 Rust test to compare with what it sent.
@@ -113,6 +114,15 @@ def main():
     )
     escalations = read(escalations, done, ["escalationId", "status", "agentName", "timestamp", "resolvedAt"])
 
+    goals = service.entities["Goals"]
+    goals = read(goals, service.query(goals).order_by(goals.name.asc()), ["name", "referenceId"])
+    goal_steps = service.entities["GoalSteps"]
+    middle = service.query(goal_steps).filter(goal_steps.type == "step").order_by(goal_steps.name.asc())
+    goal_steps = read(goal_steps, middle, ["name", "order", "type"])
+    metrics = service.entities["GoalStepMetrics"]
+    costly = service.query(metrics).filter(metrics.type == "currency").order_by(metrics.value.desc())
+    metrics = read(metrics, costly, ["name", "type", "value"])
+
     print(json.dumps({
         "properties": properties,
         "keys": keys,
@@ -123,6 +133,9 @@ def main():
         "executedSteps": executed,
         "steps": steps,
         "escalations": escalations,
+        "goals": goals,
+        "goalSteps": goal_steps,
+        "goalStepMetrics": metrics,
     }))
 
 

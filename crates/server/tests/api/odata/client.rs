@@ -1,12 +1,13 @@
 //! A real OData client: python-odata 0.8.1, installed from PyPI into a virtual environment under
 //! the target directory, reads `$metadata`, and on `Analytics`, `Conversations`, `Sessions`,
-//! `ExecutedSteps`, `Steps` and `LiveAgentEscalations` runs a filtered and ordered query paging through more rows than
+//! `ExecutedSteps`, `Steps`, `LiveAgentEscalations`, `Goals`, `GoalSteps` and `GoalStepMetrics` runs a filtered and ordered query paging through more rows than
 //! one page holds, and counts.
 //! When it cannot be installed the test fails.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use parley_core::goal::{GOAL_FIELDS, GOAL_STEP_FIELDS, GOAL_STEP_METRIC_FIELDS};
 use parley_core::value::format_time;
 use parley_core::{
     ESCALATION_FIELDS, EXECUTED_STEP_FIELDS, MESSAGE_FIELDS, RECORD_FIELDS, SESSION_FIELDS, STEP_FIELDS,
@@ -122,6 +123,18 @@ async fn python_odata_reads_metadata_filters_orders_and_pages_every_set() {
     let response =
         app.request(reqwest::Method::POST, "/new/v2.0/analytics/escalations").json(&writes).send().await.unwrap();
     assert_eq!(response.status(), reqwest::StatusCode::CREATED);
+    // Goals: three steps each, a metric on each middle step.
+    for n in 0..9 {
+        let goal = json!({"name": format!("goal {n}"), "referenceId": format!("g{n}"), "steps": [
+            {"name": format!("start {n}"), "type": "start", "order": 1},
+            {"name": format!("middle {n}"), "type": "step", "order": 2,
+             "metrics": [{"name": format!("cost {n}"), "type": "currency", "value": 5 * n}]},
+            {"name": format!("end {n}"), "type": "completion", "order": 3},
+        ]});
+        let path = format!("/new/v2.0/projects/{project}/goals");
+        let response = app.request(reqwest::Method::POST, &path).json(&goal).send().await.unwrap();
+        assert_eq!(response.status(), reqwest::StatusCode::CREATED);
+    }
 
     let since = timestamp(6);
     let page_size = 4;
@@ -168,11 +181,20 @@ async fn python_odata_reads_metadata_filters_orders_and_pages_every_set() {
         ("executedSteps", EXECUTED_STEP_FIELDS),
         ("steps", STEP_FIELDS),
         ("escalations", ESCALATION_FIELDS),
+        ("goals", GOAL_FIELDS),
+        ("goalSteps", GOAL_STEP_FIELDS),
+        ("goalStepMetrics", GOAL_STEP_METRIC_FIELDS),
     ] {
         let mut properties: Vec<&str> = fields.iter().map(|f| f.name).collect();
         properties.sort();
         assert_eq!(seen[set]["properties"], json!(properties), "every property of {set} read from $metadata");
-        assert_eq!(seen[set]["keys"], json!(["id"]), "{set}");
+        let key = match set {
+            "goals" => "goalId",
+            "goalSteps" => "goalStepId",
+            "goalStepMetrics" => "goalStepMetricId",
+            _ => "id",
+        };
+        assert_eq!(seen[set]["keys"], json!([key]), "{set}");
     }
 
     let mut inputs: Vec<&Message> =
@@ -248,5 +270,15 @@ async fn python_odata_reads_metadata_filters_orders_and_pages_every_set() {
     assert!(expected.len() > 2 * page_size, "more escalations than two pages hold");
     assert_eq!(seen["escalations"]["rows"], json!(expected), "resolved ones, opened oldest first, every page");
     assert_eq!(seen["escalations"]["count"], expected.len());
+    let goals: Vec<Json> =
+        (0..9).map(|n| json!({"name": format!("goal {n}"), "referenceId": format!("g{n}")})).collect();
+    assert_eq!(seen["goals"]["rows"], json!(goals), "every goal, every page");
+    let middles: Vec<Json> =
+        (0..9).map(|n| json!({"name": format!("middle {n}"), "order": 2, "type": "step"})).collect();
+    assert_eq!(seen["goalSteps"]["rows"], json!(middles));
+    let costly: Vec<Json> =
+        (0..9).rev().map(|n| json!({"name": format!("cost {n}"), "type": "currency", "value": 5 * n})).collect();
+    assert!(same_json(&seen["goalStepMetrics"]["rows"], &json!(costly)), "{}", seen["goalStepMetrics"]["rows"]);
+    assert_eq!(seen["goalStepMetrics"]["count"], 9);
     app.stop().await;
 }

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use parley_core::field::FieldType;
+use parley_core::goal::{GOAL_FIELDS, GOAL_STEP_FIELDS, GOAL_STEP_METRIC_FIELDS};
 use parley_core::value::format_time;
 use parley_core::{
     ESCALATION_FIELDS, EXECUTED_STEP_FIELDS, MESSAGE_FIELDS, RECORD_FIELDS, SESSION_FIELDS, STEP_FIELDS,
@@ -131,17 +132,36 @@ async fn metadata_is_csdl_with_every_property_and_its_edm_type() {
             Err(e) => panic!("$metadata is not XML: {e}\n{text}"),
         }
     }
-    assert_eq!(keys, ["id"; 6]);
+    assert_eq!(keys, ["id", "id", "id", "id", "id", "id", "goalId", "goalStepId", "goalStepMetricId"]);
     assert_eq!(
         types,
-        ["AnalyticsRecord", "ConversationMessage", "Session", "Step", "ExecutedStep", "LiveAgentEscalation"]
+        [
+            "AnalyticsRecord",
+            "ConversationMessage",
+            "Session",
+            "Step",
+            "ExecutedStep",
+            "LiveAgentEscalation",
+            "Goal",
+            "GoalStep",
+            "GoalStepMetric"
+        ]
     );
-    let expected_sets: Vec<(String, String)> =
-        ["Analytics", "Conversations", "Sessions", "Steps", "ExecutedSteps", "LiveAgentEscalations"]
-            .iter()
-            .zip(&types)
-            .map(|(set, ty)| ((*set).to_owned(), format!("{namespace}.{ty}")))
-            .collect();
+    let expected_sets: Vec<(String, String)> = [
+        "Analytics",
+        "Conversations",
+        "Sessions",
+        "Steps",
+        "ExecutedSteps",
+        "LiveAgentEscalations",
+        "Goals",
+        "GoalSteps",
+        "GoalStepMetrics",
+    ]
+    .iter()
+    .zip(&types)
+    .map(|(set, ty)| ((*set).to_owned(), format!("{namespace}.{ty}")))
+    .collect();
     assert_eq!(sets, expected_sets);
     let catalogues = [
         ("AnalyticsRecord", RECORD_FIELDS),
@@ -150,6 +170,9 @@ async fn metadata_is_csdl_with_every_property_and_its_edm_type() {
         ("Step", STEP_FIELDS),
         ("ExecutedStep", EXECUTED_STEP_FIELDS),
         ("LiveAgentEscalation", ESCALATION_FIELDS),
+        ("Goal", GOAL_FIELDS),
+        ("GoalStep", GOAL_STEP_FIELDS),
+        ("GoalStepMetric", GOAL_STEP_METRIC_FIELDS),
     ];
     assert_eq!(properties.len(), catalogues.iter().map(|(_, fields)| fields.len()).sum::<usize>());
     for (owner, fields) in catalogues {
@@ -196,6 +219,9 @@ async fn the_service_document_lists_the_entity_sets() {
                 {"name": "Steps", "kind": "EntitySet", "url": "Steps"},
                 {"name": "ExecutedSteps", "kind": "EntitySet", "url": "ExecutedSteps"},
                 {"name": "LiveAgentEscalations", "kind": "EntitySet", "url": "LiveAgentEscalations"},
+                {"name": "Goals", "kind": "EntitySet", "url": "Goals"},
+                {"name": "GoalSteps", "kind": "EntitySet", "url": "GoalSteps"},
+                {"name": "GoalStepMetrics", "kind": "EntitySet", "url": "GoalStepMetrics"},
             ]),
             "{path}"
         );
