@@ -31,6 +31,7 @@ pub static SQLITE: &[Migration] = &[
     Migration { version: 8, name: "steps", sql: include_str!("../migrations/sqlite/0008_steps.sql") },
     Migration { version: 9, name: "escalations", sql: include_str!("../migrations/sqlite/0009_escalations.sql") },
     Migration { version: 10, name: "goals", sql: include_str!("../migrations/sqlite/0010_goals.sql") },
+    Migration { version: 11, name: "message_words", sql: include_str!("../migrations/sqlite/0011_message_words.sql") },
 ];
 
 /// The PostgreSQL engine's migrations, oldest first.
@@ -49,6 +50,11 @@ pub static POSTGRES: &[Migration] = &[
     Migration { version: 8, name: "steps", sql: include_str!("../migrations/postgres/0008_steps.sql") },
     Migration { version: 9, name: "escalations", sql: include_str!("../migrations/postgres/0009_escalations.sql") },
     Migration { version: 10, name: "goals", sql: include_str!("../migrations/postgres/0010_goals.sql") },
+    Migration {
+        version: 11,
+        name: "message_words",
+        sql: include_str!("../migrations/postgres/0011_message_words.sql"),
+    },
 ];
 
 /// The migrations of `list` that a database with the `applied` versions still needs, oldest first.

@@ -23,6 +23,30 @@ fn message_kinds() -> &'static [Kind] {
     &KINDS
 }
 
+/// Adds the words of messages just inserted to SQLite's full-text index, one statement per project
+/// (migration 11 says why not a trigger). PostgreSQL's index follows the table by itself.
+async fn index_words(x: &mut impl Executor, inserted: &[&Message]) -> StoreResult<()> {
+    if x.dialect() != Dialect::Sqlite {
+        return Ok(());
+    }
+    let mut by_project: BTreeMap<ObjectId, Vec<String>> = BTreeMap::new();
+    for message in inserted {
+        if message.get(message_idx::INPUT_TEXT) != &Value::Null {
+            by_project.entry(message.project_id()).or_default().push(message_id_of(message));
+        }
+    }
+    let sql = "INSERT INTO messages_search (rowid, input_text) SELECT search_key, input_text FROM messages \
+               WHERE project_id = ?1 AND message_id IN (SELECT value FROM json_each(?2)) AND input_text IS NOT NULL";
+    for (project, ids) in by_project {
+        x.execute(sql, &[text(project), Value::Json(serde_json::Value::from(ids))]).await?;
+    }
+    Ok(())
+}
+
+fn message_id_of(message: &Message) -> String {
+    message.get(message_idx::MESSAGE_ID).as_text().unwrap_or_default().to_owned()
+}
+
 /// Messages, one row per `(projectId, messageId)`.
 const MESSAGES: RowTable = RowTable {
     table: "messages",
@@ -44,6 +68,7 @@ impl<E: Engine> ConversationStore for E {
             let rows: Vec<&[Value]> = messages.iter().map(Message::values).collect();
             let inserted: Vec<&Message> =
                 MESSAGES.insert_new(x, &rows).await?.into_iter().map(|i| &messages[i]).collect();
+            index_words(x, &inserted).await?;
             let count = inserted.len() as u64;
             let rows = inserted
                 .into_iter()
