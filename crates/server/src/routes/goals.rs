@@ -9,7 +9,7 @@ use parley_core::goal::{Change, Goal, new_version};
 use parley_core::{Caller, ObjectId, ProjectAccess};
 use serde_json::Value as Json;
 
-use super::require_project;
+use super::{path_id, require_project};
 use crate::extract::{ApiJson, RequestBody};
 use crate::negotiate::Format;
 use crate::problem::{ApiError, BodyRejection};
@@ -34,11 +34,9 @@ impl RequestBody for GoalPatch {
     }
 }
 
-/// Ids in a path; a malformed one reads as "not found", like an unknown one.
-fn ids(project: &str, goal: Option<&str>) -> Result<(ObjectId, Option<ObjectId>), ApiError> {
-    let project = ObjectId::parse(project).map_err(|_| ApiError::not_found("project"))?;
-    let goal = goal.map(|g| ObjectId::parse(g).map_err(|_| ApiError::not_found("goal"))).transpose()?;
-    Ok((project, goal))
+/// A goal's project and id from its path.
+fn ids(project: &str, goal: &str) -> Result<(ObjectId, ObjectId), ApiError> {
+    Ok((path_id(project, "project")?, path_id(goal, "goal")?))
 }
 
 fn resource(goal: &Goal, path: String) -> Body {
@@ -66,7 +64,7 @@ pub async fn create_goal(
     Path(project_id): Path<String>,
     body: ApiJson<NewGoal>,
 ) -> Result<Response, ApiError> {
-    let (project_id, _) = ids(&project_id, None)?;
+    let project_id = path_id(&project_id, "project")?;
     let project = require_project(&state, &caller, project_id, ProjectAccess::Manage).await?;
     let NewGoal(change) = body.parse()?;
     let now = parley_core::value::now();
@@ -103,7 +101,7 @@ pub async fn list_goals(
     OriginalUri(uri): OriginalUri,
     Path(project_id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let (project_id, _) = ids(&project_id, None)?;
+    let project_id = path_id(&project_id, "project")?;
     let project = require_project(&state, &caller, project_id, ProjectAccess::Read).await?;
     let goals = state.store.goals(project.id, None).await?;
     let columns = ["_id", "name", "description", "referenceId", "version", "projectId", "organisationId", "steps"];
@@ -139,13 +137,9 @@ pub async fn read_goal(
     OriginalUri(uri): OriginalUri,
     Path((project_id, goal_id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let (project_id, goal_id) = ids(&project_id, Some(&goal_id))?;
+    let (project_id, goal_id) = ids(&project_id, &goal_id)?;
     let project = require_project(&state, &caller, project_id, ProjectAccess::Read).await?;
-    let goal = match goal_id {
-        Some(id) => state.store.goals(project.id, Some(id)).await?.pop(),
-        None => None,
-    };
-    let goal = goal.ok_or_else(|| ApiError::not_found("goal"))?;
+    let goal = state.store.goals(project.id, Some(goal_id)).await?.pop().ok_or_else(|| ApiError::not_found("goal"))?;
     Ok(respond(format, StatusCode::OK, resource(&goal, uri.path().to_owned())))
 }
 
@@ -170,10 +164,9 @@ pub async fn change_goal(
     Path((project_id, goal_id)): Path<(String, String)>,
     body: ApiJson<GoalPatch>,
 ) -> Result<Response, ApiError> {
-    let (project_id, goal_id) = ids(&project_id, Some(&goal_id))?;
+    let (project_id, goal_id) = ids(&project_id, &goal_id)?;
     let project = require_project(&state, &caller, project_id, ProjectAccess::Manage).await?;
     let GoalPatch(change) = body.parse()?;
-    let goal_id = goal_id.ok_or_else(|| ApiError::not_found("goal"))?;
     let now = parley_core::value::now();
     let goal = state.store.change_goal(project.id, goal_id, change, caller.user_id, now).await?;
     let goal = goal.ok_or_else(|| ApiError::not_found("goal"))?;
@@ -196,10 +189,11 @@ pub async fn delete_goal(
     caller: Caller,
     Path((project_id, goal_id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let (project_id, goal_id) = ids(&project_id, Some(&goal_id))?;
+    let (project_id, goal_id) = ids(&project_id, &goal_id)?;
     let project = require_project(&state, &caller, project_id, ProjectAccess::Manage).await?;
-    match goal_id {
-        Some(id) if state.store.delete_goal(project.id, id).await? => Ok(StatusCode::NO_CONTENT.into_response()),
-        _ => Err(ApiError::not_found("goal")),
+    if state.store.delete_goal(project.id, goal_id).await? {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(ApiError::not_found("goal"))
     }
 }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 use utoipa::ToSchema;
 
-use super::require_project;
+use super::{path_id, require_project};
 use crate::extract::{ApiJson, WireType};
 use crate::negotiate::Format;
 use crate::problem::{ApiError, BodyRejection};
@@ -56,13 +56,6 @@ fn member_json(project: ObjectId, member: &Member) -> Map<String, Json> {
     })
 }
 
-/// Two ids in a path; a malformed one reads as "not found", like an unknown one.
-fn ids(project: &str, user: Option<&str>) -> Result<(ObjectId, Option<ObjectId>), ApiError> {
-    let project = ObjectId::parse(project).map_err(|_| ApiError::not_found("project"))?;
-    let user = user.map(|u| ObjectId::parse(u).map_err(|_| ApiError::not_found("member"))).transpose()?;
-    Ok((project, user))
-}
-
 #[utoipa::path(
     post,
     path = "/projects/{projectId}/members",
@@ -86,7 +79,7 @@ pub async fn set_member(
     Path(project_id): Path<String>,
     body: ApiJson<MemberIn>,
 ) -> Result<Response, ApiError> {
-    let (project_id, _) = ids(&project_id, None)?;
+    let project_id = path_id(&project_id, "project")?;
     let project = require_project(&state, &caller, project_id, ProjectAccess::Manage).await?;
     let body = body.parse()?;
     let user_id = match body.user_id {
@@ -127,7 +120,7 @@ pub async fn list_members(
     OriginalUri(uri): OriginalUri,
     Path(project_id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let (project_id, _) = ids(&project_id, None)?;
+    let project_id = path_id(&project_id, "project")?;
     let project = require_project(&state, &caller, project_id, ProjectAccess::Manage).await?;
     let members = state.store.list_members(project.id).await?;
     Ok(respond(
@@ -160,12 +153,11 @@ pub async fn remove_member(
     caller: Caller,
     Path((project_id, user_id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let (project_id, user_id) = ids(&project_id, Some(&user_id))?;
+    let (project_id, user_id) = (path_id(&project_id, "project")?, path_id(&user_id, "member")?);
     let project = require_project(&state, &caller, project_id, ProjectAccess::Manage).await?;
-    match user_id {
-        Some(user_id) if state.store.remove_member(project.id, user_id).await? => {
-            Ok(StatusCode::NO_CONTENT.into_response())
-        }
-        _ => Err(ApiError::not_found("member")),
+    if state.store.remove_member(project.id, user_id).await? {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(ApiError::not_found("member"))
     }
 }

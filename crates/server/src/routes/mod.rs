@@ -32,6 +32,11 @@ use crate::problem::{ApiError, ErrorCode};
 use crate::represent::{Body, fields_of, respond};
 use crate::state::AppState;
 
+/// An id from a path; a malformed one reads as "not found" (`what`), like an unknown one.
+pub fn path_id(text: &str, what: &str) -> Result<ObjectId, ApiError> {
+    ObjectId::parse(text).map_err(|_| ApiError::not_found(what))
+}
+
 /// The project, if the caller may see it and has at least `needed` in it. An unknown project and
 /// one the caller may not see answer the same 404, so that other tenants' ids cannot be probed.
 pub async fn require_project(

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use parley_core::escalation::{self, ESCALATION_FIELDS, EscalationWrite, Merged, Outcome};
+use parley_core::escalation::{self, ESCALATION_FIELDS, EscalationWrite, Merged, Outcome, idx};
 use parley_core::session::{Contribution, Source};
 use parley_core::{Escalation, ObjectId, Value};
 
@@ -15,7 +15,7 @@ use super::{Columns, text};
 use crate::error::{StoreError, StoreResult};
 use crate::exec::{Engine, Executor, Kind, job};
 use crate::model::IngestCounts;
-use crate::sql;
+use crate::sql::{self, Dialect};
 
 /// The first key of the escalation locks, a key space apart from the session locks (a
 /// transaction takes escalation locks, then session locks; sharing one space, two could wait for
@@ -77,27 +77,49 @@ pub(crate) async fn insert<E: Engine>(engine: &E, writes: Vec<EscalationWrite>) 
         .await
 }
 
-/// The stored escalations among `keys`, with the times their fields' values came from.
+/// The stored escalations among `keys`, with the times their fields' values came from: one
+/// statement per escalation on SQLite, one per project on PostgreSQL.
 async fn stored(
     x: &mut impl Executor,
     keys: &BTreeSet<(ObjectId, String)>,
 ) -> StoreResult<BTreeMap<(ObjectId, String), Merged>> {
     let mut kinds: Vec<Kind> = ESCALATION_FIELDS.iter().map(|f| Kind::of(f.ty)).collect();
     kinds.push(Kind::Json);
-    let sql = format!(
-        "SELECT {}, merge_times FROM escalations WHERE project_id = ?1 AND escalation_id = ?2",
-        sql::columns_of(ESCALATION_FIELDS)
-    );
-    let sql = x.dialect().text(&sql).into_owned();
-    let mut stored = BTreeMap::new();
+    let columns = sql::columns_of(ESCALATION_FIELDS);
+    let mut by_project: BTreeMap<ObjectId, Vec<Value>> = BTreeMap::new();
     for (project, escalation) in keys {
-        let Some(mut row) = x.query_opt(&sql, &[text(project), Value::Text(escalation.clone())], &kinds).await? else {
-            continue;
-        };
-        let times = Columns::new(vec![row.pop().unwrap_or(Value::Null)]).json()?;
-        stored.insert((*project, escalation.clone()), Merged { row: Escalation::from_values(row), times });
+        by_project.entry(*project).or_default().push(Value::Text(escalation.clone()));
     }
-    Ok(stored)
+    let mut rows = Vec::new();
+    for (project, escalations) in by_project {
+        match x.dialect() {
+            Dialect::Sqlite => {
+                let sql = format!(
+                    "SELECT {columns}, merge_times FROM escalations WHERE project_id = ?1 AND escalation_id = ?2"
+                );
+                for escalation in escalations {
+                    rows.extend(x.query(&sql, &[text(project), escalation], &kinds).await?);
+                }
+            }
+            Dialect::Postgres => {
+                let sql = format!(
+                    "SELECT {columns}, merge_times FROM escalations WHERE project_id = ANY($1::text[]) \
+                     AND escalation_id = ANY($2::text[])"
+                );
+                let project = [text(project)];
+                let arrays = [project.iter().collect(), escalations.iter().collect()];
+                rows.extend(x.query_columns(&sql, &arrays, &kinds).await?);
+            }
+        }
+    }
+    rows.into_iter()
+        .map(|mut row| {
+            let times = Columns::new(vec![row.pop().unwrap_or(Value::Null)]).json()?;
+            let row = Escalation::from_values(row);
+            let key = (row.project_id(), row.get(idx::ESCALATION_ID).as_text().unwrap_or_default().to_owned());
+            Ok((key, Merged { row, times }))
+        })
+        .collect()
 }
 
 /// Inserts or replaces one merged escalation.

@@ -24,7 +24,7 @@ use std::sync::LazyLock;
 use parley_core::escalation::ESCALATION_FIELDS;
 use parley_core::session::{CARRIED, Contribution, Derived, RowKey, Source, Touched, contribution_fields, derive};
 use parley_core::step::{EXECUTED_STEP_FIELDS, Executed, step_path};
-use parley_core::{MESSAGE_FIELDS, ObjectId, RECORD_FIELDS, Value};
+use parley_core::{Field, MESSAGE_FIELDS, ObjectId, RECORD_FIELDS, Value};
 
 use super::{Columns, opt_text, text};
 use crate::error::StoreResult;
@@ -264,14 +264,19 @@ fn by_project(keys: &BTreeSet<SessionKey>) -> BTreeMap<ObjectId, Vec<String>> {
     grouped
 }
 
+/// The table of a source's rows and its catalogue.
+fn table_of(source: Source) -> (&'static str, &'static [Field]) {
+    match source {
+        Source::Record => ("records", RECORD_FIELDS),
+        Source::Message => ("messages", MESSAGE_FIELDS),
+        Source::Step => ("executed_steps", EXECUTED_STEP_FIELDS),
+        Source::Escalation => ("escalations", ESCALATION_FIELDS),
+    }
+}
+
 /// The statement part that reads `field` of a row, or a typed null where the source has none.
 fn column_or_null(source: Source, field: Option<usize>, null_kind: &str) -> String {
-    let fields = match source {
-        Source::Record => RECORD_FIELDS,
-        Source::Message => MESSAGE_FIELDS,
-        Source::Step => EXECUTED_STEP_FIELDS,
-        Source::Escalation => ESCALATION_FIELDS,
-    };
+    let (_, fields) = table_of(source);
     field.map_or_else(|| format!("CAST(NULL AS {null_kind})"), |i| fields[i].column.to_owned())
 }
 
@@ -283,12 +288,7 @@ async fn contributions(
     sessions: &[String],
 ) -> StoreResult<Vec<(String, Contribution)>> {
     let (columns, kinds) = contribution_columns(source);
-    let table = match source {
-        Source::Record => "records",
-        Source::Message => "messages",
-        Source::Step => "executed_steps",
-        Source::Escalation => "escalations",
-    };
+    let (table, _) = table_of(source);
     let rows = match x.dialect() {
         Dialect::Sqlite => {
             let sql = format!("SELECT {} FROM {table} WHERE project_id = ?1 AND session_id = ?2", columns.join(", "));
