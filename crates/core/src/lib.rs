@@ -7,6 +7,7 @@ pub mod error;
 pub mod escalation;
 pub mod field;
 pub mod goal;
+pub mod goal_event;
 pub mod id;
 pub mod identity;
 pub mod message;
@@ -25,6 +26,7 @@ pub use conversations::{ConversationPage, ConversationQuery, ConversationSummary
 pub use error::{Cause, Error, Result};
 pub use escalation::{ESCALATION_FIELDS, Escalation, EscalationWrite, NewEscalation};
 pub use field::{Field, FieldIndex, FieldType, RECORD_FIELDS, field_index};
+pub use goal_event::{GOAL_CYCLE_FIELDS, GOAL_EVENT_FIELDS, GoalEvent, NewGoalEvent};
 pub use id::ObjectId;
 pub use identity::{Caller, OrgRole, ProjectAccess, ProjectRole};
 pub use message::{MESSAGE_FIELDS, Message, NewMessage};

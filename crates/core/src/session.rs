@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 
 use crate::escalation::idx as esc;
 use crate::field::{Field, FieldIndex, FieldType, NUMBER, Origin, SHORT, field, idx as rec, not_null};
+use crate::goal_event::idx as goal;
 use crate::message::idx as msg;
 use crate::step::idx as step;
 use crate::value::Value;
@@ -62,6 +63,13 @@ pub enum Source {
     Step,
     /// A handover to a human agent.
     Escalation,
+    /// A goal step reached.
+    GoalEvent,
+}
+
+impl Source {
+    /// Every source, in order.
+    pub const ALL: [Source; 5] = [Source::Record, Source::Message, Source::Step, Source::Escalation, Source::GoalEvent];
 }
 
 /// The position of a row in its session: by timestamp (milliseconds), then source, then id.
@@ -84,6 +92,7 @@ impl RowKey {
             1 => Source::Message,
             2 => Source::Step,
             3 => Source::Escalation,
+            4 => Source::GoalEvent,
             _ => return None,
         };
         Some(RowKey { at: json.get(0)?.as_i64()?, source, id: json.get(2)?.as_str()?.to_owned() })
@@ -98,14 +107,27 @@ pub struct PerSource {
     pub message: Option<FieldIndex>,
     pub step: Option<FieldIndex>,
     pub escalation: Option<FieldIndex>,
+    pub goal_event: Option<FieldIndex>,
 }
 
 /// No source has the field.
-const NONE: PerSource = PerSource { record: None, message: None, step: None, escalation: None };
+const NONE: PerSource = PerSource { record: None, message: None, step: None, escalation: None, goal_event: None };
 
 impl PerSource {
-    const fn all(record: FieldIndex, message: FieldIndex, step: FieldIndex, escalation: FieldIndex) -> PerSource {
-        PerSource { record: Some(record), message: Some(message), step: Some(step), escalation: Some(escalation) }
+    const fn all(
+        record: FieldIndex,
+        message: FieldIndex,
+        step: FieldIndex,
+        escalation: FieldIndex,
+        goal_event: FieldIndex,
+    ) -> PerSource {
+        PerSource {
+            record: Some(record),
+            message: Some(message),
+            step: Some(step),
+            escalation: Some(escalation),
+            goal_event: Some(goal_event),
+        }
     }
 
     /// Where `source` keeps the field.
@@ -115,6 +137,7 @@ impl PerSource {
             Source::Message => self.message,
             Source::Step => self.step,
             Source::Escalation => self.escalation,
+            Source::GoalEvent => self.goal_event,
         }
     }
 }
@@ -138,12 +161,19 @@ pub const CARRIED: [Carried; 9] = [
             record: Some(rec::CHANNEL),
             message: Some(msg::CHANNEL),
             escalation: Some(esc::CHANNEL),
+            goal_event: Some(goal::CHANNEL),
             ..NONE
         },
     },
     Carried {
         column: "endpoint_name",
-        from: PerSource::all(rec::ENDPOINT_NAME, msg::ENDPOINT_NAME, step::ENDPOINT_NAME, esc::ENDPOINT_NAME),
+        from: PerSource::all(
+            rec::ENDPOINT_NAME,
+            msg::ENDPOINT_NAME,
+            step::ENDPOINT_NAME,
+            esc::ENDPOINT_NAME,
+            goal::ENDPOINT_NAME,
+        ),
     },
     Carried {
         column: "endpoint_url_token",
@@ -152,12 +182,19 @@ pub const CARRIED: [Carried; 9] = [
             msg::ENDPOINT_URL_TOKEN,
             step::ENDPOINT_URL_TOKEN,
             esc::ENDPOINT_URL_TOKEN,
+            goal::ENDPOINT_URL_TOKEN,
         ),
     },
     Carried { column: "endpoint_reference_id", from: PerSource { record: Some(rec::ENTRYPOINT), ..NONE } },
     Carried {
         column: "locale_name",
-        from: PerSource::all(rec::LOCALE_NAME, msg::LOCALE_NAME, step::LOCALE_NAME, esc::LOCALE_NAME),
+        from: PerSource::all(
+            rec::LOCALE_NAME,
+            msg::LOCALE_NAME,
+            step::LOCALE_NAME,
+            esc::LOCALE_NAME,
+            goal::LOCALE_NAME,
+        ),
     },
     Carried {
         column: "locale_reference_id",
@@ -166,6 +203,7 @@ pub const CARRIED: [Carried; 9] = [
             msg::LOCALE_REFERENCE_ID,
             step::LOCALE_REFERENCE_ID,
             esc::LOCALE_REFERENCE_ID,
+            goal::LOCALE_REFERENCE_ID,
         ),
     },
     Carried {
@@ -174,12 +212,19 @@ pub const CARRIED: [Carried; 9] = [
             message: Some(msg::SNAPSHOT_ID),
             step: Some(step::SNAPSHOT_ID),
             escalation: Some(esc::SNAPSHOT_ID),
+            goal_event: Some(goal::SNAPSHOT_ID),
             ..NONE
         },
     },
     Carried {
         column: "snapshot_name",
-        from: PerSource::all(rec::SNAPSHOT_NAME, msg::SNAPSHOT_NAME, step::SNAPSHOT_NAME, esc::SNAPSHOT_NAME),
+        from: PerSource::all(
+            rec::SNAPSHOT_NAME,
+            msg::SNAPSHOT_NAME,
+            step::SNAPSHOT_NAME,
+            esc::SNAPSHOT_NAME,
+            goal::SNAPSHOT_NAME,
+        ),
     },
     Carried {
         column: "flow_name",
@@ -196,17 +241,17 @@ pub const CARRIED: [Carried; 9] = [
 /// reads them; `None` where the source has no such field.
 pub fn contribution_fields(source: Source) -> Vec<Option<FieldIndex>> {
     let mut fields = vec![
-        PerSource::all(rec::ID, msg::ID, step::ID, esc::ID),
-        PerSource::all(rec::TIMESTAMP, msg::TIMESTAMP, step::TIMESTAMP, esc::TIMESTAMP),
-        PerSource::all(rec::CONTACT_ID, msg::CONTACT_ID, step::CONTACT_ID, esc::CONTACT_ID),
-        PerSource::all(rec::ORGANISATION, msg::ORGANISATION, step::ORGANISATION, esc::ORGANISATION),
+        PerSource::all(rec::ID, msg::ID, step::ID, esc::ID, goal::ID),
+        PerSource::all(rec::TIMESTAMP, msg::TIMESTAMP, step::TIMESTAMP, esc::TIMESTAMP, goal::TIMESTAMP),
+        PerSource::all(rec::CONTACT_ID, msg::CONTACT_ID, step::CONTACT_ID, esc::CONTACT_ID, goal::CONTACT_ID),
+        PerSource::all(rec::ORGANISATION, msg::ORGANISATION, step::ORGANISATION, esc::ORGANISATION, goal::ORGANISATION),
     ];
     fields.extend(CARRIED.iter().map(|c| c.from));
     fields.extend([
         PerSource { record: Some(rec::RATING), message: Some(msg::RATING), ..NONE },
         PerSource { record: Some(rec::RATING_COMMENT), message: Some(msg::RATING_COMMENT), ..NONE },
         PerSource { record: Some(rec::HANDOVER_ESCALATIONS), ..NONE },
-        PerSource::all(rec::EXPIRES_AT, msg::EXPIRES_AT, step::EXPIRES_AT, esc::EXPIRES_AT),
+        PerSource::all(rec::EXPIRES_AT, msg::EXPIRES_AT, step::EXPIRES_AT, esc::EXPIRES_AT, goal::EXPIRES_AT),
     ]);
     fields.iter().map(|f| f.of(source)).collect()
 }
@@ -295,6 +340,8 @@ pub struct Derived {
     pub record_handovers: i64,
     /// How many escalations it has.
     pub escalations_count: i64,
+    /// How many goal events it has.
+    pub goal_events_count: i64,
     pub inputs_count: i64,
     pub messages_count: i64,
     pub steps_count: i64,
@@ -318,6 +365,7 @@ impl Derived {
             rated: row.rating.map(|r| (row.key.clone(), r, row.rating_comment.clone())),
             record_handovers: row.handover_escalations.unwrap_or(0),
             escalations_count: i64::from(row.key.source == Source::Escalation),
+            goal_events_count: i64::from(row.key.source == Source::GoalEvent),
             inputs_count: i64::from(row.key.source == Source::Record),
             messages_count: i64::from(message),
             steps_count: i64::from(row.key.source == Source::Step),
@@ -361,6 +409,7 @@ impl Derived {
             rated,
             record_handovers: earlier.record_handovers.max(later.record_handovers),
             escalations_count: earlier.escalations_count + later.escalations_count,
+            goal_events_count: earlier.goal_events_count + later.goal_events_count,
             inputs_count: earlier.inputs_count + later.inputs_count,
             messages_count: earlier.messages_count + later.messages_count,
             steps_count: earlier.steps_count + later.steps_count,
@@ -392,6 +441,7 @@ impl Derived {
             "rated": self.rated.as_ref().map_or(Json::Null, |(k, _, _)| k.to_json()),
             "recordHandovers": self.record_handovers,
             "escalations": self.escalations_count,
+            "goalEvents": self.goal_events_count,
         })
     }
 }
@@ -596,7 +646,7 @@ mod tests {
 
     #[test]
     fn contributions_read_the_catalogue_fields_of_each_source() {
-        for source in [Source::Record, Source::Message, Source::Step, Source::Escalation] {
+        for source in Source::ALL {
             let fields = contribution_fields(source);
             assert_eq!(fields.len(), 4 + CARRIED.len() + 4);
         }
@@ -605,6 +655,7 @@ mod tests {
             Source::Message => crate::MESSAGE_FIELDS,
             Source::Step => crate::step::EXECUTED_STEP_FIELDS,
             Source::Escalation => crate::escalation::ESCALATION_FIELDS,
+            Source::GoalEvent => crate::goal_event::GOAL_EVENT_FIELDS,
         };
         let names = |source| -> Vec<&str> {
             contribution_fields(source).iter().map(|f| f.map_or("-", |i| catalogue(source)[i].name)).collect()
@@ -641,6 +692,33 @@ mod tests {
         assert_eq!(names(Source::Step)[13..], ["-", "-", "-", "expiresAt"]);
         assert_eq!(names(Source::Escalation)[2..5], ["contactId", "organisationId", "channel"]);
         assert_eq!(names(Source::Escalation)[12..], ["-", "-", "-", "-", "expiresAt"]);
+        assert_eq!(
+            names(Source::GoalEvent)[2..13],
+            [
+                "contactId",
+                "organisationId",
+                "channel",
+                "endpointName",
+                "endpointUrlToken",
+                "-",
+                "localeName",
+                "localeReferenceId",
+                "snapshotId",
+                "snapshotName",
+                "-"
+            ]
+        );
+        assert_eq!(names(Source::GoalEvent)[13..], ["-", "-", "-", "expiresAt"]);
+    }
+
+    #[test]
+    fn goal_events_keep_their_session_and_count_in_its_keys() {
+        let t = datetime!(2024-05-01 12:00 UTC);
+        let only_events = derive(&[row(Source::GoalEvent, "g1", t), row(Source::GoalEvent, "g2", t)]).unwrap();
+        assert_eq!((only_events.goal_events_count, only_events.inputs_count, only_events.steps_count), (2, 0, 0));
+        let key = RowKey { at: 5, source: Source::GoalEvent, id: "g1".into() };
+        assert_eq!(RowKey::from_json(&key.to_json()), Some(key));
+        assert_eq!(only_events.keys_json()["goalEvents"].as_i64(), Some(2));
     }
 
     #[test]

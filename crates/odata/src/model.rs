@@ -2,12 +2,13 @@
 //! table it lives in. Each entity set is built from a field catalogue: Analytics from the
 //! record's, Conversations from the message's, Sessions from the session's, ExecutedSteps and
 //! Steps from the executed step's and the step catalogue's, LiveAgentEscalations from the
-//! escalation's.
+//! escalation's, the goal sets from the goal's, GoalEvents and GoalCycles from the goal event's.
 
 use parley_core::field::{Field, FieldType};
 use parley_core::goal::{GOAL_FIELDS, GOAL_STEP_FIELDS, GOAL_STEP_METRIC_FIELDS};
 use parley_core::{
-    ESCALATION_FIELDS, EXECUTED_STEP_FIELDS, MESSAGE_FIELDS, RECORD_FIELDS, SESSION_FIELDS, STEP_FIELDS,
+    ESCALATION_FIELDS, EXECUTED_STEP_FIELDS, GOAL_CYCLE_FIELDS, GOAL_EVENT_FIELDS, MESSAGE_FIELDS, RECORD_FIELDS,
+    SESSION_FIELDS, STEP_FIELDS,
 };
 
 /// The Edm types parley's properties have.
@@ -238,6 +239,32 @@ impl EntityType {
         )
     }
 
+    /// The goal steps reached in sessions, `GoalEvents`.
+    pub fn goal_events(id: IdName) -> EntityType {
+        EntityType::from_fields(
+            "GoalEvent",
+            "GoalEvents",
+            "goal_events",
+            "project_id",
+            GOAL_EVENT_FIELDS,
+            "id",
+            id.rename(),
+        )
+    }
+
+    /// The attempts at goals and how far each got, `GoalCycles` (read from the goal events).
+    pub fn goal_cycles(id: IdName) -> EntityType {
+        EntityType::from_fields(
+            "GoalCycle",
+            "GoalCycles",
+            "goal_cycles",
+            "project_id",
+            GOAL_CYCLE_FIELDS,
+            "id",
+            id.rename(),
+        )
+    }
+
     /// Every entity set of a service, in the order the service document lists them.
     pub fn all(id: IdName) -> Vec<EntityType> {
         vec![
@@ -250,6 +277,8 @@ impl EntityType {
             EntityType::goals(id),
             EntityType::goal_steps(id),
             EntityType::goal_step_metrics(id),
+            EntityType::goal_events(id),
+            EntityType::goal_cycles(id),
         ]
     }
 

@@ -26,7 +26,8 @@ use crate::openapi::{ApiDoc, Document};
 use crate::problem::{ApiError, ErrorCode};
 use crate::ratelimit::RateLimit;
 use crate::routes::{
-    analytics, apikeys, conversations, escalations, goals, health, members, oauth, odata, projects, steps, tasks, users,
+    analytics, apikeys, conversations, escalations, goal_events, goals, health, members, oauth, odata, projects, steps,
+    tasks, users,
 };
 use crate::state::AppState;
 
@@ -40,6 +41,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(analytics::get_record, analytics::delete_records))
         .routes(routes!(conversations::ingest_messages))
         .routes(routes!(steps::ingest_steps))
+        .routes(routes!(goal_events::ingest_goal_events))
         .routes(routes!(escalations::ingest_escalations))
         .routes(routes!(goals::create_goal, goals::list_goals))
         .routes(routes!(goals::read_goal, goals::change_goal, goals::delete_goal))

@@ -211,17 +211,24 @@ impl IngestBody {
         self.rows
             .into_iter()
             .enumerate()
-            .map(|(index, json)| {
-                parse(json).map_err(|e| {
-                    let e = e.with_detail("index", index);
-                    match lines.as_ref().and_then(|lines| lines.get(index)) {
-                        Some(line) => e.with_detail("line", *line),
-                        None => e,
-                    }
-                })
-            })
+            .map(|(index, json)| parse(json).map_err(|e| at_row(e, index, lines.as_deref())))
             .collect::<Result<Vec<_>, _>>()
             .map_err(ApiError::from)
+    }
+
+    /// The line (from 1) of each row of an NDJSON body; `None` for a JSON array.
+    pub fn lines(&self) -> Option<Vec<usize>> {
+        self.lines.clone()
+    }
+}
+
+/// An error about one row of an ingested body, naming its index and, for NDJSON (`lines`), its
+/// line.
+pub fn at_row(e: parley_core::Error, index: usize, lines: Option<&[usize]>) -> parley_core::Error {
+    let e = e.with_detail("index", index);
+    match lines.and_then(|lines| lines.get(index)) {
+        Some(line) => e.with_detail("line", *line),
+        None => e,
     }
 }
 

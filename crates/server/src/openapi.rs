@@ -6,7 +6,9 @@ use axum::Extension;
 use axum::body::Bytes;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use parley_core::{ESCALATION_FIELDS, EXECUTED_STEP_FIELDS, Field, FieldType, MESSAGE_FIELDS, RECORD_FIELDS};
+use parley_core::{
+    ESCALATION_FIELDS, EXECUTED_STEP_FIELDS, Field, FieldType, GOAL_EVENT_FIELDS, MESSAGE_FIELDS, RECORD_FIELDS,
+};
 use utoipa::openapi::schema::{ArrayBuilder, KnownFormat, ObjectBuilder, Schema, SchemaFormat, SchemaType, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{RefOr, schema};
@@ -104,6 +106,21 @@ impl PartialSchema for EscalationSchema {
 impl ToSchema for EscalationSchema {
     fn name() -> std::borrow::Cow<'static, str> {
         "LiveAgentEscalation".into()
+    }
+}
+
+/// A goal event as ingest takes it and every representation shows it.
+pub struct GoalEventSchema;
+
+impl PartialSchema for GoalEventSchema {
+    fn schema() -> RefOr<Schema> {
+        catalogue_schema(GOAL_EVENT_FIELDS, "A goal step reached in a session (docs/contract/conversations.md).")
+    }
+}
+
+impl ToSchema for GoalEventSchema {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "GoalEvent".into()
     }
 }
 

@@ -60,6 +60,7 @@ use tokio::time::Instant;
 
 use parley_core::conversations::ConversationCursor;
 use parley_core::goal::{Change, Goal};
+use parley_core::goal_event::GoalEvent;
 use parley_core::{
     Caller, ConversationPage, ConversationQuery, ConversationSummary, Cursor, EscalationWrite, ExecutedStep, Message,
     ObjectId, OrgRole, Project, ProjectAccess, ProjectRole, Record, RecordFilter, RecordPage, RecordQuery,
@@ -430,6 +431,10 @@ impl ConversationStore for CachedStore {
 
     async fn insert_escalations(&self, writes: Vec<EscalationWrite>) -> StoreResult<IngestCounts> {
         self.inner.insert_escalations(writes).await
+    }
+
+    async fn insert_goal_events(&self, events: Vec<GoalEvent>) -> StoreResult<IngestCounts> {
+        self.inner.insert_goal_events(events).await
     }
 
     async fn fetch_conversations(

@@ -11,6 +11,10 @@ pub enum StoreError {
     /// A uniqueness rule refused the write.
     #[error("constraint violated: {0:?}")]
     Conflict(Constraint),
+    /// What the request was checked against changed before it was written; the text says what,
+    /// for the client.
+    #[error("stale: {0}")]
+    Stale(&'static str),
     /// Anything else: a bug or a corrupt store.
     #[error("storage failure: {0}")]
     Internal(#[source] Cause),
@@ -66,6 +70,7 @@ impl From<StoreError> for parley_core::Error {
             StoreError::Conflict(Constraint::Other) => {
                 parley_core::Error::Conflict("The request conflicts with stored data.".into())
             }
+            StoreError::Stale(what) => parley_core::Error::Conflict(what.into()),
             StoreError::Internal(cause) => parley_core::Error::Internal(cause),
         }
     }

@@ -32,6 +32,7 @@ pub static SQLITE: &[Migration] = &[
     Migration { version: 9, name: "escalations", sql: include_str!("../migrations/sqlite/0009_escalations.sql") },
     Migration { version: 10, name: "goals", sql: include_str!("../migrations/sqlite/0010_goals.sql") },
     Migration { version: 11, name: "message_words", sql: include_str!("../migrations/sqlite/0011_message_words.sql") },
+    Migration { version: 12, name: "goal_events", sql: include_str!("../migrations/sqlite/0012_goal_events.sql") },
 ];
 
 /// The PostgreSQL engine's migrations, oldest first.
@@ -55,6 +56,7 @@ pub static POSTGRES: &[Migration] = &[
         name: "message_words",
         sql: include_str!("../migrations/postgres/0011_message_words.sql"),
     },
+    Migration { version: 12, name: "goal_events", sql: include_str!("../migrations/postgres/0012_goal_events.sql") },
 ];
 
 /// The migrations of `list` that a database with the `applied` versions still needs, oldest first.

@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use parley_core::conversations::{ConversationCursor, ConversationStart};
 use parley_core::goal::{Change, Goal};
+use parley_core::goal_event::GoalEvent;
 use parley_core::{
     Caller, ConversationPage, ConversationQuery, ConversationSummary, Cursor, EscalationWrite, ExecutedStep, Message,
     ObjectId, PageStart, Project, ProjectAccess, ProjectRole, Record, RecordFilter, RecordPage, RecordQuery,
@@ -218,6 +219,11 @@ pub trait ConversationStore: Send + Sync {
     /// brings the sessions they name up to date. `updated` counts escalations that existed and
     /// changed; a write that changed nothing is a duplicate. Durable when it returns.
     async fn insert_escalations(&self, writes: Vec<EscalationWrite>) -> StoreResult<IngestCounts>;
+    /// Inserts stamped goal events in one transaction, skipping any whose `(projectId, eventId)`
+    /// exists, and brings the sessions they name up to date. A goal deleted since the events were
+    /// recorded under it refuses the batch ([`crate::StoreError::Stale`]). Durable when it
+    /// returns.
+    async fn insert_goal_events(&self, events: Vec<GoalEvent>) -> StoreResult<IngestCounts>;
     /// Sessions of the conversations index, newest last message first (oldest first when
     /// `backwards`), strictly after `after` when given.
     async fn fetch_conversations(

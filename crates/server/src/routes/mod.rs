@@ -4,6 +4,7 @@ pub mod analytics;
 pub mod apikeys;
 pub mod conversations;
 pub mod escalations;
+pub mod goal_events;
 pub mod goals;
 pub mod health;
 pub mod members;
@@ -26,7 +27,7 @@ use serde_json::Value as Json;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use crate::extract::IngestBody;
+use crate::extract::{IngestBody, at_row};
 use crate::negotiate::Format;
 use crate::problem::{ApiError, ErrorCode};
 use crate::represent::{Body, fields_of, respond};
@@ -107,6 +108,15 @@ pub trait NewRow: Sized {
     fn stamp(self, project: &Project, now: OffsetDateTime) -> Self::Stamped;
     /// Whether the answer says how many existing rows the batch changed (`updated`).
     const UPDATES: bool = false;
+    /// Checks the rows against what is stored, and completes them from it, before they are
+    /// stamped; a row refused answers its position in the batch and why. Most rows need nothing
+    /// stored.
+    fn prepare(
+        _state: &AppState,
+        _rows: &mut [Self],
+    ) -> impl Future<Output = Result<(), (usize, parley_core::Error)>> + Send {
+        async { Ok(()) }
+    }
 }
 
 /// An ingest of rows other than records (rest.md §2 as conversations.md applies it): validates
@@ -121,8 +131,10 @@ pub async fn ingest<R: NewRow>(
     body: IngestBody,
     insert: impl AsyncFnOnce(Vec<R::Stamped>) -> StoreResult<IngestCounts>,
 ) -> Result<Response, ApiError> {
-    let rows = body.parse_rows(R::parse)?;
+    let lines = body.lines();
+    let mut rows = body.parse_rows(R::parse)?;
     let projects = writable_projects(state, caller, rows.iter().map(R::project_id)).await?;
+    R::prepare(state, &mut rows).await.map_err(|(index, e)| ApiError::from(at_row(e, index, lines.as_deref())))?;
     let stamped_at = parley_core::value::now();
     let total = rows.len();
     let stamped: Vec<R::Stamped> = rows

@@ -5,7 +5,9 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value as Json, json};
 
-use crate::helpers::{Engine, TestApp, assert_invalid, assert_problem, on_both_engines, spawn_app_on};
+use crate::helpers::{
+    Engine, assert_invalid, assert_problem, call, odata_values as odata, on_both_engines, spawn_app_on,
+};
 
 on_both_engines!(goals_are_versioned_on_every_change_and_shown_over_odata, a_goal_that_breaks_a_rule_is_refused,);
 
@@ -17,23 +19,6 @@ fn refund() -> Json {
                      {"name": "Time", "type": "duration", "value": 90}]},
         {"name": "Verified", "type": "step", "order": 2, "text": "Identity checked"},
     ]})
-}
-
-async fn call(app: &TestApp, method: Method, path: &str, body: Option<&Json>) -> (StatusCode, Json) {
-    let mut request = app.request(method, path).header("Accept", "application/json");
-    if let Some(body) = body {
-        request = request.json(body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    (status, if text.is_empty() { Json::Null } else { serde_json::from_str(&text).unwrap() })
-}
-
-async fn odata(app: &TestApp, path: &str) -> Vec<Json> {
-    let (status, body) = call(app, Method::GET, path, None).await;
-    assert_eq!(status, StatusCode::OK, "{path}: {body}");
-    body["value"].as_array().unwrap().clone()
 }
 
 async fn goals_are_versioned_on_every_change_and_shown_over_odata(engine: Engine) {

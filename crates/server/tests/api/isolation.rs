@@ -80,7 +80,7 @@ fn escalation(project: &str) -> Json {
 
 /// A goal of the project, made with `key`; answers its id.
 async fn goal_id(app: &TestApp, key: &str, project: &str) -> String {
-    let goal = json!({"name": "Refund", "steps": [{"name": "Asked", "type": "start", "order": 1},
+    let goal = json!({"name": "Refund", "steps": [{"stepId": "asked", "name": "Asked", "type": "start", "order": 1},
                                                    {"name": "Done", "type": "completion", "order": 2}]});
     let response = app.with_key(Method::POST, &format!("/new/v2.0/projects/{project}/goals"), key).json(&goal);
     let response = response.send().await.unwrap();
@@ -411,6 +411,9 @@ const ESCALATION: Option<&str> =
 const GOAL: Option<&str> = Some(
     r#"{"name":"Nine","steps":[{"name":"a","type":"start","order":1},{"name":"b","type":"completion","order":2}]}"#,
 );
+const GOAL_EVENT: Option<&str> = Some(
+    r#"[{"projectId":"{project}","sessionId":"s9","eventId":"g9","goalId":"{goal}","stepId":"asked","goalCycleId":"c9"}]"#,
+);
 const GOAL_PATCH: Option<&str> = Some(r#"{"name":"Renamed"}"#);
 const ERASE: Option<&str> = Some(r#"{"contactIds":["c1"]}"#);
 const NAME: Option<&str> = Some(r#"{"name":"renamed"}"#);
@@ -443,6 +446,9 @@ matrix! {
     odata_goals: "GET" "/v2.4/Goals" None, Admin => 200, Some((Who::Analytics, 403)), other 200;
     odata_goal_steps: "GET" "/v2.4/GoalSteps" None, Admin => 200, Some((Who::Analytics, 403)), other 200;
     odata_goal_step_metrics: "GET" "/v2.4/GoalStepMetrics" None, Admin => 200, Some((Who::Analytics, 403)), other 200;
+    ingest_goal_events: "POST" "/new/v2.0/analytics/goalevents" GOAL_EVENT, Analytics => 201, Some((Who::Basic, 403)), other 404;
+    odata_goal_events: "GET" "/v2.4/GoalEvents" None, Admin => 200, Some((Who::Analytics, 403)), other 200;
+    odata_goal_cycles: "GET" "/v2.4/GoalCycles" None, Admin => 200, Some((Who::Analytics, 403)), other 200;
     odata_v23_sessions: "GET" "/v2.3/Sessions" None, Admin => 200, Some((Who::Analytics, 403)), other 200;
     odata_collection: "GET" "/v2.4/Analytics" None, Admin => 200, Some((Who::Analytics, 403)), other 200;
     odata_count: "GET" "/v2.4/Analytics/$count" None, Admin => 200, Some((Who::Analytics, 403)), other 200;

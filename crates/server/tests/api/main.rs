@@ -12,6 +12,7 @@ mod duplicate_keys;
 mod erasure;
 mod errors;
 mod escalations;
+mod goal_events;
 mod goals;
 mod health;
 mod helpers;

@@ -6,7 +6,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value as Json, json};
 
 use crate::helpers::{
-    Engine, TestApp, assert_problem, assert_row_refused, erase_and_wait, on_both_engines, spawn_app_on,
+    Engine, TestApp, assert_problem, assert_row_refused, erase_and_wait, odata_values as odata, on_both_engines,
+    spawn_app_on,
 };
 
 const STEPS: &str = "/new/v2.0/analytics/steps";
@@ -26,13 +27,6 @@ async fn send(app: &TestApp, body: &Json) -> (StatusCode, Json) {
     let response = app.request(Method::POST, STEPS).header("Accept", "application/json").json(body).send().await;
     let response = response.unwrap();
     (response.status(), response.json().await.unwrap())
-}
-
-async fn odata(app: &TestApp, path: &str) -> Vec<Json> {
-    let response = app.request(Method::GET, path).header("Accept", "application/json").send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK, "{path}");
-    let body: Json = response.json().await.unwrap();
-    body["value"].as_array().unwrap().clone()
 }
 
 /// `(executionId, parentStep)` of every executed step, by execution id.

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use parley_core::conversations::{ConversationCursor, ConversationSummary};
+use parley_core::goal_event::GoalEvent;
 use parley_core::message::idx as message_idx;
 use parley_core::session::{Contribution, Source};
 use parley_core::{ConversationQuery, EscalationWrite, ExecutedStep, MESSAGE_FIELDS, Message, ObjectId, Value};
@@ -96,6 +97,10 @@ impl<E: Engine> ConversationStore for E {
 
     async fn insert_escalations(&self, writes: Vec<EscalationWrite>) -> StoreResult<IngestCounts> {
         super::escalations::insert(self, writes).await
+    }
+
+    async fn insert_goal_events(&self, events: Vec<GoalEvent>) -> StoreResult<IngestCounts> {
+        super::goal_events::insert(self, events).await
     }
 
     async fn fetch_conversations(

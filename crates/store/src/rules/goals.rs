@@ -1,13 +1,14 @@
 //! Goal definitions: the current version of each goal in `goals`, its steps in `goal_steps` and
 //! their metrics in `goal_step_metrics`, written together in one transaction so that the three
-//! OData sets always show one version.
+//! OData sets always show one version. Renaming a goal renames it in the sessions that completed
+//! it; deleting one deletes its events.
 
 use async_trait::async_trait;
 use parley_core::goal::{Change, Definition, Goal, GoalStep, Metric};
 use parley_core::{ObjectId, Value};
 use time::OffsetDateTime;
 
-use super::{Columns, opt_text, text};
+use super::{Columns, goal_events, opt_text, text};
 use crate::error::{Constraint, StoreError, StoreResult};
 use crate::exec::{Engine, Executor, Kind, job};
 use crate::sql::Dialect;
@@ -72,6 +73,9 @@ impl<E: Engine> GoalStore for E {
             x.execute(&x.dialect().text(sql), &params).await?;
             remove_steps(x, project, id).await?;
             insert_steps(x, &changed).await?;
+            if changed.definition.name != goal.definition.name {
+                goal_events::renamed(x, project, id).await?;
+            }
             x.commit().await?;
             Ok(Some(changed))
         }))
@@ -85,11 +89,17 @@ impl<E: Engine> GoalStore for E {
     async fn delete_goal(&self, project: ObjectId, id: ObjectId) -> StoreResult<bool> {
         self.write(job!(|x| {
             x.begin().await?;
+            // An ingest of its events holds the goal: the deletion waits for it, then takes them.
+            if read(x, project, Some(id), true).await?.is_empty() {
+                x.commit().await?;
+                return Ok(false);
+            }
+            goal_events::delete_of_goal(x, project, id).await?;
             remove_steps(x, project, id).await?;
             let sql = "DELETE FROM goals WHERE project_id = ?1 AND id = ?2";
-            let deleted = x.execute(&x.dialect().text(sql), &[text(project), text(id)]).await? > 0;
+            x.execute(&x.dialect().text(sql), &[text(project), text(id)]).await?;
             x.commit().await?;
-            Ok(deleted)
+            Ok(true)
         }))
         .await
     }

@@ -54,10 +54,11 @@ fn task(row: Vec<Value>) -> StoreResult<Task> {
 }
 
 /// The tables of a project's rows that name sessions, which erasures and expiry delete from, and
-/// whether their rows may leave the contact out. Executed steps and escalations come first: one
-/// without a contact is found through its session, whose contact comes from the other tables.
-const ERASED_TABLES: [(&str, bool); 4] =
-    [("executed_steps", true), ("escalations", true), ("records", false), ("messages", false)];
+/// whether their rows may leave the contact out. Executed steps, escalations and goal events come
+/// first: one without a contact is found through its session, whose contact comes from the other
+/// tables.
+const ERASED_TABLES: [(&str, bool); 5] =
+    [("executed_steps", true), ("escalations", true), ("goal_events", true), ("records", false), ("messages", false)];
 
 /// Runs a `DELETE … RETURNING session_id` and answers the session of each row it deleted.
 async fn deleted_sessions(

@@ -5,6 +5,7 @@
 
 mod conversations;
 mod escalations;
+mod goal_events;
 mod goals;
 mod identity;
 mod lifecycle;

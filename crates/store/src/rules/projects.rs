@@ -132,6 +132,7 @@ impl<E: Engine> ProjectStore for E {
                     "executed_steps",
                     "steps",
                     "escalations",
+                    "goal_events",
                     "sessions",
                     "goal_step_metrics",
                     "goal_steps",

@@ -1,5 +1,5 @@
 //! Sessions kept exact on every write. Every rule that adds, changes or removes rows of a session
-//! (records, messages, executed steps, escalations) brings the sessions it touched up to date in
+//! (records, messages, executed steps, escalations, goal events) brings the sessions it touched up to date in
 //! its own transaction:
 //!
 //! - rows only added ([`add`]): they are derived on their own and merged into the stored
@@ -22,6 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::LazyLock;
 
 use parley_core::escalation::ESCALATION_FIELDS;
+use parley_core::goal_event::{Completion, GOAL_EVENT_FIELDS, completed_goals};
 use parley_core::session::{CARRIED, Contribution, Derived, RowKey, Source, Touched, contribution_fields, derive};
 use parley_core::step::{EXECUTED_STEP_FIELDS, Executed, step_path};
 use parley_core::{Field, MESSAGE_FIELDS, ObjectId, RECORD_FIELDS, Value};
@@ -235,7 +236,7 @@ pub(crate) async fn refresh(x: &mut impl Executor, keys: Vec<SessionKey>, emptie
     lock(x, &keys).await?;
     let mut rows: BTreeMap<SessionKey, Vec<Contribution>> = keys.iter().map(|k| (k.clone(), Vec::new())).collect();
     for (project, sessions) in by_project(&keys) {
-        for source in [Source::Record, Source::Message, Source::Step, Source::Escalation] {
+        for source in Source::ALL {
             for (session, contribution) in contributions(x, source, project, &sessions).await? {
                 if let Some(list) = rows.get_mut(&(project, session)) {
                     list.push(contribution);
@@ -253,7 +254,8 @@ pub(crate) async fn refresh(x: &mut impl Executor, keys: Vec<SessionKey>, emptie
     }
     store(x, derived).await?;
     remove(x, empty, emptied).await?;
-    paths(x, &keys).await
+    paths(x, &keys).await?;
+    goals(x, &keys).await
 }
 
 fn by_project(keys: &BTreeSet<SessionKey>) -> BTreeMap<ObjectId, Vec<String>> {
@@ -264,6 +266,39 @@ fn by_project(keys: &BTreeSet<SessionKey>) -> BTreeMap<ObjectId, Vec<String>> {
     grouped
 }
 
+/// The `columns` of the rows of `table` that belong to these sessions of one project and meet
+/// `condition` (empty for every row): one statement per session on SQLite, where each is an
+/// index lookup in the process, one for all on PostgreSQL.
+async fn rows_of_sessions(
+    x: &mut impl Executor,
+    table: &str,
+    columns: &str,
+    condition: &str,
+    project: ObjectId,
+    sessions: &[String],
+    kinds: &[Kind],
+) -> StoreResult<Vec<Vec<Value>>> {
+    match x.dialect() {
+        Dialect::Sqlite => {
+            let sql = format!("SELECT {columns} FROM {table} WHERE project_id = ?1 AND session_id = ?2{condition}");
+            let mut rows = Vec::new();
+            for session in sessions {
+                rows.extend(x.query(&sql, &[text(project), text(session)], kinds).await?);
+            }
+            Ok(rows)
+        }
+        Dialect::Postgres => {
+            let sql = format!(
+                "SELECT {columns} FROM {table} WHERE project_id = ANY($1::text[]) AND session_id = ANY($2::text[])\
+                 {condition}"
+            );
+            let project = [text(project)];
+            let sessions: Vec<Value> = sessions.iter().map(text).collect();
+            x.query_columns(&sql, &[project.iter().collect(), sessions.iter().collect()], kinds).await
+        }
+    }
+}
+
 /// The table of a source's rows and its catalogue.
 fn table_of(source: Source) -> (&'static str, &'static [Field]) {
     match source {
@@ -271,6 +306,7 @@ fn table_of(source: Source) -> (&'static str, &'static [Field]) {
         Source::Message => ("messages", MESSAGE_FIELDS),
         Source::Step => ("executed_steps", EXECUTED_STEP_FIELDS),
         Source::Escalation => ("escalations", ESCALATION_FIELDS),
+        Source::GoalEvent => ("goal_events", GOAL_EVENT_FIELDS),
     }
 }
 
@@ -289,25 +325,7 @@ async fn contributions(
 ) -> StoreResult<Vec<(String, Contribution)>> {
     let (columns, kinds) = contribution_columns(source);
     let (table, _) = table_of(source);
-    let rows = match x.dialect() {
-        Dialect::Sqlite => {
-            let sql = format!("SELECT {} FROM {table} WHERE project_id = ?1 AND session_id = ?2", columns.join(", "));
-            let mut rows = Vec::new();
-            for session in sessions {
-                rows.extend(x.query(&sql, &[text(project), text(session)], &kinds).await?);
-            }
-            rows
-        }
-        Dialect::Postgres => {
-            let sql = format!(
-                "SELECT {} FROM {table} WHERE project_id = ANY($1::text[]) AND session_id = ANY($2::text[])",
-                columns.join(", ")
-            );
-            let project = [text(project)];
-            let sessions: Vec<Value> = sessions.iter().map(text).collect();
-            x.query_columns(&sql, &[project.iter().collect(), sessions.iter().collect()], &kinds).await?
-        }
-    };
+    let rows = rows_of_sessions(x, table, &columns.join(", "), "", project, sessions, &kinds).await?;
     read_contributions(source, rows)
 }
 
@@ -392,26 +410,7 @@ async fn stored_sessions(
     let mut stored = BTreeMap::new();
     let mut unreadable = BTreeSet::new();
     for (project, sessions) in by_project(keys) {
-        let rows = match x.dialect() {
-            Dialect::Sqlite => {
-                let sql =
-                    format!("SELECT {} FROM sessions WHERE project_id = ?1 AND session_id = ?2", columns.join(", "));
-                let mut rows = Vec::new();
-                for session in &sessions {
-                    rows.extend(x.query(&sql, &[text(project), text(session)], &kinds).await?);
-                }
-                rows
-            }
-            Dialect::Postgres => {
-                let sql = format!(
-                    "SELECT {} FROM sessions WHERE project_id = ANY($1::text[]) AND session_id = ANY($2::text[])",
-                    columns.join(", ")
-                );
-                let project = [text(project)];
-                let sessions: Vec<Value> = sessions.iter().map(text).collect();
-                x.query_columns(&sql, &[project.iter().collect(), sessions.iter().collect()], &kinds).await?
-            }
-        };
+        let rows = rows_of_sessions(x, "sessions", &columns.join(", "), "", project, &sessions, &kinds).await?;
         for row in rows {
             let mut c = Columns::new(row);
             let session = c.text()?;
@@ -427,7 +426,8 @@ async fn stored_sessions(
             // Stored before escalations were kept, the count shown was the records'.
             let record_handovers = keys["recordHandovers"].as_i64().unwrap_or(shown_handovers);
             let escalations_count = keys["escalations"].as_i64().unwrap_or(0);
-            if inputs_count + messages_count + steps_count + escalations_count == 0 {
+            let goal_events_count = keys["goalEvents"].as_i64().unwrap_or(0);
+            if inputs_count + messages_count + steps_count + escalations_count + goal_events_count == 0 {
                 continue;
             }
             let row_key = |json: &serde_json::Value| RowKey::from_json(json);
@@ -461,6 +461,7 @@ async fn stored_sessions(
                     rated,
                     record_handovers,
                     escalations_count,
+                    goal_events_count,
                     inputs_count,
                     messages_count,
                     steps_count,
@@ -567,7 +568,7 @@ async fn store(x: &mut impl Executor, derived: Vec<(SessionKey, Derived, bool)>)
 /// The columns that identify a session: never changed once it is stored.
 const KEYS: [&str; 3] = ["id", "project_id", "session_id"];
 /// The columns a derivation writes only when it creates a session: the rule that keeps them
-/// exact writes them after (step paths: [`paths`]).
+/// exact writes them after ([`paths`], [`goals`]).
 const KEPT: [&str; 2] = ["step_path", "goals"];
 /// The other columns an index of `sessions` holds (see the migration).
 const INDEXED: [&str; 3] = ["contact_id", "last_message_at", "expires_at"];
@@ -587,6 +588,44 @@ async fn remove(x: &mut impl Executor, keys: Vec<SessionKey>, emptied: Emptied) 
     Ok(())
 }
 
+/// Reads the completion events of these sessions again and writes each session's `goals` where
+/// it changed. The caller holds the sessions' locks.
+pub(crate) async fn goals(x: &mut impl Executor, keys: &BTreeSet<SessionKey>) -> StoreResult<()> {
+    const COLUMNS: &str = "session_id, goal_id, timestamp, event_id";
+    const KINDS: [Kind; 4] = [Kind::Text, Kind::Text, Kind::Time, Kind::Text];
+    let dialect = x.dialect();
+    for (project, sessions) in by_project(keys) {
+        let completion = " AND step_type = 'completion'";
+        let rows = rows_of_sessions(x, "goal_events", COLUMNS, completion, project, &sessions, &KINDS).await?;
+        let mut completions: BTreeMap<String, Vec<Completion>> =
+            sessions.iter().map(|s| (s.clone(), Vec::new())).collect();
+        for row in rows {
+            let mut c = Columns::new(row);
+            let (session, goal_id, at, event_id) = (c.text()?, c.text()?, c.time()?, c.text()?);
+            completions.entry(session).or_default().push(Completion { goal_id, at, event_id });
+        }
+        let names = if completions.values().any(|list| !list.is_empty()) {
+            let sql = dialect.text("SELECT id, name FROM goals WHERE project_id = ?1");
+            let rows = x.query(&sql, &[text(project)], &[Kind::Text, Kind::Text]).await?;
+            rows.into_iter()
+                .map(|row| {
+                    let mut c = Columns::new(row);
+                    Ok((c.text()?, c.text()?))
+                })
+                .collect::<StoreResult<BTreeMap<String, String>>>()?
+        } else {
+            BTreeMap::new()
+        };
+        let set_goals =
+            dialect.text("UPDATE sessions SET goals = ?3 WHERE project_id = ?1 AND session_id = ?2 AND goals <> ?3");
+        for (session, list) in completions {
+            let goals = completed_goals(list, &names);
+            x.execute(&set_goals, &[text(project), Value::Text(session), Value::Text(goals)]).await?;
+        }
+    }
+    Ok(())
+}
+
 /// Reads the executed steps of these sessions again, in order, and writes each session's step
 /// path and the parent of each step whose client left it out, where they changed. The caller
 /// holds the sessions' locks.
@@ -595,25 +634,7 @@ pub(crate) async fn paths(x: &mut impl Executor, keys: &BTreeSet<SessionKey>) ->
     const KINDS: [Kind; 6] = [Kind::Text, Kind::Text, Kind::Time, Kind::Text, Kind::Text, Kind::Text];
     let dialect = x.dialect();
     for (project, sessions) in by_project(keys) {
-        let rows = match dialect {
-            Dialect::Sqlite => {
-                let sql = format!("SELECT {COLUMNS} FROM executed_steps WHERE project_id = ?1 AND session_id = ?2");
-                let mut rows = Vec::new();
-                for session in &sessions {
-                    rows.extend(x.query(&sql, &[text(project), text(session)], &KINDS).await?);
-                }
-                rows
-            }
-            Dialect::Postgres => {
-                let sql = format!(
-                    "SELECT {COLUMNS} FROM executed_steps WHERE project_id = ANY($1::text[]) \
-                     AND session_id = ANY($2::text[])"
-                );
-                let project = [text(project)];
-                let sessions: Vec<Value> = sessions.iter().map(text).collect();
-                x.query_columns(&sql, &[project.iter().collect(), sessions.iter().collect()], &KINDS).await?
-            }
-        };
+        let rows = rows_of_sessions(x, "executed_steps", COLUMNS, "", project, &sessions, &KINDS).await?;
         let mut steps: BTreeMap<String, Vec<Executed>> = sessions.iter().map(|s| (s.clone(), Vec::new())).collect();
         let mut parents: BTreeMap<String, Option<String>> = BTreeMap::new();
         for row in rows {

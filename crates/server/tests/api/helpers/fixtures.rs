@@ -371,3 +371,23 @@ pub async fn erase_and_wait(app: &TestApp, project: &str, body: Json) -> Json {
     let task = erase(app, project, body).await;
     finished(app, task["_id"].as_str().unwrap()).await
 }
+
+/// Sends a JSON request as the app's admin, asking for JSON, and answers the status and the body
+/// (`null` when empty).
+pub async fn call(app: &TestApp, method: Method, path: &str, body: Option<&Json>) -> (StatusCode, Json) {
+    let mut request = app.request(method, path).header("Accept", "application/json");
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    (status, if text.is_empty() { Json::Null } else { serde_json::from_str(&text).unwrap() })
+}
+
+/// The rows of an OData read that must succeed.
+pub async fn odata_values(app: &TestApp, path: &str) -> Vec<Json> {
+    let (status, body) = call(app, Method::GET, path, None).await;
+    assert_eq!(status, StatusCode::OK, "{path}: {body}");
+    body["value"].as_array().unwrap().clone()
+}

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use parley_core::field::FieldType;
 use parley_core::goal::{GOAL_FIELDS, GOAL_STEP_FIELDS, GOAL_STEP_METRIC_FIELDS};
+use parley_core::goal_event::{GOAL_CYCLE_FIELDS, GOAL_EVENT_FIELDS};
 use parley_core::value::format_time;
 use parley_core::{
     ESCALATION_FIELDS, EXECUTED_STEP_FIELDS, MESSAGE_FIELDS, RECORD_FIELDS, SESSION_FIELDS, STEP_FIELDS,
@@ -132,7 +133,7 @@ async fn metadata_is_csdl_with_every_property_and_its_edm_type() {
             Err(e) => panic!("$metadata is not XML: {e}\n{text}"),
         }
     }
-    assert_eq!(keys, ["id", "id", "id", "id", "id", "id", "goalId", "goalStepId", "goalStepMetricId"]);
+    assert_eq!(keys, ["id", "id", "id", "id", "id", "id", "goalId", "goalStepId", "goalStepMetricId", "id", "id"]);
     assert_eq!(
         types,
         [
@@ -144,7 +145,9 @@ async fn metadata_is_csdl_with_every_property_and_its_edm_type() {
             "LiveAgentEscalation",
             "Goal",
             "GoalStep",
-            "GoalStepMetric"
+            "GoalStepMetric",
+            "GoalEvent",
+            "GoalCycle"
         ]
     );
     let expected_sets: Vec<(String, String)> = [
@@ -157,6 +160,8 @@ async fn metadata_is_csdl_with_every_property_and_its_edm_type() {
         "Goals",
         "GoalSteps",
         "GoalStepMetrics",
+        "GoalEvents",
+        "GoalCycles",
     ]
     .iter()
     .zip(&types)
@@ -173,6 +178,8 @@ async fn metadata_is_csdl_with_every_property_and_its_edm_type() {
         ("Goal", GOAL_FIELDS),
         ("GoalStep", GOAL_STEP_FIELDS),
         ("GoalStepMetric", GOAL_STEP_METRIC_FIELDS),
+        ("GoalEvent", GOAL_EVENT_FIELDS),
+        ("GoalCycle", GOAL_CYCLE_FIELDS),
     ];
     assert_eq!(properties.len(), catalogues.iter().map(|(_, fields)| fields.len()).sum::<usize>());
     for (owner, fields) in catalogues {
@@ -222,6 +229,8 @@ async fn the_service_document_lists_the_entity_sets() {
                 {"name": "Goals", "kind": "EntitySet", "url": "Goals"},
                 {"name": "GoalSteps", "kind": "EntitySet", "url": "GoalSteps"},
                 {"name": "GoalStepMetrics", "kind": "EntitySet", "url": "GoalStepMetrics"},
+                {"name": "GoalEvents", "kind": "EntitySet", "url": "GoalEvents"},
+                {"name": "GoalCycles", "kind": "EntitySet", "url": "GoalCycles"},
             ]),
             "{path}"
         );
