@@ -1,18 +1,20 @@
-//! Sessions are exact after every write: randomised sessions of records, messages and executed
-//! steps, written in random order by several concurrent writers with rating updates racing them,
-//! then erased in part and expired in part. After each step every session read back is compared,
-//! field by field, with a plain recomputation from the raw rows read back; so are the parents of
-//! the executed steps and the step catalogue.
+//! Sessions are exact after every write: randomised sessions of records, messages, executed
+//! steps, escalations and goal events, written in random order by several concurrent writers with
+//! rating updates and goal renames racing them, then erased in part, a goal deleted, and expired
+//! in part. After each step every session read back is compared, field by field, with a plain
+//! recomputation from the raw rows read back; so are the parents of the executed steps, the step
+//! catalogue and every goal cycle.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use parley_core::field::idx as record_idx;
+use parley_core::goal::{Change, Definition, Goal, GoalStep};
 use parley_core::message::{idx as message_idx, message_field};
 use parley_core::{
-    ESCALATION_FIELDS, EXECUTED_STEP_FIELDS, Erasure, EscalationWrite, ExecutedStep, Message, NewEscalation,
-    NewMessage, NewRecord, NewStep, Project, ProjectSettings, Record, RecordFilter, SESSION_FIELDS, STEP_FIELDS,
-    SortKey, Task, Value,
+    ESCALATION_FIELDS, EXECUTED_STEP_FIELDS, Erasure, EscalationWrite, ExecutedStep, GOAL_CYCLE_FIELDS,
+    GOAL_EVENT_FIELDS, GoalEvent, Message, NewEscalation, NewGoalEvent, NewMessage, NewRecord, NewStep, ObjectId,
+    Project, ProjectSettings, Record, RecordFilter, SESSION_FIELDS, STEP_FIELDS, SortKey, Task, Value,
 };
 use parley_odata::{EntityType, IdName, parse_query};
 use parley_store::{ODataRead, Store, on_both_engines};
@@ -64,14 +66,58 @@ enum Batch {
     Messages(Vec<Message>),
     Steps(Vec<ExecutedStep>),
     Escalations(Vec<EscalationWrite>),
+    GoalEvents(Vec<GoalEvent>),
 }
 
-fn generate(project: &Project, seed: u64, now: OffsetDateTime) -> (Vec<Batch>, Vec<(String, String, String)>) {
+/// The types of a test goal's steps, in order: a start, two steps, a completion.
+const GOAL_STEP_TYPES: [&str; 4] = ["start", "step", "step", "completion"];
+
+/// Defines two goals of the project, whose steps are `{goal}-{n}` with [`GOAL_STEP_TYPES`].
+async fn define_goals(db: &TestDb, project: &Project, now: OffsetDateTime) -> Vec<Goal> {
+    let mut goals = Vec::new();
+    for name in ["Order", "Refund"] {
+        let steps = GOAL_STEP_TYPES
+            .iter()
+            .enumerate()
+            .map(|(n, kind)| GoalStep {
+                id: format!("{project}-{name}-{n}", project = project.id),
+                name: format!("{name} {n}"),
+                description: None,
+                text: None,
+                kind: (*kind).to_owned(),
+                order: n as i64,
+                metrics: Vec::new(),
+            })
+            .collect();
+        let goal = Goal {
+            id: ObjectId::generate(),
+            project_id: project.id,
+            organisation: project.organisation,
+            version: parley_core::goal::new_version(),
+            definition: Definition { name: name.to_owned(), description: None, reference_id: None, steps },
+            created_at: now,
+            last_changed: now,
+            created_by: ObjectId::generate(),
+            last_changed_by: ObjectId::generate(),
+        };
+        db.store.create_goal(goal.clone()).await.unwrap();
+        goals.push(goal);
+    }
+    goals
+}
+
+fn generate(
+    project: &Project,
+    goals: &[Goal],
+    seed: u64,
+    now: OffsetDateTime,
+) -> (Vec<Batch>, Vec<(String, String, String)>) {
     let mut rng = Rng(seed);
     let mut records = Vec::new();
     let mut messages = Vec::new();
     let mut steps = Vec::new();
     let mut escalations = Vec::new();
+    let mut events = Vec::new();
     let mut inputs = Vec::new();
     for s in 0..30 {
         let session = format!("s{s}");
@@ -172,6 +218,33 @@ fn generate(project: &Project, seed: u64, now: OffsetDateTime) -> (Vec<Batch>, V
                 at += Duration::seconds(rng.below(600) as i64 + 1);
             }
         }
+        // Goal cycles: each reaches its start, then maybe steps, then maybe a completion (a
+        // completion may come without the steps, an event twice in a cycle), at random times.
+        for n in 0..rng.below(4) {
+            let goal = &goals[rng.below(goals.len() as u64) as usize];
+            let cycle = format!("{session}-g{n}");
+            let reached: Vec<usize> = (0..GOAL_STEP_TYPES.len()).filter(|s| *s == 0 || rng.below(2) == 0).collect();
+            for (e, step) in reached.iter().enumerate() {
+                let mut json = json!({
+                    "projectId": project.id.to_string(), "sessionId": session, "goalId": goal.id.to_string(),
+                    "eventId": format!("{cycle}-e{e}"), "goalCycleId": cycle,
+                    "stepId": goal.definition.steps[*step].id,
+                    "timestamp": parley_core::value::format_time(BASE + Duration::seconds(rng.below(7200) as i64)),
+                });
+                if rng.below(3) > 0 {
+                    json["contactId"] = json!(contact);
+                }
+                if let Some(channel) = rng.maybe_pick(&CHANNELS) {
+                    json["channel"] = json!(channel);
+                }
+                if let Some(locale) = rng.maybe_pick(&LOCALES) {
+                    json["localeName"] = json!(locale);
+                }
+                let mut event = NewGoalEvent::parse(json).unwrap();
+                event.record_under(Some(goal)).unwrap();
+                events.push(event.stamp(project, now));
+            }
+        }
     }
     // Random order, random batch sizes, some batches sent twice.
     let mut batches = Vec::new();
@@ -179,12 +252,18 @@ fn generate(project: &Project, seed: u64, now: OffsetDateTime) -> (Vec<Batch>, V
         let size = (rng.below(12) + 1).min(rows.len() as u64);
         (0..size).map(|_| rows.swap_remove(rng.below(rows.len() as u64) as usize)).collect()
     }
-    while !records.is_empty() || !messages.is_empty() || !steps.is_empty() || !escalations.is_empty() {
-        let batch = match rng.below(4) {
+    while !records.is_empty()
+        || !messages.is_empty()
+        || !steps.is_empty()
+        || !escalations.is_empty()
+        || !events.is_empty()
+    {
+        let batch = match rng.below(5) {
             0 if !records.is_empty() => Batch::Records(take(&mut rng, &mut records)),
             1 if !messages.is_empty() => Batch::Messages(take(&mut rng, &mut messages)),
             2 if !steps.is_empty() => Batch::Steps(take(&mut rng, &mut steps)),
             3 if !escalations.is_empty() => Batch::Escalations(take(&mut rng, &mut escalations)),
+            4 if !events.is_empty() => Batch::GoalEvents(take(&mut rng, &mut events)),
             _ => continue,
         };
         if rng.below(6) == 0 {
@@ -196,10 +275,11 @@ fn generate(project: &Project, seed: u64, now: OffsetDateTime) -> (Vec<Batch>, V
 }
 
 /// Writes the batches from four concurrent writers while a fifth changes ratings and channels,
-/// some of its updates arriving before their record.
+/// some of its updates arriving before their record, and a sixth renames the project's goals.
 async fn write_concurrently(
     store: &Arc<dyn Store>,
     project: &Project,
+    goals: &[Goal],
     batches: Vec<Batch>,
     inputs: Vec<(String, String, String)>,
     seed: u64,
@@ -217,10 +297,22 @@ async fn write_concurrently(
                     Batch::Messages(messages) => drop(store.insert_messages(messages).await.unwrap()),
                     Batch::Steps(steps) => drop(store.insert_steps(steps).await.unwrap()),
                     Batch::Escalations(writes) => drop(store.insert_escalations(writes).await.unwrap()),
+                    Batch::GoalEvents(events) => drop(store.insert_goal_events(events).await.unwrap()),
                 }
             }
         }));
     }
+    let (renamer, goals) = (store.clone(), goals.to_vec());
+    writers.push(tokio::spawn(async move {
+        for round in 0..6 {
+            let goal = &goals[round % goals.len()];
+            let change =
+                Change { name: Some(format!("{} {seed:x}-{round}", goal.definition.name)), ..Change::default() };
+            let changed = renamer.change_goal(goal.project_id, goal.id, change, goal.created_by, now).await.unwrap();
+            assert!(changed.is_some());
+            tokio::task::yield_now().await;
+        }
+    }));
     let (store, project) = (store.clone(), project.clone());
     writers.push(tokio::spawn(async move {
         let mut rng = Rng(seed ^ 0x5eed);
@@ -260,6 +352,16 @@ struct Raw {
     expires: Option<OffsetDateTime>,
     /// A step's execution id, entity, the parent the client sent and the one parley stores.
     step: Option<StepRow>,
+    /// A goal event's goal, cycle, step type and event id.
+    goal: Option<EventRow>,
+}
+
+#[derive(Clone, Debug)]
+struct EventRow {
+    goal: String,
+    cycle: String,
+    step_type: String,
+    event: String,
 }
 
 #[derive(Clone, Debug)]
@@ -296,6 +398,7 @@ async fn raw_rows(store: &Arc<dyn Store>, project: &Project) -> Vec<Raw> {
                 ]),
                 expires: time_of(r.get(record_idx::EXPIRES_AT)),
                 step: None,
+                goal: None,
             }
         })
         .collect();
@@ -320,6 +423,7 @@ async fn raw_rows(store: &Arc<dyn Store>, project: &Project) -> Vec<Raw> {
                 ]),
                 expires: time_of(m.get(message_idx::EXPIRES_AT)),
                 step: None,
+                goal: None,
             });
         }
     }
@@ -349,6 +453,7 @@ async fn raw_rows(store: &Arc<dyn Store>, project: &Project) -> Vec<Raw> {
                 sent_parent: parent == Value::Text("sent by the client".into()),
                 parent,
             }),
+            goal: None,
         });
     }
     for escalation in odata_rows(store, project, &EntityType::escalations(IdName::Id), ESCALATION_FIELDS).await {
@@ -372,6 +477,34 @@ async fn raw_rows(store: &Arc<dyn Store>, project: &Project) -> Vec<Raw> {
             ]),
             expires: time_of(&escalation["expiresAt"]),
             step: None,
+            goal: None,
+        });
+    }
+    for event in odata_rows(store, project, &EntityType::goal_events(IdName::Id), GOAL_EVENT_FIELDS).await {
+        let text = |name: &str| event[name].as_text().unwrap_or_default().to_owned();
+        rows.push(Raw {
+            at: time_of(&event["timestamp"]).unwrap(),
+            source: 4,
+            id: text("id"),
+            session: text("sessionId"),
+            contact: text("contactId"),
+            fields: BTreeMap::from([
+                ("channel", event["channel"].clone()),
+                ("localeName", event["localeName"].clone()),
+                ("endpointReferenceId", Value::Null),
+                ("rating", Value::Null),
+                ("ratingComment", Value::Null),
+                ("handoverEscalations", Value::Null),
+                ("snapshotId", event["snapshotId"].clone()),
+            ]),
+            expires: time_of(&event["expiresAt"]),
+            step: None,
+            goal: Some(EventRow {
+                goal: text("goalId"),
+                cycle: text("goalCycleId"),
+                step_type: text("stepType"),
+                event: text("eventId"),
+            }),
         });
     }
     rows
@@ -397,8 +530,9 @@ fn time_of(value: &Value) -> Option<OffsetDateTime> {
     }
 }
 
-/// The sessions as the rules of docs/contract/conversations.md make them, recomputed plainly.
-fn recompute(rows: &[Raw]) -> BTreeMap<String, BTreeMap<&'static str, Value>> {
+/// The sessions as the rules of docs/contract/conversations.md make them, recomputed plainly;
+/// `goal_names` are the goals' current names by id.
+fn recompute(rows: &[Raw], goal_names: &BTreeMap<String, String>) -> BTreeMap<String, BTreeMap<&'static str, Value>> {
     let mut by_session: BTreeMap<String, Vec<Raw>> = BTreeMap::new();
     for row in rows {
         by_session.entry(row.session.clone()).or_default().push(row.clone());
@@ -428,11 +562,27 @@ fn recompute(rows: &[Raw]) -> BTreeMap<String, BTreeMap<&'static str, Value>> {
         steps.sort_by_key(|r| (r.at, r.step.as_ref().unwrap().execution.clone()));
         let path: Vec<&str> = steps.iter().map(|r| r.step.as_ref().unwrap().entity.as_str()).collect();
         let contact = rows.iter().map(|r| r.contact.clone()).find(|c| !c.is_empty()).unwrap_or_default();
+        // Goals by their first completion event, by time, then event id.
+        let mut completions: Vec<(OffsetDateTime, &str, &str)> = rows
+            .iter()
+            .filter_map(|r| r.goal.as_ref().map(|g| (r.at, g)))
+            .filter(|(_, g)| g.step_type == "completion")
+            .map(|(at, g)| (at, g.event.as_str(), g.goal.as_str()))
+            .collect();
+        completions.sort();
+        let mut completed: Vec<&str> = Vec::new();
+        for (_, _, goal) in completions {
+            if !completed.contains(&goal) {
+                completed.push(goal);
+            }
+        }
+        let goals: Vec<&str> = completed.iter().map(|g| goal_names[*g].as_str()).collect();
         let expected = BTreeMap::from([
             ("sessionId", Value::Text(session.clone())),
             ("contactId", Value::Text(contact)),
             ("stepsCount", Value::Integer(steps.len() as i64)),
             ("stepPath", Value::Text(path.join(","))),
+            ("goals", Value::Text(goals.join(", "))),
             ("startedAt", Value::Time(rows[0].at)),
             ("lastActivityAt", Value::Time(rows.last().unwrap().at)),
             ("channel", first_carrying("channel")),
@@ -492,12 +642,65 @@ fn assert_steps_exact(rows: &[Raw], catalogue: Option<&[BTreeMap<String, Value>]
     }
 }
 
+/// Every goal cycle as `GoalCycles` reads it equals one recomputed from the raw events: completed
+/// with a completion event, partial with a step event, incomplete otherwise.
+async fn assert_cycles_exact(store: &Arc<dyn Store>, project: &Project, rows: &[Raw], seed: u64, step: &str) {
+    let mut cycles: BTreeMap<String, Vec<(&Raw, &EventRow)>> = BTreeMap::new();
+    for row in rows {
+        if let Some(event) = &row.goal {
+            cycles.entry(format!("{}:{}", event.goal, event.cycle)).or_default().push((row, event));
+        }
+    }
+    let stored: BTreeMap<String, BTreeMap<String, Value>> =
+        odata_rows(store, project, &EntityType::goal_cycles(IdName::Id), GOAL_CYCLE_FIELDS)
+            .await
+            .into_iter()
+            .map(|c| (c["id"].as_text().unwrap().to_owned(), c))
+            .collect();
+    assert_eq!(
+        stored.keys().collect::<Vec<_>>(),
+        cycles.keys().collect::<Vec<_>>(),
+        "seed {seed}, {step}: the goal cycles that exist"
+    );
+    for (id, events) in cycles {
+        let has = |kind: &str| events.iter().any(|(_, e)| e.step_type == kind);
+        let status = if has("completion") {
+            "completed"
+        } else if has("step") {
+            "partial"
+        } else {
+            "incomplete"
+        };
+        let completed_at = events.iter().filter(|(_, e)| e.step_type == "completion").map(|(r, _)| r.at).min();
+        let expected = [
+            ("status", Value::Text(status.into())),
+            ("eventsCount", Value::Integer(events.len() as i64)),
+            ("startedAt", Value::Time(events.iter().map(|(r, _)| r.at).min().unwrap())),
+            ("lastEventAt", Value::Time(events.iter().map(|(r, _)| r.at).max().unwrap())),
+            ("completedAt", completed_at.map_or(Value::Null, Value::Time)),
+            ("sessionId", Value::Text(events.iter().map(|(r, _)| r.session.clone()).min().unwrap())),
+            ("goalCycleId", Value::Text(events[0].1.cycle.clone())),
+        ];
+        for (name, value) in expected {
+            assert_eq!(stored[&id][name], value, "seed {seed}, {step}: cycle {id}.{name}");
+        }
+    }
+}
+
 async fn assert_sessions_exact(store: &Arc<dyn Store>, project: &Project, seed: u64, step: &str) {
     let rows = raw_rows(store, project).await;
+    assert_cycles_exact(store, project, &rows, seed, step).await;
+    let goal_names: BTreeMap<String, String> = store
+        .goals(project.id, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|g| (g.id.to_string(), g.definition.name))
+        .collect();
     let catalogue = odata_rows(store, project, &EntityType::steps(IdName::Id), STEP_FIELDS).await;
     let complete = !step.starts_with("after erasing") && !step.contains("expired");
     assert_steps_exact(&rows, complete.then_some(&catalogue[..]), seed, step);
-    let expected = recompute(&rows);
+    let expected = recompute(&rows, &goal_names);
     let stored = stored_sessions(store, project).await;
     assert_eq!(
         stored.keys().collect::<Vec<_>>(),
@@ -521,12 +724,14 @@ async fn sessions_are_exact_after_concurrent_writes_erasure_and_expiry(db: &Test
     db.store.update_project(project.clone()).await.unwrap();
     let other = create_project(db, &org, 2).await;
     let now = parley_core::value::now();
+    let goals = define_goals(db, &project, now).await;
+    let other_goals = define_goals(db, &other, now).await;
     for seed in [0x9e37_79b9_7f4a_7c15_u64, 0xdead_beef_cafe_f00d] {
-        let (batches, inputs) = generate(&project, seed, now);
-        let (decoys, _) = generate(&other, seed ^ 1, now);
+        let (batches, inputs) = generate(&project, &goals, seed, now);
+        let (decoys, _) = generate(&other, &other_goals, seed ^ 1, now);
         let mut all = batches;
         all.extend(decoys);
-        write_concurrently(&db.store, &project, all, inputs, seed, now).await;
+        write_concurrently(&db.store, &project, &goals, all, inputs, seed, now).await;
         assert_sessions_exact(&db.store, &project, seed, "after the writes").await;
         assert_sessions_exact(&db.store, &other, seed, "the other project").await;
     }
@@ -548,6 +753,17 @@ async fn sessions_are_exact_after_concurrent_writes_erasure_and_expiry(db: &Test
     let of_c1: Vec<&Raw> = left.iter().filter(|r| r.session[1..].parse::<u32>().unwrap() % 4 == 1).collect();
     assert!(of_c1.is_empty(), "rows of the erased contact's sessions are left: {of_c1:?}");
     assert_sessions_exact(&db.store, &project, seed, "after erasing c1").await;
+
+    // Deleting a goal deletes its events: the sessions that completed it no longer name it, and
+    // those left without rows go.
+    let before = raw_rows(&db.store, &project).await;
+    let doomed = goals[1].id.to_string();
+    assert!(before.iter().any(|r| r.goal.as_ref().is_some_and(|g| g.goal == doomed)));
+    assert!(db.store.delete_goal(project.id, goals[1].id).await.unwrap());
+    let left = raw_rows(&db.store, &project).await;
+    assert!(!left.iter().any(|r| r.goal.as_ref().is_some_and(|g| g.goal == doomed)));
+    assert!(left.iter().any(|r| r.goal.is_some()), "the other goal's events stay");
+    assert_sessions_exact(&db.store, &project, seed, "after erasing c1 and deleting a goal").await;
 
     // Two days on, the messages have expired and the records not: sessions lose their messages.
     let later = now + Duration::days(2);
