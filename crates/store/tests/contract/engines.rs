@@ -256,11 +256,13 @@ async fn citus_routes_each_statement_of_one_project_to_one_shard() {
         ("erase contacts", sql::erase_rows(Dialect::Postgres, "records", false, project, &some, 100)),
         ("erase messages", sql::erase_rows(Dialect::Postgres, "messages", false, project, &some, 100)),
         ("erase steps", sql::erase_rows(Dialect::Postgres, "executed_steps", true, project, &some, 100)),
+        ("erase goal events", sql::erase_rows(Dialect::Postgres, "goal_events", true, project, &some, 100)),
         ("erase emptied sessions", sql::erase_empty_sessions(Dialect::Postgres, project, &some)),
         ("erase pending", sql::erase_pending_updates(Dialect::Postgres, project, &some)),
         ("purge", sql::purge_expired(Dialect::Postgres, "records", project, BASE, 100)),
         ("purge messages", sql::purge_expired(Dialect::Postgres, "messages", project, BASE, 100)),
         ("purge steps", sql::purge_expired(Dialect::Postgres, "executed_steps", project, BASE, 100)),
+        ("purge goal events", sql::purge_expired(Dialect::Postgres, "goal_events", project, BASE, 100)),
     ];
     for (what, statement) in statements {
         let params: Vec<Box<dyn ToSql + Sync + Send>> = statement

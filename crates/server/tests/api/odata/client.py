@@ -1,7 +1,7 @@
 """A real OData v4 client (python-odata 0.8.1) against a running parley.
 
 For each of Analytics, Conversations, Sessions, ExecutedSteps, Steps, LiveAgentEscalations, Goals,
-GoalSteps and GoalStepMetrics: reads the entity type from $metadata, runs a
+GoalSteps, GoalStepMetrics, GoalEvents and GoalCycles: reads the entity type from $metadata, runs a
 filtered and ordered query that pages through more rows than one page holds (the server's page
 size is lowered with Prefer: odata.maxpagesize), counts, and prints what it saw as JSON for the
 Rust test to compare with what it sent.
@@ -123,6 +123,13 @@ def main():
     costly = service.query(metrics).filter(metrics.type == "currency").order_by(metrics.value.desc())
     metrics = read(metrics, costly, ["name", "type", "value"])
 
+    events = service.entities["GoalEvents"]
+    starts = service.query(events).filter(events.stepType == "start").order_by(events.eventId.asc())
+    events = read(events, starts, ["eventId", "goalCycleId", "stepType"])
+    cycles = service.entities["GoalCycles"]
+    completed = service.query(cycles).filter(cycles.status == "completed").order_by(cycles.goalCycleId.asc())
+    cycles = read(cycles, completed, ["goalCycleId", "status", "eventsCount", "completedAt"])
+
     print(json.dumps({
         "properties": properties,
         "keys": keys,
@@ -136,6 +143,8 @@ def main():
         "goals": goals,
         "goalSteps": goal_steps,
         "goalStepMetrics": metrics,
+        "goalEvents": events,
+        "goalCycles": cycles,
     }))
 
 

@@ -1,6 +1,7 @@
 //! A real OData client: python-odata 0.8.1, installed from PyPI into a virtual environment under
 //! the target directory, reads `$metadata`, and on `Analytics`, `Conversations`, `Sessions`,
-//! `ExecutedSteps`, `Steps`, `LiveAgentEscalations`, `Goals`, `GoalSteps` and `GoalStepMetrics` runs a filtered and ordered query paging through more rows than
+//! `ExecutedSteps`, `Steps`, `LiveAgentEscalations`, `Goals`, `GoalSteps`, `GoalStepMetrics`,
+//! `GoalEvents` and `GoalCycles` runs a filtered and ordered query paging through more rows than
 //! one page holds, and counts.
 //! When it cannot be installed the test fails.
 
@@ -8,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use parley_core::goal::{GOAL_FIELDS, GOAL_STEP_FIELDS, GOAL_STEP_METRIC_FIELDS};
+use parley_core::goal_event::{GOAL_CYCLE_FIELDS, GOAL_EVENT_FIELDS};
 use parley_core::value::format_time;
 use parley_core::{
     ESCALATION_FIELDS, EXECUTED_STEP_FIELDS, MESSAGE_FIELDS, RECORD_FIELDS, SESSION_FIELDS, STEP_FIELDS,
@@ -123,18 +125,31 @@ async fn python_odata_reads_metadata_filters_orders_and_pages_every_set() {
     let response =
         app.request(reqwest::Method::POST, "/new/v2.0/analytics/escalations").json(&writes).send().await.unwrap();
     assert_eq!(response.status(), reqwest::StatusCode::CREATED);
-    // Goals: three steps each, a metric on each middle step.
+    // Goals: three steps each, a metric on each middle step; two cycles of each, the first
+    // completed, the second only started.
+    let mut events: Vec<Json> = Vec::new();
     for n in 0..9 {
         let goal = json!({"name": format!("goal {n}"), "referenceId": format!("g{n}"), "steps": [
-            {"name": format!("start {n}"), "type": "start", "order": 1},
+            {"stepId": format!("start-{n}"), "name": format!("start {n}"), "type": "start", "order": 1},
             {"name": format!("middle {n}"), "type": "step", "order": 2,
              "metrics": [{"name": format!("cost {n}"), "type": "currency", "value": 5 * n}]},
-            {"name": format!("end {n}"), "type": "completion", "order": 3},
+            {"stepId": format!("end-{n}"), "name": format!("end {n}"), "type": "completion", "order": 3},
         ]});
         let path = format!("/new/v2.0/projects/{project}/goals");
         let response = app.request(reqwest::Method::POST, &path).json(&goal).send().await.unwrap();
         assert_eq!(response.status(), reqwest::StatusCode::CREATED);
+        let created: Json = response.json().await.unwrap();
+        let event = |id: String, cycle: String, step: String, at: OffsetDateTime| {
+            json!({"projectId": project, "sessionId": format!("goal-{n}"), "goalId": created["_id"], "eventId": id,
+                   "goalCycleId": cycle, "stepId": step, "timestamp": format_time(at)})
+        };
+        events.push(event(format!("ev{n}-0"), format!("cy{n}a"), format!("start-{n}"), timestamp(n)));
+        events.push(event(format!("ev{n}-1"), format!("cy{n}a"), format!("end-{n}"), timestamp(n + 1)));
+        events.push(event(format!("ev{n}-2"), format!("cy{n}b"), format!("start-{n}"), timestamp(n + 2)));
     }
+    let response =
+        app.request(reqwest::Method::POST, "/new/v2.0/analytics/goalevents").json(&events).send().await.unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::CREATED);
 
     let since = timestamp(6);
     let page_size = 4;
@@ -184,6 +199,8 @@ async fn python_odata_reads_metadata_filters_orders_and_pages_every_set() {
         ("goals", GOAL_FIELDS),
         ("goalSteps", GOAL_STEP_FIELDS),
         ("goalStepMetrics", GOAL_STEP_METRIC_FIELDS),
+        ("goalEvents", GOAL_EVENT_FIELDS),
+        ("goalCycles", GOAL_CYCLE_FIELDS),
     ] {
         let mut properties: Vec<&str> = fields.iter().map(|f| f.name).collect();
         properties.sort();
@@ -280,5 +297,21 @@ async fn python_odata_reads_metadata_filters_orders_and_pages_every_set() {
         (0..9).rev().map(|n| json!({"name": format!("cost {n}"), "type": "currency", "value": 5 * n})).collect();
     assert!(same_json(&seen["goalStepMetrics"]["rows"], &json!(costly)), "{}", seen["goalStepMetrics"]["rows"]);
     assert_eq!(seen["goalStepMetrics"]["count"], 9);
+    let starts: Vec<Json> = (0..9)
+        .flat_map(|n| {
+            [(format!("ev{n}-0"), format!("cy{n}a")), (format!("ev{n}-2"), format!("cy{n}b"))]
+                .map(|(event, cycle)| json!({"eventId": event, "goalCycleId": cycle, "stepType": "start"}))
+        })
+        .collect();
+    assert_eq!(seen["goalEvents"]["rows"], json!(starts), "start events, every page");
+    assert_eq!(seen["goalEvents"]["count"], 18);
+    let completed: Vec<Json> = (0..9)
+        .map(|n| {
+            json!({"goalCycleId": format!("cy{n}a"), "status": "completed", "eventsCount": 2,
+                        "completedAt": as_python(timestamp(n + 1))})
+        })
+        .collect();
+    assert_eq!(seen["goalCycles"]["rows"], json!(completed), "completed cycles, every page");
+    assert_eq!(seen["goalCycles"]["count"], 9);
     app.stop().await;
 }
