@@ -38,7 +38,9 @@ impl Error {
 
     /// An invalid argument named `field`, with the reason.
     pub fn invalid(field: &str, reason: impl std::fmt::Display) -> Self {
-        Error::Invalid { detail: format!("Validation failed. '{field}' {reason}."), details: field_details(field) }
+        let reason = reason.to_string();
+        let end = if reason.ends_with('?') { "" } else { "." };
+        Error::Invalid { detail: format!("Validation failed. '{field}' {reason}{end}"), details: field_details(field) }
     }
 
     /// A fault of parley's own, described for the log.

@@ -213,7 +213,14 @@ pub fn read_object(
     };
     let mut values = vec![crate::Value::Null; fields.len()];
     for (name, json) in object {
-        let index = position(&name).ok_or_else(|| Error::invalid(&name, format!("is not a field of {whole}")))?;
+        let index = position(&name).ok_or_else(|| {
+            let text = crate::suggest::with_suggestion(
+                format!("is not a field of {whole}"),
+                &name,
+                fields.iter().filter(|f| f.origin != Origin::Server).map(|f| f.name),
+            );
+            Error::invalid(&name, text)
+        })?;
         let field = &fields[index];
         if field.origin == Origin::Server {
             continue;

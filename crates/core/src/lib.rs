@@ -18,6 +18,7 @@ pub mod record;
 pub mod row;
 pub mod session;
 pub mod step;
+pub mod suggest;
 pub mod task;
 pub mod update;
 pub mod value;

@@ -24,6 +24,7 @@ use crate::bootstrap::{BootstrapError, FirstStart, access_tokens, bootstrap};
 use crate::config::Config;
 use crate::openapi::{ApiDoc, Document};
 use crate::problem::{ApiError, ErrorCode};
+use crate::query_rules::QueryRules;
 use crate::ratelimit::RateLimit;
 use crate::routes::{
     analytics, apikeys, conversations, escalations, goal_events, goals, health, members, oauth, odata, projects, steps,
@@ -84,8 +85,10 @@ pub fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 /// The whole application for `state`; `rate_limit` is `None` when limits are off.
 pub fn router(state: AppState, request_timeout: Duration, rate_limit: Option<Arc<RateLimit>>) -> Router {
     let (documented, document) = documented();
+    let rules = QueryRules::of(&document);
     let document = Document(serde_json::to_vec(&document).unwrap_or_default().into());
     let mut app = documented
+        .layer(axum::middleware::from_fn_with_state(rules, crate::query_rules::refuse_unknown))
         .layer(Extension(document))
         .merge(odata::routes())
         .fallback(not_found)

@@ -102,7 +102,9 @@ impl<T: WireType> RequestBody for T {
         };
         let properties = property_names::<T>();
         if let Some(key) = object.keys().find(|key| !properties.contains(&key.as_str())) {
-            return Err(parley_core::Error::invalid(key, format!("is not a property of {}", T::NOUN)));
+            let text = format!("is not a property of {}", T::NOUN);
+            let text = parley_core::suggest::with_suggestion(text, key, properties.iter().copied());
+            return Err(parley_core::Error::invalid(key, text));
         }
         serde_json::from_value(Json::Object(object)).map_err(|e| parley_core::Error::invalid("body", e))
     }

@@ -16,6 +16,7 @@ pub mod negotiate;
 pub mod openapi;
 pub mod password;
 pub mod problem;
+pub mod query_rules;
 pub mod ratelimit;
 pub mod represent;
 pub mod routes;

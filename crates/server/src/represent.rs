@@ -27,10 +27,47 @@ pub struct Collection {
     /// CSV column names, also used when there are no items.
     pub columns: Vec<String>,
     pub total: u64,
-    pub next: Option<String>,
-    pub previous: Option<String>,
+    pub next: Option<PageRef>,
+    pub previous: Option<PageRef>,
     /// The request path and query, for HAL's `self`; `next`/`previous` links replace the cursor.
     pub self_href: String,
+}
+
+/// Where the next or previous page starts: a cursor (records, conversations) or an offset
+/// (the small collections paged by `skip` and `limit`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PageRef {
+    Cursor(String),
+    Skip(u64),
+}
+
+impl PageRef {
+    /// The next and previous pages of an offset-paged collection of `total` items, read from
+    /// `skip` with pages of `limit`.
+    pub fn offsets(skip: u64, limit: u32, total: u64) -> (Option<PageRef>, Option<PageRef>) {
+        let next = (skip + u64::from(limit) < total).then(|| PageRef::Skip(skip + u64::from(limit)));
+        let previous = (skip > 0).then(|| PageRef::Skip(skip.saturating_sub(u64::from(limit))));
+        (next, previous)
+    }
+
+    fn cursor(page: &Option<PageRef>) -> Option<String> {
+        match page {
+            Some(PageRef::Cursor(cursor)) => Some(cursor.clone()),
+            _ => None,
+        }
+    }
+
+    /// The address of the page from the address of this one.
+    fn href(&self, self_href: &str, name: &str) -> String {
+        match self {
+            PageRef::Cursor(cursor) => with_cursor(self_href, name, cursor),
+            PageRef::Skip(skip) => {
+                let base = without_credentials(self_href, &["next", "previous", "skip"]);
+                let separator = if base.contains('?') { '&' } else { '?' };
+                format!("{base}{separator}skip={skip}")
+            }
+        }
+    }
 }
 
 /// A page of a collection as JSON and XML write it (the list shape of docs/contract/rest.md §3); HAL puts the
@@ -55,8 +92,14 @@ pub fn fields_of(view: &impl serde::Serialize) -> Map<String, Json> {
     }
 }
 
-/// Writes `body` with `status` in `format`.
+/// Writes `body` with `status` in `format`. A page of a collection also carries its total in
+/// `X-Total-Count` and its neighbours in a `Link` header (RFC 8288), which is how a CSV reader,
+/// whose body has no room for them, pages through everything.
 pub fn respond(format: Format, status: StatusCode, body: Body) -> Response {
+    let paging = match &body {
+        Body::Collection(c) | Body::Index(c) => Some((c.total, page_link_header(c))),
+        Body::Resource { .. } => None,
+    };
     let bytes = match format {
         Format::Json => json_bytes(&to_json(body)),
         Format::Hal => json_bytes(&to_hal(body)),
@@ -64,8 +107,26 @@ pub fn respond(format: Format, status: StatusCode, body: Body) -> Response {
         Format::Csv => to_csv(body),
     };
     let mut response = (status, bytes).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
+    if let Some((total, link)) = paging {
+        headers.insert("x-total-count", HeaderValue::from(total));
+        if let Some(link) = link.and_then(|link| HeaderValue::from_str(&link).ok()) {
+            headers.insert(header::LINK, link);
+        }
+    }
     response
+}
+
+/// The `Link` header of a page: its next and previous pages, when it has them.
+fn page_link_header(c: &Collection) -> Option<String> {
+    let links: Vec<String> = [("next", &c.next), ("previous", &c.previous)]
+        .into_iter()
+        .filter_map(|(rel, page)| {
+            page.as_ref().map(|page| format!("<{}>; rel=\"{rel}\"", page.href(&c.self_href, rel)))
+        })
+        .collect();
+    (!links.is_empty()).then(|| links.join(", "))
 }
 
 fn json_bytes(value: &Json) -> Vec<u8> {
@@ -84,7 +145,12 @@ fn to_json(body: Body) -> Json {
             page
         }
         Body::Collection(c) => {
-            let page = Page { items: c.items, total: c.total, next_cursor: c.next, previous_cursor: c.previous };
+            let page = Page {
+                next_cursor: PageRef::cursor(&c.next),
+                previous_cursor: PageRef::cursor(&c.previous),
+                items: c.items,
+                total: c.total,
+            };
             serde_json::to_value(page).unwrap_or_default()
         }
     }
@@ -103,10 +169,10 @@ fn page_links(c: &Collection) -> Map<String, Json> {
     let mut links = Map::new();
     links.insert("self".into(), link(&without_credentials(&c.self_href, &[])));
     if let Some(next) = &c.next {
-        links.insert("next".into(), link(&with_cursor(&c.self_href, "next", next)));
+        links.insert("next".into(), link(&next.href(&c.self_href, "next")));
     }
     if let Some(previous) = &c.previous {
-        links.insert("previous".into(), link(&with_cursor(&c.self_href, "previous", previous)));
+        links.insert("previous".into(), link(&previous.href(&c.self_href, "previous")));
     }
     links
 }
@@ -134,8 +200,8 @@ fn to_hal(body: Body) -> Json {
             serde_json::json!({
                 "_embedded": { "items": items },
                 "total": c.total,
-                "nextCursor": c.next,
-                "previousCursor": c.previous,
+                "nextCursor": PageRef::cursor(&c.next),
+                "previousCursor": PageRef::cursor(&c.previous),
                 "_links": links,
             })
         }

@@ -14,7 +14,7 @@ use crate::extract::{ApiJson, IngestBody, PathId, QueryParams};
 use crate::negotiate::Format;
 use crate::openapi::{ErasureRequestSchema, RecordSchema, UpdateRequestSchema};
 use crate::problem::{ApiError, BodyRejection};
-use crate::represent::{Body, Collection, Page, fields_of, respond};
+use crate::represent::{Body, Collection, Page, PageRef, fields_of, respond};
 use crate::state::AppState;
 
 #[utoipa::path(
@@ -139,8 +139,8 @@ pub async fn list_records(
             items: page.items.iter().map(Record::to_json).collect(),
             columns: RECORD_FIELDS.iter().map(|f| f.name.to_owned()).collect(),
             total: page.total,
-            next: page.next,
-            previous: page.previous,
+            next: page.next.map(PageRef::Cursor),
+            previous: page.previous.map(PageRef::Cursor),
             self_href: uri.to_string(),
         }),
     ))

@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 use crate::extract::{ApiJson, PageParams, PathId, QueryParams, WireType};
 use crate::negotiate::Format;
 use crate::problem::{ApiError, BodyRejection, ErrorCode};
-use crate::represent::{Body, Collection, Page, fields_of, respond};
+use crate::represent::{Body, Collection, Page, PageRef, fields_of, respond};
 use crate::service::apikeys::{CreatedKey, create_key};
 use crate::state::AppState;
 
@@ -114,6 +114,7 @@ pub async fn list_api_keys(
     let keys = state.store.list_api_keys(caller.user_id).await?;
     let total = keys.len() as u64;
     let items = keys.iter().skip(skip as usize).take(limit as usize).map(|key| key_json(key, None)).collect();
+    let (next, previous) = PageRef::offsets(skip, limit, total);
     Ok(respond(
         format,
         StatusCode::OK,
@@ -121,8 +122,8 @@ pub async fn list_api_keys(
             items,
             columns: ["_id", "name", "createdAt"].map(str::to_owned).to_vec(),
             total,
-            next: None,
-            previous: None,
+            next,
+            previous,
             self_href: uri.to_string(),
         }),
     ))

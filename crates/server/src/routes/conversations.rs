@@ -20,7 +20,7 @@ use crate::extract::IngestBody;
 use crate::negotiate::Format;
 use crate::openapi::MessageSchema;
 use crate::problem::{ApiError, BodyRejection};
-use crate::represent::{Body, Collection, Page, respond};
+use crate::represent::{Body, Collection, Page, PageRef, respond};
 use crate::state::AppState;
 
 /// The record fields `expertMode=true` adds to each input of a transcript.
@@ -135,8 +135,8 @@ pub async fn list_conversations(
             items: page.items.iter().map(summary).collect(),
             columns: SUMMARY_COLUMNS.iter().map(|c| (*c).to_owned()).collect(),
             total: page.total,
-            next: page.next,
-            previous: page.previous,
+            next: page.next.map(PageRef::Cursor),
+            previous: page.previous.map(PageRef::Cursor),
             self_href: uri.to_string(),
         }),
     ))

@@ -14,7 +14,7 @@ use super::require_project;
 use crate::extract::{ApiJson, PageParams, PathId, QueryParams, WireType, as_sent};
 use crate::negotiate::Format;
 use crate::problem::{ApiError, BodyRejection, ErrorCode};
-use crate::represent::{Body, Collection, Page, fields_of, respond};
+use crate::represent::{Body, Collection, Page, PageRef, fields_of, respond};
 use crate::state::AppState;
 
 /// A project as clients see it.
@@ -200,6 +200,7 @@ pub async fn list_projects(
 ) -> Result<Response, ApiError> {
     let (skip, limit) = params.parse()?;
     let (projects, total) = state.store.list_projects(&caller, skip, limit).await?;
+    let (next, previous) = PageRef::offsets(skip, limit, total);
     Ok(respond(
         format,
         StatusCode::OK,
@@ -207,8 +208,8 @@ pub async fn list_projects(
             items: projects.iter().map(project_json).collect(),
             columns: PROJECT_COLUMNS.iter().map(|c| (*c).to_owned()).collect(),
             total,
-            next: None,
-            previous: None,
+            next,
+            previous,
             self_href: uri.to_string(),
         }),
     ))

@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 use crate::extract::{ApiJson, PageParams, PathId, QueryParams, WireType};
 use crate::negotiate::Format;
 use crate::problem::{ApiError, BodyRejection, ErrorCode, Problem};
-use crate::represent::{Body, Collection, Page, fields_of, respond};
+use crate::represent::{Body, Collection, Page, PageRef, fields_of, respond};
 use crate::service::users::{self, NewPerson};
 use crate::state::AppState;
 
@@ -138,6 +138,7 @@ pub async fn list_users(
     require_user_admin(&caller)?;
     let (skip, limit) = params.parse()?;
     let (users, total) = state.store.list_users(caller.organisation, skip, limit).await?;
+    let (next, previous) = PageRef::offsets(skip, limit, total);
     Ok(respond(
         format,
         StatusCode::OK,
@@ -145,8 +146,8 @@ pub async fn list_users(
             items: users.iter().map(user_json).collect(),
             columns: USER_COLUMNS.map(str::to_owned).to_vec(),
             total,
-            next: None,
-            previous: None,
+            next,
+            previous,
             self_href: uri.to_string(),
         }),
     ))

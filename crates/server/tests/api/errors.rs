@@ -106,3 +106,55 @@ async fn headers_over_16_kib_are_refused() {
         app.get("/new/v2.0/projects").header("X-Padding-A", "a".repeat(8 * 1024)).send().await.expect("an answer");
     assert_eq!(response.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn an_unknown_query_parameter_is_refused_by_name() {
+    let app = spawn_app().await;
+    let project = app.create_project().await;
+    let cases = [
+        (format!("/new/v2.0/analytics?projectId={project}&contact=c1"), "contact", Some("contactId")),
+        (format!("/v2.0/analytics?projectId={project}&Limit=5"), "Limit", Some("limit")),
+        (format!("/new/v2.0/projects/{project}?verbose=1"), "verbose", None),
+        (format!("/new/v2.0/conversations?projectId={project}&contactId=c1"), "contactId", Some("contactIds")),
+        (format!("/new/v2.0/projects/{project}/goals?weather=fine"), "weather", None),
+    ];
+    for (path, name, meant) in cases {
+        let response = app.get(&path).send().await.expect("an answer");
+        let instance = path.split('?').next().unwrap();
+        let body = crate::helpers::assert_invalid(response, 1005, instance, name).await;
+        let detail = body["detail"].as_str().unwrap();
+        assert!(detail.contains("is not a query parameter of this request"), "{detail}");
+        match meant {
+            Some(meant) => assert!(detail.ends_with(&format!("did you mean '{meant}'?")), "{detail}"),
+            None => assert!(!detail.contains("did you mean"), "{detail}"),
+        }
+    }
+    // What a route takes, and a credential, pass; so does the SDK's array form.
+    let fine = [
+        format!("/new/v2.0/analytics?projectId={project}&contactId=c1&limit=5"),
+        format!("/new/v2.0/conversations?projectId={project}&contactIds[]=c1&contactIds=c2"),
+        format!("/new/v2.0/projects?limit=5&apikey={}", app.api_key),
+    ];
+    for path in fine {
+        let response = app.get(&path).send().await.expect("an answer");
+        assert_eq!(response.status(), StatusCode::OK, "{path}: {}", response.text().await.unwrap());
+    }
+}
+
+#[tokio::test]
+async fn a_misspelt_field_names_the_field_meant() {
+    let app = spawn_app().await;
+    let project = app.create_project().await;
+    let record = json!([{"projectId": project, "contactId": "c", "sessionId": "s", "inputId": "i", "ratng": 5}]);
+    let path = "/new/v2.0/analytics/records";
+    let response = app.request(Method::POST, path).json(&record).send().await.expect("an answer");
+    let body = crate::helpers::assert_invalid(response, 1005, path, "ratng").await;
+    assert_eq!(
+        body["detail"],
+        "Validation failed. 'ratng' is not a field of the analytics record; did you mean 'rating'?"
+    );
+    let path = "/new/v2.0/projects";
+    let response = app.request(Method::POST, path).json(&json!({"nme": "x"})).send().await.expect("an answer");
+    let body = crate::helpers::assert_invalid(response, 1005, path, "nme").await;
+    assert!(body["detail"].as_str().unwrap().ends_with("did you mean 'name'?"), "{body}");
+}
