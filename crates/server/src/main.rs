@@ -40,6 +40,15 @@ struct ServerArgs {
     database: Option<String>,
 }
 
+#[derive(Debug, clap::Args)]
+struct MigrateArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// Create the PostgreSQL database first when it does not exist (the role needs CREATEDB).
+    #[arg(long)]
+    create_database: bool,
+}
+
 /// Where an operator's subcommand finds the database.
 #[derive(Debug, Clone, clap::Args)]
 struct DatabaseArgs {
@@ -58,7 +67,7 @@ enum Command {
     /// Print the effective configuration, secrets hidden.
     Config(ServerArgs),
     /// Apply schema migrations and exit.
-    Migrate(ServerArgs),
+    Migrate(MigrateArgs),
     /// Manage organisations (tenants).
     #[command(subcommand)]
     Organisations(OrganisationsCommand),
@@ -223,6 +232,24 @@ async fn administer(cli_config: Option<&PathBuf>, command: Command) -> Result<()
     Ok(())
 }
 
+/// `parley migrate`: creates the database first when asked, then applies the migrations.
+async fn migrate(config: &Config, create_database: bool) -> Result<(), String> {
+    let url = config.effective_database_url();
+    if create_database {
+        match parley_store::create_database(&url).await {
+            Ok(true) => println!("database created"),
+            Ok(false) => {}
+            Err(e) => return Err(format!("cannot create the database: {e}")),
+        }
+    }
+    let store = parley_store::open(&url, config.database_pool_size)
+        .await
+        .map_err(|e| format!("cannot open the database: {e}"))?;
+    store.close().await;
+    println!("migrations applied");
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -232,15 +259,8 @@ async fn main() -> ExitCode {
             Err(e) => Err(e),
         },
         Command::Config(args) => load(cli.config.as_ref(), args).map(|config| print!("{}", config.to_redacted_toml())),
-        Command::Migrate(args) => match load(cli.config.as_ref(), args) {
-            Ok(config) => match parley_store::open(&config.effective_database_url(), config.database_pool_size).await {
-                Ok(store) => {
-                    store.close().await;
-                    println!("migrations applied");
-                    Ok(())
-                }
-                Err(e) => Err(format!("cannot open the database: {e}")),
-            },
+        Command::Migrate(args) => match load(cli.config.as_ref(), args.server) {
+            Ok(config) => migrate(&config, args.create_database).await,
             Err(e) => Err(e),
         },
         command => administer(cli.config.as_ref(), command).await,

@@ -43,6 +43,19 @@ pub use traits::{
 ///
 /// Any other URL is refused with [`StoreError::Internal`].
 pub async fn open(url: &str, pool_size: usize) -> StoreResult<Arc<dyn Store>> {
+    open_store(url, pool_size).await
+}
+
+/// Creates the PostgreSQL database `url` names unless it exists (an embedded store makes its
+/// file when it opens); answers whether one was created.
+pub async fn create_database(url: &str) -> StoreResult<bool> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return postgres::create_database(url).await;
+    }
+    Ok(false)
+}
+
+async fn open_store(url: &str, pool_size: usize) -> StoreResult<Arc<dyn Store>> {
     if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
         let path = PathBuf::from(path);
         let store = tokio::task::spawn_blocking(move || sqlite::SqliteStore::open(&path))

@@ -89,6 +89,28 @@ fn an_unreachable_database_stops_the_start_with_one_line_naming_it() {
     assert!(lines[0].contains(&format!("127.0.0.1:{port}")), "{text}");
 }
 
+/// A database that does not exist is named with PostgreSQL's own words and what to do; `parley
+/// migrate --create-database` creates it, once.
+#[tokio::test]
+async fn a_missing_database_says_so_and_migrate_can_create_it() {
+    let Ok(admin) = std::env::var("PARLEY_TEST_POSTGRES_URL") else {
+        assert!(std::env::var_os("CI").is_none(), "CI runs this on PostgreSQL");
+        return;
+    };
+    let name = format!("parley_created_{}", parley_core::ObjectId::generate());
+    let url = parley_store::testing::with_database(&admin, &name);
+    let (ok, text) = parley(&["migrate", "--database", &url]);
+    assert!(!ok, "{text}");
+    assert!(text.contains(&format!("database \"{name}\" does not exist (SQLSTATE 3D000)")), "{text}");
+    assert!(text.contains("parley migrate --create-database"), "{text}");
+    let (ok, text) = parley(&["migrate", "--create-database", "--database", &url]);
+    assert!(ok && text.contains("database created") && text.contains("migrations applied"), "{text}");
+    let (ok, text) = parley(&["migrate", "--create-database", "--database", &url]);
+    assert!(ok && !text.contains("database created") && text.contains("migrations applied"), "{text}");
+    let client = parley_store::testing::postgres_client(&admin).await;
+    client.batch_execute(&format!("DROP DATABASE {name}")).await.unwrap();
+}
+
 fn keys(object: &Json) -> BTreeSet<String> {
     object.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default()
 }

@@ -72,7 +72,7 @@ pub async fn lay_out(client: &impl GenericClient) -> StoreResult<()> {
             }
         };
         client.query(statement, &[&name]).await.map_err(|e| {
-            StoreError::internal(format!("laying out {name} on Citus failed: {}", super::engine::one_line(&e)))
+            StoreError::internal(format!("laying out {name} on Citus failed: {}", super::engine::postgres_said(&e)))
         })?;
         tracing::info!(table = %name, layout = ?layout, "laid the table out on Citus");
     }

@@ -76,6 +76,39 @@ impl Engine {
     }
 }
 
+/// Creates the database `url` names unless it exists, through the server's `postgres`
+/// database; answers whether it was created. The role needs the right to create databases.
+pub async fn create_database(url: &str) -> StoreResult<bool> {
+    let config: Config =
+        url.parse().map_err(|e| StoreError::internal(format!("invalid PostgreSQL URL: {}", one_line(&e))))?;
+    let name = match (config.get_dbname(), config.get_user()) {
+        (Some(name), _) | (None, Some(name)) => name.to_owned(),
+        (None, None) => return Err(StoreError::internal("the PostgreSQL URL names no database")),
+    };
+    let mut maintenance = config.clone();
+    maintenance.dbname("postgres");
+    if maintenance.get_connect_timeout().is_none() {
+        maintenance.connect_timeout(CONNECT_TIMEOUT);
+    }
+    let target = describe(&config);
+    let (client, connection) = maintenance.connect(NoTls).await.map_err(|e| {
+        StoreError::internal(format!("cannot connect to PostgreSQL at {target}: {}", postgres_said(&e)))
+    })?;
+    let connection = tokio::spawn(connection);
+    let exists: bool =
+        client.query_one("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", &[&name]).await?.get(0);
+    if !exists {
+        let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+        client
+            .batch_execute(&format!("CREATE DATABASE {quoted}"))
+            .await
+            .map_err(|e| StoreError::internal(format!("cannot create the database {quoted}: {}", postgres_said(&e))))?;
+    }
+    drop(client);
+    let _ = connection.await;
+    Ok(!exists)
+}
+
 /// The hosts and ports a configuration names, as `host:port[,host:port…]`.
 fn describe(config: &Config) -> String {
     let ports = config.get_ports();
@@ -96,6 +129,44 @@ fn describe(config: &Config) -> String {
 
 pub(super) fn one_line(error: &dyn std::fmt::Display) -> String {
     error.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// What PostgreSQL itself said, in one line: its message, code, detail and hint, and what to do
+/// about the mistakes a first start makes (a database or role that does not exist, a wrong
+/// password); the driver's own words otherwise, with their cause ("db error" alone says nothing).
+pub(super) fn postgres_said(error: &tokio_postgres::Error) -> String {
+    let Some(db) = error.as_db_error() else {
+        let mut text = one_line(error);
+        let mut cause = std::error::Error::source(error);
+        while let Some(e) = cause {
+            text.push_str(": ");
+            text.push_str(&one_line(e));
+            cause = e.source();
+        }
+        return text;
+    };
+    let mut text = format!("{} (SQLSTATE {})", db.message(), db.code().code());
+    if let Some(detail) = db.detail() {
+        text.push_str(&format!("; {detail}"));
+    }
+    if let Some(hint) = db.hint() {
+        text.push_str(&format!("; hint: {hint}"));
+    }
+    let advice = match db.code() {
+        c if *c == SqlState::INVALID_CATALOG_NAME => Some(
+            "create it with `parley migrate --create-database` (the role needs CREATEDB) or `createdb`, \
+             then start again",
+        ),
+        c if *c == SqlState::INVALID_AUTHORIZATION_SPECIFICATION => {
+            Some("check the user in the database URL, or create the role (`createuser`)")
+        }
+        c if *c == SqlState::INVALID_PASSWORD => Some("check the password in the database URL"),
+        _ => None,
+    };
+    if let Some(advice) = advice {
+        text.push_str(&format!(": {advice}"));
+    }
+    one_line(&text)
 }
 
 /// Applies every migration the database has not recorded, oldest first, each in its own
@@ -123,7 +194,7 @@ pub async fn migrate(client: &mut Object, migrations: &[Migration]) -> StoreResu
         }
         tx.batch_execute(migration.sql)
             .await
-            .map_err(|e| StoreError::internal(format!("migration {} failed: {}", migration.name, one_line(&e))))?;
+            .map_err(|e| StoreError::internal(format!("migration {} failed: {}", migration.name, postgres_said(&e))))?;
         tx.execute(
             "INSERT INTO parley_migrations (version, name, applied_at) VALUES ($1, $2, now())",
             &[&migration.version, &migration.name],
@@ -153,14 +224,8 @@ impl From<tokio_postgres::Error> for StoreError {
     fn from(error: tokio_postgres::Error) -> Self {
         match classify(&error) {
             Class::Conflict(constraint) => StoreError::Conflict(constraint),
-            Class::Unavailable => StoreError::Unavailable(Cause::with_source(one_line(&error), error)),
-            Class::Internal => {
-                let what = match error.as_db_error() {
-                    Some(db) => format!("{} ({})", one_line(&error), db.code().code()),
-                    None => one_line(&error),
-                };
-                StoreError::Internal(Cause::with_source(what, error))
-            }
+            Class::Unavailable => StoreError::Unavailable(Cause::with_source(postgres_said(&error), error)),
+            Class::Internal => StoreError::Internal(Cause::with_source(postgres_said(&error), error)),
         }
     }
 }
@@ -212,7 +277,7 @@ fn lost_connection(error: &(dyn std::error::Error + 'static)) -> bool {
 fn pool_error(error: PoolError, target: &str) -> StoreError {
     match error {
         PoolError::Backend(e) => {
-            let message = format!("cannot connect to PostgreSQL at {target}: {}", one_line(&e));
+            let message = format!("cannot connect to PostgreSQL at {target}: {}", postgres_said(&e));
             match classify(&e) {
                 Class::Unavailable => StoreError::Unavailable(Cause::with_source(message, e)),
                 _ => StoreError::Internal(Cause::with_source(message, e)),

@@ -10,6 +10,7 @@ mod exec;
 use async_trait::async_trait;
 
 pub(crate) use self::engine::LOCK_KEY;
+pub use self::engine::create_database;
 use self::engine::{Engine, applied_versions, migrate};
 use self::exec::PgExec;
 use crate::error::{StoreError, StoreResult};

@@ -9,5 +9,5 @@ mod proxy;
 
 pub use engine::Engine;
 pub use fixtures::{eventually, record, sqlite_connection};
-pub use postgres::{PostgresDatabase, postgres_address, postgres_client, with_address};
+pub use postgres::{PostgresDatabase, postgres_address, postgres_client, with_address, with_database};
 pub use proxy::Proxy;

@@ -125,7 +125,7 @@ pub async fn postgres_address(url: &str) -> SocketAddr {
 }
 
 /// `url` naming `database` instead of its own, its parameters kept.
-fn with_database(url: &str, database: &str) -> String {
+pub fn with_database(url: &str, database: &str) -> String {
     let (scheme, user, address, rest) = url_parts(url);
     let query = rest.find('?').map_or("", |i| &rest[i..]);
     format!("{scheme}{user}{address}/{database}{query}")
