@@ -30,6 +30,7 @@ mod prefixes;
 mod projects;
 mod protection;
 mod ratelimit;
+mod readme;
 mod representations;
 mod retention;
 mod startup;
