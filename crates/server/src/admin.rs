@@ -106,6 +106,53 @@ pub async fn create_user(
     Ok((user, generated))
 }
 
+/// `parley users list`: the users of an organisation, oldest first.
+pub async fn list_users(store: &dyn Store, organisation: ObjectId) -> Result<Vec<User>, AdminError> {
+    let mut all = Vec::new();
+    loop {
+        let (page, total) = store.list_users(organisation, all.len() as u64, 100).await?;
+        let done = page.is_empty() || all.len() as u64 + page.len() as u64 >= total;
+        all.extend(page);
+        if done {
+            return Ok(all);
+        }
+    }
+}
+
+/// `parley users reset-password`: a new password for a person (generated unless given); their
+/// OAuth2 sessions end. Returns the generated password.
+pub async fn reset_password(
+    store: &dyn Store,
+    organisation: ObjectId,
+    email: &str,
+    password: Option<String>,
+) -> Result<Option<String>, AdminError> {
+    let user = person(store, organisation, email).await?;
+    let generated = password.is_none().then(generate_password);
+    let password = password.or_else(|| generated.clone()).unwrap_or_default();
+    if !users::set_password(store, organisation, user.id, password).await? {
+        return Err(AdminError::NoSuchUser { email: user.email, organisation });
+    }
+    Ok(generated)
+}
+
+/// Rows under a header, each column as wide as its widest cell, for the listing commands.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells.iter().zip(&widths).map(|(cell, width)| format!("{cell:<width$}")).collect();
+        padded.join("  ").trim_end().to_owned()
+    };
+    let mut out = vec![line(header.to_vec())];
+    out.extend(rows.iter().map(|row| line(row.iter().map(String::as_str).collect())));
+    out.join("\n")
+}
+
 /// `parley keys create`: a key for a user; returns its info and secret.
 pub async fn create_key(store: &dyn Store, user: ObjectId, name: &str) -> Result<(ApiKeyInfo, String), AdminError> {
     let name = validate_name(name)?;

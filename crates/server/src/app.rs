@@ -26,6 +26,7 @@ use crate::openapi::{ApiDoc, Document};
 use crate::problem::{ApiError, ErrorCode};
 use crate::query_rules::QueryRules;
 use crate::ratelimit::RateLimit;
+use crate::reference::Reference;
 use crate::routes::{
     analytics, apikeys, conversations, escalations, goal_events, goals, health, members, oauth, odata, projects, steps,
     tasks, users,
@@ -66,7 +67,10 @@ fn root() -> OpenApiRouter<AppState> {
         .routes(routes!(oauth::revoke))
         .routes(routes!(health::live))
         .routes(routes!(health::ready))
+        .routes(routes!(health::version))
         .routes(routes!(crate::openapi::document))
+        .routes(routes!(crate::reference::page))
+        .routes(routes!(crate::reference::home))
 }
 
 /// The documented routes and the OpenAPI document that lists them. The document lists the
@@ -86,10 +90,13 @@ pub fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 pub fn router(state: AppState, request_timeout: Duration, rate_limit: Option<Arc<RateLimit>>) -> Router {
     let (documented, document) = documented();
     let rules = QueryRules::of(&document);
-    let document = Document(serde_json::to_vec(&document).unwrap_or_default().into());
+    let json = serde_json::to_value(&document).unwrap_or_default();
+    let reference = Reference(crate::reference::render(&json).into_bytes().into());
+    let document = Document(serde_json::to_vec(&json).unwrap_or_default().into());
     let mut app = documented
         .layer(axum::middleware::from_fn_with_state(rules, crate::query_rules::refuse_unknown))
         .layer(Extension(document))
+        .layer(Extension(reference))
         .merge(odata::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::disable())

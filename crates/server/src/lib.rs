@@ -18,6 +18,7 @@ pub mod password;
 pub mod problem;
 pub mod query_rules;
 pub mod ratelimit;
+pub mod reference;
 pub mod represent;
 pub mod routes;
 pub mod service;

@@ -119,6 +119,32 @@ enum UsersCommand {
         #[command(flatten)]
         db: DatabaseArgs,
     },
+    /// List the users of an organisation.
+    List {
+        /// The organisation (required when there are several).
+        #[arg(long, value_name = "ID")]
+        organisation: Option<String>,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// Give a person a new password (printed when generated); their OAuth2 sessions end.
+    ResetPassword {
+        #[arg(long, value_name = "EMAIL")]
+        email: String,
+        /// The organisation (required when there are several).
+        #[arg(long, value_name = "ID")]
+        organisation: Option<String>,
+        /// The password; generated and printed when absent.
+        #[arg(
+            long = "password-from-env",
+            env = "PARLEY_NEW_USER_PASSWORD",
+            hide_env_values = true,
+            value_name = "PASSWORD"
+        )]
+        password: Option<String>,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -199,6 +225,33 @@ async fn administer(cli_config: Option<&PathBuf>, command: Command) -> Result<()
                 println!("password (shown only now): {password}");
             }
         }
+        Command::Users(UsersCommand::List { organisation, db }) => {
+            let store = open_store(cli_config, db).await?;
+            let org = admin::organisation(store.as_ref(), organisation.as_deref()).await.map_err(failed)?;
+            let users = admin::list_users(store.as_ref(), org.id).await.map_err(failed)?;
+            let rows: Vec<Vec<String>> = users
+                .iter()
+                .map(|u| {
+                    let roles: Vec<String> = u
+                        .roles
+                        .iter()
+                        .filter_map(|r| serde_json::to_value(r).ok()?.as_str().map(str::to_owned))
+                        .collect();
+                    let kind = if u.kind == parley_store::UserKind::Person { "person" } else { "service" };
+                    vec![u.id.to_string(), u.email.clone(), u.name.clone(), roles.join(","), kind.to_owned()]
+                })
+                .collect();
+            println!("{}", admin::table(&["USER ID", "EMAIL", "NAME", "ROLES", "KIND"], &rows));
+        }
+        Command::Users(UsersCommand::ResetPassword { email, organisation, password, db }) => {
+            let store = open_store(cli_config, db).await?;
+            let org = admin::organisation(store.as_ref(), organisation.as_deref()).await.map_err(failed)?;
+            let generated = admin::reset_password(store.as_ref(), org.id, &email, password).await.map_err(failed)?;
+            match generated {
+                Some(password) => println!("new password (shown only now): {password}"),
+                None => println!("password changed"),
+            }
+        }
         Command::Keys(KeysCommand::Create { user, name, organisation, db }) => {
             let store = open_store(cli_config, db).await?;
             let org = admin::organisation(store.as_ref(), organisation.as_deref()).await.map_err(failed)?;
@@ -211,9 +264,12 @@ async fn administer(cli_config: Option<&PathBuf>, command: Command) -> Result<()
             let store = open_store(cli_config, db).await?;
             let org = admin::organisation(store.as_ref(), organisation.as_deref()).await.map_err(failed)?;
             let user = admin::person(store.as_ref(), org.id, &user).await.map_err(failed)?;
-            for key in store.list_api_keys(user.id).await.map_err(|e| e.to_string())? {
-                println!("{}\t{}\t{}", key.id, parley_core::value::format_time(key.created_at), key.name);
-            }
+            let keys = store.list_api_keys(user.id).await.map_err(|e| e.to_string())?;
+            let rows: Vec<Vec<String>> = keys
+                .iter()
+                .map(|key| vec![key.id.to_string(), parley_core::value::format_time(key.created_at), key.name.clone()])
+                .collect();
+            println!("{}", admin::table(&["KEY ID", "CREATED", "NAME"], &rows));
         }
         Command::Keys(KeysCommand::Revoke { key_id, db }) => {
             let store = open_store(cli_config, db).await?;
@@ -278,21 +334,38 @@ async fn serve(config: Config) -> Result<(), String> {
     let _log = parley_server::telemetry::init_logging(config.log_format)
         .map_err(|e| format!("cannot start the log writer: {e}"))?;
     let running = parley_server::start(&config).await.map_err(|e| e.to_string())?;
-    if let Some(first) = &running.first_start {
-        println!(
-            "parley: first start. Created organisation {} with admin user {}.",
-            first.organisation, first.admin_email
-        );
-        match &first.generated_api_key {
-            Some(key) => println!("parley: admin API key (shown only now, keep it safe): {key}"),
-            None => println!("parley: the admin API key is the one given in PARLEY_ADMIN_API_KEY."),
+    let base = format!("http://{}", running.addr);
+    match &running.first_start {
+        Some(first) => {
+            println!(
+                "parley: first start. Created organisation {} with admin user {}.",
+                first.organisation, first.admin_email
+            );
+            let key = match &first.generated_api_key {
+                Some(key) => {
+                    println!("parley: admin API key (shown only now, keep it safe): {key}");
+                    key.clone()
+                }
+                None => {
+                    println!("parley: the admin API key is the one given in PARLEY_ADMIN_API_KEY.");
+                    "$PARLEY_ADMIN_API_KEY".to_owned()
+                }
+            };
+            match &first.generated_password {
+                Some(password) => println!("parley: admin password (shown only now, keep it safe): {password}"),
+                None => println!("parley: the admin password is the one given in PARLEY_ADMIN_PASSWORD."),
+            }
+            println!(
+                "parley: try  curl -s -H \"X-API-Key: {key}\" -H 'Content-Type: application/json' \
+                 -d '{{\"name\": \"my bot\"}}' {base}/new/v2.0/projects"
+            );
         }
-        match &first.generated_password {
-            Some(password) => println!("parley: admin password (shown only now, keep it safe): {password}"),
-            None => println!("parley: the admin password is the one given in PARLEY_ADMIN_PASSWORD."),
-        }
-        println!("parley: try  curl -H 'X-API-Key: <key>' http://{}/new/v2.0/projects", running.addr);
+        None => println!(
+            "parley: listening on {base}. A new API key: parley keys create --user EMAIL; a new password: \
+             parley users reset-password --email EMAIL"
+        ),
     }
+    println!("parley: the API reference is at {base}/ and the README's first steps go on from here.");
     running.until(shutdown_signal()).await.map_err(|e| e.to_string())
 }
 

@@ -243,6 +243,10 @@ impl IdentityStore for CachedStore {
         self.inner.people_by_email(email).await
     }
 
+    async fn set_password(&self, organisation: ObjectId, id: ObjectId, password_hash: String) -> StoreResult<bool> {
+        self.inner.set_password(organisation, id, password_hash).await
+    }
+
     async fn delete_user(&self, organisation: ObjectId, id: ObjectId) -> StoreResult<UserDeletion> {
         self.invalidating(self.inner.delete_user(organisation, id)).await
     }

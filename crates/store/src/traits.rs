@@ -49,6 +49,9 @@ pub trait IdentityStore: Send + Sync {
     /// Every person (not service user) with this email, across organisations, oldest first, each
     /// with their password hash.
     async fn people_by_email(&self, email: &str) -> StoreResult<Vec<(User, Option<String>)>>;
+    /// Sets a person's password hash and ends their OAuth2 sessions (their refresh tokens stop
+    /// working); false when the organisation has no such person.
+    async fn set_password(&self, organisation: ObjectId, id: ObjectId, password_hash: String) -> StoreResult<bool>;
     /// Deletes a user and with them their API keys, memberships, token sessions and the clients
     /// that act as them; refuses to delete an organisation's last admin.
     async fn delete_user(&self, organisation: ObjectId, id: ObjectId) -> StoreResult<UserDeletion>;

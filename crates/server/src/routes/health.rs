@@ -22,3 +22,11 @@ pub async fn ready(State(state): State<AppState>) -> Result<Json<Value>, ApiErro
     state.store.ready().await?;
     Ok(Json(json!({ "status": "ready", "engine": state.store.engine() })))
 }
+
+#[utoipa::path(get, path = "/version", tag = "health", security(), responses(
+    (status = 200, description = "`{name, version, engine}`: this build and the database it runs on"),
+))]
+/// `GET /version`: this build and the engine it runs on.
+pub async fn version(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({ "name": "parley", "version": env!("CARGO_PKG_VERSION"), "engine": state.store.engine() }))
+}

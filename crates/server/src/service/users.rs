@@ -42,3 +42,16 @@ pub async fn create_person(store: &dyn Store, person: NewPerson) -> Result<User,
     store.create_user(NewUser { user: user.clone(), password_hash }).await?;
     Ok(user)
 }
+
+/// Sets a person's password (checked like any new one) and ends their OAuth2 sessions; false
+/// when the organisation has no such person.
+pub async fn set_password(
+    store: &dyn Store,
+    organisation: ObjectId,
+    user: ObjectId,
+    password: String,
+) -> Result<bool, ServiceError> {
+    validate_password(&password)?;
+    let hash = hash_password(password).await?;
+    Ok(store.set_password(organisation, user, hash).await?)
+}

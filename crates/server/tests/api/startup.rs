@@ -133,3 +133,107 @@ async fn the_api_document_describes_records_and_updates_from_the_catalogue() {
     let operation = &document["paths"]["/new/v2.0/analytics"]["patch"];
     assert!(operation["responses"]["204"].is_object() && operation["responses"]["400"].is_object(), "{operation}");
 }
+
+/// Starts `parley serve` on a free port over `data_dir` and answers what it printed (its lines
+/// starting with `parley:`) once it is listening; the process is killed after.
+async fn banner(data_dir: &std::path::Path) -> Vec<String> {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_parley"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", &data_dir.display().to_string()])
+        .env_remove("PARLEY_DATABASE_URL")
+        .env_remove("PARLEY_ADMIN_API_KEY")
+        .env_remove("PARLEY_ADMIN_PASSWORD")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("parley starts");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut printed = Vec::new();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        let done = line.contains("the API reference is at");
+        printed.push(line);
+        if done {
+            break;
+        }
+    }
+    child.kill().await.unwrap();
+    printed
+}
+
+/// The first start prints a first call that works as printed, with the real key; a later start
+/// says how to get a new key or password, which the CLI then gives, and lists users in a table.
+#[tokio::test]
+async fn the_banner_shows_a_call_that_works_and_the_cli_recovers_access() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = banner(dir.path()).await;
+    let key = first.iter().find_map(|l| l.strip_prefix("parley: admin API key (shown only now, keep it safe): "));
+    let key = key.expect("the first start prints the key").to_owned();
+    let call = first.iter().find_map(|l| l.strip_prefix("parley: try  ")).expect("a first call").to_owned();
+    assert!(call.contains(&key), "the call has the real key: {call}");
+
+    // The call works as printed against a server over the same data.
+    let data_dir = dir.path().display().to_string();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let address = format!("127.0.0.1:{port}");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_parley"))
+        .args(["serve", "--listen", &address, "--data-dir", &data_dir])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let ready = async {
+        while reqwest::get(format!("http://{address}/health/live")).await.is_err() {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(20), ready).await.expect("the server starts");
+    let call = call.replace(&first_address(&first), &format!("http://{address}"));
+    let output = tokio::process::Command::new("bash").arg("-c").arg(&call).output().await.unwrap();
+    let answer: Json = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}: {call}"));
+    assert_eq!(answer["name"], "my bot", "{answer}");
+    assert!(answer["_id"].is_string());
+    child.kill().await.unwrap();
+
+    let later = banner(dir.path()).await;
+    assert!(later.iter().all(|l| !l.contains(&key)), "a later start shows no key: {later:?}");
+    assert!(later.iter().any(|l| l.contains("parley keys create --user EMAIL")), "{later:?}");
+
+    let (ok, text) = parley(&["users", "list", "--data-dir", &data_dir]);
+    assert!(ok, "{text}");
+    let rows: Vec<&str> = text.lines().collect();
+    assert!(rows[0].starts_with("USER ID") && rows[0].contains("EMAIL") && rows[0].contains("ROLES"), "{text}");
+    assert!(rows[1].contains("admin@localhost") && rows[1].contains("admin"), "{text}");
+    let (ok, text) = parley(&["users", "reset-password", "--email", "admin@localhost", "--data-dir", &data_dir]);
+    assert!(ok, "{text}");
+    assert!(text.starts_with("new password (shown only now): "), "{text}");
+    let (ok, text) = parley(&["users", "reset-password", "--email", "nobody@localhost", "--data-dir", &data_dir]);
+    assert!(!ok && text.contains("no user nobody@localhost"), "{text}");
+    let (ok, text) = parley(&["keys", "list", "--user", "admin@localhost", "--data-dir", &data_dir]);
+    assert!(ok && text.starts_with("KEY ID") && text.contains("bootstrap"), "{text}");
+}
+
+/// The address the first start printed its call to.
+fn first_address(printed: &[String]) -> String {
+    let line = printed.iter().find(|l| l.contains("the API reference is at")).unwrap();
+    let start = line.find("http://").unwrap();
+    line[start..].split('/').take(3).collect::<Vec<_>>().join("/")
+}
+
+#[tokio::test]
+async fn the_root_leads_to_the_reference_and_the_version_is_told() {
+    let app = spawn_app().await;
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let response = client.get(app.url("/")).send().await.unwrap();
+    assert_eq!(response.status(), 307);
+    assert_eq!(response.headers()["location"], "/reference");
+    let response = reqwest::get(app.url("/reference")).await.unwrap();
+    assert_eq!(response.headers()["content-type"], "text/html; charset=utf-8");
+    let html = response.text().await.unwrap();
+    assert!(html.contains("parley API reference") && html.contains("/new/v2.0/analytics/records"), "{html}");
+    let version: Json = reqwest::get(app.url("/version")).await.unwrap().json().await.unwrap();
+    assert_eq!(version["name"], "parley");
+    assert_eq!(version["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(version["engine"], "sqlite");
+}

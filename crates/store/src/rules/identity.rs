@@ -251,6 +251,21 @@ impl<E: Engine> IdentityStore for E {
         .await
     }
 
+    async fn set_password(&self, organisation: ObjectId, id: ObjectId, password_hash: String) -> StoreResult<bool> {
+        self.write(job!(|x| {
+            x.begin().await?;
+            let sql = "UPDATE users SET password_hash = ?3 WHERE organisation = ?1 AND id = ?2 AND kind = 'person'";
+            let params = [text(organisation), text(id), Value::Text(password_hash.clone())];
+            let changed = x.execute(&x.dialect().text(sql), &params).await? > 0;
+            if changed {
+                x.execute(&x.dialect().text("DELETE FROM oauth_sessions WHERE user_id = ?1"), &[text(id)]).await?;
+            }
+            x.commit().await?;
+            Ok(changed)
+        }))
+        .await
+    }
+
     async fn delete_user(&self, organisation: ObjectId, id: ObjectId) -> StoreResult<UserDeletion> {
         self.write(job!(|x| {
             x.begin().await?;
