@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use crate::ObjectId;
 use crate::error::{Error, Result};
 use crate::query::{DEFAULT_LIMIT, MAX_LIMIT};
-use crate::value::{Value, format_time, parse_time};
+use crate::value::{TIME_FORMS, Value, format_time, parse_time};
 
 /// The longest search accepted, in characters.
 pub const MAX_SEARCH_CHARS: usize = 512;
@@ -72,7 +72,7 @@ impl ConversationQuery {
         let project_id = ObjectId::parse(&project_id).map_err(|e| Error::invalid("projectId", e))?;
         let time = |name: &str| -> Result<Option<OffsetDateTime>> {
             text(name)
-                .map(|t| parse_time(&t).ok_or_else(|| Error::invalid(name, "must be an RFC 3339 date-time")))
+                .map(|t| crate::value::parse_query_time(&t).map_err(|_| Error::invalid(name, TIME_FORMS)))
                 .transpose()
         };
         let limit = match text("limit") {

@@ -55,6 +55,18 @@ impl Error {
         }
         self
     }
+
+    /// The error about one line of an NDJSON body: the line is named in the text too
+    /// (`Validation failed. Line 3: 'inputId' is required.`) and in the details.
+    pub fn at_line(mut self, line: usize) -> Self {
+        if let Error::Missing { detail, .. } | Error::Invalid { detail, .. } = &mut self {
+            *detail = match detail.strip_prefix("Validation failed. ") {
+                Some(rest) => format!("Validation failed. Line {line}: {rest}"),
+                None => format!("Line {line}: {detail}"),
+            };
+        }
+        self.with_detail("line", line)
+    }
 }
 
 fn field_details(field: &str) -> Map<String, Json> {

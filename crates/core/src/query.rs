@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use crate::error::{Error, Result};
 use crate::field::{FieldIndex, FieldType, RECORD_FIELDS, idx};
 use crate::record::Record;
-use crate::value::{Value, parse_time};
+use crate::value::{TIME_FORMS, Value};
 use crate::{ObjectId, field_index};
 
 /// The query string of the list endpoint, as text; [`RecordQuery::parse`] types it.
@@ -90,8 +90,7 @@ impl RecordQuery {
         let project_id = params.project_id.filter(|p| !p.is_empty()).ok_or_else(|| Error::missing("projectId"))?;
         let project_id = ObjectId::parse(&project_id).map_err(|e| Error::invalid("projectId", e))?;
         let time = |name: &str, text: Option<String>| -> Result<Option<OffsetDateTime>> {
-            text.map(|t| parse_time(&t).ok_or_else(|| Error::invalid(name, "must be an RFC 3339 date-time")))
-                .transpose()
+            text.map(|t| crate::value::parse_query_time(&t).map_err(|_| Error::invalid(name, TIME_FORMS))).transpose()
         };
         let filter = RecordFilter {
             project_id,

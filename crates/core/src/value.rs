@@ -148,6 +148,78 @@ pub fn parse_time(text: &str) -> Option<OffsetDateTime> {
     Some(truncate_to_millis(parsed.to_offset(time::UtcOffset::UTC)))
 }
 
+/// Parses a date-time as a query names one (OData literals, `from` and `to`): `YYYY-MM-DD`
+/// (midnight UTC) or `YYYY-MM-DDThh:mm[:ss[.fff…]](Z|±hh:mm)`, into UTC at millisecond precision
+/// (the precision parley stores). Bodies keep to RFC 3339 ([`parse_time`]).
+pub fn parse_date_time(text: &str) -> Result<OffsetDateTime, String> {
+    use time::{Date, Month, PrimitiveDateTime, Time, UtcOffset};
+    let invalid = || format!("'{text}' is not a date-time such as 2024-05-01T00:00:00Z");
+    let b = text.as_bytes();
+    let num = |range: std::ops::Range<usize>| -> Option<u32> {
+        let part = b.get(range)?;
+        if part.iter().all(u8::is_ascii_digit) { std::str::from_utf8(part).ok()?.parse().ok() } else { None }
+    };
+    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
+        return Err(invalid());
+    }
+    let (year, month, day) =
+        (num(0..4).ok_or_else(invalid)?, num(5..7).ok_or_else(invalid)?, num(8..10).ok_or_else(invalid)?);
+    let month = u8::try_from(month).ok().and_then(|m| Month::try_from(m).ok()).ok_or_else(invalid)?;
+    let date = Date::from_calendar_date(year as i32, month, day as u8).map_err(|_| invalid())?;
+    if b.len() == 10 {
+        return Ok(PrimitiveDateTime::new(date, Time::MIDNIGHT).assume_utc());
+    }
+    if !matches!(b[10], b'T' | b't') || b.len() < 16 || b[13] != b':' {
+        return Err(invalid());
+    }
+    let (hour, minute) = (num(11..13).ok_or_else(invalid)?, num(14..16).ok_or_else(invalid)?);
+    let mut i = 16;
+    let mut second = 0;
+    let mut nanos = 0u32;
+    if b.get(i) == Some(&b':') {
+        second = num(i + 1..i + 3).ok_or_else(invalid)?;
+        i += 3;
+        if b.get(i) == Some(&b'.') {
+            let digits = b[i + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+            if digits == 0 {
+                return Err(invalid());
+            }
+            let millis: String = b[i + 1..i + 1 + digits].iter().take(3).map(|&c| c as char).collect();
+            nanos = format!("{millis:0<3}").parse::<u32>().map_err(|_| invalid())? * 1_000_000;
+            i += 1 + digits;
+        }
+    }
+    let offset = match &b[i..] {
+        [b'Z' | b'z'] => UtcOffset::UTC,
+        [sign @ (b'+' | b'-'), ..] if b.len() == i + 6 && b[i + 3] == b':' => {
+            let hours = num(i + 1..i + 3).ok_or_else(invalid)? as i8;
+            let minutes = num(i + 4..i + 6).ok_or_else(invalid)? as i8;
+            let (hours, minutes) = if *sign == b'-' { (-hours, -minutes) } else { (hours, minutes) };
+            UtcOffset::from_hms(hours, minutes, 0).map_err(|_| invalid())?
+        }
+        _ => return Err(invalid()),
+    };
+    let time = Time::from_hms_nano(hour as u8, minute as u8, second as u8, nanos).map_err(|_| invalid())?;
+    let local = PrimitiveDateTime::new(date, time).assume_offset(offset);
+    let utc = local.checked_to_offset(UtcOffset::UTC).ok_or_else(invalid)?;
+    Ok(utc)
+}
+
+/// What a date-time in a query may look like, for errors.
+pub const TIME_FORMS: &str =
+    "must be a date-time such as 2024-05-01T12:00:00Z, 2024-05-01T14:00+02:00 or 2024-05-01 (midnight UTC)";
+
+/// [`parse_date_time`] of a query parameter's value, where a `+` that was not percent-encoded
+/// arrived as a space: `2024-05-01T12:00:00 02:00` is `…+02:00`.
+pub fn parse_query_time(text: &str) -> Result<OffsetDateTime, String> {
+    match text.rsplit_once(' ') {
+        Some((time, offset)) if offset.len() == 5 && offset.as_bytes()[2] == b':' => {
+            parse_date_time(&format!("{time}+{offset}"))
+        }
+        _ => parse_date_time(text),
+    }
+}
+
 /// The canonical wire form: UTC with milliseconds, e.g. `2024-05-01T12:00:00.000Z`.
 pub fn format_time(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
@@ -232,5 +304,30 @@ mod tests {
         let f = field("intentScore");
         assert!(Value::from_json(f, json!(0)).is_ok());
         assert!(Value::from_json(f, json!(1.5)).is_err());
+    }
+}
+
+#[cfg(test)]
+mod query_time_tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn a_query_takes_the_date_time_forms_odata_does() {
+        let noon = datetime!(2024-05-01 12:00 UTC);
+        for text in [
+            "2024-05-01T12:00:00Z",
+            "2024-05-01T12:00:00.000Z",
+            "2024-05-01T12:00Z",
+            "2024-05-01T14:00:00+02:00",
+            "2024-05-01T14:00:00 02:00",
+            "2024-05-01T07:00-05:00",
+        ] {
+            assert_eq!(parse_query_time(text), Ok(noon), "{text}");
+        }
+        assert_eq!(parse_query_time("2024-05-01"), Ok(datetime!(2024-05-01 0:00 UTC)));
+        for text in ["yesterday", "2024-13-01", "1714564800000", "2024-05-01T12", ""] {
+            assert!(parse_query_time(text).is_err(), "{text}");
+        }
     }
 }

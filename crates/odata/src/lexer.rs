@@ -1,7 +1,8 @@
 //! Tokens of the expression syntax shared by `$filter`, `$apply`, `$orderby` and `$select`, each
 //! with the byte offset where it starts.
 
-use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
+pub use parley_core::value::parse_date_time;
+use time::OffsetDateTime;
 
 use crate::error::ParseError;
 
@@ -213,61 +214,6 @@ fn date_time_at(text: &str, start: usize) -> Result<(OffsetDateTime, usize), Str
         }
     }
     parse_date_time(&literal).map(|t| (t, end))
-}
-
-/// Parses `YYYY-MM-DD` (midnight UTC) or `YYYY-MM-DDThh:mm[:ss[.fff…]](Z|±hh:mm)`, into UTC at
-/// millisecond precision (the precision parley stores).
-pub fn parse_date_time(text: &str) -> Result<OffsetDateTime, String> {
-    let invalid = || format!("'{text}' is not a date-time such as 2024-05-01T00:00:00Z");
-    let b = text.as_bytes();
-    let num = |range: std::ops::Range<usize>| -> Option<u32> {
-        let part = b.get(range)?;
-        if part.iter().all(u8::is_ascii_digit) { std::str::from_utf8(part).ok()?.parse().ok() } else { None }
-    };
-    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
-        return Err(invalid());
-    }
-    let (year, month, day) =
-        (num(0..4).ok_or_else(invalid)?, num(5..7).ok_or_else(invalid)?, num(8..10).ok_or_else(invalid)?);
-    let month = u8::try_from(month).ok().and_then(|m| Month::try_from(m).ok()).ok_or_else(invalid)?;
-    let date = Date::from_calendar_date(year as i32, month, day as u8).map_err(|_| invalid())?;
-    if b.len() == 10 {
-        return Ok(PrimitiveDateTime::new(date, Time::MIDNIGHT).assume_utc());
-    }
-    if !matches!(b[10], b'T' | b't') || b.len() < 16 || b[13] != b':' {
-        return Err(invalid());
-    }
-    let (hour, minute) = (num(11..13).ok_or_else(invalid)?, num(14..16).ok_or_else(invalid)?);
-    let mut i = 16;
-    let mut second = 0;
-    let mut nanos = 0u32;
-    if b.get(i) == Some(&b':') {
-        second = num(i + 1..i + 3).ok_or_else(invalid)?;
-        i += 3;
-        if b.get(i) == Some(&b'.') {
-            let digits = b[i + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
-            if digits == 0 {
-                return Err(invalid());
-            }
-            let millis: String = b[i + 1..i + 1 + digits].iter().take(3).map(|&c| c as char).collect();
-            nanos = format!("{millis:0<3}").parse::<u32>().map_err(|_| invalid())? * 1_000_000;
-            i += 1 + digits;
-        }
-    }
-    let offset = match &b[i..] {
-        [b'Z' | b'z'] => UtcOffset::UTC,
-        [sign @ (b'+' | b'-'), ..] if b.len() == i + 6 && b[i + 3] == b':' => {
-            let hours = num(i + 1..i + 3).ok_or_else(invalid)? as i8;
-            let minutes = num(i + 4..i + 6).ok_or_else(invalid)? as i8;
-            let (hours, minutes) = if *sign == b'-' { (-hours, -minutes) } else { (hours, minutes) };
-            UtcOffset::from_hms(hours, minutes, 0).map_err(|_| invalid())?
-        }
-        _ => return Err(invalid()),
-    };
-    let time = Time::from_hms_nano(hour as u8, minute as u8, second as u8, nanos).map_err(|_| invalid())?;
-    let local = PrimitiveDateTime::new(date, time).assume_offset(offset);
-    let utc = local.checked_to_offset(UtcOffset::UTC).ok_or_else(invalid)?;
-    Ok(utc)
 }
 
 #[cfg(test)]

@@ -181,18 +181,42 @@ fn parse_json(bytes: &[u8]) -> Result<Json, ApiError> {
             error
         }
         JsonError::Syntax(e) => {
+            let hint = if looks_like_ndjson(bytes) {
+                "; it looks like NDJSON (one JSON object per line): send it with Content-Type: application/x-ndjson"
+            } else {
+                ""
+            };
             let mut error = ApiError::new(
                 ErrorCode::Invalid,
                 format!(
-                    "Validation failed. The body is not valid JSON: {e} (line {}, column {}).",
+                    "Validation failed. The body is not valid JSON at line {}, column {}: {}{hint}.",
                     e.line(),
-                    e.column()
+                    e.column(),
+                    without_position(&e)
                 ),
             );
             error.details.insert("field".into(), "body".into());
             error
         }
     })
+}
+
+/// What serde_json says is wrong, without the position it appends (said once, by the caller).
+fn without_position(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    match text.rfind(" at line ") {
+        Some(at) => text[..at].to_owned(),
+        None => text,
+    }
+}
+
+/// Whether a body that is not one JSON value is several, one per line.
+fn looks_like_ndjson(bytes: &[u8]) -> bool {
+    let mut lines = bytes.split(|b| *b == b'\n').filter(|line| !line.iter().all(u8::is_ascii_whitespace));
+    let first_two = [lines.next(), lines.next()];
+    first_two
+        .iter()
+        .all(|line| line.is_some_and(|line| serde_json::from_slice::<Json>(line).is_ok_and(|v| v.is_object())))
 }
 
 /// The rows of an ingest request: a JSON array, or NDJSON (one row per line).
@@ -229,7 +253,7 @@ impl IngestBody {
 pub fn at_row(e: parley_core::Error, index: usize, lines: Option<&[usize]>) -> parley_core::Error {
     let e = e.with_detail("index", index);
     match lines.and_then(|lines| lines.get(index)) {
-        Some(line) => e.with_detail("line", *line),
+        Some(line) => e.at_line(*line),
         None => e,
     }
 }
@@ -293,7 +317,12 @@ fn parse_ndjson(bytes: &[u8]) -> Result<(Vec<serde_json::Value>, Vec<usize>), Ap
                 }
                 JsonError::Syntax(e) => ApiError::new(
                     ErrorCode::Invalid,
-                    format!("Validation failed. Line {} is not valid JSON: {e}.", line_number + 1),
+                    format!(
+                        "Validation failed. Line {} is not valid JSON at column {}: {}.",
+                        line_number + 1,
+                        e.column(),
+                        without_position(&e)
+                    ),
                 ),
             };
             error.details.insert("index".into(), records.len().into());

@@ -158,3 +158,69 @@ async fn a_misspelt_field_names_the_field_meant() {
     let body = crate::helpers::assert_invalid(response, 1005, path, "nme").await;
     assert!(body["detail"].as_str().unwrap().ends_with("did you mean 'name'?"), "{body}");
 }
+
+#[tokio::test]
+async fn errors_say_the_line_once_and_hint_at_ndjson_sent_as_json() {
+    let app = spawn_app().await;
+    let project = app.create_project().await;
+    let path = "/new/v2.0/analytics/records";
+    let good = format!(r#"{{"projectId":"{project}","contactId":"c","sessionId":"s","inputId":"i1"}}"#);
+    let send = |body: String, media: &'static str| {
+        app.request(Method::POST, path).header("Content-Type", media).body(body).send()
+    };
+
+    // A field of line 3 (a blank line counts) is named with its line, in the text and the details.
+    let missing = format!(r#"{{"projectId":"{project}","contactId":"c","sessionId":"s"}}"#);
+    let response = send(format!("{good}\n\n{missing}\n"), "application/x-ndjson").await.unwrap();
+    let body = assert_problem(response, 400, 1000, path).await;
+    assert_eq!(body["detail"], "Validation failed. Line 3: 'inputId' is required.");
+    assert_eq!((body["details"]["line"].clone(), body["details"]["index"].clone()), (json!(3), json!(1)));
+
+    // Broken JSON on a line: its line and column, once.
+    let response = send(format!("{good}\n{{\"projectId\": oops}}\n"), "application/x-ndjson").await.unwrap();
+    let body = assert_problem(response, 400, 1005, path).await;
+    assert_eq!(body["detail"], "Validation failed. Line 2 is not valid JSON at column 15: expected value.");
+
+    // NDJSON sent as JSON: where it stops being one value, and what to send instead.
+    let response = send(format!("{good}\n{good}\n"), "application/json").await.unwrap();
+    let body = assert_problem(response, 400, 1005, path).await;
+    let detail = body["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("Validation failed. The body is not valid JSON at line 2, column 1: trailing characters")
+    );
+    assert!(detail.ends_with("send it with Content-Type: application/x-ndjson."), "{detail}");
+    assert_eq!(detail.matches("line 2").count(), 1, "{detail}");
+    // Plain broken JSON gets no such hint.
+    let response = send("[{\"projectId\": }]".into(), "application/json").await.unwrap();
+    let body = assert_problem(response, 400, 1005, path).await;
+    assert!(!body["detail"].as_str().unwrap().contains("NDJSON"), "{body}");
+}
+
+#[tokio::test]
+async fn a_missing_field_is_1000_on_every_route() {
+    let app = spawn_app().await;
+    let project = app.create_project().await;
+    let cases = [
+        (
+            Method::PATCH,
+            "/new/v2.0/analytics".to_owned(),
+            json!({"projectId": project, "contactId": "c"}),
+            "properties",
+        ),
+        (Method::PATCH, "/new/v2.0/analytics".to_owned(), json!({"contactId": "c", "properties": {}}), "projectId"),
+        (Method::POST, "/new/v2.0/analytics/records".to_owned(), json!([{"projectId": project}]), "contactId"),
+        (Method::POST, "/new/v2.0/conversations/messages".to_owned(), json!([{"projectId": project}]), "messageId"),
+        (Method::POST, "/new/v2.0/projects".to_owned(), json!({}), "name"),
+        (Method::POST, "/new/v2.0/users".to_owned(), json!({"name": "x"}), "email"),
+        (Method::DELETE, format!("/new/v2.0/analytics/{project}"), json!({}), "contactIds"),
+        (Method::POST, format!("/new/v2.0/projects/{project}/goals"), json!({"name": "g"}), "steps"),
+        (Method::POST, format!("/new/v2.0/projects/{project}/members"), json!({}), "userId"),
+    ];
+    for (method, path, body, field) in cases {
+        let response = app.request(method, &path).json(&body).send().await.unwrap();
+        let problem = assert_problem(response, 400, 1000, &path).await;
+        assert_eq!(problem["details"]["field"], field, "{path}: {problem}");
+        let detail = problem["detail"].as_str().unwrap();
+        assert!(detail.starts_with(&format!("Validation failed. '{field}' is required")), "{detail}");
+    }
+}
