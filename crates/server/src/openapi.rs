@@ -6,6 +6,7 @@ use axum::Extension;
 use axum::body::Bytes;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use parley_core::field::Origin;
 use parley_core::{
     ESCALATION_FIELDS, EXECUTED_STEP_FIELDS, Field, FieldType, GOAL_EVENT_FIELDS, MESSAGE_FIELDS, RECORD_FIELDS,
 };
@@ -52,83 +53,74 @@ fn catalogue_schema(fields: &[Field], description: &str) -> RefOr<Schema> {
     RefOr::T(Schema::Object(object.build()))
 }
 
-/// An analytics record as every representation shows it.
-pub struct RecordSchema;
-
-impl PartialSchema for RecordSchema {
-    fn schema() -> RefOr<Schema> {
-        catalogue_schema(RECORD_FIELDS, "An analytics record (docs/contract/records.md).")
+/// The schema of a row of a field catalogue as ingest takes it: the fields a client sets, the
+/// required ones required, any other name refused; the fields parley sets are read-only (an
+/// exported row may carry them back, and they are ignored).
+fn ingest_schema(fields: &[Field], description: &str) -> RefOr<Schema> {
+    let mut object = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some(description))
+        .additional_properties(Some(schema::AdditionalProperties::FreeForm(false)));
+    for field in fields {
+        let server = field.origin == Origin::Server;
+        let mut property = field_schema(field.ty, true);
+        if let Schema::Object(object) = &mut property {
+            object.read_only = server.then_some(true);
+        }
+        object = object.property(field.name, property);
+        if field.origin == Origin::Required {
+            object = object.required(field.name);
+        }
     }
+    RefOr::T(Schema::Object(object.build()))
 }
 
-/// A conversation message as every representation shows it.
-pub struct MessageSchema;
+/// A row of a collection as every representation shows it (`$stored`, named `$stored_name`), and
+/// as ingest takes it (`$new`, named `$new_name`), both from its field catalogue.
+macro_rules! catalogue_schemas {
+    ($stored:ident $stored_name:literal, $new:ident $new_name:literal, $fields:expr, $what:literal) => {
+        #[doc = concat!($what, " as every representation shows it.")]
+        pub struct $stored;
 
-impl PartialSchema for MessageSchema {
-    fn schema() -> RefOr<Schema> {
-        catalogue_schema(MESSAGE_FIELDS, "A conversation message (docs/contract/conversations.md).")
-    }
+        impl PartialSchema for $stored {
+            fn schema() -> RefOr<Schema> {
+                catalogue_schema($fields, concat!($what, "."))
+            }
+        }
+
+        impl ToSchema for $stored {
+            fn name() -> std::borrow::Cow<'static, str> {
+                $stored_name.into()
+            }
+        }
+
+        #[doc = concat!($what, " as ingest takes it.")]
+        pub struct $new;
+
+        impl PartialSchema for $new {
+            fn schema() -> RefOr<Schema> {
+                ingest_schema($fields, concat!($what, ", as ingest takes it."))
+            }
+        }
+
+        impl ToSchema for $new {
+            fn name() -> std::borrow::Cow<'static, str> {
+                $new_name.into()
+            }
+        }
+    };
 }
 
-impl ToSchema for MessageSchema {
-    fn name() -> std::borrow::Cow<'static, str> {
-        "ConversationMessage".into()
-    }
-}
-
-/// An executed step as every representation shows it.
-pub struct ExecutedStepSchema;
-
-impl PartialSchema for ExecutedStepSchema {
-    fn schema() -> RefOr<Schema> {
-        catalogue_schema(
-            EXECUTED_STEP_FIELDS,
-            "A step a bot went through in a session (docs/contract/conversations.md).",
-        )
-    }
-}
-
-impl ToSchema for ExecutedStepSchema {
-    fn name() -> std::borrow::Cow<'static, str> {
-        "ExecutedStep".into()
-    }
-}
-
-/// A write of an escalation as ingest takes it, and an escalation as every representation shows it.
-pub struct EscalationSchema;
-
-impl PartialSchema for EscalationSchema {
-    fn schema() -> RefOr<Schema> {
-        catalogue_schema(ESCALATION_FIELDS, "A handover to a human agent (docs/contract/conversations.md).")
-    }
-}
-
-impl ToSchema for EscalationSchema {
-    fn name() -> std::borrow::Cow<'static, str> {
-        "LiveAgentEscalation".into()
-    }
-}
-
-/// A goal event as ingest takes it and every representation shows it.
-pub struct GoalEventSchema;
-
-impl PartialSchema for GoalEventSchema {
-    fn schema() -> RefOr<Schema> {
-        catalogue_schema(GOAL_EVENT_FIELDS, "A goal step reached in a session (docs/contract/conversations.md).")
-    }
-}
-
-impl ToSchema for GoalEventSchema {
-    fn name() -> std::borrow::Cow<'static, str> {
-        "GoalEvent".into()
-    }
-}
-
-impl ToSchema for RecordSchema {
-    fn name() -> std::borrow::Cow<'static, str> {
-        "AnalyticsRecord".into()
-    }
-}
+catalogue_schemas!(RecordSchema "AnalyticsRecord", NewRecordSchema "NewAnalyticsRecord", RECORD_FIELDS,
+    "An analytics record (docs/contract/records.md)");
+catalogue_schemas!(MessageSchema "ConversationMessage", NewMessageSchema "NewConversationMessage", MESSAGE_FIELDS,
+    "A conversation message (docs/contract/conversations.md)");
+catalogue_schemas!(ExecutedStepSchema "ExecutedStep", NewExecutedStepSchema "NewExecutedStep", EXECUTED_STEP_FIELDS,
+    "A step a bot went through in a session (docs/contract/conversations.md)");
+catalogue_schemas!(EscalationSchema "LiveAgentEscalation", EscalationWriteSchema "LiveAgentEscalationWrite",
+    ESCALATION_FIELDS, "A handover to a human agent (docs/contract/conversations.md)");
+catalogue_schemas!(GoalEventSchema "GoalEvent", NewGoalEventSchema "NewGoalEvent", GOAL_EVENT_FIELDS,
+    "A goal step reached in a session (docs/contract/conversations.md)");
 
 /// The body of `PATCH /analytics`.
 pub struct UpdateRequestSchema;
@@ -207,13 +199,132 @@ impl Modify for Credentials {
     }
 }
 
+/// The OData services (docs/odata.md), which have their own grammar and are described in full by
+/// their `$metadata`: the document lists their addresses and system query options, so that a
+/// client of the REST API finds them here too.
+struct ODataPaths;
+
+impl Modify for ODataPaths {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
+        use utoipa::openapi::{Required, ResponseBuilder};
+        let sets: Vec<String> =
+            parley_odata::EntityType::all(parley_odata::IdName::Id).into_iter().map(|e| e.set.to_owned()).collect();
+        let text = |description: &str| {
+            ObjectBuilder::new().schema_type(Type::String).description(Some(description.to_owned())).build()
+        };
+        let set = ParameterBuilder::new()
+            .name("entitySet")
+            .parameter_in(ParameterIn::Path)
+            .required(Required::True)
+            .schema(Some(ObjectBuilder::new().schema_type(Type::String).enum_values(Some(sets)).build()))
+            .build();
+        let option = |name: &str, description: &str| {
+            ParameterBuilder::new()
+                .name(name)
+                .parameter_in(ParameterIn::Query)
+                .required(Required::False)
+                .schema(Some(text(description)))
+                .description(Some(description))
+                .build()
+        };
+        let options = [
+            ("$filter", "A boolean expression over the properties"),
+            ("$select", "Properties to answer, comma-separated"),
+            ("$orderby", "Properties with asc or desc, comma-separated"),
+            ("$top", "At most this many rows"),
+            ("$skip", "Leave out this many rows first"),
+            ("$count", "true adds @odata.count"),
+            ("$apply", "filter, groupby and aggregate transformations"),
+            ("$skiptoken", "From @odata.nextLink"),
+            ("$format", "json, xml or csv"),
+        ];
+        let answer = |description: &str, media: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    media,
+                    utoipa::openapi::content::ContentBuilder::new().schema(Some(ObjectBuilder::new())).build(),
+                )
+                .build()
+        };
+        let error = || {
+            ResponseBuilder::new()
+                .description("An OData error: {\"error\": {\"code\", \"message\"}}")
+                .content("application/json", utoipa::openapi::content::ContentBuilder::new().build())
+                .build()
+        };
+        let operation = |summary: &str, parameters: Vec<utoipa::openapi::path::Parameter>, media: &str| {
+            OperationBuilder::new()
+                .tag("odata")
+                .summary(Some(summary))
+                .description(Some("Also under /v2.3, where each key is called _id."))
+                .parameters(Some(parameters))
+                .response("200", answer(summary, media))
+                .response("400", error())
+                .response("401", error())
+                .response("403", error())
+                .build()
+        };
+        let with_options = || {
+            let mut parameters = vec![set.clone()];
+            parameters.extend(options.iter().map(|(name, description)| option(name, description)));
+            parameters
+        };
+        let key = ParameterBuilder::new()
+            .name("id")
+            .parameter_in(ParameterIn::Path)
+            .required(Required::True)
+            .schema(Some(text("The row's key")))
+            .build();
+        openapi.paths.add_path_operation(
+            "/v2.4/",
+            vec![HttpMethod::Get],
+            operation("The service document: every entity set", Vec::new(), "application/json"),
+        );
+        openapi.paths.add_path_operation(
+            "/v2.4/$metadata",
+            vec![HttpMethod::Get],
+            operation("The entity types and sets, as CSDL XML", Vec::new(), "application/xml"),
+        );
+        openapi.paths.add_path_operation(
+            "/v2.4/{entitySet}",
+            vec![HttpMethod::Get],
+            operation(
+                "The rows of an entity set the options select, a page at a time",
+                with_options(),
+                "application/json",
+            ),
+        );
+        let mut counted = with_options();
+        counted.retain(|p| {
+            !["$top", "$skip", "$skiptoken", "$select", "$orderby", "$format", "$count"].contains(&p.name.as_str())
+        });
+        openapi.paths.add_path_operation(
+            "/v2.4/{entitySet}/$count",
+            vec![HttpMethod::Get],
+            operation("How many rows the options select, as text", counted, "text/plain"),
+        );
+        openapi.paths.add_path_operation(
+            "/v2.4/{entitySet}('{id}')",
+            vec![HttpMethod::Get],
+            operation(
+                "One row by its key",
+                vec![set.clone(), key, option("$select", "Properties to answer")],
+                "application/json",
+            ),
+        );
+    }
+}
+
 /// What the document says beside its operations, which the router adds as it registers them
 /// (`crate::app`).
 #[derive(OpenApi)]
 #[openapi(
     info(title = "parley", description = "Analytics store for conversational AI agents. Every route under /new/v2.0 is also served under /v2.0, and the health routes under both prefixes too."),
+    servers((url = "/", description = "This server")),
     components(schemas(Problem)),
-    modifiers(&Credentials),
+    modifiers(&Credentials, &ODataPaths),
     security(("apiKeyHeader" = []), ("apiKeyQuery" = []), ("bearer" = []))
 )]
 pub struct ApiDoc;

@@ -146,7 +146,7 @@ pub async fn page(Extension(Reference(bytes)): Extension<Reference>) -> Response
 }
 
 #[utoipa::path(get, path = "/", tag = "meta", security(), responses(
-    (status = 307, description = "To the API reference"),
+    (status = 307, description = "To the API reference", headers(("location" = String, description = "/reference"))),
 ))]
 /// `GET /`: the API reference, until there is a dashboard to show.
 pub async fn home() -> Redirect {

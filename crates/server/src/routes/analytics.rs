@@ -12,7 +12,7 @@ use super::tasks::TaskView;
 use super::{IngestResult, require_project, writable_projects};
 use crate::extract::{ApiJson, IngestBody, PathId, QueryParams};
 use crate::negotiate::Format;
-use crate::openapi::{ErasureRequestSchema, RecordSchema, UpdateRequestSchema};
+use crate::openapi::{ErasureRequestSchema, NewRecordSchema, RecordSchema, UpdateRequestSchema};
 use crate::problem::{ApiError, BodyRejection};
 use crate::represent::{Body, Collection, Page, PageRef, fields_of, respond};
 use crate::state::AppState;
@@ -58,8 +58,8 @@ pub async fn update_records(
     path = "/analytics/records",
     tag = "analytics",
     request_body(content(
-        (Vec<RecordSchema> = "application/json"),
-        (RecordSchema = "application/x-ndjson"),
+        (Vec<NewRecordSchema> = "application/json"),
+        (NewRecordSchema = "application/x-ndjson"),
     ), description = "A JSON array of records, or one record per line (NDJSON); at most 10 000 records or 16 MiB"),
     responses(
         (status = 201, description = "Stored (durable)", body = IngestResult),

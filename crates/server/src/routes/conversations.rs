@@ -18,7 +18,7 @@ use serde_json::{Map, Value as Json};
 use super::{IngestResult, NewRow, require_project};
 use crate::extract::IngestBody;
 use crate::negotiate::Format;
-use crate::openapi::MessageSchema;
+use crate::openapi::{MessageSchema, NewMessageSchema};
 use crate::problem::{ApiError, BodyRejection};
 use crate::represent::{Body, Collection, Page, PageRef, respond};
 use crate::state::AppState;
@@ -60,8 +60,8 @@ const MAX_TRANSCRIPT: u32 = 100_000;
     path = "/conversations/messages",
     tag = "conversations",
     request_body(content(
-        (Vec<MessageSchema> = "application/json"),
-        (MessageSchema = "application/x-ndjson"),
+        (Vec<NewMessageSchema> = "application/json"),
+        (NewMessageSchema = "application/x-ndjson"),
     ), description = "A JSON array of messages, or one message per line (NDJSON); at most 10 000 messages or 16 MiB"),
     responses(
         (status = 201, description = "Stored (durable); the sessions they name are up to date", body = IngestResult),
@@ -91,6 +91,39 @@ fn query_pairs(raw: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
         .map_err(|e| ApiError::from(Error::invalid("query", format!("is not a valid query string: {e}"))))
 }
 
+/// A session's summary in the conversations index (docs/contract/conversations.md, "Reading").
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(as = ConversationSummary)]
+pub struct SummaryView {
+    _id: String,
+    #[schema(rename = "sessionId")]
+    session_id: String,
+    #[schema(rename = "contactId")]
+    contact_id: String,
+    #[schema(rename = "projectId")]
+    project_id: String,
+    #[schema(rename = "projectName")]
+    project_name: Option<String>,
+    channel: Option<String>,
+    #[schema(rename = "flowName")]
+    flow_name: Option<String>,
+    #[schema(rename = "endpointName")]
+    endpoint_name: Option<String>,
+    /// How many messages the session has.
+    messages: u64,
+    /// The first message's time.
+    #[schema(rename = "startTime", format = DateTime)]
+    start_time: String,
+    /// The last message's time.
+    #[schema(rename = "endTime", format = DateTime)]
+    end_time: String,
+    /// The non-null ratings of its messages and records, in time order.
+    ratings: Vec<f64>,
+    #[schema(rename = "ratingComments")]
+    rating_comments: Vec<String>,
+}
+
 /// One summary as the index shows it.
 fn summary(item: &ConversationSummary) -> Map<String, Json> {
     item.to_json()
@@ -113,7 +146,7 @@ fn summary(item: &ConversationSummary) -> Map<String, Json> {
         ("previous" = Option<String>, Query, description = "Cursor from previousCursor"),
     ),
     responses(
-        (status = 200, description = "One summary per session with messages, newest last message first: {items, total, _links}"),
+        (status = 200, description = "One summary per session with messages, newest last message first: {items, total, _links}", body = Page<SummaryView>),
         ApiError,
     )
 )]
@@ -220,7 +253,7 @@ pub async fn read_conversation(
         ("projectId" = String, Query, description = "The project (required)"),
     ),
     responses(
-        (status = 200, description = "The transcript is gone from every read path; the session stays, with no messages. The body is {}"),
+        (status = 200, description = "The transcript is gone from every read path; the session stays, with no messages. The body is {}", body = serde_json::Map<String, serde_json::Value>),
         ApiError,
     )
 )]

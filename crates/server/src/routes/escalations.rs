@@ -9,7 +9,7 @@ use serde_json::Value as Json;
 use super::{IngestResult, NewRow};
 use crate::extract::IngestBody;
 use crate::negotiate::Format;
-use crate::openapi::EscalationSchema;
+use crate::openapi::EscalationWriteSchema;
 use crate::problem::{ApiError, BodyRejection};
 use crate::state::AppState;
 
@@ -40,8 +40,8 @@ impl NewRow for NewEscalation {
     path = "/analytics/escalations",
     tag = "conversations",
     request_body(content(
-        (Vec<EscalationSchema> = "application/json"),
-        (EscalationSchema = "application/x-ndjson"),
+        (Vec<EscalationWriteSchema> = "application/json"),
+        (EscalationWriteSchema = "application/x-ndjson"),
     ), description = "A JSON array of escalation writes, or one per line (NDJSON); at most 10 000 or 16 MiB. An escalation is sent again as its status changes"),
     responses(
         (status = 201, description = "Stored (durable), merged by event time; the sessions they name are up to date", body = IngestResult),

@@ -14,7 +14,7 @@ use serde_json::Value as Json;
 use super::{IngestResult, NewRow};
 use crate::extract::IngestBody;
 use crate::negotiate::Format;
-use crate::openapi::GoalEventSchema;
+use crate::openapi::NewGoalEventSchema;
 use crate::problem::{ApiError, BodyRejection};
 use crate::state::AppState;
 
@@ -58,8 +58,8 @@ impl NewRow for NewGoalEvent {
     path = "/analytics/goalevents",
     tag = "conversations",
     request_body(content(
-        (Vec<GoalEventSchema> = "application/json"),
-        (GoalEventSchema = "application/x-ndjson"),
+        (Vec<NewGoalEventSchema> = "application/json"),
+        (NewGoalEventSchema = "application/x-ndjson"),
     ), description = "A JSON array of goal events, or one per line (NDJSON); at most 10 000 events or 16 MiB"),
     responses(
         (status = 201, description = "Stored (durable); the sessions they name are up to date", body = IngestResult),

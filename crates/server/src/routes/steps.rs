@@ -9,7 +9,7 @@ use serde_json::Value as Json;
 use super::{IngestResult, NewRow};
 use crate::extract::IngestBody;
 use crate::negotiate::Format;
-use crate::openapi::ExecutedStepSchema;
+use crate::openapi::NewExecutedStepSchema;
 use crate::problem::{ApiError, BodyRejection};
 use crate::state::AppState;
 
@@ -39,8 +39,8 @@ impl NewRow for NewStep {
     path = "/analytics/steps",
     tag = "conversations",
     request_body(content(
-        (Vec<ExecutedStepSchema> = "application/json"),
-        (ExecutedStepSchema = "application/x-ndjson"),
+        (Vec<NewExecutedStepSchema> = "application/json"),
+        (NewExecutedStepSchema = "application/x-ndjson"),
     ), description = "A JSON array of executed steps, or one per line (NDJSON); at most 10 000 steps or 16 MiB"),
     responses(
         (status = 201, description = "Stored (durable); the step catalogue and the sessions they name are up to date", body = IngestResult),

@@ -23,6 +23,7 @@ mod logs;
 mod members;
 mod oauth;
 mod odata;
+mod openapi_conformance;
 mod openapi_routes;
 mod outage;
 mod pending;
