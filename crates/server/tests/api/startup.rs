@@ -107,8 +107,29 @@ async fn a_missing_database_says_so_and_migrate_can_create_it() {
     assert!(ok && text.contains("database created") && text.contains("migrations applied"), "{text}");
     let (ok, text) = parley(&["migrate", "--create-database", "--database", &url]);
     assert!(ok && !text.contains("database created") && text.contains("migrations applied"), "{text}");
+
+    // The read-only role docs/bi-tools.md gives BI tools can read every table it names.
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/bi-tools.md")).unwrap();
+    let sql = doc.split("```sql").nth(1).and_then(|rest| rest.split("```").next()).expect("the role's SQL");
+    let role = format!("bi_{}", parley_core::ObjectId::generate());
+    let sql = sql.replace("ROLE bi ", &format!("ROLE {role} ")).replace("TO bi;", &format!("TO {role};"));
+    let sql = sql.replace("PASSWORD '…'", "PASSWORD 'read-only'");
+    let database = parley_store::testing::postgres_client(&url).await;
+    database.batch_execute(&sql).await.unwrap_or_else(|e| panic!("{e}: {sql}"));
+    let tables: Vec<&str> =
+        sql.split("GRANT SELECT ON").nth(1).unwrap().split(" TO ").next().unwrap().split(',').map(str::trim).collect();
+    assert!(tables.len() >= 11, "{tables:?}");
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let as_bi = format!("{scheme}://{role}:read-only@{}", rest.split_once('@').map_or(rest, |(_, host)| host));
+    let bi = parley_store::testing::postgres_client(&as_bi).await;
+    for table in &tables {
+        bi.query_one(&format!("SELECT count(*) FROM {table}"), &[]).await.unwrap_or_else(|e| panic!("{table}: {e}"));
+    }
+    assert!(bi.query_one("SELECT count(*) FROM users", &[]).await.is_err(), "no access to identities");
+    drop((bi, database));
     let client = parley_store::testing::postgres_client(&admin).await;
-    client.batch_execute(&format!("DROP DATABASE {name}")).await.unwrap();
+    client.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)")).await.unwrap();
+    client.batch_execute(&format!("DROP ROLE {role}")).await.unwrap();
 }
 
 fn keys(object: &Json) -> BTreeSet<String> {
