@@ -6,6 +6,12 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::field::{Field, FieldType};
 
+/// The most items a list field holds (`completedGoals`, `trackedGoals`, `labels`): a turn
+/// completes or tracks a few goals, not thousands, and every read of a page stays bounded.
+pub const MAX_LIST_ITEMS: usize = 100;
+/// The most bytes of text a list field holds, all items together.
+pub const MAX_LIST_BYTES: usize = 16 * 1024;
+
 /// A field's value once parsed. Times are UTC with millisecond precision.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
@@ -68,6 +74,14 @@ impl Value {
                 }
             }
             FieldType::TextList => match json {
+                Json::Array(items) if items.len() > MAX_LIST_ITEMS => {
+                    Err(FieldProblem(format!("must hold at most {MAX_LIST_ITEMS} items")))
+                }
+                Json::Array(items)
+                    if items.iter().map(|i| i.as_str().map_or(0, str::len)).sum::<usize>() > MAX_LIST_BYTES =>
+                {
+                    Err(FieldProblem(format!("must hold at most {MAX_LIST_BYTES} bytes of text")))
+                }
                 Json::Array(items) => items
                     .into_iter()
                     .map(|item| match item {
@@ -329,5 +343,23 @@ mod query_time_tests {
         for text in ["yesterday", "2024-13-01", "1714564800000", "2024-05-01T12", ""] {
             assert!(parse_query_time(text).is_err(), "{text}");
         }
+    }
+}
+
+#[cfg(test)]
+mod list_bound_tests {
+    use super::*;
+    use crate::field::{RECORD_FIELDS, field_index};
+    use serde_json::json;
+
+    #[test]
+    fn a_list_is_bounded_in_items_and_bytes() {
+        let field = &RECORD_FIELDS[field_index("completedGoals").unwrap()];
+        let items = |n: usize, each: usize| Json::Array((0..n).map(|_| json!("g".repeat(each))).collect());
+        assert!(Value::from_json(field, items(MAX_LIST_ITEMS, 10)).is_ok());
+        let too_many = Value::from_json(field, items(MAX_LIST_ITEMS + 1, 1)).unwrap_err();
+        assert_eq!(too_many.0, "must hold at most 100 items");
+        let too_big = Value::from_json(field, items(20, 1000)).unwrap_err();
+        assert_eq!(too_big.0, "must hold at most 16384 bytes of text");
     }
 }

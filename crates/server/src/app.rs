@@ -105,6 +105,7 @@ pub fn router(state: AppState, request_timeout: Duration, rate_limit: Option<Arc
         app = app.layer(axum::middleware::from_fn_with_state(limit, crate::ratelimit::limit));
     }
     app.layer(CorsLayer::new().allow_origin(Any).allow_methods(Any).allow_headers(Any).expose_headers(Any))
+        .layer(axum::middleware::from_fn(refuse_nul_in_address))
         .layer(axum::middleware::from_fn(limit_headers))
         .layer(axum::middleware::from_fn(crate::telemetry::finish))
         .with_state(state)
@@ -120,6 +121,29 @@ async fn limit_headers(request: axum::extract::Request, next: axum::middleware::
     if size > HEADER_LIMIT {
         return ApiError::new(ErrorCode::HeadersTooLarge, format!("The request headers exceed {HEADER_LIMIT} bytes."))
             .into_response();
+    }
+    next.run(request).await
+}
+
+/// Refuses an address whose path or query holds U+0000 (`%00`), which neither store can keep:
+/// one check for every route, before any of them reads a parameter. OData's parser refuses it
+/// itself, in OData's error format and with the position.
+async fn refuse_nul_in_address(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let uri = request.uri();
+    if odata::serves(uri.path()) {
+        return next.run(request).await;
+    }
+    let holds_nul = |text: &str| text.as_bytes().windows(3).any(|w| w[0] == b'%' && w[1] == b'0' && w[2] == b'0');
+    if holds_nul(uri.path()) || uri.query().is_some_and(holds_nul) {
+        return ApiError::new(
+            ErrorCode::Invalid,
+            "Validation failed. The address must not contain the NUL character (%00).",
+        )
+        .into_response();
     }
     next.run(request).await
 }

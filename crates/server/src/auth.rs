@@ -37,10 +37,11 @@ const BEARER: &str = "Authorization header";
 
 fn presented<'a>(headers: &'a HeaderMap, uri: &'a Uri) -> Vec<Presented<'a>> {
     let mut found = Vec::new();
-    if let Some(value) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
+    // A header given twice is two credentials, each checked: never the first alone.
+    for value in headers.get_all("x-api-key").iter().filter_map(|v| v.to_str().ok()) {
         found.push(Presented { source: "X-API-Key header", secret: value.trim() });
     }
-    if let Some(value) = headers.get("apikey").and_then(|v| v.to_str().ok()) {
+    for value in headers.get_all("apikey").iter().filter_map(|v| v.to_str().ok()) {
         found.push(Presented { source: "apikey header", secret: value.trim() });
     }
     if let Some(query) = uri.query() {
@@ -52,7 +53,7 @@ fn presented<'a>(headers: &'a HeaderMap, uri: &'a Uri) -> Vec<Presented<'a>> {
             }
         }
     }
-    if let Some(value) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+    for value in headers.get_all(AUTHORIZATION).iter().filter_map(|v| v.to_str().ok()) {
         found.push(Presented { source: BEARER, secret: bearer_token(value) });
     }
     found.retain(|p| !p.secret.is_empty());

@@ -180,6 +180,14 @@ fn parse_json(bytes: &[u8]) -> Result<Json, ApiError> {
             error.details.insert("field".into(), path.into());
             error
         }
+        JsonError::Nul { path } => {
+            let mut error = ApiError::new(
+                ErrorCode::Invalid,
+                format!("Validation failed. '{path}' must not contain the NUL character (U+0000)."),
+            );
+            error.details.insert("field".into(), path.into());
+            error
+        }
         JsonError::Syntax(e) => {
             let hint = if looks_like_ndjson(bytes) {
                 "; it looks like NDJSON (one JSON object per line): send it with Content-Type: application/x-ndjson"
@@ -311,6 +319,17 @@ fn parse_ndjson(bytes: &[u8]) -> Result<(Vec<serde_json::Value>, Vec<usize>), Ap
                     let mut error = ApiError::new(
                         ErrorCode::Invalid,
                         format!("Validation failed. Line {}: the key '{path}' appears twice.", line_number + 1),
+                    );
+                    error.details.insert("field".into(), path.into());
+                    error
+                }
+                JsonError::Nul { path } => {
+                    let mut error = ApiError::new(
+                        ErrorCode::Invalid,
+                        format!(
+                            "Validation failed. Line {}: '{path}' must not contain the NUL character (U+0000).",
+                            line_number + 1
+                        ),
                     );
                     error.details.insert("field".into(), path.into());
                     error

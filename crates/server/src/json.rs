@@ -1,6 +1,8 @@
 //! JSON text as clients send it, read strictly: a key that appears twice in one object is refused
 //! instead of letting the last one win, where a second `"contactIds": null` could turn an erasure of
-//! one contact into an erasure of every contact. One pass, building the same value serde_json would.
+//! one contact into an erasure of every contact. Text holding U+0000, which neither store can
+//! keep, is refused here for every body at once. One pass, building the same value serde_json
+//! would.
 
 use std::cell::RefCell;
 use std::fmt;
@@ -14,19 +16,28 @@ use serde_json::{Map, Number, Value as Json};
 pub enum JsonError {
     /// This key appears twice in one object; the path names where (`filter.contactIds`).
     DuplicateKey { path: String, error: serde_json::Error },
+    /// A string or key holds U+0000; the path names where (`body` for a bare string).
+    Nul { path: String },
     /// The text is not JSON.
     Syntax(serde_json::Error),
 }
 
+/// What the reader refused, beside what serde_json itself reports.
+enum Refusal {
+    Duplicate(String),
+    Nul(String),
+}
+
 /// Parses JSON text, refusing an object that names a key twice, at any depth.
 pub fn parse(bytes: &[u8]) -> Result<Json, JsonError> {
-    let duplicate = RefCell::new(None);
+    let refused = RefCell::new(None);
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let parsed = Strict { parent: None, duplicate: &duplicate }
+    let parsed = Strict { parent: None, refused: &refused }
         .deserialize(&mut deserializer)
         .and_then(|value| deserializer.end().map(|()| value));
-    parsed.map_err(|error| match duplicate.into_inner() {
-        Some(path) => JsonError::DuplicateKey { path, error },
+    parsed.map_err(|error| match refused.into_inner() {
+        Some(Refusal::Duplicate(path)) => JsonError::DuplicateKey { path, error },
+        Some(Refusal::Nul(path)) => JsonError::Nul { path },
         None => JsonError::Syntax(error),
     })
 }
@@ -34,7 +45,24 @@ pub fn parse(bytes: &[u8]) -> Result<Json, JsonError> {
 /// Reads one value; `parent` is the key it sits under, for naming a duplicate key.
 struct Strict<'a> {
     parent: Option<&'a Segment<'a>>,
-    duplicate: &'a RefCell<Option<String>>,
+    refused: &'a RefCell<Option<Refusal>>,
+}
+
+impl Strict<'_> {
+    /// Refuses `text` when it holds U+0000, naming where.
+    fn check<E: de::Error>(&self, text: &str, key: Option<&str>) -> Result<(), E> {
+        if !text.contains('\0') {
+            return Ok(());
+        }
+        let path = match (key, self.parent) {
+            (Some(key), parent) => path_of(parent, key),
+            (None, Some(segment)) => path_of(segment.parent, segment.key),
+            (None, None) => "body".to_owned(),
+        };
+        let error = E::custom(format!("'{path}' holds the NUL character"));
+        *self.refused.borrow_mut() = Some(Refusal::Nul(path));
+        Err(error)
+    }
 }
 
 /// One key on the way from the top of the text to a value. The path is written out only when a
@@ -91,17 +119,19 @@ impl<'de> Visitor<'de> for Strict<'_> {
         Number::from_f64(n).map(Json::Number).ok_or_else(|| E::custom("a number that JSON cannot hold"))
     }
 
-    fn visit_str<E>(self, text: &str) -> Result<Json, E> {
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<Json, E> {
+        self.check(text, None)?;
         Ok(Json::String(text.to_owned()))
     }
 
-    fn visit_string<E>(self, text: String) -> Result<Json, E> {
+    fn visit_string<E: de::Error>(self, text: String) -> Result<Json, E> {
+        self.check(&text, None)?;
         Ok(Json::String(text))
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json, A::Error> {
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
-        while let Some(item) = seq.next_element_seed(Strict { parent: self.parent, duplicate: self.duplicate })? {
+        while let Some(item) = seq.next_element_seed(Strict { parent: self.parent, refused: self.refused })? {
             items.push(item);
         }
         Ok(Json::Array(items))
@@ -110,16 +140,17 @@ impl<'de> Visitor<'de> for Strict<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json, A::Error> {
         let mut object = Map::new();
         while let Some(key) = map.next_key::<String>()? {
+            self.check(&key, Some(&key))?;
             match object.entry(key) {
                 Entry::Occupied(taken) => {
                     let path = path_of(self.parent, taken.key());
                     let error = de::Error::custom(format!("the key '{path}' appears twice"));
-                    *self.duplicate.borrow_mut() = Some(path);
+                    *self.refused.borrow_mut() = Some(Refusal::Duplicate(path));
                     return Err(error);
                 }
                 Entry::Vacant(free) => {
                     let segment = Segment { parent: self.parent, key: free.key() };
-                    let value = map.next_value_seed(Strict { parent: Some(&segment), duplicate: self.duplicate })?;
+                    let value = map.next_value_seed(Strict { parent: Some(&segment), refused: self.refused })?;
                     free.insert(value);
                 }
             }
@@ -133,6 +164,23 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn nul_is_refused_in_any_string_or_key_and_named_by_its_path() {
+        let cases = [
+            (r#"{"name":"a\u0000b"}"#, "name"),
+            (r#"{"filter":{"contactIds":["x","\u0000"]}}"#, "filter.contactIds"),
+            (r#"{"a\u0000":1}"#, "a\u{0}"),
+            (r#""\u0000""#, "body"),
+        ];
+        for (text, named) in cases {
+            match parse(text.as_bytes()) {
+                Err(JsonError::Nul { path }) => assert_eq!(path, named, "{text}"),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+        assert!(parse(br#"{"name":"a\u0001b"}"#).is_ok(), "other control characters are text");
+    }
 
     #[test]
     fn a_key_twice_is_refused_at_any_depth_and_named_by_its_path() {

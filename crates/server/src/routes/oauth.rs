@@ -133,6 +133,9 @@ impl<S: Send + Sync> FromRequest<S> for Form {
                 Err(crate::json::JsonError::DuplicateKey { path, .. }) => {
                     return Err(OAuthError::invalid_request(format!("The key '{path}' appears twice in the body.")));
                 }
+                Err(crate::json::JsonError::Nul { path }) => {
+                    return Err(OAuthError::invalid_request(format!("'{path}' holds the NUL character (U+0000).")));
+                }
                 Ok(_) | Err(crate::json::JsonError::Syntax(_)) => {
                     return Err(OAuthError::invalid_request("The body is not a JSON object."));
                 }
@@ -146,6 +149,12 @@ impl<S: Send + Sync> FromRequest<S> for Form {
         };
         let mut params = HashMap::with_capacity(pairs.len());
         for (name, value) in pairs {
+            if name.contains('\0') || value.contains('\0') {
+                return Err(OAuthError::invalid_request(format!(
+                    "The parameter '{}' holds the NUL character (U+0000).",
+                    name.replace('\0', "\\0")
+                )));
+            }
             if params.insert(name.clone(), value).is_some() {
                 return Err(OAuthError::invalid_request(format!("The parameter '{name}' is given more than once.")));
             }

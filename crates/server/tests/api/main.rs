@@ -14,6 +14,7 @@ mod errors;
 mod escalations;
 mod goal_events;
 mod goals;
+mod hardening;
 mod health;
 mod helpers;
 mod ingest;
