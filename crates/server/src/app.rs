@@ -201,15 +201,20 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     let first_start = bootstrap(store.as_ref(), config).await?;
     let tokens = Arc::new(access_tokens(store.as_ref()).await?);
     let tasks_queued = Arc::new(Notify::new());
+    let listener =
+        TcpListener::bind(config.listen).await.map_err(|source| StartError::Listen { addr: config.listen, source })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Listen { addr: config.listen, source })?;
+    let public_url = match &config.public_url {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => format!("http://{addr}"),
+    };
     let state = AppState {
         store: Arc::clone(&store),
         tokens,
         pending_update_window: config.pending_update_window(),
         tasks_queued: Arc::clone(&tasks_queued),
+        public_url: public_url.into(),
     };
-    let listener =
-        TcpListener::bind(config.listen).await.map_err(|source| StartError::Listen { addr: config.listen, source })?;
-    let addr = listener.local_addr().map_err(|source| StartError::Listen { addr: config.listen, source })?;
     let background = Background::spawn(Arc::clone(&store), tasks_queued, config.into());
     let app =
         router(state, Duration::from_secs(config.request_timeout_secs), RateLimit::new(config.rate_limit_per_minute));

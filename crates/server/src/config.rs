@@ -15,6 +15,10 @@ use serde::{Deserialize, Serialize};
 pub struct Config {
     /// Address and port to listen on; port 0 picks a free one.
     pub listen: SocketAddr,
+    /// The address clients reach this node at (`https://analytics.example.com`), behind a proxy
+    /// or a load balancer; absolute links (OData's) start with it. Default `http://` and the
+    /// listening address. A request's `Host` header is never used.
+    pub public_url: Option<String>,
     /// Where the embedded store lives.
     pub data_dir: PathBuf,
     /// `sqlite://PATH` or `postgres://…`; default the SQLite file in the data dir.
@@ -55,6 +59,7 @@ impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let Config {
             listen,
+            public_url,
             data_dir,
             database_url,
             database_pool_size,
@@ -72,6 +77,7 @@ impl std::fmt::Debug for Config {
         let hidden = |secret: &Option<String>| secret.as_ref().map(|_| REDACTED);
         f.debug_struct("Config")
             .field("listen", listen)
+            .field("public_url", public_url)
             .field("data_dir", data_dir)
             .field("database_url", &database_url.as_deref().map(redact_url_password))
             .field("database_pool_size", database_pool_size)
@@ -104,6 +110,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
             data_dir: PathBuf::from("./parley-data"),
             database_url: None,
             database_pool_size: 16,
@@ -122,8 +129,9 @@ impl Default for Config {
 }
 
 /// Environment variables read, as `PARLEY_` + the upper-cased key.
-const ENV_KEYS: [&str; 14] = [
+const ENV_KEYS: [&str; 15] = [
     "listen",
+    "public_url",
     "data_dir",
     "database_url",
     "database_pool_size",
@@ -192,6 +200,13 @@ impl Config {
         }
         if let Err(e) = parley_core::identity::normalise_email(&self.admin_email) {
             return Err(format!("invalid configuration: admin_email (PARLEY_ADMIN_EMAIL): {e}"));
+        }
+        if let Some(url) = &self.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(format!(
+                "invalid configuration: public_url (PARLEY_PUBLIC_URL) must start with http:// or https://, not '{url}'"
+            ));
         }
         if self.database_pool_size == 0 {
             return Err("invalid configuration: database_pool_size must be at least 1".into());
@@ -297,6 +312,18 @@ mod tests {
         let config = Config::load(Some(&file), &overrides).unwrap();
         assert_eq!(config.listen.port(), 0);
         assert_eq!(config.data_dir, PathBuf::from("/tmp/x"));
+    }
+
+    #[test]
+    fn the_public_url_must_be_an_http_address() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("parley.toml");
+        std::fs::write(&file, "public_url = \"analytics.example.com\"\n").unwrap();
+        let error = Config::load(Some(&file), &Overrides::default()).unwrap_err();
+        assert!(error.contains("public_url (PARLEY_PUBLIC_URL) must start with http:// or https://"), "{error}");
+        std::fs::write(&file, "public_url = \"https://analytics.example.com\"\n").unwrap();
+        let config = Config::load(Some(&file), &Overrides::default()).unwrap();
+        assert_eq!(config.public_url.as_deref(), Some("https://analytics.example.com"));
     }
 
     #[test]

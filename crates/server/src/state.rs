@@ -18,4 +18,6 @@ pub struct AppState {
     pub pending_update_window: Option<time::Duration>,
     /// Wakes the erasure worker when a task is queued.
     pub tasks_queued: Arc<Notify>,
+    /// Where clients reach this node, without a trailing `/`: the start of absolute links.
+    pub public_url: Arc<str>,
 }

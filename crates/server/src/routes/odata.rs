@@ -10,7 +10,7 @@ use std::sync::LazyLock;
 use axum::Extension;
 use axum::Router;
 use axum::extract::{OriginalUri, Path, Request, State};
-use axum::http::header::{ACCEPT, CONTENT_TYPE, HOST, LINK};
+use axum::http::header::{ACCEPT, CONTENT_TYPE, LINK};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -91,19 +91,11 @@ async fn odata_responses(request: Request, next: Next) -> Response {
     response
 }
 
-/// The absolute address of the service root, from the request's `Host` (and
-/// `X-Forwarded-Proto`, behind a proxy).
-fn service_url(headers: &HeaderMap, root: &str) -> String {
-    let host = headers.get(HOST).and_then(|v| v.to_str().ok()).filter(|h| !h.is_empty());
-    let scheme = headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .filter(|p| matches!(*p, "http" | "https"))
-        .unwrap_or("http");
-    match host {
-        Some(host) => format!("{scheme}://{host}{root}"),
-        None => root.to_owned(),
-    }
+/// The absolute address of the service root: from the node's `public_url`, never from what a
+/// request says about itself (a `Host` header copied into links would let a client point them
+/// anywhere).
+fn service_url(state: &AppState, root: &str) -> String {
+    format!("{}{root}", state.public_url)
 }
 
 const JSON_MINIMAL: &str = "application/json;odata.metadata=minimal";
@@ -115,8 +107,8 @@ fn json_response(status: StatusCode, body: &Json) -> Response {
 }
 
 /// `GET /v2.4/`: the entity sets of the service. Public: it describes no data.
-async fn service_document(Extension(service): Extension<&'static Service>, headers: HeaderMap) -> Response {
-    let url = service_url(&headers, service.root);
+async fn service_document(State(state): State<AppState>, Extension(service): Extension<&'static Service>) -> Response {
+    let url = service_url(&state, service.root);
     let sets: Vec<Json> =
         service.entities.iter().map(|e| json!({"name": e.set, "kind": "EntitySet", "url": e.set})).collect();
     json_response(StatusCode::OK, &json!({"@odata.context": format!("{url}/$metadata"), "value": sets}))
@@ -183,7 +175,7 @@ async fn resource(
     let raw_query = uri.query().unwrap_or_default();
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw_query)
         .map_err(|e| ApiError::new(ErrorCode::Invalid, format!("The query string is not valid: {e}.")))?;
-    let url = service_url(&headers, service.root);
+    let url = service_url(&state, service.root);
     match resource {
         Resource::Collection(entity) => {
             let query = parse_query(entity, &pairs)?;

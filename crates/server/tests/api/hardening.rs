@@ -88,3 +88,26 @@ async fn a_credential_header_given_twice_is_checked_twice(engine: Engine) {
     let response = send([&app.api_key, &app.api_key]).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK, "the same key twice is not ambiguous");
 }
+
+/// OData's absolute links come from the node's configuration, never from the request's `Host`.
+#[tokio::test]
+async fn links_ignore_the_host_a_request_names() {
+    let app = crate::helpers::spawn_app().await;
+    let response = app
+        .get("/v2.4/Analytics?$top=1")
+        .header("Host", "attacker.example")
+        .header("X-Forwarded-Proto", "https")
+        .send()
+        .await
+        .unwrap();
+    let body: Json = response.json().await.unwrap();
+    let context = body["@odata.context"].as_str().unwrap();
+    assert_eq!(context, format!("http://{}/v2.4/$metadata#Analytics", app.addr), "{body}");
+
+    let behind = crate::helpers::spawn_app_with(Engine::Sqlite, |config| {
+        config.public_url = Some("https://analytics.example.com/".into());
+    })
+    .await;
+    let body: Json = behind.get("/v2.4/").send().await.unwrap().json().await.unwrap();
+    assert_eq!(body["@odata.context"], "https://analytics.example.com/v2.4/$metadata", "{body}");
+}
