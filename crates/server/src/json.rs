@@ -216,4 +216,42 @@ mod tests {
         assert!(matches!(parse(b"{\"a\":"), Err(JsonError::Syntax(_))));
         assert_eq!(parse(br#"{"k":"v"}"#).unwrap(), json!({"k": "v"}));
     }
+
+    mod arbitrary {
+        use proptest::prelude::*;
+        use serde_json::{Value as Json, json};
+
+        use super::super::*;
+
+        fn value() -> impl Strategy<Value = Json> {
+            let leaf = prop_oneof![
+                Just(Json::Null),
+                any::<bool>().prop_map(Json::Bool),
+                any::<i64>().prop_map(|n| json!(n)),
+                "[^\u{0}]{0,12}".prop_map(Json::String),
+            ];
+            leaf.prop_recursive(4, 32, 6, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..6).prop_map(Json::Array),
+                    prop::collection::btree_map("[a-z\u{80}-\u{2ff}]{0,6}", inner, 0..6)
+                        .prop_map(|m| Json::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            #[test]
+            fn any_bytes_are_read_or_refused(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
+                let _ = parse(&bytes);
+            }
+
+            #[test]
+            fn any_json_without_repeats_or_nul_reads_as_serde_json_reads_it(value in value()) {
+                let text = serde_json::to_vec(&value).unwrap();
+                prop_assert_eq!(parse(&text).ok(), Some(value));
+            }
+        }
+    }
 }
