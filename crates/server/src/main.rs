@@ -49,6 +49,19 @@ struct MigrateArgs {
     create_database: bool,
 }
 
+/// A person's new password, for the commands that set one.
+#[derive(Debug, Clone, clap::Args)]
+struct PasswordArg {
+    /// The password; generated and printed when absent.
+    #[arg(
+        long = "password-from-env",
+        env = "PARLEY_NEW_USER_PASSWORD",
+        hide_env_values = true,
+        value_name = "PASSWORD"
+    )]
+    password: Option<String>,
+}
+
 /// Where an operator's subcommand finds the database.
 #[derive(Debug, Clone, clap::Args)]
 struct DatabaseArgs {
@@ -108,14 +121,8 @@ enum UsersCommand {
         /// The organisation (required when there are several).
         #[arg(long, value_name = "ID")]
         organisation: Option<String>,
-        /// The password; generated and printed when absent.
-        #[arg(
-            long = "password-from-env",
-            env = "PARLEY_NEW_USER_PASSWORD",
-            hide_env_values = true,
-            value_name = "PASSWORD"
-        )]
-        password: Option<String>,
+        #[command(flatten)]
+        password: PasswordArg,
         #[command(flatten)]
         db: DatabaseArgs,
     },
@@ -134,14 +141,8 @@ enum UsersCommand {
         /// The organisation (required when there are several).
         #[arg(long, value_name = "ID")]
         organisation: Option<String>,
-        /// The password; generated and printed when absent.
-        #[arg(
-            long = "password-from-env",
-            env = "PARLEY_NEW_USER_PASSWORD",
-            hide_env_values = true,
-            value_name = "PASSWORD"
-        )]
-        password: Option<String>,
+        #[command(flatten)]
+        password: PasswordArg,
         #[command(flatten)]
         db: DatabaseArgs,
     },
@@ -219,7 +220,9 @@ async fn administer(cli_config: Option<&PathBuf>, command: Command) -> Result<()
             let store = open_store(cli_config, db).await?;
             let org = admin::organisation(store.as_ref(), organisation.as_deref()).await.map_err(failed)?;
             let (user, generated) =
-                admin::create_user(store.as_ref(), org.id, &email, &name, &roles, password).await.map_err(failed)?;
+                admin::create_user(store.as_ref(), org.id, &email, &name, &roles, password.password)
+                    .await
+                    .map_err(failed)?;
             println!("user: {}", user.id);
             if let Some(password) = generated {
                 println!("password (shown only now): {password}");
@@ -246,7 +249,8 @@ async fn administer(cli_config: Option<&PathBuf>, command: Command) -> Result<()
         Command::Users(UsersCommand::ResetPassword { email, organisation, password, db }) => {
             let store = open_store(cli_config, db).await?;
             let org = admin::organisation(store.as_ref(), organisation.as_deref()).await.map_err(failed)?;
-            let generated = admin::reset_password(store.as_ref(), org.id, &email, password).await.map_err(failed)?;
+            let generated =
+                admin::reset_password(store.as_ref(), org.id, &email, password.password).await.map_err(failed)?;
             match generated {
                 Some(password) => println!("new password (shown only now): {password}"),
                 None => println!("password changed"),

@@ -75,51 +75,60 @@ fn ingest_schema(fields: &[Field], description: &str) -> RefOr<Schema> {
     RefOr::T(Schema::Object(object.build()))
 }
 
-/// A row of a collection as every representation shows it (`$stored`, named `$stored_name`), and
-/// as ingest takes it (`$new`, named `$new_name`), both from its field catalogue.
-macro_rules! catalogue_schemas {
-    ($stored:ident $stored_name:literal, $new:ident $new_name:literal, $fields:expr, $what:literal) => {
+/// A row of a collection as every representation shows it, named `$name`, from its field
+/// catalogue.
+macro_rules! stored_schema {
+    ($schema:ident $name:literal, $fields:expr, $what:literal) => {
         #[doc = concat!($what, " as every representation shows it.")]
-        pub struct $stored;
+        pub struct $schema;
 
-        impl PartialSchema for $stored {
+        impl PartialSchema for $schema {
             fn schema() -> RefOr<Schema> {
                 catalogue_schema($fields, concat!($what, "."))
             }
         }
 
-        impl ToSchema for $stored {
+        impl ToSchema for $schema {
             fn name() -> std::borrow::Cow<'static, str> {
-                $stored_name.into()
-            }
-        }
-
-        #[doc = concat!($what, " as ingest takes it.")]
-        pub struct $new;
-
-        impl PartialSchema for $new {
-            fn schema() -> RefOr<Schema> {
-                ingest_schema($fields, concat!($what, ", as ingest takes it."))
-            }
-        }
-
-        impl ToSchema for $new {
-            fn name() -> std::borrow::Cow<'static, str> {
-                $new_name.into()
+                $name.into()
             }
         }
     };
 }
 
-catalogue_schemas!(RecordSchema "AnalyticsRecord", NewRecordSchema "NewAnalyticsRecord", RECORD_FIELDS,
-    "An analytics record (docs/contract/records.md)");
-catalogue_schemas!(MessageSchema "ConversationMessage", NewMessageSchema "NewConversationMessage", MESSAGE_FIELDS,
+/// A row of a collection as ingest takes it, named `$name`, from its field catalogue.
+macro_rules! new_row_schema {
+    ($schema:ident $name:literal, $fields:expr, $what:literal) => {
+        #[doc = concat!($what, " as ingest takes it.")]
+        pub struct $schema;
+
+        impl PartialSchema for $schema {
+            fn schema() -> RefOr<Schema> {
+                ingest_schema($fields, concat!($what, ", as ingest takes it."))
+            }
+        }
+
+        impl ToSchema for $schema {
+            fn name() -> std::borrow::Cow<'static, str> {
+                $name.into()
+            }
+        }
+    };
+}
+
+// Records and messages are also read over REST; the other collections only over OData, whose
+// `$metadata` describes them.
+stored_schema!(RecordSchema "AnalyticsRecord", RECORD_FIELDS, "An analytics record (docs/contract/records.md)");
+stored_schema!(MessageSchema "ConversationMessage", MESSAGE_FIELDS,
     "A conversation message (docs/contract/conversations.md)");
-catalogue_schemas!(ExecutedStepSchema "ExecutedStep", NewExecutedStepSchema "NewExecutedStep", EXECUTED_STEP_FIELDS,
+new_row_schema!(NewRecordSchema "NewAnalyticsRecord", RECORD_FIELDS, "An analytics record (docs/contract/records.md)");
+new_row_schema!(NewMessageSchema "NewConversationMessage", MESSAGE_FIELDS,
+    "A conversation message (docs/contract/conversations.md)");
+new_row_schema!(NewExecutedStepSchema "NewExecutedStep", EXECUTED_STEP_FIELDS,
     "A step a bot went through in a session (docs/contract/conversations.md)");
-catalogue_schemas!(EscalationSchema "LiveAgentEscalation", EscalationWriteSchema "LiveAgentEscalationWrite",
-    ESCALATION_FIELDS, "A handover to a human agent (docs/contract/conversations.md)");
-catalogue_schemas!(GoalEventSchema "GoalEvent", NewGoalEventSchema "NewGoalEvent", GOAL_EVENT_FIELDS,
+new_row_schema!(EscalationWriteSchema "LiveAgentEscalationWrite", ESCALATION_FIELDS,
+    "A handover to a human agent (docs/contract/conversations.md)");
+new_row_schema!(NewGoalEventSchema "NewGoalEvent", GOAL_EVENT_FIELDS,
     "A goal step reached in a session (docs/contract/conversations.md)");
 
 /// The body of `PATCH /analytics`.

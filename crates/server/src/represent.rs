@@ -61,11 +61,7 @@ impl PageRef {
     fn href(&self, self_href: &str, name: &str) -> String {
         match self {
             PageRef::Cursor(cursor) => with_cursor(self_href, name, cursor),
-            PageRef::Skip(skip) => {
-                let base = without_credentials(self_href, &["next", "previous", "skip"]);
-                let separator = if base.contains('?') { '&' } else { '?' };
-                format!("{base}{separator}skip={skip}")
-            }
+            PageRef::Skip(skip) => with_cursor(self_href, "skip", &skip.to_string()),
         }
     }
 }

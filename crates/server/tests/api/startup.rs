@@ -126,6 +126,11 @@ async fn a_missing_database_says_so_and_migrate_can_create_it() {
         bi.query_one(&format!("SELECT count(*) FROM {table}"), &[]).await.unwrap_or_else(|e| panic!("{table}: {e}"));
     }
     assert!(bi.query_one("SELECT count(*) FROM users", &[]).await.is_err(), "no access to identities");
+    // A role that may not create databases is told so, in PostgreSQL's words.
+    let elsewhere = as_bi.replace(&name, &format!("{name}_not_made"));
+    let (ok, text) = parley(&["migrate", "--create-database", "--database", &elsewhere]);
+    assert!(!ok, "{text}");
+    assert!(text.contains("cannot create the database") && text.contains("permission denied"), "{text}");
     drop((bi, database));
     let client = parley_store::testing::postgres_client(&admin).await;
     client.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)")).await.unwrap();

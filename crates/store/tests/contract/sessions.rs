@@ -28,6 +28,7 @@ on_both_engines!(
     |engine| &crate::TestDb::open(engine).await;
     sessions_are_exact_after_concurrent_writes_erasure_and_expiry,
     a_deleted_transcript_keeps_its_session_without_messages,
+    an_event_of_a_goal_deleted_meanwhile_refuses_its_batch,
 );
 
 /// A small deterministic generator (xorshift64*), so that a failure can be replayed by its seed.
@@ -823,4 +824,29 @@ async fn a_deleted_transcript_keeps_its_session_without_messages(db: &TestDb) {
     while db.store.erase_batch(&task, 100, now).await.unwrap() == 100 {}
     db.store.finish_task(&task, None, now).await.unwrap();
     assert!(stored_sessions(&db.store, &project).await.is_empty());
+}
+
+/// Events are checked against their goal before they are stamped; one whose goal is deleted
+/// before the batch is written refuses the whole batch, and nothing of it is kept.
+async fn an_event_of_a_goal_deleted_meanwhile_refuses_its_batch(db: &TestDb) {
+    let org = bootstrap(db).await;
+    let project = create_project(db, &org, 1).await;
+    let now = parley_core::value::now();
+    let goals = define_goals(db, &project, now).await;
+    let event = |goal: &Goal, id: &str| {
+        let json = json!({"projectId": project.id.to_string(), "sessionId": "s1", "goalId": goal.id.to_string(),
+                          "eventId": id, "goalCycleId": "c1", "stepId": goal.definition.steps[0].id});
+        let mut event = NewGoalEvent::parse(json).unwrap();
+        event.record_under(Some(goal)).unwrap();
+        event.stamp(&project, now)
+    };
+    let batch = vec![event(&goals[0], "kept-goal"), event(&goals[1], "deleted-goal")];
+    assert!(db.store.delete_goal(project.id, goals[1].id).await.unwrap());
+    let refused = db.store.insert_goal_events(batch).await.unwrap_err();
+    assert!(matches!(refused, parley_store::StoreError::Stale(_)), "{refused:?}");
+    let events = odata_rows(&db.store, &project, &EntityType::goal_events(IdName::Id), GOAL_EVENT_FIELDS).await;
+    assert!(events.is_empty(), "nothing of the batch is kept: {events:?}");
+    assert!(stored_sessions(&db.store, &project).await.is_empty());
+    let counts = db.store.insert_goal_events(vec![event(&goals[0], "kept-goal")]).await.unwrap();
+    assert_eq!(counts.inserted, 1, "the goal that exists takes its event");
 }
