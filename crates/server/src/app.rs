@@ -22,6 +22,7 @@ use utoipa_axum::routes;
 use crate::background::Background;
 use crate::bootstrap::{BootstrapError, FirstStart, access_tokens, bootstrap};
 use crate::config::Config;
+use crate::connections::{Limits, Routers, connection_budget};
 use crate::openapi::{ApiDoc, Document};
 use crate::problem::{ApiError, ErrorCode};
 use crate::query_rules::QueryRules;
@@ -78,12 +79,40 @@ fn root() -> OpenApiRouter<AppState> {
 /// are the same handlers at other addresses.
 pub fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (aliased, _) = api().split_for_parts();
-    let health = Router::new().route("/health/live", get(health::live)).route("/health/ready", get(health::ready));
+    let health = health_routes();
     let (router, document) =
         OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/new/v2.0", api()).merge(root()).split_for_parts();
     let aliases =
         Router::new().nest("/v2.0", aliased.merge(health.clone())).merge(Router::new().nest("/new/v2.0", health));
     (router.merge(aliases), document)
+}
+
+/// The health probes, which are also served under the prefixes.
+fn health_routes() -> Router<AppState> {
+    Router::new().route("/health/live", get(health::live)).route("/health/ready", get(health::ready))
+}
+
+/// What a connection beyond `max_connections` is served (docs/operations.md, "Connections"):
+/// the health probes as usual, so that a node under pressure is still seen alive and ready, and
+/// 503 with `Retry-After` for everything else, before any other work.
+pub fn at_capacity(state: AppState) -> Router {
+    let health = health_routes();
+    Router::new()
+        .merge(health.clone())
+        .nest("/new/v2.0", health.clone())
+        .nest("/v2.0", health)
+        .fallback(busy)
+        .layer(axum::middleware::from_fn(crate::telemetry::finish))
+        .with_state(state)
+}
+
+async fn busy() -> ApiError {
+    let mut error = ApiError::new(
+        ErrorCode::Unavailable,
+        "The server has as many connections open as it serves; try again in a moment, and reuse connections.",
+    );
+    error.headers.push((axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1")));
+    error
 }
 
 /// The whole application for `state`; `rate_limit` is `None` when limits are off.
@@ -216,16 +245,25 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         public_url: public_url.into(),
     };
     let background = Background::spawn(Arc::clone(&store), tasks_queued, config.into());
-    let app =
-        router(state, Duration::from_secs(config.request_timeout_secs), RateLimit::new(config.rate_limit_per_minute));
-    let (shutdown, mut stopped) = watch::channel(false);
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move {
-                let _ = stopped.wait_for(|stop| *stop).await;
-            })
-            .await
-    });
-    tracing::info!(address = %addr, engine = store.engine(), "parley listening on http://{addr}");
+    let routers = Routers {
+        at_capacity: at_capacity(state.clone()),
+        full: router(
+            state,
+            Duration::from_secs(config.request_timeout_secs),
+            RateLimit::new(config.rate_limit_per_minute),
+        ),
+    };
+    let limits = Limits {
+        max_connections: connection_budget(config.max_connections),
+        header_timeout: Duration::from_secs(config.header_timeout_secs),
+    };
+    let (shutdown, stopped) = watch::channel(false);
+    let task = tokio::spawn(crate::connections::serve(listener, routers, limits, stopped));
+    tracing::info!(
+        address = %addr,
+        engine = store.engine(),
+        max_connections = limits.max_connections,
+        "parley listening on http://{addr}"
+    );
     Ok(Running { addr, first_start, shutdown, task, background, store })
 }

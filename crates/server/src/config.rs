@@ -38,6 +38,12 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Seconds a request may take before it is answered 504.
     pub request_timeout_secs: u64,
+    /// Client connections served at once; beyond them a few more are answered, health probes
+    /// as usual and everything else 503 (docs/operations.md, "Connections").
+    pub max_connections: usize,
+    /// Seconds a connection has to send the head of its next request, from when it opens or
+    /// from the end of its previous answer; a connection that runs out is closed.
+    pub header_timeout_secs: u64,
     /// Seconds an update that names an input and matches nothing is kept for its record to be
     /// ingested (a pending update); 0 keeps none.
     pub pending_update_window_secs: u64,
@@ -69,6 +75,8 @@ impl std::fmt::Debug for Config {
             rate_limit_per_minute,
             log_format,
             request_timeout_secs,
+            max_connections,
+            header_timeout_secs,
             pending_update_window_secs,
             retention_interval_secs,
             delete_batch_size,
@@ -87,6 +95,8 @@ impl std::fmt::Debug for Config {
             .field("rate_limit_per_minute", rate_limit_per_minute)
             .field("log_format", log_format)
             .field("request_timeout_secs", request_timeout_secs)
+            .field("max_connections", max_connections)
+            .field("header_timeout_secs", header_timeout_secs)
             .field("pending_update_window_secs", pending_update_window_secs)
             .field("retention_interval_secs", retention_interval_secs)
             .field("delete_batch_size", delete_batch_size)
@@ -120,6 +130,8 @@ impl Default for Config {
             rate_limit_per_minute: 1000,
             log_format: LogFormat::Auto,
             request_timeout_secs: 30,
+            max_connections: 4096,
+            header_timeout_secs: 20,
             pending_update_window_secs: 600,
             retention_interval_secs: 60,
             delete_batch_size: 1000,
@@ -129,7 +141,7 @@ impl Default for Config {
 }
 
 /// Environment variables read, as `PARLEY_` + the upper-cased key.
-const ENV_KEYS: [&str; 15] = [
+const ENV_KEYS: [&str; 17] = [
     "listen",
     "public_url",
     "data_dir",
@@ -141,6 +153,8 @@ const ENV_KEYS: [&str; 15] = [
     "rate_limit_per_minute",
     "log_format",
     "request_timeout_secs",
+    "max_connections",
+    "header_timeout_secs",
     "pending_update_window_secs",
     "retention_interval_secs",
     "delete_batch_size",
@@ -149,6 +163,10 @@ const ENV_KEYS: [&str; 15] = [
 
 /// The longest pending-update window: 7 days.
 const MAX_PENDING_UPDATE_WINDOW_SECS: u64 = 7 * 24 * 3600;
+/// The most client connections one node may be told to serve.
+const MAX_CONNECTIONS: usize = 1_000_000;
+/// The longest a connection may be given to send a request's head: an hour.
+const MAX_HEADER_TIMEOUT_SECS: u64 = 3600;
 /// The most records one delete transaction may take.
 const MAX_DELETE_BATCH_SIZE: u32 = 100_000;
 /// The longest a node may answer access lookups from memory: an hour. Longer would let a key
@@ -213,6 +231,14 @@ impl Config {
         }
         if self.request_timeout_secs == 0 {
             return Err("invalid configuration: request_timeout_secs must be at least 1".into());
+        }
+        if !(1..=MAX_CONNECTIONS).contains(&self.max_connections) {
+            return Err(format!("invalid configuration: max_connections must be from 1 to {MAX_CONNECTIONS}"));
+        }
+        if !(1..=MAX_HEADER_TIMEOUT_SECS).contains(&self.header_timeout_secs) {
+            return Err(format!(
+                "invalid configuration: header_timeout_secs must be from 1 to {MAX_HEADER_TIMEOUT_SECS}"
+            ));
         }
         if self.pending_update_window_secs > MAX_PENDING_UPDATE_WINDOW_SECS {
             return Err(format!(
@@ -333,6 +359,12 @@ mod tests {
         std::fs::write(&file, "listen = \"nowhere\"\n").unwrap();
         let error = Config::load(Some(&file), &Overrides::default()).unwrap_err();
         assert!(error.contains("listen"), "{error}");
+        std::fs::write(&file, "max_connections = 0\n").unwrap();
+        let error = Config::load(Some(&file), &Overrides::default()).unwrap_err();
+        assert_eq!(error, "invalid configuration: max_connections must be from 1 to 1000000");
+        std::fs::write(&file, "header_timeout_secs = 0\n").unwrap();
+        let error = Config::load(Some(&file), &Overrides::default()).unwrap_err();
+        assert_eq!(error, "invalid configuration: header_timeout_secs must be from 1 to 3600");
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod background;
 pub mod bootstrap;
 pub mod config;
+pub mod connections;
 pub mod extract;
 pub mod json;
 pub mod logsink;

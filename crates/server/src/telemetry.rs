@@ -18,6 +18,11 @@ use crate::represent::to_xml_document;
 #[derive(Debug, Clone)]
 pub struct TraceId(pub String);
 
+/// A new trace id, `api--<uuid v4>`.
+pub fn new_trace_id() -> String {
+    format!("api--{}", uuid::Uuid::new_v4())
+}
+
 /// Sets up logging: JSON lines when stderr is not a terminal (or when asked), text otherwise.
 ///
 /// Lines go to stderr through [`crate::logsink`], which writes what has gathered every few
@@ -41,7 +46,7 @@ pub fn init_logging(format: crate::config::LogFormat) -> std::io::Result<crate::
 /// The middleware; see the module documentation.
 pub async fn finish(mut request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let trace_id = format!("api--{}", uuid::Uuid::new_v4());
+    let trace_id = new_trace_id();
     request.extensions_mut().insert(TraceId(trace_id.clone()));
     let method = request.method().clone();
     let path = request.uri().path().to_owned();

@@ -6,6 +6,7 @@
 
 mod admin;
 mod apikeys;
+mod connections;
 mod conversations;
 mod credentials;
 mod duplicate_keys;

@@ -23,6 +23,16 @@ impl TestApp {
     }
 }
 
+/// Sends `bytes` over a fresh connection to `addr` and reads everything the server sends
+/// until it closes the connection: for requests that are not quite HTTP.
+pub async fn send_bytes(addr: std::net::SocketAddr, bytes: &[u8]) -> RawResponse {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("a connection");
+    stream.write_all(bytes).await.expect("the request is sent");
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.expect("the answer is read");
+    RawResponse::parse(&answer)
+}
+
 /// An answer read from a raw connection.
 #[derive(Debug)]
 pub struct RawResponse {
@@ -32,7 +42,7 @@ pub struct RawResponse {
 }
 
 impl RawResponse {
-    fn parse(bytes: &[u8]) -> RawResponse {
+    pub fn parse(bytes: &[u8]) -> RawResponse {
         let split = bytes.windows(4).position(|w| w == b"\r\n\r\n").expect("a header block");
         let head = std::str::from_utf8(&bytes[..split]).expect("UTF-8 headers");
         let mut lines = head.split("\r\n");
