@@ -132,8 +132,8 @@ async fn run_task(store: &dyn Store, task: Task, batch: u32, stopping: &watch::R
                 pause_after(started, stopping).await;
                 continue;
             }
-            Err(StoreError::Unavailable(reason)) => {
-                tracing::warn!(task = %task.id, error = %reason, "erasure task paused: storage unavailable");
+            Err(StoreError::Unavailable(reason) | StoreError::Full(reason)) => {
+                tracing::warn!(task = %task.id, error = %reason, "erasure task paused: storage unavailable or full");
                 return Err(());
             }
             Err(e) => {

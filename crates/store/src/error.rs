@@ -8,6 +8,10 @@ pub enum StoreError {
     /// The database cannot be reached or is shutting down; the request may be retried.
     #[error("storage unavailable: {0}")]
     Unavailable(#[source] Cause),
+    /// The database has no room left for the write (its disk or its file system is full);
+    /// nothing of the transaction was written, and writes work again once space is freed.
+    #[error("storage full: {0}")]
+    Full(#[source] Cause),
     /// A uniqueness rule refused the write.
     #[error("constraint violated: {0:?}")]
     Conflict(Constraint),
@@ -61,6 +65,11 @@ impl From<StoreError> for parley_core::Error {
             StoreError::Unavailable(_) => {
                 parley_core::Error::Unavailable("The database is unavailable; try again shortly.".into())
             }
+            StoreError::Full(_) => parley_core::Error::Unavailable(
+                "The database has no room left: its disk is full. Nothing of this request was written; writes \
+                 work again once space is freed."
+                    .into(),
+            ),
             StoreError::Conflict(Constraint::UserEmail) => {
                 parley_core::Error::Conflict("A user with this email already exists in the organisation.".into())
             }

@@ -9,6 +9,7 @@ mod apikeys;
 mod connections;
 mod conversations;
 mod credentials;
+mod disk_full;
 mod duplicate_keys;
 mod erasure;
 mod errors;

@@ -225,6 +225,7 @@ impl From<tokio_postgres::Error> for StoreError {
         match classify(&error) {
             Class::Conflict(constraint) => StoreError::Conflict(constraint),
             Class::Unavailable => StoreError::Unavailable(Cause::with_source(postgres_said(&error), error)),
+            Class::Full => StoreError::Full(Cause::with_source(postgres_said(&error), error)),
             Class::Internal => StoreError::Internal(Cause::with_source(postgres_said(&error), error)),
         }
     }
@@ -233,6 +234,7 @@ impl From<tokio_postgres::Error> for StoreError {
 enum Class {
     Conflict(Constraint),
     Unavailable,
+    Full,
     Internal,
 }
 
@@ -241,6 +243,10 @@ fn classify(error: &tokio_postgres::Error) -> Class {
         let code = db.code();
         if *code == SqlState::UNIQUE_VIOLATION {
             return Class::Conflict(Constraint::named(db.constraint().unwrap_or_default()));
+        }
+        // disk_full (53100); out of memory and too many connections are passing shortages.
+        if *code == SqlState::DISK_FULL {
+            return Class::Full;
         }
         let retry = [
             SqlState::ADMIN_SHUTDOWN,

@@ -402,7 +402,7 @@ pub fn applied_versions(conn: &Connection) -> StoreResult<Vec<i64>> {
 
 /// Sorts an SQLite error by its code: a constraint violation is a conflict (the rules check the
 /// uniqueness a client can run into themselves, so this one is a clash of generated values), a
-/// busy or unreachable file is unavailability, the rest is internal.
+/// busy or unreachable file is unavailability, a full disk is fullness, the rest is internal.
 impl From<rusqlite::Error> for StoreError {
     fn from(error: rusqlite::Error) -> Self {
         use rusqlite::ErrorCode;
@@ -412,11 +412,11 @@ impl From<rusqlite::Error> for StoreError {
         };
         match code {
             Some(ErrorCode::ConstraintViolation) => StoreError::Conflict(Constraint::Other),
+            Some(ErrorCode::DiskFull) => StoreError::Full(Cause::with_source("", error)),
             Some(
                 ErrorCode::DatabaseBusy
                 | ErrorCode::DatabaseLocked
                 | ErrorCode::CannotOpen
-                | ErrorCode::DiskFull
                 | ErrorCode::SystemIoFailure,
             ) => StoreError::Unavailable(Cause::with_source("", error)),
             _ => StoreError::Internal(Cause::with_source("", error)),
