@@ -97,7 +97,7 @@ const MAX_EMAIL: usize = 254;
 /// Passwords are at least this many characters long.
 pub const MIN_PASSWORD_CHARS: usize = 8;
 /// Passwords are at most this many bytes long, which bounds the work of hashing one.
-const MAX_PASSWORD_BYTES: usize = 1024;
+pub const MAX_PASSWORD_CHARS: usize = 1024;
 
 /// An email address as parley keeps it: trimmed and lower-cased, so that sign-in does not depend
 /// on how it was capitalised. It needs one `@` with text on both sides and no white space; the
@@ -117,7 +117,7 @@ pub fn normalise_email(text: &str) -> Result<String> {
     if !shaped || email.chars().any(char::is_whitespace) {
         return Err(Error::invalid("email", "must be an email address such as name@example.com"));
     }
-    if email.len() > MAX_EMAIL {
+    if email.chars().count() > MAX_EMAIL {
         return Err(Error::invalid("email", format!("must be at most {MAX_EMAIL} characters long")));
     }
     Ok(email)
@@ -137,8 +137,8 @@ pub fn validate_password(password: &str) -> Result<()> {
     if password.chars().count() < MIN_PASSWORD_CHARS {
         return Err(Error::invalid("password", format!("must be at least {MIN_PASSWORD_CHARS} characters long")));
     }
-    if password.len() > MAX_PASSWORD_BYTES {
-        return Err(Error::invalid("password", format!("must be at most {MAX_PASSWORD_BYTES} bytes long")));
+    if password.chars().count() > MAX_PASSWORD_CHARS {
+        return Err(Error::invalid("password", format!("must be at most {MAX_PASSWORD_CHARS} characters long")));
     }
     Ok(())
 }

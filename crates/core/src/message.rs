@@ -90,7 +90,7 @@ pub const MESSAGE_TYPES: [&str; 2] = ["input", "output"];
 /// The values `source` takes.
 pub const MESSAGE_SOURCES: [&str; 4] = ["user", "bot", "agent", "suggestion"];
 /// The keys an attachment may have.
-const ATTACHMENT_KEYS: [&str; 3] = ["url", "name", "type"];
+pub const ATTACHMENT_KEYS: [&str; 3] = ["url", "name", "type"];
 
 /// The messages' catalogue.
 #[derive(Debug, Clone, PartialEq)]

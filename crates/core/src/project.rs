@@ -127,7 +127,7 @@ impl Default for ProjectSettings {
 }
 
 /// The longest retention accepted: 100 years.
-const MAX_RETENTION_DAYS: u32 = 36_500;
+pub const MAX_RETENTION_DAYS: u32 = 36_500;
 
 impl ProjectSettings {
     /// When a record written at `now` expires, if ever.
@@ -144,12 +144,19 @@ impl ProjectSettings {
             Ok(Json::Object(map)) => map,
             _ => Map::new(),
         };
-        for (name, value) in patch {
+        for (name, mut value) in patch {
             let field = format!("settings.{name}");
             let current = merged.get(&name).ok_or_else(|| Error::invalid(&field, "is not a project setting"))?;
             let fits = match current {
                 Json::Bool(_) => value.is_boolean(),
-                _ => value.as_u64().is_some_and(|days| days <= u64::from(MAX_RETENTION_DAYS)),
+                _ => {
+                    // A whole number, also when written with a fraction of zero (`30.0`).
+                    let days = value.as_u64().or_else(|| {
+                        value.as_f64().filter(|f| f.fract() == 0.0 && (0.0..=1e9).contains(f)).map(|f| f as u64)
+                    });
+                    value = days.map_or(value, Json::from);
+                    days.is_some_and(|days| days <= u64::from(MAX_RETENTION_DAYS))
+                }
             };
             if !fits {
                 let reason = match current {

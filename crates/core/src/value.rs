@@ -11,6 +11,8 @@ use crate::field::{Field, FieldType};
 pub const MAX_LIST_ITEMS: usize = 100;
 /// The most bytes of text a list field holds, all items together.
 pub const MAX_LIST_BYTES: usize = 16 * 1024;
+/// The most characters of one item of a list field.
+pub const MAX_LIST_ITEM_CHARS: usize = 1024;
 
 /// A field's value once parsed. Times are UTC with millisecond precision.
 #[derive(Debug, Clone, PartialEq)]
@@ -85,8 +87,10 @@ impl Value {
                 Json::Array(items) => items
                     .into_iter()
                     .map(|item| match item {
-                        Json::String(text) if text.chars().count() <= 1024 => Ok(text),
-                        Json::String(_) => Err(FieldProblem("items must be at most 1024 characters long".into())),
+                        Json::String(text) if text.chars().count() <= MAX_LIST_ITEM_CHARS => Ok(text),
+                        Json::String(_) => {
+                            Err(FieldProblem(format!("items must be at most {MAX_LIST_ITEM_CHARS} characters long")))
+                        }
                         _ => Err(FieldProblem("must be a list of strings".into())),
                     })
                     .collect::<Result<Vec<_>, _>>()

@@ -119,7 +119,8 @@ async fn busy() -> ApiError {
 pub fn router(state: AppState, request_timeout: Duration, rate_limit: Option<Arc<RateLimit>>) -> Router {
     let (documented, document) = documented();
     let rules = QueryRules::of(&document);
-    let json = serde_json::to_value(&document).unwrap_or_default();
+    let mut json = serde_json::to_value(&document).unwrap_or_default();
+    crate::openapi::finish(&mut json);
     let reference = Reference(crate::reference::render(&json).into_bytes().into());
     let document = Document(serde_json::to_vec(&json).unwrap_or_default().into());
     let mut app = documented
@@ -156,7 +157,8 @@ async fn limit_headers(request: axum::extract::Request, next: axum::middleware::
 
 /// Refuses an address whose path or query holds U+0000 (`%00`), which neither store can keep:
 /// one check for every route, before any of them reads a parameter. OData's parser refuses it
-/// itself, in OData's error format and with the position.
+/// itself, in OData's error format and with the position. A credential in the query is left to
+/// the credential check, which answers 401 for it like for any other key that opens nothing.
 async fn refuse_nul_in_address(
     request: axum::extract::Request,
     next: axum::middleware::Next,
@@ -167,7 +169,10 @@ async fn refuse_nul_in_address(
         return next.run(request).await;
     }
     let holds_nul = |text: &str| text.as_bytes().windows(3).any(|w| w[0] == b'%' && w[1] == b'0' && w[2] == b'0');
-    if holds_nul(uri.path()) || uri.query().is_some_and(holds_nul) {
+    let credential =
+        |pair: &&str| crate::query_rules::EVERYWHERE.contains(&pair.split_once('=').map_or(*pair, |(name, _)| name));
+    let in_query = uri.query().is_some_and(|query| query.split('&').filter(|p| !credential(p)).any(holds_nul));
+    if holds_nul(uri.path()) || in_query {
         return ApiError::new(
             ErrorCode::Invalid,
             "Validation failed. The address must not contain the NUL character (%00).",

@@ -15,33 +15,99 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, Secur
 use utoipa::openapi::{RefOr, schema};
 use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 
+use serde_json::Value as Json;
+
 use crate::problem::Problem;
 
 /// The JSON schema of one field's value.
-fn field_schema(ty: FieldType, nullable: bool) -> Schema {
+fn field_schema(ty: FieldType, nullable: bool) -> RefOr<Schema> {
     let of = |t: Type| if nullable { SchemaType::from_iter([t, Type::Null]) } else { SchemaType::new(t) };
     let object = ObjectBuilder::new();
     let built = match ty {
-        FieldType::Id => object.schema_type(of(Type::String)).pattern(Some("^[0-9a-f]{24}$")),
-        FieldType::Text { max_chars } => object.schema_type(of(Type::String)).max_length(Some(max_chars)),
-        FieldType::LongText { .. } => object.schema_type(of(Type::String)),
+        FieldType::Id => object.schema_type(of(Type::String)).pattern(Some(ID_PATTERN)),
+        FieldType::Text { max_chars } => {
+            object.schema_type(of(Type::String)).max_length(Some(max_chars)).pattern(Some(TEXT_PATTERN))
+        }
+        FieldType::LongText { .. } => object.schema_type(of(Type::String)).pattern(Some(TEXT_PATTERN)),
         FieldType::DateTime => {
             object.schema_type(of(Type::String)).format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
         }
-        FieldType::Json { .. } => object.schema_type(SchemaType::AnyValue),
+        FieldType::Json { .. } => return RefOr::Ref(utoipa::openapi::Ref::from_schema_name(JSON_VALUE)),
         FieldType::TextList => {
-            return Schema::Array(
+            return RefOr::T(Schema::Array(
                 ArrayBuilder::new()
                     .schema_type(of(Type::Array))
-                    .items(ObjectBuilder::new().schema_type(Type::String))
+                    .max_items(Some(parley_core::value::MAX_LIST_ITEMS))
+                    .items(
+                        ObjectBuilder::new()
+                            .schema_type(Type::String)
+                            .max_length(Some(parley_core::value::MAX_LIST_ITEM_CHARS))
+                            .pattern(Some(TEXT_PATTERN)),
+                    )
                     .build(),
-            );
+            ));
         }
         FieldType::Number { min, max } => object.schema_type(of(Type::Number)).minimum(min).maximum(max),
-        FieldType::Integer { min } => object.schema_type(of(Type::Integer)).minimum(Some(min as f64)),
+        FieldType::Integer { min } => {
+            object.schema_type(of(Type::Integer)).minimum(Some(min as f64)).maximum(Some(i64::MAX as f64))
+        }
         FieldType::Boolean => object.schema_type(of(Type::Boolean)),
     };
-    Schema::Object(built.build())
+    RefOr::T(Schema::Object(built.build()))
+}
+
+/// A project's `settings` as a change names them: the settings of [`ProjectSettings`] with the
+/// kinds of their defaults, nothing else.
+///
+/// [`ProjectSettings`]: parley_core::ProjectSettings
+pub fn project_settings_schema() -> schema::Object {
+    // `null` names no setting.
+    let mut object = ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Object, Type::Null]))
+        .additional_properties(Some(schema::AdditionalProperties::FreeForm(false)));
+    let defaults = serde_json::to_value(parley_core::ProjectSettings::default()).unwrap_or_default();
+    for (name, value) in defaults.as_object().into_iter().flatten() {
+        let property = match value {
+            Json::Bool(_) => ObjectBuilder::new().schema_type(Type::Boolean),
+            _ => ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(0.0))
+                .maximum(Some(f64::from(parley_core::project::MAX_RETENTION_DAYS))),
+        };
+        object = object.property(name, property);
+    }
+    object.build()
+}
+
+/// A JSON object the stores can hold, or null.
+pub fn json_object_schema() -> schema::Object {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Object, Type::Null]))
+        .additional_properties(Some(schema::AdditionalProperties::RefOr(RefOr::Ref(
+            utoipa::openapi::Ref::from_schema_name(JSON_VALUE),
+        ))))
+        .build()
+}
+
+/// An object id: 24 lowercase hexadecimal characters.
+const ID_PATTERN: &str = "^[0-9a-f]{24}$";
+/// Any text a store can hold: everything but U+0000.
+const TEXT_PATTERN: &str = "^[^\\u0000]*$";
+/// The schema of a JSON value the stores can hold (no U+0000 in any string or key), for the
+/// fields that take any JSON.
+const JSON_VALUE: &str = "JsonValue";
+
+fn json_value_schema() -> Json {
+    let this = serde_json::json!({"$ref": format!("#/components/schemas/{JSON_VALUE}")});
+    serde_json::json!({
+        "description": "Any JSON value without U+0000 in its strings and keys.",
+        "anyOf": [
+            {"type": ["null", "boolean", "number"]},
+            {"type": "string", "pattern": TEXT_PATTERN},
+            {"type": "array", "items": this},
+            {"type": "object", "propertyNames": {"pattern": TEXT_PATTERN}, "additionalProperties": this},
+        ],
+    })
 }
 
 /// The schema of a row of a field catalogue, as every representation shows it.
@@ -56,15 +122,18 @@ fn catalogue_schema(fields: &[Field], description: &str) -> RefOr<Schema> {
 /// The schema of a row of a field catalogue as ingest takes it: the fields a client sets, the
 /// required ones required, any other name refused; the fields parley sets are read-only (an
 /// exported row may carry them back, and they are ignored).
-fn ingest_schema(fields: &[Field], description: &str) -> RefOr<Schema> {
+fn ingest_schema(fields: &[Field], narrower: &[(&str, Json)], description: &str) -> RefOr<Schema> {
     let mut object = ObjectBuilder::new()
         .schema_type(Type::Object)
         .description(Some(description))
         .additional_properties(Some(schema::AdditionalProperties::FreeForm(false)));
     for field in fields {
         let server = field.origin == Origin::Server;
-        let mut property = field_schema(field.ty, true);
-        if let Schema::Object(object) = &mut property {
+        let mut property = field_schema(field.ty, server || field.nullable());
+        if let Some((_, narrower)) = narrower.iter().find(|(name, _)| *name == field.name) {
+            property = serde_json::from_value(narrower.clone()).unwrap_or(property);
+        }
+        if let RefOr::T(Schema::Object(object)) = &mut property {
             object.read_only = server.then_some(true);
         }
         object = object.property(field.name, property);
@@ -98,13 +167,13 @@ macro_rules! stored_schema {
 
 /// A row of a collection as ingest takes it, named `$name`, from its field catalogue.
 macro_rules! new_row_schema {
-    ($schema:ident $name:literal, $fields:expr, $what:literal) => {
+    ($schema:ident $name:literal, $fields:expr, $choices:expr, $what:literal) => {
         #[doc = concat!($what, " as ingest takes it.")]
         pub struct $schema;
 
         impl PartialSchema for $schema {
             fn schema() -> RefOr<Schema> {
-                ingest_schema($fields, concat!($what, ", as ingest takes it."))
+                ingest_schema($fields, $choices, concat!($what, ", as ingest takes it."))
             }
         }
 
@@ -121,14 +190,37 @@ macro_rules! new_row_schema {
 stored_schema!(RecordSchema "AnalyticsRecord", RECORD_FIELDS, "An analytics record (docs/contract/records.md)");
 stored_schema!(MessageSchema "ConversationMessage", MESSAGE_FIELDS,
     "A conversation message (docs/contract/conversations.md)");
-new_row_schema!(NewRecordSchema "NewAnalyticsRecord", RECORD_FIELDS, "An analytics record (docs/contract/records.md)");
+/// A text that is one of `allowed`.
+fn one_of(allowed: &[&str]) -> Json {
+    serde_json::json!({"type": "string", "enum": allowed})
+}
+
+/// A message's attachments: a list of objects with string `url`, `name` and `type`, or null.
+fn attachments() -> Json {
+    let text = serde_json::json!({"type": "string", "pattern": TEXT_PATTERN});
+    let keys = parley_core::message::ATTACHMENT_KEYS.map(|key| (key.to_owned(), text.clone()));
+    serde_json::json!({
+        "type": ["array", "null"],
+        "items": {"type": "object", "additionalProperties": false, "properties": serde_json::Map::from_iter(keys)},
+    })
+}
+
+new_row_schema!(NewRecordSchema "NewAnalyticsRecord", RECORD_FIELDS, &[],
+    "An analytics record (docs/contract/records.md)");
 new_row_schema!(NewMessageSchema "NewConversationMessage", MESSAGE_FIELDS,
+    &[
+        ("type", one_of(&parley_core::message::MESSAGE_TYPES)),
+        ("source", one_of(&parley_core::message::MESSAGE_SOURCES)),
+        ("inputAttachments", attachments()),
+    ],
     "A conversation message (docs/contract/conversations.md)");
 new_row_schema!(NewExecutedStepSchema "NewExecutedStep", EXECUTED_STEP_FIELDS,
+    &[("type", one_of(&parley_core::step::STEP_TYPES))],
     "A step a bot went through in a session (docs/contract/conversations.md)");
 new_row_schema!(EscalationWriteSchema "LiveAgentEscalationWrite", ESCALATION_FIELDS,
+    &[("status", one_of(&parley_core::escalation::STATUSES))],
     "A handover to a human agent (docs/contract/conversations.md)");
-new_row_schema!(NewGoalEventSchema "NewGoalEvent", GOAL_EVENT_FIELDS,
+new_row_schema!(NewGoalEventSchema "NewGoalEvent", GOAL_EVENT_FIELDS, &[],
     "A goal step reached in a session (docs/contract/conversations.md)");
 
 /// The body of `PATCH /analytics`.
@@ -143,10 +235,11 @@ impl PartialSchema for UpdateRequestSchema {
         for field in RECORD_FIELDS.iter().filter(|f| f.editable) {
             properties = properties.property(field.name, field_schema(field.ty, true));
         }
-        let text = || ObjectBuilder::new().schema_type(Type::String).build();
+        let text = || ObjectBuilder::new().schema_type(Type::String).pattern(Some(TEXT_PATTERN)).build();
         let object = ObjectBuilder::new()
             .schema_type(Type::Object)
-            .property("projectId", ObjectBuilder::new().schema_type(Type::String).pattern(Some("^[0-9a-f]{24}$")))
+            .additional_properties(Some(schema::AdditionalProperties::FreeForm(false)))
+            .property("projectId", ObjectBuilder::new().schema_type(Type::String).pattern(Some(ID_PATTERN)))
             .property("contactId", text())
             .property("sessionId", text())
             .property("inputId", text())
@@ -176,7 +269,14 @@ impl PartialSchema for ErasureRequestSchema {
         };
         let contacts = ArrayBuilder::new()
             .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
-            .items(ObjectBuilder::new().schema_type(Type::String))
+            .min_items(Some(1))
+            .items(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .min_length(Some(1))
+                    .max_length(Some(1024))
+                    .pattern(Some(TEXT_PATTERN)),
+            )
             .description(Some("Required: the contacts whose records are deleted, or null for every contact."));
         let object = ObjectBuilder::new()
             .schema_type(Type::Object)
@@ -273,7 +373,13 @@ impl Modify for ODataPaths {
                 .response("400", error())
                 .response("401", error())
                 .response("403", error())
+                .response("404", error())
                 .build()
+        };
+        // The service document and `$metadata` describe no data and need no credentials.
+        let public = |mut operation: utoipa::openapi::path::Operation| {
+            operation.security = Some(Vec::new());
+            operation
         };
         let with_options = || {
             let mut parameters = vec![set.clone()];
@@ -289,12 +395,12 @@ impl Modify for ODataPaths {
         openapi.paths.add_path_operation(
             "/v2.4/",
             vec![HttpMethod::Get],
-            operation("The service document: every entity set", Vec::new(), "application/json"),
+            public(operation("The service document: every entity set", Vec::new(), "application/json")),
         );
         openapi.paths.add_path_operation(
             "/v2.4/$metadata",
             vec![HttpMethod::Get],
-            operation("The entity types and sets, as CSDL XML", Vec::new(), "application/xml"),
+            public(operation("The entity types and sets, as CSDL XML", Vec::new(), "application/xml")),
         );
         openapi.paths.add_path_operation(
             "/v2.4/{entitySet}",
@@ -323,6 +429,164 @@ impl Modify for ODataPaths {
                 "application/json",
             ),
         );
+    }
+}
+
+/// Rules every operation follows, applied to the document as served, so that each is said in
+/// one place rather than on every handler:
+///
+/// - Answers under the prefixes are negotiated (docs/api.md, "Representations"): a JSON answer
+///   is also served as HAL, where a page carries its items under `_embedded.items` and every
+///   object may carry `_links`.
+pub fn finish(document: &mut Json) {
+    represented_as_hal(document);
+    text_rules(document);
+}
+
+/// The parameters that name an object by its id, wherever they appear under the prefixes.
+const ID_PARAMETERS: [&str; 6] = ["projectId", "userId", "apiKeyId", "goalId", "taskId", "id"];
+
+/// What every text a client sends obeys, said once: an id parameter is an id, `limit` is 1 to
+/// 100, and no text holds U+0000, which neither store can keep (a string schema of a parameter or
+/// a request body that says nothing narrower gets that pattern, an object's keys too); a path
+/// segment is never empty. Answers are left as they are: an error may quote what was sent.
+fn text_rules(document: &mut Json) {
+    fn narrow(schema: &mut Json) {
+        match schema {
+            Json::Object(map) => {
+                let is_text = match map.get("type") {
+                    Some(Json::String(t)) => t == "string",
+                    Some(Json::Array(types)) => types.iter().any(|t| t == "string"),
+                    _ => false,
+                };
+                let said = ["pattern", "enum", "format", "const"].iter().any(|k| map.contains_key(*k));
+                if is_text && !said {
+                    map.insert("pattern".into(), TEXT_PATTERN.into());
+                }
+                let open = map.get("additionalProperties").is_some_and(|a| a != &Json::Bool(false));
+                if open && !map.contains_key("propertyNames") {
+                    map.insert("propertyNames".into(), serde_json::json!({"pattern": TEXT_PATTERN}));
+                }
+                map.values_mut().for_each(narrow);
+            }
+            Json::Array(items) => items.iter_mut().for_each(narrow),
+            _ => {}
+        }
+    }
+    /// The names of the component schemas `schema` refers to.
+    fn refers_to(schema: &Json, found: &mut Vec<String>) {
+        match schema {
+            Json::Object(map) => {
+                if let Some(name) = map.get("$ref").and_then(Json::as_str).and_then(|r| r.strip_prefix(COMPONENT)) {
+                    found.push(name.to_owned());
+                }
+                map.values().for_each(|value| refers_to(value, found));
+            }
+            Json::Array(items) => items.iter().for_each(|item| refers_to(item, found)),
+            _ => {}
+        }
+    }
+    const COMPONENT: &str = "#/components/schemas/";
+    let mut sent = Vec::new();
+    if let Some(paths) = document.get_mut("paths").and_then(Json::as_object_mut) {
+        for (path, operations) in paths.iter_mut() {
+            let prefixed = path.starts_with("/new/v2.0/") || path.starts_with("/v2.0/");
+            for operation in operations.as_object_mut().into_iter().flat_map(|ops| ops.values_mut()) {
+                if let Some(body) = operation.get_mut("requestBody") {
+                    refers_to(body, &mut sent);
+                    narrow(body);
+                }
+            }
+            let operations = operations.as_object_mut().into_iter().flat_map(|ops| ops.values_mut());
+            let parameters =
+                operations.filter_map(|op| op.get_mut("parameters").and_then(Json::as_array_mut)).flatten();
+            for parameter in parameters {
+                let name = parameter["name"].as_str().unwrap_or_default().to_owned();
+                let in_path = parameter["in"] == "path";
+                let Some(schema) = parameter.get_mut("schema").and_then(Json::as_object_mut) else { continue };
+                if prefixed && ID_PARAMETERS.contains(&name.as_str()) {
+                    schema.insert("pattern".into(), ID_PATTERN.into());
+                } else if name == "limit" {
+                    schema.insert("minimum".into(), 1.into());
+                    schema.insert("maximum".into(), 100.into());
+                } else if in_path && schema.get("type").is_some_and(|t| t == "string") {
+                    schema.insert("minLength".into(), 1.into());
+                }
+                narrow(parameter);
+            }
+        }
+    }
+    if let Some(schemas) = document.pointer_mut("/components/schemas").and_then(Json::as_object_mut) {
+        schemas.insert(JSON_VALUE.into(), json_value_schema());
+        // Role lists name roles of their kind (at least one for a member).
+        let roles = [
+            ("UserIn", parley_core::identity::ORG_ROLE_NAMES, 0),
+            ("MemberIn", parley_core::identity::PROJECT_ROLE_NAMES, 1),
+        ];
+        for (body, names, fewest) in roles {
+            if let Some(list) = schemas.get_mut(body).and_then(|s| s.pointer_mut("/properties/roles")) {
+                let names: Vec<&str> = names.split(", ").collect();
+                list["items"] = serde_json::json!({"type": "string", "enum": names});
+                list["minItems"] = fewest.into();
+            }
+        }
+        // The schemas request bodies use, and those they use in turn.
+        let mut seen = std::collections::BTreeSet::new();
+        while let Some(name) = sent.pop() {
+            if seen.insert(name.clone())
+                && let Some(schema) = schemas.get_mut(&name)
+            {
+                refers_to(schema, &mut sent);
+                narrow(schema);
+            }
+        }
+    }
+}
+
+/// See [`finish`].
+fn represented_as_hal(document: &mut Json) {
+    let mut hal_pages = Vec::new();
+    let Some(paths) = document.get_mut("paths").and_then(Json::as_object_mut) else { return };
+    for (path, operations) in paths.iter_mut() {
+        if !(path.starts_with("/new/v2.0/") || path.starts_with("/v2.0/")) {
+            continue;
+        }
+        let answers = operations.as_object_mut().into_iter().flat_map(|ops| ops.values_mut());
+        let answers = answers.filter_map(|op| op.get_mut("responses").and_then(Json::as_object_mut));
+        for (status, answer) in answers.flat_map(|responses| responses.iter_mut()) {
+            let Some(content) = answer.get_mut("content").and_then(Json::as_object_mut) else { continue };
+            let Some(json) = content.get("application/json").filter(|_| status.starts_with('2')).cloned() else {
+                continue;
+            };
+            let hal = match json.pointer("/schema/$ref").and_then(Json::as_str) {
+                Some(page) if page.starts_with("#/components/schemas/Page_") => {
+                    let name = page.trim_start_matches("#/components/schemas/").to_owned();
+                    let hal = format!("Hal{name}");
+                    hal_pages.push((name, hal.clone()));
+                    serde_json::json!({"schema": {"$ref": format!("#/components/schemas/{hal}")}})
+                }
+                _ => json,
+            };
+            content.insert("application/hal+json".into(), hal);
+        }
+    }
+    let Some(schemas) = document.pointer_mut("/components/schemas").and_then(Json::as_object_mut) else { return };
+    for (page, hal) in hal_pages {
+        let Some(Json::Object(page)) = schemas.get(&page).cloned() else { continue };
+        let mut properties = page.get("properties").and_then(Json::as_object).cloned().unwrap_or_default();
+        let items = properties.remove("items").unwrap_or(Json::Null);
+        properties.insert(
+            "_embedded".into(),
+            serde_json::json!({"type": "object", "required": ["items"], "properties": {"items": items}}),
+        );
+        properties.insert("_links".into(), serde_json::json!({"type": "object"}));
+        let schema = serde_json::json!({
+            "type": "object",
+            "description": "A page of a collection as HAL writes it: the items under `_embedded.items`, links in `_links`.",
+            "required": ["_embedded", "total", "_links"],
+            "properties": properties,
+        });
+        schemas.insert(hal, schema);
     }
 }
 

@@ -16,7 +16,7 @@ use utoipa::openapi::{OpenApi, RefOr};
 use crate::problem::ApiError;
 
 /// The credentials a request may carry in its query on any route (docs/contract/rest.md §6).
-const EVERYWHERE: [&str; 2] = ["api_key", "apikey"];
+pub const EVERYWHERE: [&str; 2] = ["api_key", "apikey"];
 
 /// The query parameters of each documented route, by method and path as the router matches it.
 #[derive(Debug, Clone, Default)]

@@ -79,6 +79,21 @@ pub struct Page<T> {
     pub previous_cursor: Option<String>,
 }
 
+/// A page in the reference product's index shape ([`Body::Index`]), which JSON and HAL write
+/// alike: the list shape with `_links` beside the items.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Index<T> {
+    pub items: Vec<T>,
+    pub total: u64,
+    pub next_cursor: Option<String>,
+    pub previous_cursor: Option<String>,
+    /// `self`, and `next` and `previous` when there are such pages, each as `{href}`.
+    #[serde(rename = "_links")]
+    #[schema(rename = "_links", value_type = Object)]
+    pub links: Json,
+}
+
 /// The fields of a view type as a JSON object, the form [`Body::Resource`] and collection items
 /// take. A view that does not serialise to an object gives an empty one.
 pub fn fields_of(view: &impl serde::Serialize) -> Map<String, Json> {

@@ -20,7 +20,7 @@ use crate::extract::IngestBody;
 use crate::negotiate::Format;
 use crate::openapi::{MessageSchema, NewMessageSchema};
 use crate::problem::{ApiError, BodyRejection};
-use crate::represent::{Body, Collection, Page, PageRef, respond};
+use crate::represent::{Body, Collection, Index, PageRef, respond};
 use crate::state::AppState;
 
 /// The record fields `expertMode=true` adds to each input of a transcript.
@@ -146,7 +146,7 @@ fn summary(item: &ConversationSummary) -> Map<String, Json> {
         ("previous" = Option<String>, Query, description = "Cursor from previousCursor"),
     ),
     responses(
-        (status = 200, description = "One summary per session with messages, newest last message first: {items, total, _links}", body = Page<SummaryView>),
+        (status = 200, description = "One summary per session with messages, newest last message first: {items, total, _links}", body = Index<SummaryView>),
         ApiError,
     )
 )]
@@ -199,7 +199,7 @@ fn transcript_params(raw: Option<&str>) -> Result<(ObjectId, bool), ApiError> {
         ("expertMode" = Option<bool>, Query, description = "true adds each input's intent, intentScore, slots, state and understood from its record"),
     ),
     responses(
-        (status = 200, description = "The session's messages in time order: {items, total, _links}", body = Page<MessageSchema>),
+        (status = 200, description = "The session's messages in time order: {items, total, _links}", body = Index<MessageSchema>),
         ApiError,
     )
 )]

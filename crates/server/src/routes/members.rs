@@ -37,7 +37,7 @@ pub struct MemberView {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct MemberIn {
-    #[schema(value_type = String, required = true)]
+    #[schema(value_type = String, required = true, pattern = "^[0-9a-f]{24}$")]
     user_id: Option<Json>,
     /// At least one of basic, analytics, projectAdmin; replaces the member's roles.
     #[schema(value_type = Vec<String>, required = true)]

@@ -209,12 +209,35 @@ async fn authenticate_client(state: &AppState, form: &Form) -> Result<OAuthClien
     Ok(client)
 }
 
+/// The form of `POST /auth/oauth2/token`, as documented: `grant_type` and the parameters of the
+/// grants (RFC 6749), each sent once.
+pub struct TokenForm;
+
+impl utoipa::PartialSchema for TokenForm {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
+        let text = || ObjectBuilder::new().schema_type(Type::String);
+        let grants = ["password", "refresh_token", "client_credentials"];
+        let mut form = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property("grant_type", text().enum_values(Some(grants)))
+            .required("grant_type")
+            .additional_properties(Some(AdditionalProperties::RefOr(text().into())));
+        for name in ["username", "password", "refresh_token", "client_id", "client_secret", "scope"] {
+            form = form.property(name, text());
+        }
+        form.into()
+    }
+}
+
+impl utoipa::ToSchema for TokenForm {}
+
 #[utoipa::path(
     post,
     path = "/auth/oauth2/token",
     tag = "oauth2",
     security(),
-    request_body(content = String, content_type = "application/x-www-form-urlencoded",
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded",
         description = "grant_type (password, refresh_token or client_credentials) and that grant's parameters (RFC 6749); the client's credentials here or as HTTP Basic"),
     responses(
         (status = 200, description = "access_token, token_type (Bearer), expires_in, and a refresh_token for the password and refresh_token grants"),
@@ -382,12 +405,33 @@ async fn client_credentials_grant(state: &AppState, client: &OAuthClient) -> Res
     Ok(token_answer(access, None))
 }
 
+/// The form of `POST /auth/oauth2/revoke`, as documented: `token`, and whatever else RFC 7009
+/// lets a client send beside it (`token_type_hint`), which is ignored.
+pub struct RevokeForm;
+
+impl utoipa::PartialSchema for RevokeForm {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        let token = ObjectBuilder::new().schema_type(Type::String).min_length(Some(1));
+        // A parameter is sent once (RFC 6749 §3.1): each is one string.
+        let other = ObjectBuilder::new().schema_type(Type::String);
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property("token", token)
+            .required("token")
+            .additional_properties(Some(utoipa::openapi::schema::AdditionalProperties::RefOr(other.into())))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for RevokeForm {}
+
 #[utoipa::path(
     post,
     path = "/auth/oauth2/revoke",
     tag = "oauth2",
     security(),
-    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "token: an access or refresh token (RFC 7009)"),
+    request_body(content = RevokeForm, content_type = "application/x-www-form-urlencoded", description = "token: an access or refresh token (RFC 7009)"),
     responses(
         (status = 200, description = "Revoked, or not known: the answer is the same"),
         (status = 400, description = "An OAuth2 error body (RFC 6749 §5.2): invalid_request"),

@@ -54,30 +54,30 @@ pub struct ProjectView {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProjectIn {
-    /// 1 to 200 characters; required on creation.
+    /// 1 to 200 characters, not blank; required on creation.
     #[serde(default, deserialize_with = "as_sent")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 200, pattern = "^[^\\u0000]*[^\\u0000\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\u0000]*$")]
     name: Option<Json>,
     /// Settings to merge: collectAnalytics, maskSensitive, maskIp, collectConversations (booleans),
     /// retentionDays (0 keeps forever), transcriptRetentionDays (0 keeps messages as long as records).
     #[serde(default, deserialize_with = "as_sent")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = crate::openapi::project_settings_schema)]
     settings: Option<Json>,
-    /// The bot's primary locale, such as `en-US`, at most 35 characters; null clears it.
+    /// The bot's primary locale, such as `en-US`, at most 35 characters, not blank; null clears it.
     #[serde(default, deserialize_with = "as_sent")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 35, pattern = "^[^\\u0000]*[^\\u0000\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\u0000]*$")]
     locale: Option<Json>,
-    /// At most 64 characters; null clears it.
+    /// At most 64 characters, not blank; null clears it.
     #[serde(default, deserialize_with = "as_sent")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 64, pattern = "^[^\\u0000]*[^\\u0000\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\u0000]*$")]
     color: Option<Json>,
-    /// At most 2000 characters; null clears it.
+    /// At most 2000 characters, not blank; null clears it.
     #[serde(default, deserialize_with = "as_sent")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 2000, pattern = "^[^\\u0000]*[^\\u0000\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\u0000]*$")]
     description: Option<Json>,
     /// An object of at most 16 KiB, kept as sent; null clears it.
     #[serde(default, deserialize_with = "as_sent", rename = "handoverConfiguration")]
-    #[schema(value_type = Option<Object>, rename = "handoverConfiguration")]
+    #[schema(schema_with = crate::openapi::json_object_schema, rename = "handoverConfiguration")]
     handover_configuration: Option<Json>,
 }
 
@@ -93,6 +93,25 @@ impl ProjectIn {
         named.into_iter().filter_map(|(name, value)| value.map(|value| (name, value))).collect()
     }
 }
+
+/// The body of a project change, as documented: [`ProjectIn`] with nothing required but at
+/// least one property named.
+pub struct ProjectChange;
+
+impl utoipa::PartialSchema for ProjectChange {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::RefOr;
+        use utoipa::openapi::schema::Schema;
+        let mut schema = <ProjectIn as utoipa::PartialSchema>::schema();
+        if let RefOr::T(Schema::Object(object)) = &mut schema {
+            object.required.clear();
+            object.min_properties = Some(1);
+        }
+        schema
+    }
+}
+
+impl ToSchema for ProjectChange {}
 
 impl WireType for ProjectIn {
     const NOUN: &'static str = "a project";
@@ -246,7 +265,7 @@ pub async fn get_project(
     path = "/projects/{projectId}",
     tag = "projects",
     params(("projectId" = String, Path)),
-    request_body = ProjectIn,
+    request_body = ProjectChange,
     responses(
         (status = 200, description = "The changed project", body = ProjectView),
         ApiError,

@@ -60,6 +60,12 @@ async fn nul_is_refused_wherever_text_arrives(engine: Engine) {
         assert_eq!(problem["code"], 1005, "{problem}");
         assert!(problem["detail"].as_str().unwrap().contains("NUL character"), "{problem}");
     }
+    // A credential in the query that holds NUL opens nothing: 401, from the credential check.
+    let path = format!("/new/v2.0/projects?api_key={}%00", app.api_key);
+    let response = app.anonymous(Method::GET, &path).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{path}");
+    let problem: Json = response.json().await.unwrap();
+    assert_eq!(problem["code"], 401, "{problem}");
     // The token endpoint, before any credential is checked.
     let response = app
         .token_request(&[

@@ -37,6 +37,7 @@ mod ratelimit;
 mod readme;
 mod representations;
 mod retention;
+mod schemathesis;
 mod startup;
 mod steps;
 mod update;

@@ -6,6 +6,7 @@ mod app;
 mod assert;
 mod csv;
 mod fixtures;
+mod python;
 mod raw_http;
 mod xml;
 
@@ -15,5 +16,6 @@ pub use csv::*;
 pub use fixtures::*;
 pub use parley_store::on_both_engines;
 pub use parley_store::testing::Engine;
+pub use python::*;
 pub use raw_http::*;
 pub use xml::*;

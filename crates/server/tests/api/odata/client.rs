@@ -5,8 +5,7 @@
 //! one page holds, and counts.
 //! When it cannot be installed the test fails.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
 use parley_core::goal::{GOAL_FIELDS, GOAL_STEP_FIELDS, GOAL_STEP_METRIC_FIELDS};
 use parley_core::goal_event::{GOAL_CYCLE_FIELDS, GOAL_EVENT_FIELDS};
@@ -21,40 +20,14 @@ use time::{Duration, OffsetDateTime};
 
 use super::conversation_rows::{Message, Session, conversation_data, send_inputs, send_messages};
 use super::{numbered_record, spawn_unlimited};
-use crate::helpers::{Engine, same_json};
+use crate::helpers::{Engine, python_with, same_json};
 
-const VENV: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/python-odata-0.8.1");
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/api/odata/client.py");
 
-fn run(command: &mut Command) {
-    let output = command.output().unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
-    assert!(
-        output.status.success(),
-        "{command:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-/// The virtual environment's interpreter, with python-odata 0.8.1 installed (once per target
-/// directory).
+/// The interpreter of a virtual environment with python-odata 0.8.1.
 fn python_with_odata() -> PathBuf {
-    let python = Path::new(VENV).join("bin").join("python");
     let check = "import importlib.metadata as m, odata; assert m.version('python-odata') == '0.8.1'";
-    let ready = python.exists() && Command::new(&python).args(["-c", check]).output().is_ok_and(|o| o.status.success());
-    if !ready {
-        run(Command::new("python3").args(["-m", "venv", "--clear", VENV]));
-        run(Command::new(&python).args([
-            "-m",
-            "pip",
-            "install",
-            "--disable-pip-version-check",
-            "--quiet",
-            "python-odata==0.8.1",
-        ]));
-        run(Command::new(&python).args(["-c", check]));
-    }
-    python
+    python_with("python-odata==0.8.1", check).join("python")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
