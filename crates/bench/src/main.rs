@@ -9,6 +9,7 @@ mod peer;
 mod process;
 mod report;
 mod run;
+mod soak;
 mod workload;
 
 use std::path::PathBuf;
@@ -31,6 +32,9 @@ struct Cli {
 enum Cmd {
     /// Runs the whole benchmark and writes the figures as JSON and a table.
     Run(Options),
+    /// A long mixed load at a fixed rate, reporting memory, open files, database size and
+    /// latency every minute.
+    Soak(soak::SoakOptions),
     /// An HTTP server that answers every request 204 after reading its body: the ceiling of
     /// HTTP on this machine. Started by `run` as a child process.
     EmptyServer,
@@ -115,6 +119,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Cmd::Run(options) => runtime.block_on(run::run(options)),
+        Cmd::Soak(options) => runtime.block_on(soak::soak(options)),
         Cmd::EmptyServer => runtime.block_on(empty_server()),
     };
     match result {

@@ -31,7 +31,7 @@ const PATIENCE: Duration = Duration::from_secs(300);
 
 pub async fn run(o: Options) -> Result<()> {
     let target = target_dir()?;
-    let parley_bin = parley_binary(&o, &target)?;
+    let parley_bin = parley_binary(o.parley_bin.as_deref(), &target)?;
     let bench_dir = target.join("bench");
     std::fs::create_dir_all(&bench_dir)?;
     let scratch = tempfile::Builder::new().prefix("run-").tempdir_in(&bench_dir)?;
@@ -108,7 +108,7 @@ pub async fn run(o: Options) -> Result<()> {
 }
 
 /// The workspace's target directory: the parent of the directory this binary is in.
-fn target_dir() -> Result<PathBuf> {
+pub fn target_dir() -> Result<PathBuf> {
     let exe = std::env::current_exe()?;
     exe.parent()
         .and_then(Path::parent)
@@ -117,9 +117,9 @@ fn target_dir() -> Result<PathBuf> {
 }
 
 /// The `parley` release binary, built first when the benchmark runs through cargo.
-fn parley_binary(o: &Options, target: &Path) -> Result<PathBuf> {
-    if let Some(path) = &o.parley_bin {
-        return Ok(path.clone());
+pub fn parley_binary(given: Option<&Path>, target: &Path) -> Result<PathBuf> {
+    if let Some(path) = given {
+        return Ok(path.to_owned());
     }
     if let Some(cargo) = std::env::var_os("CARGO") {
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -140,7 +140,7 @@ fn parley_binary(o: &Options, target: &Path) -> Result<PathBuf> {
     }
 }
 
-fn header(value: &str) -> HeaderValue {
+pub fn header(value: &str) -> HeaderValue {
     HeaderValue::from_str(value).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
@@ -299,12 +299,9 @@ async fn empty_handler(o: &Options, data: &Arc<Dataset>) -> Result<Phase<LoadFig
     Ok(phase)
 }
 
-async fn parley(
-    o: &Options,
-    data: &Arc<Dataset>,
-    bin: &Path,
-    data_dir: &Path,
-) -> Result<(ParleyFigures, Arc<Workload>, usize)> {
+/// Starts `parley serve` on a free port with a fresh admin key, rate limits off (one credential
+/// drives the whole load), on `database` or the embedded store in `data_dir`.
+pub fn start_parley(bin: &Path, data_dir: &Path, database: Option<&str>) -> Result<(Server, String)> {
     let key = rand::random::<[u8; 32]>().iter().map(|b| format!("{b:02x}")).collect::<String>();
     let mut command = Command::new(bin);
     command
@@ -312,30 +309,47 @@ async fn parley(
         .arg(data_dir)
         .env("PARLEY_ADMIN_API_KEY", &key)
         .env("PARLEY_LOG_FORMAT", "json")
-        // One credential drives the whole load, far past the default per-credential limit.
         .env("PARLEY_RATE_LIMIT_PER_MINUTE", "0")
         .env_remove("PARLEY_DATABASE_URL")
         .env_remove("PARLEY_CONFIG");
-    if let Some(url) = &o.database {
+    if let Some(url) = database {
         command.args(["--database", url]);
     }
     let server = Server::start("parley", command, "parley listening on", Duration::from_secs(60))?;
+    Ok((server, key))
+}
+
+/// Creates the data set's projects through the API: the workload over them.
+pub async fn create_projects(
+    connection: &mut Connection,
+    data: &Arc<Dataset>,
+    auth: &(&'static str, HeaderValue),
+) -> Result<Workload> {
+    let headers = [auth.clone(), ("content-type", header("application/json")), ("accept", header("application/json"))];
+    let mut project_ids = Vec::new();
+    for k in 0..data.projects {
+        let body = Bytes::from(format!(r#"{{"name":"Support bot {}"}}"#, k + 1));
+        let (status, answer) = connection.send(Method::POST, "/new/v2.0/projects", &headers, body).await?;
+        let answer: serde_json::Value = serde_json::from_slice(&answer)?;
+        let id = answer["_id"].as_str().ok_or_else(|| format!("creating a project answered {status}: {answer}"))?;
+        project_ids.push(id.to_owned());
+    }
+    Ok(Workload { data: Arc::clone(data), project_ids })
+}
+
+async fn parley(
+    o: &Options,
+    data: &Arc<Dataset>,
+    bin: &Path,
+    data_dir: &Path,
+) -> Result<(ParleyFigures, Arc<Workload>, usize)> {
+    let (server, key) = start_parley(bin, data_dir, o.database.as_deref())?;
     let auth = ("x-api-key", header(&key));
     let json = ("content-type", header("application/json"));
     let accept_json = ("accept", header("application/json"));
 
     let mut connection = Connection::new(server.addr);
-    let mut project_ids = Vec::new();
-    for k in 0..data.projects {
-        let body = Bytes::from(format!(r#"{{"name":"Support bot {}"}}"#, k + 1));
-        let (status, answer) = connection
-            .send(Method::POST, "/new/v2.0/projects", &[auth.clone(), json.clone(), accept_json.clone()], body)
-            .await?;
-        let answer: serde_json::Value = serde_json::from_slice(&answer)?;
-        let id = answer["_id"].as_str().ok_or_else(|| format!("creating a project answered {status}: {answer}"))?;
-        project_ids.push(id.to_owned());
-    }
-    let workload = Arc::new(Workload { data: Arc::clone(data), project_ids });
+    let workload = Arc::new(create_projects(&mut connection, data, &auth).await?);
     let bodies = Arc::new(workload.ingest_bodies(o.batch));
     let ndjson_bytes = bodies.iter().map(Bytes::len).sum();
 
