@@ -169,7 +169,12 @@ pub async fn soak(o: SoakOptions) -> Result<()> {
     let requests = Arc::new(Requests {
         bodies: workload.ingest_bodies(100),
         lists: workload.list_queries().into_iter().filter(|(n, _, _)| everyday(n)).map(|(_, p, _)| p).collect(),
-        odata: workload.odata_queries("/v2.4/Analytics").into_iter().filter(|(n, _)| everyday(n)).map(|(_, p)| p).collect(),
+        odata: workload
+            .odata_queries("/v2.4/Analytics")
+            .into_iter()
+            .filter(|(n, _)| everyday(n))
+            .map(|(_, p)| p)
+            .collect(),
         workload,
     });
 
