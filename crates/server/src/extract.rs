@@ -455,4 +455,68 @@ mod tests {
         );
         assert_eq!(Strict::from_json(json!({"count": 3})).unwrap().count, 3);
     }
+
+    mod ndjson {
+        use proptest::prelude::*;
+        use serde_json::{Value as Json, json};
+
+        use super::super::parse_ndjson;
+
+        /// A record-like object: a few keys with texts, numbers, booleans and nulls.
+        fn object() -> impl Strategy<Value = Json> {
+            let value = prop_oneof![
+                Just(Json::Null),
+                any::<bool>().prop_map(Json::Bool),
+                any::<i64>().prop_map(|n| json!(n)),
+                "[^\u{0}]{0,20}".prop_map(Json::String),
+            ];
+            prop::collection::btree_map("[a-zA-Z]{1,12}", value, 0..6)
+                .prop_map(|map| Json::Object(map.into_iter().collect()))
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            /// Objects written one per line, with blank lines and CRLF endings anywhere, read
+            /// back as themselves, each with its line.
+            #[test]
+            fn lines_read_back_with_their_numbers(
+                rows in prop::collection::vec((object(), 0usize..3, any::<bool>()), 1..20),
+            ) {
+                let mut body = String::new();
+                let mut expected = Vec::new();
+                let mut line = 1;
+                for (row, blanks, crlf) in &rows {
+                    for _ in 0..*blanks {
+                        body.push_str(if *crlf { " \r\n" } else { "\n" });
+                        line += 1;
+                    }
+                    body.push_str(&row.to_string());
+                    body.push_str(if *crlf { "\r\n" } else { "\n" });
+                    expected.push(line);
+                    line += 1;
+                }
+                let (read, lines) = parse_ndjson(body.as_bytes()).unwrap();
+                prop_assert_eq!(read, rows.iter().map(|(row, _, _)| row.clone()).collect::<Vec<_>>());
+                prop_assert_eq!(lines, expected);
+            }
+
+            /// Any bytes are read, refused with 1005 naming a line of the body, or, when no line
+            /// holds anything, refused as a missing payload (1000); never a panic.
+            #[test]
+            fn any_bytes_are_read_or_refused_by_line(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+                let count = bytes.split(|b| *b == b'\n').count();
+                if let Err(error) = parse_ndjson(&bytes) {
+                    match error.code.code() {
+                        1000 => prop_assert!(bytes.iter().all(u8::is_ascii_whitespace)),
+                        1005 => {
+                            let line = error.details["line"].as_u64().unwrap() as usize;
+                            prop_assert!((1..=count).contains(&line), "line {} of {}", line, count);
+                        }
+                        other => prop_assert!(false, "code {}", other),
+                    }
+                }
+            }
+        }
+    }
 }
