@@ -31,9 +31,15 @@ struct Server {
 
 impl Server {
     async fn start(data_dir: &Path) -> Server {
+        Server::start_with(data_dir, &[]).await
+    }
+
+    /// Like [`Server::start`], with more settings in the environment.
+    async fn start_with(data_dir: &Path, settings: &[(&str, &str)]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_parley"))
             .arg("serve")
             .env_clear()
+            .envs(settings.iter().copied())
             .env("PARLEY_LISTEN", "127.0.0.1:0")
             .env("PARLEY_DATA_DIR", data_dir)
             .env("PARLEY_ADMIN_API_KEY", ADMIN_KEY)
@@ -365,6 +371,127 @@ async fn acknowledged_writes_survive_sigkill() {
     assert_eq!(integrity, "ok");
     let count: i64 = db.query_row("SELECT COUNT(*) FROM records", [], |row| row.get(0)).unwrap();
     assert_eq!(count as usize, checked);
+}
+
+// ---------------------------------------------------------------------------------------------
+// SIGKILL during the background deletions
+
+/// Ingests `count` records of `contact` in `project` as NDJSON, input ids `{prefix}{n}`.
+async fn ingest_many(server: &Server, project: &str, contact: &str, prefix: &str, count: usize) {
+    for chunk in (0..count).collect::<Vec<_>>().chunks(500) {
+        let body: String = chunk
+            .iter()
+            .map(|n| format!("{}\n", record(project, contact, &format!("s{}", n % 40), &format!("{prefix}{n}"))))
+            .collect();
+        let response = client()
+            .post(server.url("/analytics/records"))
+            .header("x-api-key", ADMIN_KEY)
+            .header("content-type", "application/x-ndjson")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+}
+
+/// Kills `server` with SIGKILL as soon as `begun` holds, looked at every few milliseconds.
+async fn kill_once(server: Server, begun: impl Fn() -> bool) {
+    eventually(Duration::from_secs(30), || async { begun().then_some(()) }).await;
+    server.kill().await;
+}
+
+/// Records of `project` (and of `contact`, when given) in the file, read beside the server.
+fn stored(dir: &Path, project: &str, contact: Option<&str>) -> i64 {
+    let db = sqlite_connection(&dir.join("parley.db"));
+    let sql = "SELECT COUNT(*) FROM records WHERE project_id = ?1 AND (?2 IS NULL OR contact_id = ?2)";
+    db.query_row(sql, rusqlite::params![project, contact], |row| row.get(0)).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erasure_and_a_purge_killed_midway_finish_after_the_restart() {
+    // Small batches, so that both run long enough to be cut off in their middle.
+    let settings = [("PARLEY_DELETE_BATCH_SIZE", "5"), ("PARLEY_RETENTION_INTERVAL_SECS", "1")];
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(dir.path(), &settings).await;
+    let erased = create_project(&server).await;
+    ingest_many(&server, &erased, "gone", "g", 3000).await;
+    ingest_many(&server, &erased, "kept", "k", 500).await;
+    let response = client()
+        .post(server.url("/projects"))
+        .header("x-api-key", ADMIN_KEY)
+        .json(&json!({"name": "short-lived", "settings": {"retentionDays": 1}}))
+        .send()
+        .await
+        .unwrap();
+    let purged = response.json::<Json>().await.unwrap()["_id"].as_str().unwrap().to_owned();
+    ingest_many(&server, &purged, "r", "r", 8000).await;
+    server.kill().await;
+    // A day cannot pass in a test: 6000 of those records expire now, in the file.
+    let past = parley_core::value::unix_millis(parley_core::value::now()) - 1;
+    let moved = sqlite_connection(&dir.path().join("parley.db"))
+        .execute(
+            "UPDATE records SET expires_at = ?1 WHERE project_id = ?2 AND CAST(substr(input_id, 2) AS INTEGER) < 6000",
+            rusqlite::params![past, purged],
+        )
+        .unwrap();
+    assert_eq!(moved, 6000);
+
+    // The purge starts with the server: killed once it has deleted some of the expired records.
+    let server = Server::start_with(dir.path(), &settings).await;
+    kill_once(server, || stored(dir.path(), &purged, None) < 8000).await;
+    let purge_left = stored(dir.path(), &purged, None);
+    assert!(2000 < purge_left && purge_left < 8000, "the kill came in the middle of the purge: {purge_left} left");
+
+    // The erasure: killed once it has deleted some of the contact's records.
+    let server = Server::start_with(dir.path(), &settings).await;
+    let response = client()
+        .delete(server.url(&format!("/analytics/{erased}")))
+        .header("x-api-key", ADMIN_KEY)
+        .json(&json!({"contactIds": ["gone"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let task = response.json::<Json>().await.unwrap()["_id"].as_str().unwrap().to_owned();
+    kill_once(server, || stored(dir.path(), &erased, Some("gone")) < 3000).await;
+    let gone_left = stored(dir.path(), &erased, Some("gone"));
+    assert!(0 < gone_left && gone_left < 3000, "the kill came in the middle of the erasure: {gone_left} left");
+    eprintln!("killed with {purge_left} of 8000 records of the purge and {gone_left} of 3000 of the erasure left");
+
+    // After the restart both finish by themselves (in batches of the default size now), and
+    // delete nothing else.
+    let mut server = Server::start_with(dir.path(), &[("PARLEY_RETENTION_INTERVAL_SECS", "1")]).await;
+    let status = eventually(Duration::from_secs(60), || async {
+        let response =
+            client().get(server.url(&format!("/tasks/{task}"))).header("x-api-key", ADMIN_KEY).send().await.ok()?;
+        let task: Json = response.json().await.ok()?;
+        (task["status"] == "done").then_some(task)
+    })
+    .await;
+    assert_eq!(status["status"], "done");
+    eventually(Duration::from_secs(60), || async {
+        let count = client()
+            .get(format!("http://{}/v2.4/Analytics/$count?$filter=projectId eq '{purged}'", server.addr))
+            .header("x-api-key", ADMIN_KEY)
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        (count == "2000").then_some(())
+    })
+    .await;
+    server.terminate();
+    server.wait_for_log("stopped: requests finished, writes flushed").await;
+    assert!(server.exit_status().await.success());
+    assert_eq!(stored(dir.path(), &erased, Some("gone")), 0);
+    assert_eq!(stored(dir.path(), &erased, Some("kept")), 500);
+    assert_eq!(stored(dir.path(), &purged, None), 2000);
+    let db = sqlite_connection(&dir.path().join("parley.db"));
+    let integrity: String = db.query_row("PRAGMA integrity_check", [], |row| row.get(0)).unwrap();
+    assert_eq!(integrity, "ok");
 }
 
 // ---------------------------------------------------------------------------------------------
