@@ -41,6 +41,9 @@ pub struct SoakOptions {
     /// Records ingested before the load starts; the updates and reads are about them.
     #[arg(long, default_value_t = 100_000)]
     pub records: usize,
+    /// Records in each ingest of the load: how fast the data grows.
+    #[arg(long, default_value_t = 100)]
+    pub batch: usize,
     /// Seed of the generator.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -56,7 +59,7 @@ pub struct SoakOptions {
     pub out: Option<PathBuf>,
 }
 
-/// The kinds of request, in the mix of every 20: 1 ingest of 100 new records, 14 updates by
+/// The kinds of request, in the mix of every 20: 1 ingest of `--batch` new records, 14 updates by
 /// input, 3 list reads, 2 OData reads (each a first page, one contact's records or one day's).
 #[derive(Debug, Clone, Copy)]
 enum Kind {
@@ -167,7 +170,7 @@ pub async fn soak(o: SoakOptions) -> Result<()> {
     // The reads an integration or a dashboard makes all day: a first page, one contact, one day.
     let everyday = |name: &str| ["first page", "one contact", "one day"].iter().any(|n| name.starts_with(n));
     let requests = Arc::new(Requests {
-        bodies: workload.ingest_bodies(100),
+        bodies: workload.ingest_bodies(o.batch),
         lists: workload.list_queries().into_iter().filter(|(n, _, _)| everyday(n)).map(|(_, p, _)| p).collect(),
         odata: workload
             .odata_queries("/v2.4/Analytics")
