@@ -32,9 +32,7 @@ const PATIENCE: Duration = Duration::from_secs(300);
 pub async fn run(o: Options) -> Result<()> {
     let target = target_dir()?;
     let parley_bin = parley_binary(o.parley_bin.as_deref(), &target)?;
-    let bench_dir = target.join("bench");
-    std::fs::create_dir_all(&bench_dir)?;
-    let scratch = tempfile::Builder::new().prefix("run-").tempdir_in(&bench_dir)?;
+    let (bench_dir, scratch) = scratch("run-")?;
     let started_at = format_time(now());
     wait_for_quiet(o.max_load, PATIENCE, "the fsync probe");
     let machine = Machine::describe(&bench_dir);
@@ -108,6 +106,15 @@ pub async fn run(o: Options) -> Result<()> {
 }
 
 /// The workspace's target directory: the parent of the directory this binary is in.
+/// `target/bench`, where figures are written, and a fresh scratch directory in it named from
+/// `prefix`, removed when dropped.
+pub fn scratch(prefix: &str) -> Result<(PathBuf, tempfile::TempDir)> {
+    let bench_dir = target_dir()?.join("bench");
+    std::fs::create_dir_all(&bench_dir)?;
+    let scratch = tempfile::Builder::new().prefix(prefix).tempdir_in(&bench_dir)?;
+    Ok((bench_dir, scratch))
+}
+
 pub fn target_dir() -> Result<PathBuf> {
     let exe = std::env::current_exe()?;
     exe.parent()

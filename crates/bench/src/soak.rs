@@ -23,7 +23,7 @@ use crate::Result;
 use crate::data::{Arrival, Dataset, Spec};
 use crate::load::{Connection, Latency, histogram};
 use crate::process::rss_kb;
-use crate::run::{create_projects, header, parley_binary, start_parley, target_dir};
+use crate::run::{create_projects, header, parley_binary, scratch, start_parley, target_dir};
 use crate::workload::Workload;
 
 /// What `soak` runs.
@@ -148,9 +148,7 @@ impl Requests {
 pub async fn soak(o: SoakOptions) -> Result<()> {
     let target = target_dir()?;
     let bin = parley_binary(o.parley_bin.as_deref(), &target)?;
-    let bench_dir = target.join("bench");
-    std::fs::create_dir_all(&bench_dir)?;
-    let scratch = tempfile::Builder::new().prefix("soak-").tempdir_in(&bench_dir)?;
+    let (bench_dir, scratch) = scratch("soak-")?;
     let data_dir = scratch.path().join("parley-data");
     let (server, key) = start_parley(&bin, &data_dir, o.database.as_deref())?;
     let auth = ("x-api-key", header(&key));
@@ -184,7 +182,7 @@ pub async fn soak(o: SoakOptions) -> Result<()> {
     // The senders: each takes the next due request and records how long after its due time
     // the answer came.
     let gathered = Arc::new(Mutex::new(Gathered::new()));
-    let (mut due, queue) = async_channel(o.connections);
+    let (mut due, queue) = due_queue(o.connections);
     let senders: Vec<_> = (0..o.connections)
         .map(|i| {
             let (queue, gathered, requests, auth) =
@@ -307,7 +305,7 @@ fn directory_bytes(dir: &Path, counted: &dyn Fn(&str) -> bool) -> u64 {
 /// A bounded queue of due requests shared by the senders: `offer` never waits, so a request
 /// that finds every sender busy and the queue full is counted late instead of delaying the
 /// schedule.
-fn async_channel(capacity: usize) -> (Due, Queue) {
+fn due_queue(capacity: usize) -> (Due, Queue) {
     let (sender, receiver) = mpsc::channel(capacity.max(1));
     (Due(Some(sender)), Queue(Arc::new(tokio::sync::Mutex::new(receiver))))
 }

@@ -191,6 +191,9 @@ mod tests {
             assert!(normalise_email(bad).is_err(), "{bad}");
         }
         assert!(normalise_email(&format!("{}@example.com", "a".repeat(250))).is_err());
+        // Characters are counted, not bytes: 254 two-byte ones fit.
+        assert!(normalise_email(&format!("{}@é", "é".repeat(252))).is_ok());
+        assert!(normalise_email(&format!("{}@é", "é".repeat(253))).is_err());
         assert_eq!(validate_email(None), Err(Error::missing("email")));
         assert!(validate_email(Some(&json!(7))).is_err());
     }
@@ -200,6 +203,7 @@ mod tests {
         assert!(validate_password("short").is_err());
         assert!(validate_password("long enough").is_ok());
         assert!(validate_password(&"x".repeat(1025)).is_err());
+        assert!(validate_password(&"é".repeat(1024)).is_ok(), "characters are counted, not bytes");
     }
 
     #[test]

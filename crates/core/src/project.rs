@@ -177,6 +177,16 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn a_retention_written_with_a_zero_fraction_is_a_whole_number() {
+        let merged = ProjectSettings::default().merge(json!({"retentionDays": 30.0})).unwrap();
+        assert_eq!(merged.retention_days, 30);
+        for bad in [json!(30.5), json!(-1.0), json!(36_501.0)] {
+            let error = ProjectSettings::default().merge(json!({"retentionDays": bad})).unwrap_err();
+            assert!(error.to_string().contains("whole number of days from 0 to 36500"), "{bad}: {error}");
+        }
+    }
+
+    #[test]
     fn merge_changes_only_what_is_named() {
         let merged = ProjectSettings::default().merge(json!({"maskIp": true})).unwrap();
         assert!(merged.mask_ip);

@@ -156,8 +156,7 @@ impl Connection {
 /// the system allows; `configured` when it fits.
 pub fn connection_budget(configured: usize) -> usize {
     let Some(files) = raise_open_file_limit() else { return configured };
-    let room = files.saturating_sub(RESERVED_FILES + SPARE_CONNECTIONS as u64).max(1);
-    let room = usize::try_from(room).unwrap_or(usize::MAX);
+    let room = room_for_connections(files);
     if configured > room {
         tracing::warn!(
             max_connections = configured,
@@ -167,6 +166,13 @@ pub fn connection_budget(configured: usize) -> usize {
         return room;
     }
     configured
+}
+
+/// The connections `files` open files leave room for, after what parley keeps for itself and
+/// the spare connections.
+fn room_for_connections(files: u64) -> usize {
+    let room = files.saturating_sub(RESERVED_FILES + SPARE_CONNECTIONS as u64).max(1);
+    usize::try_from(room).unwrap_or(usize::MAX)
 }
 
 /// Raises this process's soft limit on open files to its hard limit and answers the limit in
@@ -365,6 +371,13 @@ mod tests {
         assert_eq!(bare_refusal(with_body), None);
         let head_and_more = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\nHTTP/1.1 200 OK\r\n\r\n";
         assert_eq!(bare_refusal(head_and_more), None);
+    }
+
+    #[test]
+    fn the_open_file_limit_leaves_room_for_fewer_connections() {
+        assert_eq!(room_for_connections(1024), 1024 - 256 - 64);
+        assert_eq!(room_for_connections(100), 1, "never none");
+        assert_eq!(room_for_connections(1 << 20), (1 << 20) - 320);
     }
 
     #[test]

@@ -160,7 +160,7 @@ impl<'de> Visitor<'de> for Strict<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use serde_json::json;
 
     use super::*;
@@ -217,13 +217,14 @@ mod tests {
         assert_eq!(parse(br#"{"k":"v"}"#).unwrap(), json!({"k": "v"}));
     }
 
-    mod arbitrary {
+    pub(crate) mod arbitrary {
         use proptest::prelude::*;
         use serde_json::{Value as Json, json};
 
         use super::super::*;
 
-        fn value() -> impl Strategy<Value = Json> {
+        /// Any JSON value without repeated keys or U+0000, a few levels deep.
+        pub(crate) fn value() -> impl Strategy<Value = Json> {
             let leaf = prop_oneof![
                 Just(Json::Null),
                 any::<bool>().prop_map(Json::Bool),

@@ -545,7 +545,7 @@ fn text_rules(document: &mut Json) {
 
 /// See [`finish`].
 fn represented_as_hal(document: &mut Json) {
-    let mut hal_pages = Vec::new();
+    let mut hal_pages = std::collections::BTreeSet::new();
     let Some(paths) = document.get_mut("paths").and_then(Json::as_object_mut) else { return };
     for (path, operations) in paths.iter_mut() {
         if !(path.starts_with("/new/v2.0/") || path.starts_with("/v2.0/")) {
@@ -562,7 +562,7 @@ fn represented_as_hal(document: &mut Json) {
                 Some(page) if page.starts_with("#/components/schemas/Page_") => {
                     let name = page.trim_start_matches("#/components/schemas/").to_owned();
                     let hal = format!("Hal{name}");
-                    hal_pages.push((name, hal.clone()));
+                    hal_pages.insert((name, hal.clone()));
                     serde_json::json!({"schema": {"$ref": format!("#/components/schemas/{hal}")}})
                 }
                 _ => json,

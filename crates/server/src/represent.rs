@@ -148,12 +148,14 @@ fn to_json(body: Body) -> Json {
     match body {
         Body::Resource { value, .. } => Json::Object(value),
         Body::Index(c) => {
-            let links = page_links(&c);
-            let mut page = to_json(Body::Collection(c));
-            if let Json::Object(object) = &mut page {
-                object.insert("_links".into(), Json::Object(links));
-            }
-            page
+            let index = Index {
+                links: Json::Object(page_links(&c)),
+                next_cursor: PageRef::cursor(&c.next),
+                previous_cursor: PageRef::cursor(&c.previous),
+                items: c.items,
+                total: c.total,
+            };
+            serde_json::to_value(index).unwrap_or_default()
         }
         Body::Collection(c) => {
             let page = Page {
