@@ -107,7 +107,42 @@ pub struct ProjectSettings {
     /// records.
     #[serde(default)]
     pub transcript_retention_days: u32,
+    /// How the reports read a rating.
+    #[serde(default)]
+    pub rating_scale: RatingScale,
 }
+
+/// How a project's ratings are read by the reports (docs/contract/insights.md, "Precise rules").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RatingScale {
+    /// −1 or 1: positive above 0, negative below 0.
+    #[default]
+    Binary,
+    /// 0 to 10: positive from 5, negative below 5.
+    Ten,
+}
+
+impl RatingScale {
+    pub const NAMES: [&'static str; 2] = ["binary", "ten"];
+
+    pub fn is_positive(self, rating: f64) -> bool {
+        match self {
+            RatingScale::Binary => rating > 0.0,
+            RatingScale::Ten => rating >= 5.0,
+        }
+    }
+
+    pub fn is_negative(self, rating: f64) -> bool {
+        match self {
+            RatingScale::Binary => rating < 0.0,
+            RatingScale::Ten => rating < 5.0,
+        }
+    }
+}
+
+/// The settings whose values are words, with the words each takes.
+pub const WORD_SETTINGS: [(&str, &[&str]); 1] = [("ratingScale", &RatingScale::NAMES)];
 
 fn yes() -> bool {
     true
@@ -122,6 +157,7 @@ impl Default for ProjectSettings {
             retention_days: 365,
             collect_conversations: true,
             transcript_retention_days: 0,
+            rating_scale: RatingScale::Binary,
         }
     }
 }
@@ -147,8 +183,10 @@ impl ProjectSettings {
         for (name, mut value) in patch {
             let field = format!("settings.{name}");
             let current = merged.get(&name).ok_or_else(|| Error::invalid(&field, "is not a project setting"))?;
+            let words = WORD_SETTINGS.iter().find(|(word, _)| *word == name).map(|(_, words)| *words);
             let fits = match current {
                 Json::Bool(_) => value.is_boolean(),
+                Json::String(_) => value.as_str().is_some_and(|v| words.unwrap_or_default().contains(&v)),
                 _ => {
                     // A whole number, also when written with a fraction of zero (`30.0`).
                     let days = value.as_u64().or_else(|| {
@@ -161,6 +199,7 @@ impl ProjectSettings {
             if !fits {
                 let reason = match current {
                     Json::Bool(_) => "must be true or false".to_owned(),
+                    Json::String(_) => format!("must be one of {}", words.unwrap_or_default().join(", ")),
                     _ => format!("must be a whole number of days from 0 to {MAX_RETENTION_DAYS}"),
                 };
                 return Err(Error::invalid(&field, reason));
@@ -183,6 +222,16 @@ mod tests {
         for bad in [json!(30.5), json!(-1.0), json!(36_501.0)] {
             let error = ProjectSettings::default().merge(json!({"retentionDays": bad})).unwrap_err();
             assert!(error.to_string().contains("whole number of days from 0 to 36500"), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn the_rating_scale_is_one_of_its_words() {
+        let merged = ProjectSettings::default().merge(json!({"ratingScale": "ten"})).unwrap();
+        assert_eq!(merged.rating_scale, RatingScale::Ten);
+        for bad in [json!("five"), json!(10), json!(null)] {
+            let error = ProjectSettings::default().merge(json!({"ratingScale": bad})).unwrap_err();
+            assert!(error.to_string().contains("must be one of binary, ten"), "{bad}: {error}");
         }
     }
 

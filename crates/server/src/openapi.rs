@@ -69,6 +69,12 @@ pub fn project_settings_schema() -> schema::Object {
     for (name, value) in defaults.as_object().into_iter().flatten() {
         let property = match value {
             Json::Bool(_) => ObjectBuilder::new().schema_type(Type::Boolean),
+            Json::String(_) => ObjectBuilder::new().schema_type(Type::String).enum_values(
+                parley_core::project::WORD_SETTINGS
+                    .iter()
+                    .find(|(word, _)| word == name)
+                    .map(|(_, words)| words.to_vec()),
+            ),
             _ => ObjectBuilder::new()
                 .schema_type(Type::Integer)
                 .minimum(Some(0.0))

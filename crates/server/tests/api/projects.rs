@@ -12,7 +12,7 @@ const PATH: &str = "/new/v2.0/projects";
 
 fn default_settings() -> Json {
     json!({"collectAnalytics": true, "maskSensitive": false, "maskIp": false, "retentionDays": 365,
-           "collectConversations": true, "transcriptRetentionDays": 0})
+           "collectConversations": true, "transcriptRetentionDays": 0, "ratingScale": "binary"})
 }
 
 async fn json_of(response: Response, status: StatusCode) -> Json {
@@ -97,7 +97,7 @@ async fn patch_renames_and_merges_settings() {
     assert_eq!(
         masked["settings"],
         json!({"collectAnalytics": true, "maskSensitive": false, "maskIp": true, "retentionDays": 365,
-               "collectConversations": true, "transcriptRetentionDays": 0})
+               "collectConversations": true, "transcriptRetentionDays": 0, "ratingScale": "binary"})
     );
     let shorter = json!({"settings": {"transcriptRetentionDays": 30, "collectConversations": false}});
     let shorter = json_of(patch(&app, &id, shorter).await, StatusCode::OK).await;
@@ -107,11 +107,16 @@ async fn patch_renames_and_merges_settings() {
     );
     let refused = patch(&app, &id, json!({"settings": {"transcriptRetentionDays": -1}})).await;
     assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let refused = patch(&app, &id, json!({"settings": {"ratingScale": "five"}})).await;
+    let body = assert_invalid(refused, 1005, &format!("{PATH}/{id}"), "settings.ratingScale").await;
+    assert!(body["detail"].as_str().unwrap().contains("one of binary, ten"), "{body}");
+    let ten = json_of(patch(&app, &id, json!({"settings": {"ratingScale": "ten"}})).await, StatusCode::OK).await;
+    assert_eq!(ten["settings"]["ratingScale"], "ten");
     assert_eq!(masked["name"], "Renamed");
 
     let retained = json_of(patch(&app, &id, json!({"settings": {"retentionDays": 30}})).await, StatusCode::OK).await;
     let expected = json!({"collectAnalytics": true, "maskSensitive": false, "maskIp": true, "retentionDays": 30,
-                          "collectConversations": false, "transcriptRetentionDays": 30});
+                          "collectConversations": false, "transcriptRetentionDays": 30, "ratingScale": "ten"});
     assert_eq!(retained["settings"], expected);
     let stored = read(&app, &id).await;
     assert_eq!(stored["settings"], expected);
