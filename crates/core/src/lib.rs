@@ -10,6 +10,7 @@ pub mod goal;
 pub mod goal_event;
 pub mod id;
 pub mod identity;
+pub mod insights;
 pub mod message;
 pub mod name;
 pub mod project;
@@ -31,7 +32,7 @@ pub use goal_event::{GOAL_CYCLE_FIELDS, GOAL_EVENT_FIELDS, GoalEvent, NewGoalEve
 pub use id::ObjectId;
 pub use identity::{Caller, OrgRole, ProjectAccess, ProjectRole};
 pub use message::{MESSAGE_FIELDS, Message, NewMessage};
-pub use project::{Project, ProjectProfile, ProjectSettings};
+pub use project::{Project, ProjectProfile, ProjectSettings, RatingScale};
 pub use query::{Cursor, ListParams, PageStart, RecordFilter, RecordPage, RecordQuery, SortKey};
 pub use record::{NewRecord, Record};
 pub use session::SESSION_FIELDS;

@@ -29,8 +29,8 @@ use crate::query_rules::QueryRules;
 use crate::ratelimit::RateLimit;
 use crate::reference::Reference;
 use crate::routes::{
-    analytics, apikeys, conversations, escalations, goal_events, goals, health, members, oauth, odata, projects, steps,
-    tasks, users,
+    analytics, apikeys, conversations, escalations, goal_events, goals, health, insights, members, oauth, odata,
+    projects, steps, tasks, users,
 };
 use crate::state::AppState;
 
@@ -51,6 +51,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(conversations::list_conversations))
         .routes(routes!(conversations::read_conversation, conversations::delete_conversation))
         .routes(routes!(tasks::get_task))
+        .routes(routes!(insights::read_report))
         .routes(routes!(projects::create_project, projects::list_projects))
         .routes(routes!(projects::get_project, projects::update_project, projects::delete_project))
         .routes(routes!(members::set_member, members::list_members))

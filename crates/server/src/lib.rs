@@ -8,6 +8,7 @@ pub mod app;
 pub mod auth;
 pub mod background;
 pub mod bootstrap;
+pub mod chart;
 pub mod config;
 pub mod connections;
 pub mod extract;

@@ -42,23 +42,68 @@ impl Format {
     /// Picks the best format for an `Accept` header; `None` when nothing offered is acceptable.
     /// No header, or `*/*`, means HAL.
     pub fn choose(accept: Option<&str>) -> Option<Format> {
-        let Some(accept) = accept.filter(|a| !a.trim().is_empty()) else {
-            return Some(Format::Hal);
-        };
-        let ranges = parse_accept(accept);
-        let mut best: Option<(f32, usize, Format)> = None;
-        for (position, (media, format)) in OFFERED.iter().enumerate() {
-            let quality = quality_of(&ranges, media);
-            if quality <= 0.0 {
-                continue;
-            }
-            // Higher quality wins; on a tie, the earlier offer (HAL first) wins.
-            if best.is_none_or(|(q, p, _)| quality > q || (quality == q && position < p)) {
-                best = Some((quality, position, *format));
-            }
-        }
-        best.map(|(_, _, format)| format)
+        best_of(accept, &OFFERED)
     }
+}
+
+/// The offer an `Accept` header prefers: the highest quality, then the earliest offer. No
+/// header means the first offer.
+fn best_of<T: Copy>(accept: Option<&str>, offers: &[(&str, T)]) -> Option<T> {
+    let Some(accept) = accept.filter(|a| !a.trim().is_empty()) else {
+        return offers.first().map(|(_, offer)| *offer);
+    };
+    let ranges = parse_accept(accept);
+    let mut best: Option<(f32, usize, T)> = None;
+    for (position, (media, offer)) in offers.iter().enumerate() {
+        let quality = quality_of(&ranges, media);
+        if quality <= 0.0 {
+            continue;
+        }
+        if best.is_none_or(|(q, p, _)| quality > q || (quality == q && position < p)) {
+            best = Some((quality, position, *offer));
+        }
+    }
+    best.map(|(_, _, offer)| offer)
+}
+
+/// What a report can be answered as: any body format, or its chart as an image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportFormat {
+    Body(Format),
+    Svg,
+    Png,
+}
+
+impl ReportFormat {
+    pub const SVG: &str = "image/svg+xml";
+    pub const PNG: &str = "image/png";
+
+    fn offers() -> Vec<(&'static str, ReportFormat)> {
+        let mut offers: Vec<(&str, ReportFormat)> = OFFERED.iter().map(|(m, f)| (*m, ReportFormat::Body(*f))).collect();
+        offers.push((Self::SVG, ReportFormat::Svg));
+        offers.push((Self::PNG, ReportFormat::Png));
+        offers
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ReportFormat {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let accept = parts.headers.get(ACCEPT).and_then(|v| v.to_str().ok());
+        let offers = ReportFormat::offers();
+        best_of(accept, &offers).ok_or_else(|| not_acceptable(&offers))
+    }
+}
+
+fn not_acceptable<T>(offers: &[(&str, T)]) -> ApiError {
+    ApiError::new(
+        ErrorCode::NotAcceptable,
+        format!(
+            "No acceptable representation. Available: {}.",
+            offers.iter().map(|(media, _)| *media).collect::<Vec<_>>().join(", ")
+        ),
+    )
 }
 
 /// One media range of an `Accept` header.
@@ -120,15 +165,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Format {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let accept = parts.headers.get(ACCEPT).and_then(|v| v.to_str().ok());
-        Format::choose(accept).ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::NotAcceptable,
-                format!(
-                    "No acceptable representation. Available: {}.",
-                    OFFERED.iter().map(|(media, _)| *media).collect::<Vec<_>>().join(", ")
-                ),
-            )
-        })
+        Format::choose(accept).ok_or_else(|| not_acceptable(&OFFERED))
     }
 }
 

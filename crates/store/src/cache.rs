@@ -61,9 +61,10 @@ use tokio::time::Instant;
 use parley_core::conversations::ConversationCursor;
 use parley_core::goal::{Change, Goal};
 use parley_core::goal_event::GoalEvent;
+use parley_core::insights::{Item, ReportQuery};
 use parley_core::{
     Caller, ConversationPage, ConversationQuery, ConversationSummary, Cursor, EscalationWrite, ExecutedStep, Message,
-    ObjectId, OrgRole, Project, ProjectAccess, ProjectRole, Record, RecordFilter, RecordPage, RecordQuery,
+    ObjectId, OrgRole, Project, ProjectAccess, ProjectRole, RatingScale, Record, RecordFilter, RecordPage, RecordQuery,
     RecordUpdate, SortKey, Task, Value,
 };
 use parley_odata::{EntityType, Query};
@@ -76,8 +77,8 @@ use crate::model::{
 };
 use crate::odata::ODataRead;
 use crate::traits::{
-    ConversationStore, GoalStore, IdentityStore, LifecycleStore, OAuthStore, ODataStore, ProjectStore, RecordStore,
-    Store,
+    ConversationStore, GoalStore, IdentityStore, InsightStore, LifecycleStore, OAuthStore, ODataStore, ProjectStore,
+    RecordStore, Store,
 };
 
 /// The most entries of each kind (callers by key, project answers) kept; storing one more
@@ -512,6 +513,18 @@ impl ODataStore for CachedStore {
 
     async fn odata_count(&self, entity: &EntityType, query: &Query, projects: &[ObjectId]) -> StoreResult<u64> {
         self.inner.odata_count(entity, query, projects).await
+    }
+}
+
+#[async_trait]
+impl InsightStore for CachedStore {
+    async fn report(
+        &self,
+        query: &ReportQuery,
+        scales: &[(ObjectId, RatingScale)],
+        as_of: OffsetDateTime,
+    ) -> StoreResult<Vec<Item>> {
+        self.inner.report(query, scales, as_of).await
     }
 }
 

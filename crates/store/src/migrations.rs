@@ -33,6 +33,7 @@ pub static SQLITE: &[Migration] = &[
     Migration { version: 10, name: "goals", sql: include_str!("../migrations/sqlite/0010_goals.sql") },
     Migration { version: 11, name: "message_words", sql: include_str!("../migrations/sqlite/0011_message_words.sql") },
     Migration { version: 12, name: "goal_events", sql: include_str!("../migrations/sqlite/0012_goal_events.sql") },
+    Migration { version: 13, name: "insights", sql: include_str!("../migrations/sqlite/0013_insights.sql") },
 ];
 
 /// The PostgreSQL engine's migrations, oldest first.
@@ -57,6 +58,7 @@ pub static POSTGRES: &[Migration] = &[
         sql: include_str!("../migrations/postgres/0011_message_words.sql"),
     },
     Migration { version: 12, name: "goal_events", sql: include_str!("../migrations/postgres/0012_goal_events.sql") },
+    Migration { version: 13, name: "insights", sql: include_str!("../migrations/postgres/0013_insights.sql") },
 ];
 
 /// The migrations of `list` that a database with the `applied` versions still needs, oldest first.

@@ -5,10 +5,11 @@ use async_trait::async_trait;
 use parley_core::conversations::{ConversationCursor, ConversationStart};
 use parley_core::goal::{Change, Goal};
 use parley_core::goal_event::GoalEvent;
+use parley_core::insights::{Item, ReportQuery};
 use parley_core::{
     Caller, ConversationPage, ConversationQuery, ConversationSummary, Cursor, EscalationWrite, ExecutedStep, Message,
-    ObjectId, PageStart, Project, ProjectAccess, ProjectRole, Record, RecordFilter, RecordPage, RecordQuery,
-    RecordUpdate, SortKey, Task, Value,
+    ObjectId, PageStart, Project, ProjectAccess, ProjectRole, RatingScale, Record, RecordFilter, RecordPage,
+    RecordQuery, RecordUpdate, SortKey, Task, Value,
 };
 use parley_odata::{EntityType, Query};
 use time::OffsetDateTime;
@@ -313,10 +314,32 @@ pub trait ODataStore: Send + Sync {
     async fn odata_count(&self, entity: &EntityType, query: &Query, projects: &[ObjectId]) -> StoreResult<u64>;
 }
 
+/// The Insights reports (docs/contract/insights.md), read from the rows as they are.
+#[async_trait]
+pub trait InsightStore: Send + Sync {
+    /// The items of a report over the query's projects, each read by its rating scale; `as_of`
+    /// is the time every acknowledged write counted was acknowledged by, and the end of the
+    /// window of `activeSessions`.
+    async fn report(
+        &self,
+        query: &ReportQuery,
+        scales: &[(ObjectId, RatingScale)],
+        as_of: OffsetDateTime,
+    ) -> StoreResult<Vec<Item>>;
+}
+
 /// Everything a parley node needs from its database.
 #[async_trait]
 pub trait Store:
-    IdentityStore + OAuthStore + ProjectStore + GoalStore + RecordStore + ConversationStore + LifecycleStore + ODataStore
+    IdentityStore
+    + OAuthStore
+    + ProjectStore
+    + GoalStore
+    + RecordStore
+    + ConversationStore
+    + LifecycleStore
+    + ODataStore
+    + InsightStore
 {
     /// Whether the database answers and its schema is current.
     async fn ready(&self) -> StoreResult<()>;

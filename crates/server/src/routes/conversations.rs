@@ -15,7 +15,7 @@ use parley_core::{
 };
 use serde_json::{Map, Value as Json};
 
-use super::{IngestResult, NewRow, require_project};
+use super::{IngestResult, NewRow, query_pairs, require_project};
 use crate::extract::IngestBody;
 use crate::negotiate::Format;
 use crate::openapi::{MessageSchema, NewMessageSchema};
@@ -83,12 +83,6 @@ pub async fn ingest_messages(
         state.store.insert_messages(messages).await
     })
     .await
-}
-
-/// The decoded pairs of a query string, in order.
-fn query_pairs(raw: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
-    serde_urlencoded::from_str(raw.unwrap_or_default())
-        .map_err(|e| ApiError::from(Error::invalid("query", format!("is not a valid query string: {e}"))))
 }
 
 /// A session's summary in the conversations index (docs/contract/conversations.md, "Reading").

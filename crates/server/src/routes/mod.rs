@@ -7,6 +7,7 @@ pub mod escalations;
 pub mod goal_events;
 pub mod goals;
 pub mod health;
+pub mod insights;
 pub mod members;
 pub mod oauth;
 pub mod odata;
@@ -32,6 +33,12 @@ use crate::negotiate::Format;
 use crate::problem::{ApiError, ErrorCode};
 use crate::represent::{Body, fields_of, respond};
 use crate::state::AppState;
+
+/// The decoded pairs of a query string, in order.
+pub fn query_pairs(raw: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
+    serde_urlencoded::from_str(raw.unwrap_or_default())
+        .map_err(|e| ApiError::from(parley_core::Error::invalid("query", format!("is not a valid query string: {e}"))))
+}
 
 /// An id from a path; a malformed one reads as "not found" (`what`), like an unknown one.
 pub fn path_id(text: &str, what: &str) -> Result<ObjectId, ApiError> {

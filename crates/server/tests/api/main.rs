@@ -20,6 +20,7 @@ mod hardening;
 mod health;
 mod helpers;
 mod ingest;
+mod insights;
 mod isolation;
 mod list;
 mod logs;

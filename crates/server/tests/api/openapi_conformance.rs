@@ -177,6 +177,13 @@ async fn every_operation_answers_as_the_document_says() {
         c.call(M::GET, transcript, &format!("/new/v2.0/conversations/s1?projectId={id}&expertMode=true"), None).await.0,
         200
     );
+    let report = "/new/v2.0/insights/{report}";
+    for name in ["overview", "sessions", "topIntents", "handoversByHour"] {
+        let path = format!("/new/v2.0/insights/{name}?projectId={id}&from=2024-05-01&to=2024-05-01");
+        assert_eq!(c.call(M::GET, report, &path, None).await.0, 200, "{name}");
+    }
+    let bad = format!("/new/v2.0/insights/sessions?projectId={id}&timezone=Nowhere");
+    assert_eq!(c.call(M::GET, report, &bad, None).await.0, 400);
     let steps = json!([{"projectId": id, "sessionId": "s1", "executionId": "e1", "entityReferenceId": "n1",
                         "stepLabel": "Start", "type": "node"}]);
     assert_eq!(c.call(M::POST, "/new/v2.0/analytics/steps", "/new/v2.0/analytics/steps", Some(steps)).await.0, 201);

@@ -8,6 +8,7 @@ mod escalations;
 mod goal_events;
 mod goals;
 mod identity;
+mod insights;
 mod lifecycle;
 mod oauth;
 mod odata;
@@ -115,6 +116,14 @@ impl Columns {
                 serde_json::from_value(json).map(Some).map_err(|e| StoreError::internal(format!("stored JSON: {e}")))
             }
             other => Err(mismatch("JSON", &other)),
+        }
+    }
+
+    pub fn opt_text_list(&mut self) -> StoreResult<Option<Vec<String>>> {
+        match self.next()? {
+            Value::Null => Ok(None),
+            Value::TextList(items) => Ok(Some(items)),
+            other => Err(mismatch("a list of texts", &other)),
         }
     }
 

@@ -8,6 +8,6 @@ mod postgres;
 mod proxy;
 
 pub use engine::Engine;
-pub use fixtures::{eventually, record, sqlite_connection};
+pub use fixtures::{Rng, eventually, record, sqlite_connection};
 pub use postgres::{PostgresDatabase, postgres_address, postgres_client, with_address, with_database};
 pub use proxy::Proxy;

@@ -17,6 +17,7 @@ use parley_core::{
     Project, ProjectSettings, Record, RecordFilter, SESSION_FIELDS, STEP_FIELDS, SortKey, Task, Value,
 };
 use parley_odata::{EntityType, IdName, parse_query};
+use parley_store::testing::Rng;
 use parley_store::{ODataRead, Store, on_both_engines};
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
@@ -30,32 +31,6 @@ on_both_engines!(
     a_deleted_transcript_keeps_its_session_without_messages,
     an_event_of_a_goal_deleted_meanwhile_refuses_its_batch,
 );
-
-/// A small deterministic generator (xorshift64*), so that a failure can be replayed by its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    /// One of `list` two times in three, else nothing.
-    fn maybe_pick<'a>(&mut self, list: &[&'a str]) -> Option<&'a str> {
-        let value = self.pick(list);
-        (self.below(3) > 0).then_some(value)
-    }
-
-    fn pick<'a>(&mut self, list: &[&'a str]) -> &'a str {
-        list[self.below(list.len() as u64) as usize]
-    }
-}
 
 const CHANNELS: [&str; 3] = ["webchat", "voice", "whatsapp"];
 const LOCALES: [&str; 2] = ["en-US", "de-DE"];
