@@ -4,6 +4,7 @@
 //! nothing here has a pass/fail bound.
 
 mod data;
+mod insights;
 mod load;
 mod peer;
 mod process;
@@ -35,6 +36,9 @@ enum Cmd {
     /// A long mixed load at a fixed rate, reporting memory, open files, database size and
     /// latency every minute.
     Soak(soak::SoakOptions),
+    /// Every Insights report timed over a large data set (ten million records by default),
+    /// over 30 days and a year, alone and compared, quiet and beside ingest.
+    Insights(insights::InsightsOptions),
     /// An HTTP server that answers every request 204 after reading its body: the ceiling of
     /// HTTP on this machine. Started by `run` as a child process.
     EmptyServer,
@@ -120,6 +124,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Cmd::Run(options) => runtime.block_on(run::run(options)),
         Cmd::Soak(options) => runtime.block_on(soak::soak(options)),
+        Cmd::Insights(options) => runtime.block_on(insights::insights(options)),
         Cmd::EmptyServer => runtime.block_on(empty_server()),
     };
     match result {

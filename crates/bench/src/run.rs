@@ -310,11 +310,17 @@ async fn empty_handler(o: &Options, data: &Arc<Dataset>) -> Result<Phase<LoadFig
 /// drives the whole load), on `database` or the embedded store in `data_dir`.
 pub fn start_parley(bin: &Path, data_dir: &Path, database: Option<&str>) -> Result<(Server, String)> {
     let key = rand::random::<[u8; 32]>().iter().map(|b| format!("{b:02x}")).collect::<String>();
+    Ok((start_parley_keyed(bin, data_dir, database, &key)?, key))
+}
+
+/// [`start_parley`] with the admin key given: on a store started before with it, the key that
+/// store knows.
+pub fn start_parley_keyed(bin: &Path, data_dir: &Path, database: Option<&str>, key: &str) -> Result<Server> {
     let mut command = Command::new(bin);
     command
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
-        .env("PARLEY_ADMIN_API_KEY", &key)
+        .env("PARLEY_ADMIN_API_KEY", key)
         .env("PARLEY_LOG_FORMAT", "json")
         .env("PARLEY_RATE_LIMIT_PER_MINUTE", "0")
         .env_remove("PARLEY_DATABASE_URL")
@@ -322,8 +328,7 @@ pub fn start_parley(bin: &Path, data_dir: &Path, database: Option<&str>) -> Resu
     if let Some(url) = database {
         command.args(["--database", url]);
     }
-    let server = Server::start("parley", command, "parley listening on", Duration::from_secs(60))?;
-    Ok((server, key))
+    Server::start("parley", command, "parley listening on", Duration::from_secs(60))
 }
 
 /// Creates the data set's projects through the API: the workload over them.
