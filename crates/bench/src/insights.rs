@@ -215,7 +215,7 @@ fn session(rng: &mut impl Rng, o: &InsightsOptions, projects: &[String], n: u64,
         if i == 0 || rng.random_bool(0.5) {
             let entity = if i == 0 { STEPS[0] } else { STEPS[1 + skewed(rng, STEPS.len() - 1)] };
             lines.steps.push(format!(
-                r#"{{"projectId":"{project}","userId":"{contact}","sessionId":"{id}","executionId":"{input}-x","entityReferenceId":"{entity}","stepLabel":"{entity}","type":"say","timestamp":"{}"}}"#,
+                r#"{{"projectId":"{project}","userId":"{contact}","sessionId":"{id}","executionId":"{input}-x","entityReferenceId":"{entity}","stepLabel":"{entity}","type":"node","timestamp":"{}"}}"#,
                 iso_time(at + 100)
             ));
             step += 1;

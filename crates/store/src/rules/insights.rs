@@ -567,12 +567,18 @@ async fn active_sessions(
     as_of: OffsetDateTime,
 ) -> StoreResult<HashMap<ObjectId, Json>> {
     let since = as_of - time::Duration::minutes(insights::ACTIVE_MINUTES);
-    let mut s = Select::new(x.dialect(), q, SESSIONS, "{a}.project_id, COUNT(*)");
-    s.scope(false).push(" AND EXISTS (SELECT 1 FROM records w WHERE w.project_id = {a}.project_id AND w.session_id = {a}.session_id AND w.timestamp >= ");
-    s.s.bind(Value::Time(since)).push(" AND w.timestamp <= ").bind(Value::Time(as_of));
-    s.push(" UNION ALL SELECT 1 FROM messages w WHERE w.project_id = {a}.project_id AND w.session_id = {a}.session_id AND w.timestamp >= ");
-    s.s.bind(Value::Time(since)).push(" AND w.timestamp <= ").bind(Value::Time(as_of));
-    s.push(") GROUP BY 1");
+    // The sessions of the inputs and messages of the window, found through their times.
+    let mut s = Select::new(x.dialect(), q, SESSIONS, "{a}.project_id, COUNT(*) FROM sessions {a} JOIN (");
+    for (i, table) in ["records", "messages"].into_iter().enumerate() {
+        if i > 0 {
+            s.s.push(" UNION ");
+        }
+        s.s.push(&format!("SELECT project_id, session_id FROM {table} WHERE "));
+        s.projects("project_id");
+        s.s.push(" AND timestamp >= ").bind(Value::Time(since)).push(" AND timestamp <= ").bind(Value::Time(as_of));
+    }
+    s.push(") w ON w.project_id = {a}.project_id AND w.session_id = {a}.session_id");
+    s.where_scope(false).push(" GROUP BY 1");
     let mut out = HashMap::new();
     for mut c in s.run(x, &[Kind::Text, Kind::Integer]).await? {
         out.insert(c.id()?, Json::from(c.integer()?));
@@ -626,7 +632,11 @@ async fn exit_messages(x: &mut impl Executor, q: &ReportQuery) -> StoreResult<BT
          ORDER BY m.timestamp DESC, m.id DESC) AS n FROM messages m JOIN sessions {a} \
          ON {a}.project_id = m.project_id AND {a}.session_id = m.session_id",
     );
-    s.where_scope(true).push(" AND m.source = 'user') l WHERE l.n = 1 AND l.input_text IS NOT NULL GROUP BY 1, 2");
+    // A session started in the range has no message before `from`: the bound lets the messages
+    // be found by their time.
+    s.where_scope(true).push(" AND m.source = 'user' AND m.timestamp >= ");
+    s.s.bind(Value::Time(q.from));
+    s.push(") l WHERE l.n = 1 AND l.input_text IS NOT NULL GROUP BY 1, 2");
     let mut counts = BTreeMap::new();
     for mut c in s.run(x, &[Kind::Text, Kind::Text, Kind::Integer]).await? {
         counts.insert((c.id()?, c.text()?), c.integer()?.max(0) as u64);

@@ -571,7 +571,7 @@ const KEYS: [&str; 3] = ["id", "project_id", "session_id"];
 /// exact writes them after ([`paths`], [`goals`]).
 const KEPT: [&str; 2] = ["step_path", "goals"];
 /// The other columns an index of `sessions` holds (see the migration).
-const INDEXED: [&str; 3] = ["contact_id", "last_message_at", "expires_at"];
+const INDEXED: [&str; 4] = ["contact_id", "last_message_at", "expires_at", "started_at"];
 
 /// Removes the sessions none of whose rows remain, or keeps them without messages.
 async fn remove(x: &mut impl Executor, keys: Vec<SessionKey>, emptied: Emptied) -> StoreResult<()> {
