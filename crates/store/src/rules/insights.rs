@@ -632,11 +632,10 @@ async fn exit_messages(x: &mut impl Executor, q: &ReportQuery) -> StoreResult<BT
          ORDER BY m.timestamp DESC, m.id DESC) AS n FROM messages m JOIN sessions {a} \
          ON {a}.project_id = m.project_id AND {a}.session_id = m.session_id",
     );
-    // A session started in the range has no message before `from`: the bound lets the messages
-    // be found by their time.
-    s.where_scope(true).push(" AND m.source = 'user' AND m.timestamp >= ");
-    s.s.bind(Value::Time(q.from));
-    s.push(") l WHERE l.n = 1 AND l.input_text IS NOT NULL GROUP BY 1, 2");
+    // Driven by the sessions of the range, each session's messages read through its own index
+    // entries: bounding the messages by time too made SQLite read them by time instead, seven
+    // times slower on a million records.
+    s.where_scope(true).push(" AND m.source = 'user') l WHERE l.n = 1 AND l.input_text IS NOT NULL GROUP BY 1, 2");
     let mut counts = BTreeMap::new();
     for mut c in s.run(x, &[Kind::Text, Kind::Text, Kind::Integer]).await? {
         counts.insert((c.id()?, c.text()?), c.integer()?.max(0) as u64);
