@@ -344,14 +344,8 @@ fn counted_items(q: &ReportQuery, counts: BTreeMap<(ObjectId, String), u64>) -> 
     category_items(q, cells, "count", Some(q.limit))
 }
 
-/// One number per series with a fixed dimension (`total`, `all`).
-fn total_items(
-    q: &ReportQuery,
-    per_project: &HashMap<ObjectId, Json>,
-    dimension: &str,
-    measure: &str,
-    combine: impl Fn(&[&Json]) -> Json,
-) -> Vec<Item> {
+/// One number per series with a fixed dimension (`total`, `all`): the sum over its projects.
+fn total_items(q: &ReportQuery, per_project: &HashMap<ObjectId, Json>, dimension: &str, measure: &str) -> Vec<Item> {
     let groups: Vec<(Option<ObjectId>, Vec<ObjectId>)> = if q.compare {
         q.projects.iter().map(|p| (Some(*p), vec![*p])).collect()
     } else {
@@ -360,19 +354,10 @@ fn total_items(
     groups
         .into_iter()
         .map(|(project, members)| {
-            let values: Vec<&Json> = members.iter().filter_map(|p| per_project.get(p)).collect();
-            Item {
-                project,
-                dimension: Some(dimension.to_owned()),
-                measure: measure.to_owned(),
-                value: combine(&values),
-            }
+            let sum: f64 = members.iter().filter_map(|p| per_project.get(p)?.as_f64()).sum();
+            Item { project, dimension: Some(dimension.to_owned()), measure: measure.to_owned(), value: number(sum) }
         })
         .collect()
-}
-
-fn sum_json(values: &[&Json]) -> Json {
-    number(values.iter().filter_map(|v| v.as_f64()).sum())
 }
 
 #[async_trait]
@@ -409,7 +394,7 @@ async fn run_report(
         }
         Report::ActiveSessions => {
             let active = active_sessions(x, &q, as_of).await?;
-            total_items(&q, &active, "total", "activeSessions", sum_json)
+            total_items(&q, &active, "total", "activeSessions")
         }
         Report::SessionsByChannel => {
             category_items(&q, per_category(x, &q, SESSIONS, "channel", "COUNT(*)", "").await?, "sessions", None)
@@ -485,17 +470,11 @@ async fn run_report(
         }
         Report::Understood => {
             let mut cells = Cells::new();
-            let mut s = Select::new(x.dialect(), &q, RECORDS, "{a}.project_id, ");
-            s.bucket(&q.bounds)
-                .push(", SUM(CASE WHEN {a}.understood = TRUE THEN 1 ELSE 0 END), SUM(CASE WHEN {a}.understood = FALSE THEN 1 ELSE 0 END)")
-                .scope(true)
-                .push(" GROUP BY 1, 2");
-            read_cells(
-                s.run(x, &with_key(&[Kind::Integer, Kind::Integer])).await?,
-                bucket_key,
-                |c| read_counts(c, 2),
-                &mut cells,
-            )?;
+            let aggregates = [
+                "SUM(CASE WHEN {a}.understood = TRUE THEN 1 ELSE 0 END)",
+                "SUM(CASE WHEN {a}.understood = FALSE THEN 1 ELSE 0 END)",
+            ];
+            counts_per_bucket(x, &q, RECORDS, &q.bounds, &aggregates, "", &mut cells).await?;
             bucket_items(
                 &q,
                 cells,
@@ -537,10 +516,25 @@ fn tally_measures() -> [Measure<'static>; 3] {
 /// One count per project and bucket.
 async fn per_bucket(x: &mut impl Executor, q: &ReportQuery, src: Source, aggregate: &str) -> StoreResult<Cells> {
     let mut cells = Cells::new();
-    let mut s = Select::new(x.dialect(), q, src, "{a}.project_id, ");
-    s.bucket(&q.bounds).push(", ").push(aggregate).scope(true).push(" GROUP BY 1, 2");
-    read_cells(s.run(x, &with_key(&[Kind::Integer])).await?, bucket_key, |c| read_counts(c, 1), &mut cells)?;
+    counts_per_bucket(x, q, src, &q.bounds, &[aggregate], "", &mut cells).await?;
     Ok(cells)
+}
+
+/// Counts per project and bucket of `bounds`, one per aggregate, of the rows in the range that
+/// pass the filters and `condition`, added to `cells`.
+async fn counts_per_bucket(
+    x: &mut impl Executor,
+    q: &ReportQuery,
+    src: Source,
+    bounds: &[OffsetDateTime],
+    aggregates: &[&str],
+    condition: &str,
+    cells: &mut Cells,
+) -> StoreResult<()> {
+    let mut s = Select::new(x.dialect(), q, src, "{a}.project_id, ");
+    s.bucket(bounds).push(", ").push(&aggregates.join(", ")).scope(true).push(condition).push(" GROUP BY 1, 2");
+    let kinds = with_key(&vec![Kind::Integer; aggregates.len()]);
+    read_cells(s.run(x, &kinds).await?, bucket_key, |c| read_counts(c, aggregates.len()), cells)
 }
 
 /// One count per project and value of `column`.
@@ -589,15 +583,8 @@ async fn active_sessions(
 /// Per project and bucket of `startedAt`: sessions, and those handed over.
 async fn handovers_per_bucket(x: &mut impl Executor, q: &ReportQuery) -> StoreResult<Cells> {
     let mut cells = Cells::new();
-    let mut s = Select::new(x.dialect(), q, SESSIONS, "{a}.project_id, ");
-    s.bucket(&q.bounds).push(", COUNT(*), SUM(CASE WHEN ").push(HANDED_OVER).push(" THEN 1 ELSE 0 END)");
-    s.scope(true).push(" GROUP BY 1, 2");
-    read_cells(
-        s.run(x, &with_key(&[Kind::Integer, Kind::Integer])).await?,
-        bucket_key,
-        |c| read_counts(c, 2),
-        &mut cells,
-    )?;
+    let handed = format!("SUM(CASE WHEN {HANDED_OVER} THEN 1 ELSE 0 END)");
+    counts_per_bucket(x, q, SESSIONS, &q.bounds, &["COUNT(*)", &handed], "", &mut cells).await?;
     Ok(cells)
 }
 
@@ -690,16 +677,10 @@ async fn goal_counts(x: &mut impl Executor, q: &ReportQuery) -> StoreResult<BTre
 async fn handovers_by_hour(x: &mut impl Executor, q: &ReportQuery) -> StoreResult<Vec<Item>> {
     let hours = &q.hours;
     let mut cells = Cells::new();
-    let mut s = Select::new(x.dialect(), q, ESCALATIONS, "{a}.project_id, ");
-    s.bucket(hours).push(", COUNT(*)").scope(true).push(" GROUP BY 1, 2");
-    read_cells(s.run(x, &with_key(&[Kind::Integer])).await?, bucket_key, |c| read_counts(c, 1), &mut cells)?;
-    let mut s = Select::new(x.dialect(), q, RECORDS, "{a}.project_id, ");
-    s.bucket(hours).push(", COUNT(*)").scope(true).push(
-        " AND ({a}.handover_escalations > 0 OR {a}.in_handover_request = TRUE) AND NOT EXISTS \
-         (SELECT 1 FROM escalations x WHERE x.project_id = {a}.project_id AND x.session_id = {a}.session_id) \
-         GROUP BY 1, 2",
-    );
-    read_cells(s.run(x, &with_key(&[Kind::Integer])).await?, bucket_key, |c| read_counts(c, 1), &mut cells)?;
+    counts_per_bucket(x, q, ESCALATIONS, hours, &["COUNT(*)"], "", &mut cells).await?;
+    let without_escalations = " AND ({a}.handover_escalations > 0 OR {a}.in_handover_request = TRUE) AND NOT EXISTS \
+         (SELECT 1 FROM escalations x WHERE x.project_id = {a}.project_id AND x.session_id = {a}.session_id)";
+    counts_per_bucket(x, q, RECORDS, hours, &["COUNT(*)"], without_escalations, &mut cells).await?;
     // Hours to their weekday and hour.
     let mut by_cell = Cells::new();
     for ((project, key), tallies) in cells {
@@ -1078,7 +1059,7 @@ async fn overview(
     per.push(("activeSessions", active_sessions(x, q, as_of).await?));
     let mut items = Vec::new();
     for (measure, values) in &per {
-        items.extend(total_items(q, values, "total", measure, sum_json));
+        items.extend(total_items(q, values, "total", measure));
     }
     if q.compare {
         // One project's tiles together.
