@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::model::{EdmType, EntityType, NAMESPACE};
+use crate::parser::{FUNCTION_NAMES, TRANSFORMATIONS};
 
 /// The name of the entity container.
 pub const CONTAINER: &str = "Container";
@@ -13,6 +14,13 @@ pub fn metadata_document(entities: &[&EntityType]) -> String {
     let mut out = String::with_capacity(8 * 1024);
     out.push_str("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n");
     out.push_str("<edmx:Edmx xmlns:edmx=\"http://docs.oasis-open.org/odata/ns/edmx\" Version=\"4.0\">\n");
+    for (vocabulary, alias) in VOCABULARIES {
+        let _ = writeln!(
+            out,
+            "  <edmx:Reference Uri=\"https://oasis-tcs.github.io/odata-vocabularies/vocabularies/{vocabulary}.xml\">\n    \
+             <edmx:Include Namespace=\"{vocabulary}\" Alias=\"{alias}\"/>\n  </edmx:Reference>"
+        );
+    }
     out.push_str("  <edmx:DataServices>\n");
     let _ = writeln!(out, "    <Schema xmlns=\"http://docs.oasis-open.org/odata/ns/edm\" Namespace=\"{NAMESPACE}\">");
     for entity in entities {
@@ -41,6 +49,7 @@ pub fn metadata_document(entities: &[&EntityType]) -> String {
         out.push_str("      </EntityType>\n");
     }
     let _ = writeln!(out, "      <EntityContainer Name=\"{CONTAINER}\">");
+    capabilities(&mut out);
     for entity in entities {
         let _ = writeln!(
             out,
@@ -51,6 +60,31 @@ pub fn metadata_document(entities: &[&EntityType]) -> String {
     }
     out.push_str("      </EntityContainer>\n    </Schema>\n  </edmx:DataServices>\n</edmx:Edmx>\n");
     out
+}
+
+/// The vocabularies the annotations use, with their aliases.
+const VOCABULARIES: [(&str, &str); 2] =
+    [("Org.OData.Capabilities.V1", "Capabilities"), ("Org.OData.Aggregation.V1", "Aggregation")];
+
+/// What the service implements, for every set of the container, taken from the parser's own
+/// tables: the functions of `$filter` and the transformations of `$apply`. Clients such as Power
+/// Query fold a step into the request only when the service declares it.
+fn capabilities(out: &mut String) {
+    let strings = |names: &[&str]| names.iter().map(|n| format!("<String>{}</String>", escape(n))).collect::<String>();
+    let _ = writeln!(
+        out,
+        "        <Annotation Term=\"Capabilities.FilterFunctions\">\n          <Collection>{}</Collection>\n        \
+         </Annotation>",
+        strings(&FUNCTION_NAMES)
+    );
+    let _ = writeln!(
+        out,
+        "        <Annotation Term=\"Aggregation.ApplySupported\">\n          <Record>\n            \
+         <PropertyValue Property=\"Transformations\">\n              <Collection>{}</Collection>\n            \
+         </PropertyValue>\n            <PropertyValue Property=\"Rollup\" EnumMember=\"Aggregation.RollupType/None\"/>\n          \
+         </Record>\n        </Annotation>",
+        strings(&TRANSFORMATIONS)
+    );
 }
 
 fn escape(text: &str) -> String {

@@ -9,11 +9,19 @@ pub struct ParseError {
     pub option: String,
     pub position: usize,
     pub message: String,
+    /// True when the option is valid OData that parley does not implement (answered 501),
+    /// false when it is malformed or does not fit the model (answered 400).
+    pub unimplemented: bool,
 }
 
 impl ParseError {
     pub fn new(option: &str, position: usize, message: impl Into<String>) -> Self {
-        ParseError { option: option.to_owned(), position, message: message.into() }
+        ParseError { option: option.to_owned(), position, message: message.into(), unimplemented: false }
+    }
+
+    /// Valid OData that parley does not implement.
+    pub fn unimplemented(option: &str, position: usize, message: impl Into<String>) -> Self {
+        ParseError { unimplemented: true, ..ParseError::new(option, position, message) }
     }
 }
 

@@ -16,6 +16,10 @@ pub enum Tok {
     Decimal(f64),
     /// A bare date-time (or date) literal, in UTC.
     DateTime(OffsetDateTime),
+    /// A `duration'…'` literal, in milliseconds.
+    Duration(i64),
+    /// `-` before something other than a digit: negation.
+    Minus,
     LParen,
     RParen,
     Comma,
@@ -38,6 +42,8 @@ impl Tok {
             Tok::Int(i) => format!("the number {i}"),
             Tok::Decimal(d) => format!("the number {d}"),
             Tok::DateTime(_) => "a date-time".into(),
+            Tok::Duration(_) => "a duration".into(),
+            Tok::Minus => "'-'".into(),
             Tok::LParen => "'('".into(),
             Tok::RParen => "')'".into(),
             Tok::Comma => "','".into(),
@@ -101,10 +107,11 @@ pub fn tokenize(option: &str, text: &str) -> Result<Vec<Token>, ParseError> {
                 tokens.push(Token { tok: Tok::Str(value), pos: start });
                 i = j;
             }
+            b'-' if !bytes.get(i + 1).is_some_and(u8::is_ascii_digit) => {
+                tokens.push(Token { tok: Tok::Minus, pos: start });
+                i += 1;
+            }
             b'0'..=b'9' | b'-' => {
-                if b == b'-' && !bytes.get(i + 1).is_some_and(u8::is_ascii_digit) {
-                    return fail(start, "'-' must start a number".into());
-                }
                 if looks_like_date(&bytes[i..]) {
                     let (time, end) = date_time_at(text, i).map_err(|m| ParseError::new(option, start, m))?;
                     tokens.push(Token { tok: Tok::DateTime(time), pos: start });
@@ -120,10 +127,26 @@ pub fn tokenize(option: &str, text: &str) -> Result<Vec<Token>, ParseError> {
             }
             b'A'..=b'Z' | b'a'..=b'z' | b'_' | b'$' => {
                 let mut j = i + 1;
-                while j < bytes.len() && (bytes[j].is_ascii_alphanumeric() || bytes[j] == b'_') {
+                // Qualified names (`Edm.String`, `geo.distance`) are one name.
+                while j < bytes.len()
+                    && (bytes[j].is_ascii_alphanumeric()
+                        || bytes[j] == b'_'
+                        || (bytes[j] == b'.' && bytes.get(j + 1).is_some_and(u8::is_ascii_alphabetic)))
+                {
                     j += 1;
                 }
-                tokens.push(Token { tok: Tok::Ident(text[i..j].to_owned()), pos: start });
+                let word = &text[i..j];
+                if word.eq_ignore_ascii_case("duration") && bytes.get(j) == Some(&b'\'') {
+                    let close = text[j + 1..].find('\'').map(|k| j + 1 + k);
+                    let Some(close) = close else {
+                        return fail(j, "the duration starting here is not closed with '".into());
+                    };
+                    let ms = parse_duration(&text[j + 1..close]).map_err(|m| ParseError::new(option, j + 1, m))?;
+                    tokens.push(Token { tok: Tok::Duration(ms), pos: start });
+                    i = close + 1;
+                    continue;
+                }
+                tokens.push(Token { tok: Tok::Ident(word.to_owned()), pos: start });
                 i = j;
             }
             _ => return fail(start, format!("unexpected character '{}'", char_at(text, i))),
@@ -135,6 +158,60 @@ pub fn tokenize(option: &str, text: &str) -> Result<Vec<Token>, ParseError> {
 
 fn char_at(text: &str, i: usize) -> char {
     text.get(i..).and_then(|rest| rest.chars().next()).unwrap_or('?')
+}
+
+/// An `Edm.Duration` in ISO 8601 (`[-]P[nD][T[nH][nM][n[.f]S]]`), in whole milliseconds. Years
+/// and months have no fixed length and are refused, as the type refuses them.
+pub fn parse_duration(text: &str) -> Result<i64, String> {
+    let invalid = || format!("'{text}' is not a duration; write it as in duration'P1DT2H30M' or duration'PT0.5S'");
+    let (negative, rest) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let rest = rest.strip_prefix(['P', 'p']).ok_or_else(invalid)?;
+    if rest.is_empty() {
+        return Err(invalid());
+    }
+    let mut total: i128 = 0;
+    let mut in_time = false;
+    let mut number = String::new();
+    let mut seen = String::new();
+    for c in rest.chars() {
+        match c.to_ascii_uppercase() {
+            '0'..='9' | '.' => number.push(c),
+            'T' if !in_time && number.is_empty() => in_time = true,
+            unit @ ('D' | 'H' | 'M' | 'S') => {
+                if unit == 'M' && !in_time {
+                    return Err(format!("'{text}' has months, which have no fixed length; use days"));
+                }
+                if number.is_empty() || (unit == 'D') == in_time || seen.contains(unit) {
+                    return Err(invalid());
+                }
+                let scale: i128 = match unit {
+                    'D' => 86_400_000,
+                    'H' => 3_600_000,
+                    'M' => 60_000,
+                    _ => 1000,
+                };
+                let (whole, fraction) = number.split_once('.').unwrap_or((&number, ""));
+                if whole.is_empty() || (unit != 'S' && !fraction.is_empty()) || fraction.contains('.') {
+                    return Err(invalid());
+                }
+                let whole: i128 = whole.parse().map_err(|_| invalid())?;
+                let millis: i128 = format!("{:0<3}", &fraction[..fraction.len().min(3)]).parse().unwrap_or(0);
+                total = total.saturating_add(whole.saturating_mul(scale)).saturating_add(millis);
+                seen.push(unit);
+                number.clear();
+            }
+            'Y' | 'W' => return Err(format!("'{text}' has years or weeks; an Edm.Duration counts days at most")),
+            _ => return Err(invalid()),
+        }
+    }
+    if !number.is_empty() || seen.is_empty() || (in_time && !seen.contains(['H', 'M', 'S'])) {
+        return Err(invalid());
+    }
+    let total = if negative { -total } else { total };
+    i64::try_from(total).map_err(|_| format!("the duration '{text}' is out of range"))
 }
 
 /// Four digits and a dash: the start of a date.
@@ -274,6 +351,18 @@ mod tests {
         assert_eq!(t.millisecond(), 123);
         assert_eq!(t.nanosecond(), 123_000_000);
         assert_eq!(parse_date_time("2024-05-01T12:00:00.5Z").unwrap().millisecond(), 500);
+    }
+
+    #[test]
+    fn durations_are_milliseconds() {
+        assert_eq!(toks("duration'P30D'"), vec![Tok::Duration(30 * 86_400_000), Tok::End]);
+        assert_eq!(toks("DURATION'-PT1H30M0.25S'"), vec![Tok::Duration(-(5_400_000 + 250)), Tok::End]);
+        assert_eq!(parse_duration("P1DT2H"), Ok(93_600_000));
+        for bad in ["P", "PT", "P1DT", "P1M", "P1Y", "1D", "PT1D", "P1H", "P1.5D", "PT1S2S", "P99999999999999999D"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        assert_eq!(tokenize("$filter", "duration'P1D").unwrap_err().position, 8);
+        assert_eq!(toks("- a"), vec![Tok::Minus, Tok::Ident("a".into()), Tok::End]);
     }
 
     #[test]

@@ -21,6 +21,8 @@ mod tree;
 pub use error::ParseError;
 pub use lexer::parse_date_time;
 pub use model::{EdmType, EntityType, IdName, Property};
-pub use options::parse_query;
-pub use parser::{MAX_DEPTH, MAX_LITERALS};
-pub use tree::{Aggregate, Aggregation, CompareOp, Expr, Format, Function, Method, Operand, OrderKey, Query};
+pub use options::{parse_query, system_option};
+pub use parser::{FUNCTION_NAMES, MAX_DEPTH, MAX_LITERALS};
+pub use tree::{
+    Aggregate, Aggregation, Arith, ArithOp, CompareOp, Expr, Format, Function, Method, Operand, OrderKey, Query,
+};

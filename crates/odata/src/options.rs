@@ -6,35 +6,53 @@ use crate::parser::{Parser, Scope};
 use crate::skiptoken;
 use crate::tree::{Expr, Format, Operand, OrderKey, Query};
 
-/// The options parley understands.
-const SUPPORTED: [&str; 9] =
-    ["$filter", "$select", "$orderby", "$top", "$skip", "$count", "$apply", "$format", "$skiptoken"];
-/// Options of OData that parley refuses explicitly, rather than as unknown.
-const UNSUPPORTED: [&str; 8] =
-    ["$expand", "$search", "$compute", "$index", "$levels", "$deltatoken", "$schemaversion", "$id"];
+/// The options parley implements.
+const SUPPORTED: [&str; 10] =
+    ["$filter", "$select", "$orderby", "$top", "$skip", "$count", "$apply", "$format", "$skiptoken", "$expand"];
+/// The other system query options of OData: valid, not implemented (answered 501).
+const UNIMPLEMENTED: [&str; 7] = ["$search", "$compute", "$index", "$levels", "$deltatoken", "$schemaversion", "$id"];
+
+/// The system query option a query parameter is, by its canonical name: option names are matched
+/// without regard to case and, as OData 4.01 allows, with or without their `$` (`filter=` is
+/// `$filter=`). Any other name without `$` is a custom option (such as `apikey`): `None`.
+pub fn system_option(name: &str) -> Option<&'static str> {
+    let lower = name.to_ascii_lowercase();
+    let bare = lower.strip_prefix('$').unwrap_or(&lower);
+    SUPPORTED.iter().chain(&UNIMPLEMENTED).copied().find(|option| option[1..] == *bare)
+}
 
 /// Parses the query options of a request for `entity`. `pairs` are the decoded name/value pairs
-/// of the query string; names that do not start with `$` are custom options (such as `apikey`)
-/// and are left alone. Option names are matched without regard to case; each may be given once.
+/// of the query string; custom options (such as `apikey`) are left alone. Each system option may
+/// be given once, in whichever spelling.
 pub fn parse_query(entity: &EntityType, pairs: &[(String, String)]) -> Result<Query, ParseError> {
     let mut given: Vec<(&'static str, &str)> = Vec::new();
     for (name, value) in pairs {
-        if !name.starts_with('$') {
+        let Some(option) = system_option(name) else {
+            if name.starts_with('$') {
+                let message = format!("{name} is not a query option; implemented are {}", SUPPORTED.join(", "));
+                return Err(ParseError::new(name, 0, message));
+            }
             continue;
-        }
-        let lower = name.to_ascii_lowercase();
-        let Some(option) = SUPPORTED.iter().find(|o| **o == lower) else {
-            let message = if UNSUPPORTED.contains(&lower.as_str()) {
-                format!("the query option {name} is not supported")
-            } else {
-                format!("{name} is not a query option; supported are {}", SUPPORTED.join(", "))
-            };
-            return Err(ParseError::new(name, 0, message));
         };
-        if given.iter().any(|(o, _)| o == option) {
+        if UNIMPLEMENTED.contains(&option) {
+            return Err(ParseError::unimplemented(name, 0, format!("the query option {option} is not implemented")));
+        }
+        if given.iter().any(|(o, _)| *o == option) {
             return Err(ParseError::new(name, 0, format!("{option} is given more than once")));
         }
         given.push((option, value.as_str()));
+    }
+    if let Some(expand) = given.iter().find(|(o, _)| *o == "$expand").map(|(_, v)| v.trim())
+        && expand != "*"
+    {
+        return Err(ParseError::new(
+            "$expand",
+            0,
+            format!(
+                "'{expand}' is not a navigation property of {}, which has none; $expand=* expands nothing",
+                entity.name
+            ),
+        ));
     }
     let value_of = |option: &str| given.iter().find(|(o, _)| *o == option).map(|(_, v)| *v);
 

@@ -3,11 +3,12 @@
 
 use parley_core::Value;
 use parley_core::field::FieldType;
+use time::OffsetDateTime;
 
 use crate::error::ParseError;
 use crate::lexer::{Tok, Token, parse_date_time, tokenize};
 use crate::model::EntityType;
-use crate::tree::{Aggregate, Aggregation, CompareOp, Expr, Function, Method, Operand, OrderKey};
+use crate::tree::{Aggregate, Aggregation, Arith, ArithOp, CompareOp, Expr, Function, Method, Operand, OrderKey};
 
 /// How deeply expressions may nest (parentheses, `not`, function arguments).
 pub const MAX_DEPTH: usize = 64;
@@ -69,6 +70,8 @@ enum Ty {
     Number,
     Bool,
     Time,
+    /// Whole milliseconds.
+    Duration,
     List,
     Null,
 }
@@ -93,6 +96,7 @@ impl Ty {
             Ty::Number => "Edm.Double",
             Ty::Bool => "Edm.Boolean",
             Ty::Time => "Edm.DateTimeOffset",
+            Ty::Duration => "Edm.Duration",
             Ty::List => "Collection(Edm.String)",
             Ty::Null => "null",
         }
@@ -123,15 +127,206 @@ pub struct Parser<'a> {
     scope: Scope<'a>,
     depth: usize,
     literals: usize,
+    /// The value of `now()`: the moment the query was parsed.
+    now: OffsetDateTime,
 }
 
 type Result<T> = std::result::Result<T, ParseError>;
 
-const KEYWORDS: [&str; 12] = ["and", "or", "not", "eq", "ne", "gt", "ge", "lt", "le", "in", "has", "with"];
+const KEYWORDS: [&str; 18] = [
+    "and", "or", "not", "eq", "ne", "gt", "ge", "lt", "le", "in", "has", "with", "add", "sub", "mul", "div", "divby",
+    "mod",
+];
+
+/// What a parameter of a function takes.
+#[derive(Debug, Clone, Copy)]
+enum Param {
+    Text,
+    Int,
+    Numeric,
+    Time,
+    Duration,
+}
+
+impl Param {
+    fn fits(self, ty: Ty) -> bool {
+        match self {
+            Param::Text => ty.textual(),
+            Param::Int => ty == Ty::Int,
+            Param::Numeric => ty.numeric(),
+            Param::Time => ty == Ty::Time,
+            Param::Duration => ty == Ty::Duration,
+        }
+    }
+
+    /// The type a string literal in this place is read as.
+    fn ty(self) -> Ty {
+        match self {
+            Param::Time => Ty::Time,
+            _ => Ty::Text,
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Param::Text => "an Edm.String",
+            Param::Int => "a whole number",
+            Param::Numeric => "a number",
+            Param::Time => "an Edm.DateTimeOffset",
+            Param::Duration => "an Edm.Duration",
+        }
+    }
+}
+
+/// What a call becomes.
+#[derive(Debug, Clone, Copy)]
+enum Callee {
+    /// A function the engine computes on each row.
+    Row(Function),
+    /// `now()`: the moment the query was parsed.
+    Now,
+    /// A fixed date-time.
+    Constant(fn() -> OffsetDateTime),
+}
+
+/// A function as OData names it, its parameters (the last `optional` of them may be left out)
+/// and its result (`None`: the type of its first argument).
+struct Signature {
+    name: &'static str,
+    callee: Callee,
+    params: &'static [Param],
+    optional: usize,
+    result: Option<Ty>,
+}
+
+const fn row(name: &'static str, function: Function, params: &'static [Param], result: Option<Ty>) -> Signature {
+    Signature { name, callee: Callee::Row(function), params, optional: 0, result }
+}
+
+/// Every function of expressions. `$metadata` declares exactly these names
+/// ([`FUNCTION_NAMES`]), so that clients fold only what is here.
+const SIGNATURES: [Signature; 27] = [
+    row("contains", Function::Contains, &[Param::Text, Param::Text], Some(Ty::Bool)),
+    row("startswith", Function::StartsWith, &[Param::Text, Param::Text], Some(Ty::Bool)),
+    row("endswith", Function::EndsWith, &[Param::Text, Param::Text], Some(Ty::Bool)),
+    row("matchesPattern", Function::MatchesPattern, &[Param::Text, Param::Text], Some(Ty::Bool)),
+    row("length", Function::Length, &[Param::Text], Some(Ty::Int)),
+    row("indexof", Function::IndexOf, &[Param::Text, Param::Text], Some(Ty::Int)),
+    Signature {
+        name: "substring",
+        callee: Callee::Row(Function::Substring),
+        params: &[Param::Text, Param::Int, Param::Int],
+        optional: 1,
+        result: Some(Ty::Text),
+    },
+    row("tolower", Function::ToLower, &[Param::Text], Some(Ty::Text)),
+    row("toupper", Function::ToUpper, &[Param::Text], Some(Ty::Text)),
+    row("trim", Function::Trim, &[Param::Text], Some(Ty::Text)),
+    row("concat", Function::Concat, &[Param::Text, Param::Text], Some(Ty::Text)),
+    row("year", Function::Year, &[Param::Time], Some(Ty::Int)),
+    row("month", Function::Month, &[Param::Time], Some(Ty::Int)),
+    row("day", Function::Day, &[Param::Time], Some(Ty::Int)),
+    row("hour", Function::Hour, &[Param::Time], Some(Ty::Int)),
+    row("minute", Function::Minute, &[Param::Time], Some(Ty::Int)),
+    row("second", Function::Second, &[Param::Time], Some(Ty::Int)),
+    row("fractionalseconds", Function::FractionalSeconds, &[Param::Time], Some(Ty::Number)),
+    row("totaloffsetminutes", Function::TotalOffsetMinutes, &[Param::Time], Some(Ty::Int)),
+    row("date", Function::Date, &[Param::Time], Some(Ty::Time)),
+    row("totalseconds", Function::TotalSeconds, &[Param::Duration], Some(Ty::Number)),
+    row("round", Function::Round, &[Param::Numeric], None),
+    row("floor", Function::Floor, &[Param::Numeric], None),
+    row("ceiling", Function::Ceiling, &[Param::Numeric], None),
+    Signature { name: "now", callee: Callee::Now, params: &[], optional: 0, result: Some(Ty::Time) },
+    Signature {
+        name: "mindatetime",
+        callee: Callee::Constant(|| time::macros::datetime!(0001-01-01 00:00 UTC)),
+        params: &[],
+        optional: 0,
+        result: Some(Ty::Time),
+    },
+    Signature {
+        name: "maxdatetime",
+        callee: Callee::Constant(|| time::macros::datetime!(9999-12-31 23:59:59.999 UTC)),
+        params: &[],
+        optional: 0,
+        result: Some(Ty::Time),
+    },
+];
+
+/// The names of the functions expressions may call, as OData spells them.
+pub const FUNCTION_NAMES: [&str; SIGNATURES.len()] = {
+    let mut names = [""; SIGNATURES.len()];
+    let mut i = 0;
+    while i < SIGNATURES.len() {
+        names[i] = SIGNATURES[i].name;
+        i += 1;
+    }
+    names
+};
+
+/// The transformations of `$apply` that parley implements.
+pub const TRANSFORMATIONS: [&str; 3] = ["filter", "groupby", "aggregate"];
+
+/// Canonical functions of OData that parley does not implement (answered 501, not 400).
+const UNIMPLEMENTED_FUNCTIONS: [&str; 3] = ["time", "cast", "isof"];
+
+fn function_list() -> String {
+    FUNCTION_NAMES.join(", ")
+}
+
+/// `a op b` of two literals, as the engines compute it; an overflow or a division by zero is an
+/// error.
+fn fold(op: ArithOp, kind: Arith, a: &Value, b: &Value) -> std::result::Result<Value, String> {
+    let overflow = || format!("{} overflows", op.word());
+    let by_zero = || "division by zero".to_owned();
+    let number = |v: &Value| match v {
+        Value::Integer(i) => Some(*i as f64),
+        Value::Number(n) => Some(*n),
+        _ => None,
+    };
+    match (kind, a, b) {
+        (Arith::Integer, Value::Integer(a), Value::Integer(b)) => {
+            let result = match op {
+                ArithOp::Add => a.checked_add(*b),
+                ArithOp::Sub => a.checked_sub(*b),
+                ArithOp::Mul => a.checked_mul(*b),
+                ArithOp::Div | ArithOp::DivBy | ArithOp::Mod if *b == 0 => return Err(by_zero()),
+                ArithOp::Div | ArithOp::DivBy => a.checked_div(*b),
+                // The remainder of the smallest number by -1 is 0, as both engines have it.
+                ArithOp::Mod => Some(a.wrapping_rem(*b)),
+            };
+            result.map(Value::Integer).ok_or_else(overflow)
+        }
+        (Arith::Number, a, b) => {
+            let (Some(a), Some(b)) = (number(a), number(b)) else { return Err(overflow()) };
+            let result = match op {
+                ArithOp::Add => a + b,
+                ArithOp::Sub => a - b,
+                ArithOp::Mul => a * b,
+                _ if b == 0.0 => return Err(by_zero()),
+                ArithOp::Div | ArithOp::DivBy => a / b,
+                ArithOp::Mod => a % b,
+            };
+            if result.is_finite() { Ok(Value::Number(result)) } else { Err(overflow()) }
+        }
+        (Arith::Shift, Value::Time(t), Value::Integer(ms)) => {
+            let ms = if op == ArithOp::Sub { ms.checked_neg().ok_or_else(overflow)? } else { *ms };
+            t.checked_add(time::Duration::milliseconds(ms))
+                .filter(|t| (1..=9999).contains(&t.year()))
+                .map(Value::Time)
+                .ok_or_else(|| "the date-time is out of range".to_owned())
+        }
+        (Arith::Between, Value::Time(a), Value::Time(b)) => {
+            i64::try_from((*a - *b).whole_milliseconds()).map(Value::Integer).map_err(|_| overflow())
+        }
+        _ => Err(overflow()),
+    }
+}
 
 impl<'a> Parser<'a> {
     pub fn new(option: &'a str, text: &str, scope: Scope<'a>) -> Result<Self> {
-        Ok(Parser { option, tokens: tokenize(option, text)?, at: 0, scope, depth: 0, literals: 0 })
+        let now = parley_core::value::now();
+        Ok(Parser { option, tokens: tokenize(option, text)?, at: 0, scope, depth: 0, literals: 0, now })
     }
 
     fn error<T>(&self, pos: usize, message: impl Into<String>) -> Result<T> {
@@ -150,8 +345,18 @@ impl<'a> Parser<'a> {
         token
     }
 
+    /// Whether the next token is the keyword `word`; keywords, like function names, are matched
+    /// without regard to case (OData 4.01).
     fn peek_word(&self, word: &str) -> bool {
-        matches!(&self.peek().tok, Tok::Ident(name) if name == word)
+        matches!(&self.peek().tok, Tok::Ident(name) if name.eq_ignore_ascii_case(word))
+    }
+
+    /// The next token as a keyword in lower case, if it is a name.
+    fn peek_keyword(&self) -> Option<String> {
+        match &self.peek().tok {
+            Tok::Ident(name) => Some(name.to_ascii_lowercase()),
+            _ => None,
+        }
     }
 
     fn eat_word(&mut self, word: &str) -> bool {
@@ -176,10 +381,6 @@ impl<'a> Parser<'a> {
         let token = self.next();
         match token.tok {
             Tok::End => Ok(()),
-            Tok::Ident(name) if is_keyword_in_other_case(&name) => self.error(
-                token.pos,
-                format!("unexpected '{name}'; operators are written in lower case: '{}'", name.to_ascii_lowercase()),
-            ),
             other => self.error(token.pos, format!("unexpected {}", other.describe())),
         }
     }
@@ -264,9 +465,9 @@ impl<'a> Parser<'a> {
     fn equality(&mut self) -> Result<Typed> {
         let mut left = self.relational()?;
         loop {
-            let op = match &self.peek().tok {
-                Tok::Ident(word) if word == "eq" => CompareOp::Eq,
-                Tok::Ident(word) if word == "ne" => CompareOp::Ne,
+            let op = match self.peek_keyword().as_deref() {
+                Some("eq") => CompareOp::Eq,
+                Some("ne") => CompareOp::Ne,
                 _ => return Ok(left),
             };
             let op_pos = self.next().pos;
@@ -276,35 +477,79 @@ impl<'a> Parser<'a> {
     }
 
     fn relational(&mut self) -> Result<Typed> {
-        let mut left = self.unary()?;
+        let mut left = self.additive()?;
         loop {
-            let op = match &self.peek().tok {
-                Tok::Ident(word) if word == "gt" => CompareOp::Gt,
-                Tok::Ident(word) if word == "ge" => CompareOp::Ge,
-                Tok::Ident(word) if word == "lt" => CompareOp::Lt,
-                Tok::Ident(word) if word == "le" => CompareOp::Le,
-                Tok::Ident(word) if word == "in" => {
+            let op = match self.peek_keyword().as_deref() {
+                Some("gt") => CompareOp::Gt,
+                Some("ge") => CompareOp::Ge,
+                Some("lt") => CompareOp::Lt,
+                Some("le") => CompareOp::Le,
+                Some("in") => {
                     self.next();
                     left = self.in_list(left)?;
                     continue;
                 }
-                Tok::Ident(word) if word == "has" => {
+                Some("has") => {
                     let pos = self.peek().pos;
-                    return self.error(pos, "the operator 'has' is not supported: there are no enumeration types");
-                }
-                Tok::Ident(word) if matches!(word.as_str(), "add" | "sub" | "mul" | "div" | "divby" | "mod") => {
-                    let pos = self.peek().pos;
-                    return self.error(pos, format!("the arithmetic operator '{word}' is not supported"));
+                    return self.error(pos, "the operator 'has' does not apply: there are no enumeration types");
                 }
                 _ => return Ok(left),
             };
             let op_pos = self.next().pos;
-            let right = self.unary()?;
+            let right = self.additive()?;
             left = self.compare(op, op_pos, left, right)?;
         }
     }
 
+    fn additive(&mut self) -> Result<Typed> {
+        let mut left = self.multiplicative()?;
+        loop {
+            let op = match self.peek_keyword().as_deref() {
+                Some("add") => ArithOp::Add,
+                Some("sub") => ArithOp::Sub,
+                _ => return Ok(left),
+            };
+            let op_pos = self.next().pos;
+            let right = self.multiplicative()?;
+            left = self.arithmetic(op, op_pos, left, right)?;
+        }
+    }
+
+    fn multiplicative(&mut self) -> Result<Typed> {
+        let mut left = self.unary()?;
+        loop {
+            let op = match self.peek_keyword().as_deref() {
+                Some("mul") => ArithOp::Mul,
+                Some("div") => ArithOp::Div,
+                Some("divby") => ArithOp::DivBy,
+                Some("mod") => ArithOp::Mod,
+                _ => return Ok(left),
+            };
+            let op_pos = self.next().pos;
+            let right = self.unary()?;
+            left = self.arithmetic(op, op_pos, left, right)?;
+        }
+    }
+
     fn unary(&mut self) -> Result<Typed> {
+        if self.peek().tok == Tok::Minus {
+            let pos = self.next().pos;
+            self.enter(pos)?;
+            let operand = self.unary()?;
+            self.depth -= 1;
+            let zero = match operand.ty {
+                Ty::Number => Value::Number(0.0),
+                Ty::Int | Ty::Duration => Value::Integer(0),
+                Ty::Null => return Ok(Typed { pos, ..operand }),
+                other => {
+                    return self
+                        .error(operand.pos, format!("'-' needs a number or a duration, found {}", other.name()));
+                }
+            };
+            let ty = operand.ty;
+            let negated = self.arithmetic(ArithOp::Sub, pos, Typed { expr: Expr::Literal(zero), ty, pos }, operand)?;
+            return Ok(Typed { pos, ..negated });
+        }
         if !self.peek_word("not") {
             return self.primary();
         }
@@ -323,6 +568,44 @@ impl<'a> Parser<'a> {
         let inner = self.predicate(operand)?;
         self.depth -= 1;
         Ok(Typed { expr: Expr::Not(Box::new(inner)), ty: Ty::Bool, pos })
+    }
+
+    /// Types `left op right`, and computes it at once when both sides are literals (so that
+    /// `now() sub duration'P30D'` is one value, which an index can seek to).
+    fn arithmetic(&self, op: ArithOp, op_pos: usize, left: Typed, right: Typed) -> Result<Typed> {
+        let pos = left.pos;
+        let word = op.word();
+        let (kind, ty, left, right) = match (left.ty, right.ty) {
+            (Ty::Null, _) | (_, Ty::Null) => {
+                return Ok(Typed { expr: Expr::Literal(Value::Null), ty: Ty::Null, pos });
+            }
+            (Ty::Int, Ty::Int) if op == ArithOp::DivBy => (Arith::Number, Ty::Number, left, right),
+            (Ty::Int, Ty::Int) => (Arith::Integer, Ty::Int, left, right),
+            (a, b) if a.numeric() && b.numeric() => (Arith::Number, Ty::Number, left, right),
+            (Ty::Duration, Ty::Duration) if matches!(op, ArithOp::Add | ArithOp::Sub) => {
+                (Arith::Integer, Ty::Duration, left, right)
+            }
+            (Ty::Time, Ty::Duration) if matches!(op, ArithOp::Add | ArithOp::Sub) => {
+                (Arith::Shift, Ty::Time, left, right)
+            }
+            (Ty::Duration, Ty::Time) if op == ArithOp::Add => (Arith::Shift, Ty::Time, right, left),
+            (Ty::Time, Ty::Time) if op == ArithOp::Sub => (Arith::Between, Ty::Duration, left, right),
+            (Ty::Duration, b) | (b, Ty::Duration) if b.numeric() && matches!(op, ArithOp::Mul | ArithOp::Div) => {
+                return Err(ParseError::unimplemented(
+                    self.option,
+                    op_pos,
+                    format!("'{word}' of a duration by a number is not implemented"),
+                ));
+            }
+            (a, b) => {
+                return self.error(op_pos, format!("cannot {word} {} and {}", a.name(), b.name()));
+            }
+        };
+        if let (Expr::Literal(a), Expr::Literal(b)) = (&left.expr, &right.expr) {
+            let value = fold(op, kind, a, b).or_else(|message| self.error(op_pos, message))?;
+            return Ok(Typed { expr: Expr::Literal(value), ty, pos });
+        }
+        Ok(Typed { expr: Expr::Arith(op, kind, Box::new(left.expr), Box::new(right.expr)), ty, pos })
     }
 
     fn primary(&mut self) -> Result<Typed> {
@@ -351,10 +634,14 @@ impl<'a> Parser<'a> {
                 self.count_literal(pos)?;
                 Ok(literal(Value::Time(t), Ty::Time))
             }
-            Tok::Ident(name) => match name.as_str() {
-                "true" | "false" => {
+            Tok::Duration(ms) => {
+                self.count_literal(pos)?;
+                Ok(literal(Value::Integer(ms), Ty::Duration))
+            }
+            Tok::Ident(name) => match name.to_ascii_lowercase().as_str() {
+                word @ ("true" | "false") => {
                     self.count_literal(pos)?;
-                    Ok(literal(Value::Bool(name == "true"), Ty::Bool))
+                    Ok(literal(Value::Bool(word == "true"), Ty::Bool))
                 }
                 "null" => Ok(literal(Value::Null, Ty::Null)),
                 word if KEYWORDS.contains(&word) => {
@@ -376,27 +663,16 @@ impl<'a> Parser<'a> {
     }
 
     fn call(&mut self, name: String, pos: usize) -> Result<Typed> {
-        let function = match name.as_str() {
-            "contains" => Function::Contains,
-            "startswith" => Function::StartsWith,
-            "endswith" => Function::EndsWith,
-            "tolower" => Function::ToLower,
-            "toupper" => Function::ToUpper,
-            "year" => Function::Year,
-            "month" => Function::Month,
-            "day" => Function::Day,
-            "hour" => Function::Hour,
-            "minute" => Function::Minute,
-            "second" => Function::Second,
-            _ => {
-                return self.error(
+        let lower = name.to_ascii_lowercase();
+        let Some(signature) = SIGNATURES.iter().find(|f| f.name.eq_ignore_ascii_case(&lower)) else {
+            if UNIMPLEMENTED_FUNCTIONS.contains(&lower.as_str()) {
+                return Err(ParseError::unimplemented(
+                    self.option,
                     pos,
-                    format!(
-                        "'{name}' is not a supported function; supported are contains, startswith, endswith, \
-                         tolower, toupper, year, month, day, hour, minute, second"
-                    ),
-                );
+                    format!("the function '{name}' is not implemented; implemented are {}", function_list()),
+                ));
             }
+            return self.error(pos, format!("'{name}' is not a function; functions are {}", function_list()));
         };
         self.expect(Tok::LParen, "'('")?;
         self.enter(pos)?;
@@ -413,23 +689,45 @@ impl<'a> Parser<'a> {
         }
         let close = self.expect(Tok::RParen, "',' or ')'")?;
         self.depth -= 1;
-        let (arity, wants, result, wanted) = match function {
-            Function::Contains | Function::StartsWith | Function::EndsWith => (2, Ty::Text, Ty::Bool, "Edm.String"),
-            Function::ToLower | Function::ToUpper => (1, Ty::Text, Ty::Text, "Edm.String"),
-            _ => (1, Ty::Time, Ty::Int, "Edm.DateTimeOffset"),
-        };
-        if args.len() != arity {
-            let plural = if arity == 1 { "argument" } else { "arguments" };
-            return self.error(close, format!("'{name}' takes {arity} {plural}, given {}", args.len()));
+        let most = signature.params.len();
+        let least = most - signature.optional;
+        if args.len() < least || args.len() > most {
+            let count = if least == most { most.to_string() } else { format!("{least} or {most}") };
+            let plural = if most == 1 { "argument" } else { "arguments" };
+            return self.error(close, format!("'{}' takes {count} {plural}, given {}", signature.name, args.len()));
         }
-        for arg in &args {
-            let fits = if wants == Ty::Text { arg.ty.textual() } else { arg.ty == wants };
-            if !fits {
+        let mut args: Vec<Typed> = args
+            .into_iter()
+            .zip(signature.params)
+            .map(|(arg, param)| self.coerce(arg, param.ty()))
+            .collect::<Result<_>>()?;
+        for (arg, param) in args.iter().zip(signature.params) {
+            if !param.fits(arg.ty) {
                 return self.error(
                     arg.pos,
-                    format!("'{name}' needs {wanted} arguments, this one is of type {}", arg.ty.name()),
+                    format!("'{}' needs {} here, found {}", signature.name, param.describe(), arg.ty.name()),
                 );
             }
+        }
+        let function = match signature.callee {
+            Callee::Now => return Ok(Typed { expr: Expr::Literal(Value::Time(self.now)), ty: Ty::Time, pos }),
+            Callee::Constant(time) => return Ok(Typed { expr: Expr::Literal(Value::Time(time())), ty: Ty::Time, pos }),
+            Callee::Row(function) => function,
+        };
+        let result = signature.result.unwrap_or(args[0].ty);
+        if function == Function::MatchesPattern {
+            let pattern = &args[1];
+            let Expr::Literal(Value::Text(text)) = &pattern.expr else {
+                return self.error(pattern.pos, "the pattern of 'matchesPattern' must be a string literal");
+            };
+            if let Err(error) = regex::Regex::new(text) {
+                let reason = error.to_string().lines().last().unwrap_or_default().trim().to_owned();
+                return self.error(pattern.pos, format!("the pattern is not a regular expression: {reason}"));
+            }
+        }
+        if matches!(function, Function::Round | Function::Floor | Function::Ceiling) && args[0].ty != Ty::Number {
+            // Whole numbers are already rounded.
+            return Ok(args.remove(0));
         }
         let args = args.into_iter().map(|a| a.expr).collect();
         Ok(Typed { expr: Expr::Call(function, args), ty: result, pos })
@@ -481,7 +779,7 @@ impl<'a> Parser<'a> {
         loop {
             let token = self.next();
             let value = match (token.tok, operand.ty) {
-                (Tok::Ident(word), _) if word == "null" => Value::Null,
+                (Tok::Ident(word), _) if word.eq_ignore_ascii_case("null") => Value::Null,
                 (Tok::Str(text), Ty::Time) => {
                     Value::Time(parse_date_time(&text).or_else(|message| self.error(token.pos, message))?)
                 }
@@ -489,7 +787,12 @@ impl<'a> Parser<'a> {
                 (Tok::Int(i), ty) if ty.numeric() => Value::Integer(i),
                 (Tok::Decimal(d), ty) if ty.numeric() => Value::Number(d),
                 (Tok::DateTime(t), Ty::Time) => Value::Time(t),
-                (Tok::Ident(word), Ty::Bool) if word == "true" || word == "false" => Value::Bool(word == "true"),
+                (Tok::Ident(word), Ty::Bool)
+                    if word.eq_ignore_ascii_case("true") || word.eq_ignore_ascii_case("false") =>
+                {
+                    Value::Bool(word.eq_ignore_ascii_case("true"))
+                }
+                (Tok::Duration(ms), Ty::Duration) => Value::Integer(ms),
                 (Tok::RParen, _) if values.is_empty() => {
                     return self.error(token.pos, "the list of 'in' must hold at least one value");
                 }
@@ -526,7 +829,7 @@ impl<'a> Parser<'a> {
             let Tok::Ident(name) = token.tok else {
                 return self.error(token.pos, format!("expected a transformation, found {}", token.tok.describe()));
             };
-            match name.as_str() {
+            match name.to_ascii_lowercase().as_str() {
                 "filter" => {
                     self.expect(Tok::LParen, "'(' after 'filter'")?;
                     let condition = self.condition()?;
@@ -550,17 +853,19 @@ impl<'a> Parser<'a> {
                 }
                 "topcount" | "topsum" | "toppercent" | "bottomcount" | "bottomsum" | "bottompercent" | "compute"
                 | "concat" | "expand" | "search" | "identity" | "orderby" | "top" | "skip" | "nest" => {
-                    return self.error(
+                    return Err(ParseError::unimplemented(
+                        self.option,
                         token.pos,
                         format!(
-                            "the transformation '{name}' is not supported; supported are filter, groupby and aggregate"
+                            "the transformation '{name}' is not implemented; implemented are {}",
+                            TRANSFORMATIONS.join(", ")
                         ),
-                    );
+                    ));
                 }
                 _ => {
                     return self.error(
                         token.pos,
-                        format!("'{name}' is not a transformation; supported are filter, groupby and aggregate"),
+                        format!("'{name}' is not a transformation; implemented are {}", TRANSFORMATIONS.join(", ")),
                     );
                 }
             }
@@ -611,7 +916,7 @@ impl<'a> Parser<'a> {
         if self.peek().tok == Tok::Comma {
             self.next();
             let token = self.next();
-            if token.tok != Tok::Ident("aggregate".into()) {
+            if !matches!(&token.tok, Tok::Ident(word) if word.eq_ignore_ascii_case("aggregate")) {
                 return self.error(token.pos, format!("expected 'aggregate', found {}", token.tok.describe()));
             }
             self.expect(Tok::LParen, "'(' after 'aggregate'")?;
@@ -630,7 +935,7 @@ impl<'a> Parser<'a> {
             let Tok::Ident(name) = &token.tok else {
                 return self.error(token.pos, format!("expected a property or $count, found {}", token.tok.describe()));
             };
-            let (method, property) = if name == "$count" {
+            let (method, property) = if name.eq_ignore_ascii_case("$count") {
                 (Method::Count, None)
             } else {
                 let Some(p) = entity.property(name) else {
@@ -641,13 +946,18 @@ impl<'a> Parser<'a> {
                     return self.error(at, format!("expected 'with' after '{name}', as in {name} with sum as total"));
                 }
                 let method_token = self.next();
-                let method = match &method_token.tok {
-                    Tok::Ident(m) if m == "sum" => Method::Sum,
-                    Tok::Ident(m) if m == "min" => Method::Min,
-                    Tok::Ident(m) if m == "max" => Method::Max,
-                    Tok::Ident(m) if m == "average" => Method::Average,
-                    Tok::Ident(m) if m == "countdistinct" => Method::CountDistinct,
-                    other => {
+                let method_word = match &method_token.tok {
+                    Tok::Ident(m) => m.to_ascii_lowercase(),
+                    _ => String::new(),
+                };
+                let method = match method_word.as_str() {
+                    "sum" => Method::Sum,
+                    "min" => Method::Min,
+                    "max" => Method::Max,
+                    "average" => Method::Average,
+                    "countdistinct" => Method::CountDistinct,
+                    _ => {
+                        let other = &method_token.tok;
                         return self.error(
                             method_token.pos,
                             format!("expected sum, min, max, average or countdistinct, found {}", other.describe()),
@@ -676,7 +986,11 @@ impl<'a> Parser<'a> {
             }
             let alias_token = self.next();
             let alias = match &alias_token.tok {
-                Tok::Ident(alias) if !alias.starts_with('$') && !KEYWORDS.contains(&alias.as_str()) => alias.clone(),
+                Tok::Ident(alias)
+                    if !alias.starts_with('$') && !KEYWORDS.contains(&alias.to_ascii_lowercase().as_str()) =>
+                {
+                    alias.clone()
+                }
                 other => {
                     return self.error(
                         alias_token.pos,
@@ -777,17 +1091,15 @@ impl<'a> Parser<'a> {
     }
 }
 
-fn is_keyword_in_other_case(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    lower != name && (KEYWORDS.contains(&lower.as_str()) || lower == "asc" || lower == "desc")
-}
-
 /// Whether an expression is a condition by itself (rather than a boolean value).
 fn is_predicate(expr: &Expr) -> bool {
     match expr {
         Expr::Not(_) | Expr::And(_) | Expr::Or(_) | Expr::Compare(..) | Expr::In(..) => true,
-        Expr::Call(function, _) => matches!(function, Function::Contains | Function::StartsWith | Function::EndsWith),
-        Expr::Literal(_) | Expr::Column(_) => false,
+        Expr::Call(function, _) => matches!(
+            function,
+            Function::Contains | Function::StartsWith | Function::EndsWith | Function::MatchesPattern
+        ),
+        Expr::Literal(_) | Expr::Column(_) | Expr::Arith(..) => false,
     }
 }
 

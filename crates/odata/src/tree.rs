@@ -24,16 +24,31 @@ pub enum CompareOp {
     Le,
 }
 
-/// The functions of `$filter`.
+/// The functions of `$filter`, each computed by the engine on every row. Functions whose value
+/// does not depend on a row (`now()`, `mindatetime()`, `maxdatetime()`) are read when the query
+/// is parsed and become literals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Function {
     /// `contains(text, part)`: a predicate.
     Contains,
     StartsWith,
     EndsWith,
+    /// `matchesPattern(text, pattern)`: a predicate; the pattern is a literal regular expression.
+    MatchesPattern,
     /// `tolower(text)`: text. Both engines map ASCII letters only.
     ToLower,
     ToUpper,
+    /// `length(text)`: the number of characters.
+    Length,
+    /// `indexof(text, part)`: the zero-based character position of `part`, or -1.
+    IndexOf,
+    /// `substring(text, start)` and `substring(text, start, length)`, zero-based; a negative
+    /// start or length counts as zero.
+    Substring,
+    /// `trim(text)`: without leading and trailing spaces.
+    Trim,
+    /// `concat(a, b)`: text.
+    Concat,
     /// `year(datetime)` and the others: whole numbers, in UTC.
     Year,
     Month,
@@ -41,6 +56,61 @@ pub enum Function {
     Hour,
     Minute,
     Second,
+    /// `fractionalseconds(datetime)`: the part of the second after the whole seconds.
+    FractionalSeconds,
+    /// `totaloffsetminutes(datetime)`: 0, because every stored time is in UTC.
+    TotalOffsetMinutes,
+    /// `date(datetime)`: midnight UTC of the day.
+    Date,
+    /// `totalseconds(duration)`: a number.
+    TotalSeconds,
+    /// `round(number)`, half away from zero; `floor` and `ceiling`. Whole numbers stay as they are.
+    Round,
+    Floor,
+    Ceiling,
+}
+
+/// The arithmetic operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArithOp {
+    Add,
+    Sub,
+    Mul,
+    /// `div`: whole-number division (truncating) for whole numbers, else division.
+    Div,
+    /// `divby`: division that always gives a number (OData 4.01).
+    DivBy,
+    /// `mod`: the remainder, with the sign of the dividend.
+    Mod,
+}
+
+impl ArithOp {
+    /// The operator as OData writes it.
+    pub fn word(self) -> &'static str {
+        match self {
+            ArithOp::Add => "add",
+            ArithOp::Sub => "sub",
+            ArithOp::Mul => "mul",
+            ArithOp::Div => "div",
+            ArithOp::DivBy => "divby",
+            ArithOp::Mod => "mod",
+        }
+    }
+}
+
+/// What an arithmetic operation works on, which says how each engine computes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arith {
+    /// Two whole numbers (or durations, which are whole milliseconds): exact; an overflow or a
+    /// division by zero fails the query.
+    Integer,
+    /// Numbers (`Edm.Double`), at least one of them not whole; a result out of range or a
+    /// division by zero fails the query.
+    Number,
+    /// A date-time plus or minus a duration: a date-time.
+    Shift,
+    /// A date-time minus a date-time: a duration.
+    Between,
 }
 
 /// A type-checked expression.
@@ -58,6 +128,8 @@ pub enum Expr {
     /// `operand in (literals…)`; a null in the list matches null.
     In(Box<Expr>, Vec<Value>),
     Call(Function, Vec<Expr>),
+    /// `left op right`; durations are whole milliseconds.
+    Arith(ArithOp, Arith, Box<Expr>, Box<Expr>),
 }
 
 /// How an aggregate is computed.

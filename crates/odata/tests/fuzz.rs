@@ -1,7 +1,7 @@
 //! Property tests: no query string, random or a mutation of a valid one, makes the parser panic;
 //! every refusal names a position inside the option's value.
 
-use parley_odata::{EntityType, IdName, parse_query};
+use parley_odata::{EntityType, IdName, parse_query, system_option};
 use proptest::prelude::*;
 
 /// Valid queries whose mutations reach deep into the parser.
@@ -14,6 +14,10 @@ const CORPUS: &[&str] = &[
     "$select=intent,timestamp&$orderby=timestamp desc,intent asc&$top=10&$skip=20&$count=true&$format=csv",
     "$apply=filter(channel eq 'web')/groupby((intent,channel),aggregate(intentScore with average as a,$count as n))/filter(n gt 1)&$orderby=n desc",
     "$apply=aggregate($count as n,rating with max as best,contactId with countdistinct as c)",
+    "filter=execution add 2 mul -execution gt 10 div 3 and intentScore divby 2 le round(intentScore) mod 1.5&top=5",
+    "$filter=timestamp ge now() sub duration'P30D' and totalseconds(timestamp sub date(timestamp)) lt 3600",
+    "$filter=length(trim(inputText)) gt indexof(concat(intent,'x'),'x') and substring(intent,1,2) eq 're'",
+    "$filter=matchesPattern(intent,'^re.*d$') or floor(intentScore) eq ceiling(rating) or fractionalseconds(timestamp) gt 0.5",
 ];
 
 /// Pieces of the syntax, for building and inserting.
@@ -55,6 +59,23 @@ const VOCABULARY: &[&str] = &[
     "2024-05-01",
     "contains",
     "tolower",
+    "add",
+    "sub",
+    "mul",
+    "div",
+    "divby",
+    "mod",
+    "duration'P1D'",
+    "duration'",
+    "now()",
+    "substring",
+    "matchesPattern",
+    "'['",
+    "totalseconds",
+    "9223372036854775807",
+    "0",
+    "filter=",
+    "EQ",
     "year",
     "$count",
     "groupby",
@@ -105,7 +126,11 @@ fn check(query: &str) {
                 assert!(!parsed.select.is_empty() || parsed.aggregation.is_some(), "{query}");
             }
             Err(e) => {
-                let value = pairs.iter().find(|(name, _)| name.eq_ignore_ascii_case(&e.option)).map(|(_, v)| v);
+                let named = |name: &str| {
+                    name.eq_ignore_ascii_case(&e.option)
+                        || system_option(name).is_some_and(|option| Some(option) == system_option(&e.option))
+                };
+                let value = pairs.iter().find(|(name, _)| named(name)).map(|(_, v)| v);
                 let length = value.map_or(0, String::len);
                 assert!(e.position <= length, "{query}: position {} beyond the value: {e}", e.position);
                 assert!(!e.message.is_empty());

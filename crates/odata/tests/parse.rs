@@ -55,6 +55,13 @@ fn show(query: &Query, expr: &Expr) -> String {
             format!("{function:?}").to_lowercase(),
             args.iter().map(|e| show(query, e)).collect::<Vec<_>>().join(" ")
         ),
+        Expr::Arith(op, kind, left, right) => format!(
+            "({}:{} {} {})",
+            format!("{op:?}").to_lowercase(),
+            format!("{kind:?}").to_lowercase(),
+            show(query, left),
+            show(query, right)
+        ),
     }
 }
 
@@ -91,6 +98,11 @@ fn render(query: &Query) -> String {
     lines.push(format!("order: {}", order.join(", ")));
     lines.push(format!("top: {:?} skip: {} count: {} format: {:?}", query.top, query.skip, query.count, query.format));
     lines.join("\n")
+}
+
+/// The rendered filter alone.
+fn filtered(query: &str) -> String {
+    rendered(query).lines().next().unwrap_or_default().to_owned()
 }
 
 fn rendered(query: &str) -> String {
@@ -183,8 +195,98 @@ fn custom_options_are_left_alone() {
 }
 
 #[test]
-fn option_names_ignore_case() {
+fn option_names_ignore_case_and_may_leave_out_the_dollar() {
     assert_eq!(parse("$TOP=3").unwrap().top, Some(3));
+    let query = parse("filter=intent eq 'x'&Top=2&orderby=timestamp desc&select=intent&count=true").unwrap();
+    assert_eq!(query.top, Some(2));
+    assert!(query.count && query.selected && query.filter.is_some());
+    assert_eq!(
+        render(&query),
+        render(&parse("$filter=intent eq 'x'&$top=2&$orderby=timestamp desc&$select=intent&$count=true").unwrap())
+    );
+    assert!(parse("$expand=*").is_ok(), "nothing to expand");
+}
+
+#[test]
+fn operators_functions_and_literals_ignore_case() {
+    assert_eq!(
+        rendered("$filter=intent EQ 'x' AND Contains(inputText, 'y') Or understood eq TRUE"),
+        rendered("$filter=intent eq 'x' and contains(inputText, 'y') or understood eq true")
+    );
+}
+
+#[test]
+fn arithmetic_binds_tighter_than_comparison_and_mul_tighter_than_add() {
+    assert_eq!(
+        filtered("$filter=execution add 2 mul 3 gt 10"),
+        "filter: (gt (add:integer execution (mul:integer 2 3)) 10)".replace("(mul:integer 2 3)", "6")
+    );
+    assert_eq!(
+        filtered("$filter=(execution add 2) mul execution gt 10"),
+        "filter: (gt (mul:integer (add:integer execution 2) execution) 10)"
+    );
+    assert_eq!(filtered("$filter=execution divby 2 gt 1"), "filter: (gt (divby:number execution 2) 1)");
+    assert_eq!(filtered("$filter=intentScore mod 2 eq 1"), "filter: (eq (mod:number intentScore 2) 1)");
+    assert_eq!(filtered("$filter=-intentScore lt 0"), "filter: (lt (sub:number 0.0 intentScore) 0)");
+    assert_eq!(filtered("$filter=execution sub -3 eq 5"), "filter: (eq (sub:integer execution -3) 5)");
+}
+
+#[test]
+fn date_times_shift_by_durations_and_literals_are_computed_once() {
+    assert_eq!(
+        filtered("$filter=timestamp ge 2024-05-31T00:00:00Z sub duration'P30D'"),
+        "filter: (ge timestamp 2024-05-01T00:00:00.000Z)"
+    );
+    assert_eq!(
+        filtered("$filter=timestamp add duration'PT1H' lt 2024-05-01T00:00:00Z"),
+        "filter: (lt (add:shift timestamp 3600000) 2024-05-01T00:00:00.000Z)"
+    );
+    assert_eq!(
+        filtered("$filter=totalseconds(timestamp sub 2024-05-01T00:00:00Z) gt 60"),
+        "filter: (gt (totalseconds (sub:between timestamp 2024-05-01T00:00:00.000Z)) 60)"
+    );
+    assert_eq!(
+        filtered("$filter=timestamp sub 2024-05-01T00:00:00Z le duration'P1D'"),
+        "filter: (le (sub:between timestamp 2024-05-01T00:00:00.000Z) 86400000)"
+    );
+    // now() is read once, when the query is parsed.
+    let before = parley_core::value::now() - time::Duration::days(30);
+    let query = parse("$filter=timestamp ge now() sub duration'P30D'").unwrap();
+    let Some(Expr::Compare(_, _, right)) = &query.filter else { panic!("{query:?}") };
+    let Expr::Literal(Value::Time(since)) = **right else { panic!("{right:?}") };
+    assert!(since >= before && since <= parley_core::value::now() - time::Duration::days(30));
+    assert_eq!(
+        filtered("$filter=timestamp gt mindatetime() and timestamp lt maxdatetime()"),
+        "filter: (and (gt timestamp 0001-01-01T00:00:00.000Z) (lt timestamp 9999-12-31T23:59:59.999Z))"
+    );
+}
+
+#[test]
+fn text_and_number_functions_are_typed() {
+    assert_eq!(
+        filtered("$filter=length(trim(inputText)) gt indexof(concat(intent, 'x'), 'x')"),
+        "filter: (gt (length (trim inputText)) (indexof (concat intent 'x') 'x'))"
+    );
+    assert_eq!(filtered("$filter=substring(intent, 1) eq 'x'"), "filter: (eq (substring intent 1) 'x')");
+    assert_eq!(filtered("$filter=round(intentScore) eq 1"), "filter: (eq (round intentScore) 1)");
+    assert_eq!(filtered("$filter=floor(execution) eq 1"), "filter: (eq execution 1)", "whole numbers are rounded");
+    assert_eq!(filtered("$filter=matchesPattern(intent, '^re.*d$')"), "filter: (matchespattern intent '^re.*d$')");
+}
+
+#[test]
+fn valid_odata_that_is_not_implemented_is_told_apart() {
+    for query in [
+        "$search=refund",
+        "$compute=execution add 1 as e",
+        "$apply=topcount(5,rating)",
+        "$filter=cast(intent, Edm.String) eq 'x'",
+    ] {
+        let e = error(query);
+        assert!(e.unimplemented, "{query}: {e}");
+    }
+    for query in ["$filter=frobnicate(intent) eq 1", "$frobnicate=1", "$filter=intent eq"] {
+        assert!(!error(query).unimplemented, "{query}");
+    }
 }
 
 fn error(query: &str) -> ParseError {
@@ -209,14 +311,21 @@ fn errors_name_the_option_and_the_position() {
         ("$filter=intent gt null", "$filter", 7, "null can only be compared with eq or ne"),
         ("$filter=intent", "$filter", 0, "expected a condition"),
         ("$filter=not intent eq 'x'", "$filter", 4, "'not' needs an Edm.Boolean operand"),
-        ("$filter=intent eq 'x' AND channel eq 'y'", "$filter", 14, "operators are written in lower case"),
-        ("$filter=length(intent) eq 1", "$filter", 0, "'length' is not a supported function"),
+        ("$filter=frobnicate(intent) eq 1", "$filter", 0, "'frobnicate' is not a function; functions are contains"),
+        ("$filter=substring(intent) eq 'x'", "$filter", 16, "'substring' takes 2 or 3 arguments, given 1"),
+        ("$filter=matchesPattern(intent, '(') ", "$filter", 23, "the pattern is not a regular expression"),
+        ("$filter=matchesPattern(intent, intent)", "$filter", 23, "must be a string literal"),
+        ("$filter=execution eq 1 div 0", "$filter", 15, "division by zero"),
+        ("$filter=execution eq 9223372036854775807 add 1", "$filter", 33, "add overflows"),
+        ("$filter=execution eq -intent", "$filter", 14, "'-' needs a number or a duration"),
+        ("$filter=timestamp add 1 eq timestamp", "$filter", 10, "cannot add Edm.DateTimeOffset and Edm.Int64"),
+        ("$filter=timestamp gt timestamp add duration'P1M'", "$filter", 36, "months, which have no fixed length"),
         ("$filter=contains(intent)", "$filter", 15, "'contains' takes 2 arguments, given 1"),
-        ("$filter=year(intent) eq 1", "$filter", 5, "needs Edm.DateTimeOffset arguments"),
+        ("$filter=year(intent) eq 1", "$filter", 5, "'year' needs an Edm.DateTimeOffset here, found Edm.String"),
         ("$filter=trackedGoals eq 'x'", "$filter", 0, "a collection cannot be compared"),
         ("$filter=intent in ()", "$filter", 11, "at least one value"),
         ("$filter=intent in (1)", "$filter", 11, "expected a Edm.String literal"),
-        ("$filter=intent eq 'x' add 1", "$filter", 14, "'add' is not supported"),
+        ("$filter=intent eq 'x' add 1", "$filter", 14, "cannot add Edm.String and Edm.Int64"),
         ("$filter=a/b eq 1", "$filter", 1, "property paths"),
         ("$filter=intent eq #", "$filter", 10, "unexpected character '#'"),
         ("$select=intent,nope", "$select", 7, "'nope' is not a property"),
@@ -229,7 +338,8 @@ fn errors_name_the_option_and_the_position() {
         ("$skip=99999999999999999999", "$skip", 0, "whole number from 0"),
         ("$count=yes", "$count", 0, "true or false"),
         ("$format=xml", "$format", 0, "use json or csv"),
-        ("$expand=x", "$expand", 0, "not supported"),
+        ("$expand=x", "$expand", 0, "'x' is not a navigation property of AnalyticsRecord, which has none"),
+        ("$top=1&top=2", "top", 0, "$top is given more than once"),
         ("$frobnicate=1", "$frobnicate", 0, "is not a query option"),
         ("$top=1&$top=2", "$top", 0, "more than once"),
         ("$skiptoken=garbage", "$skiptoken", 0, "is not a skip token of this query"),
@@ -241,7 +351,7 @@ fn errors_name_the_option_and_the_position() {
         ("$apply=aggregate($count as intent)", "$apply", 20, "the name 'intent' is taken"),
         ("$apply=aggregate($count as n, rating with sum as n)", "$apply", 42, "the name 'n' is taken"),
         ("$apply=aggregate($count as n)/groupby((intent))", "$apply", 23, "only one groupby or aggregate"),
-        ("$apply=topcount(5,rating)", "$apply", 0, "'topcount' is not supported"),
+        ("$apply=topcount(5,rating)", "$apply", 0, "'topcount' is not implemented"),
         ("$apply=groupby((intent))&$filter=channel eq 'x'", "$filter", 0, "not in the result of $apply"),
         ("$apply=groupby((intent))&$orderby=timestamp", "$orderby", 0, "not in the result of $apply"),
         ("$apply=groupby((intent)) extra", "$apply", 18, "unexpected 'extra'"),

@@ -29,6 +29,8 @@ pub enum ErrorCode {
     Internal,
     MethodNotAllowed,
     Timeout,
+    /// Valid OData that parley does not implement.
+    NotImplemented,
 }
 
 impl ErrorCode {
@@ -51,6 +53,7 @@ impl ErrorCode {
             ErrorCode::Internal => 1008,
             ErrorCode::MethodNotAllowed => 1013,
             ErrorCode::Timeout => 8001,
+            ErrorCode::NotImplemented => 501,
         }
     }
 
@@ -70,6 +73,7 @@ impl ErrorCode {
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            ErrorCode::NotImplemented => StatusCode::NOT_IMPLEMENTED,
         }
     }
 
@@ -87,6 +91,7 @@ impl ErrorCode {
             StatusCode::TOO_MANY_REQUESTS => ErrorCode::TooManyRequests,
             StatusCode::SERVICE_UNAVAILABLE => ErrorCode::Unavailable,
             StatusCode::REQUEST_TIMEOUT | StatusCode::GATEWAY_TIMEOUT => ErrorCode::Timeout,
+            StatusCode::NOT_IMPLEMENTED => ErrorCode::NotImplemented,
             s if s.is_server_error() => ErrorCode::Internal,
             _ => ErrorCode::BadRequest,
         }
@@ -173,12 +178,16 @@ impl From<parley_core::Error> for ApiError {
 
 impl From<parley_odata::ParseError> for ApiError {
     /// A malformed query option: invalid (1005), naming the option as the target and the
-    /// byte offset of the fault in its value as the position.
+    /// byte offset of the fault in its value as the position. Valid OData that parley does not
+    /// implement: 501, likewise located.
     fn from(error: parley_odata::ParseError) -> Self {
-        let mut api = ApiError::new(
-            ErrorCode::Invalid,
-            format!("Invalid {} at position {}: {}.", error.option, error.position, error.message),
-        );
+        let (code, what) = if error.unimplemented {
+            (ErrorCode::NotImplemented, "Unimplemented")
+        } else {
+            (ErrorCode::Invalid, "Invalid")
+        };
+        let mut api =
+            ApiError::new(code, format!("{what} {} at position {}: {}.", error.option, error.position, error.message));
         api.details.insert("target".into(), error.option.into());
         api.details.insert("position".into(), error.position.into());
         api

@@ -19,6 +19,11 @@ pub enum StoreError {
     /// for the client.
     #[error("stale: {0}")]
     Stale(&'static str),
+    /// A query's own computation failed on the stored values (an overflow, a division by zero, a
+    /// date-time out of range): the caller's request, not the store, is at fault. The text says
+    /// what failed, for the client.
+    #[error("evaluation failed: {0}")]
+    Evaluation(String),
     /// Anything else: a bug or a corrupt store.
     #[error("storage failure: {0}")]
     Internal(#[source] Cause),
@@ -80,6 +85,10 @@ impl From<StoreError> for parley_core::Error {
                 parley_core::Error::Conflict("The request conflicts with stored data.".into())
             }
             StoreError::Stale(what) => parley_core::Error::Conflict(what.into()),
+            StoreError::Evaluation(reason) => parley_core::Error::Invalid {
+                detail: format!("The query's expression cannot be computed on the stored values: {reason}."),
+                details: serde_json::Map::new(),
+            },
             StoreError::Internal(cause) => parley_core::Error::Internal(cause),
         }
     }

@@ -15,7 +15,7 @@ use std::borrow::Cow;
 
 use parley_core::field::FieldType;
 use parley_core::{ObjectId, Value};
-use parley_odata::{CompareOp, EntityType, Expr, Function, Method, Operand, OrderKey, Query};
+use parley_odata::{Arith, ArithOp, CompareOp, EntityType, Expr, Function, Method, Operand, OrderKey, Query};
 
 use crate::exec::Kind;
 use crate::seek::{self, SeekKey};
@@ -290,7 +290,73 @@ fn push_expr(s: &mut Statement, entity: &EntityType, expr: &Expr) {
             s.push(")");
         }
         Expr::Call(function, args) => push_call(s, entity, *function, args),
+        Expr::Arith(op, kind, left, right) => push_arith(s, entity, *op, *kind, left, right),
     }
+}
+
+/// Arithmetic. SQLite computes it with `odata_arith` (registered on every connection that reads),
+/// which fails the statement on an overflow or a division by zero as PostgreSQL does by itself;
+/// date-times and durations are milliseconds there. PostgreSQL computes whole numbers in `int8`,
+/// numbers in `float8`, and shifts date-times by intervals.
+fn push_arith(s: &mut Statement, entity: &EntityType, op: ArithOp, kind: Arith, left: &Expr, right: &Expr) {
+    if s.dialect() == Dialect::Sqlite {
+        s.push("odata_arith('").push(op.word()).push("', ");
+        push_expr(s, entity, left);
+        s.push(", ");
+        push_expr(s, entity, right);
+        s.push(")");
+        return;
+    }
+    let symbol = match op {
+        ArithOp::Add => " + ",
+        ArithOp::Sub => " - ",
+        ArithOp::Mul => " * ",
+        ArithOp::Div | ArithOp::DivBy => " / ",
+        ArithOp::Mod => " % ",
+    };
+    match kind {
+        Arith::Number if op == ArithOp::Mod => {
+            s.push("CAST(mod(CAST(");
+            push_expr(s, entity, left);
+            s.push(" AS numeric), CAST(");
+            push_expr(s, entity, right);
+            s.push(" AS numeric)) AS float8)");
+        }
+        Arith::Integer | Arith::Number => {
+            let ty = if kind == Arith::Integer { " AS int8)" } else { " AS float8)" };
+            s.push("(CAST(");
+            push_expr(s, entity, left);
+            s.push(ty).push(symbol).push("CAST(");
+            push_expr(s, entity, right);
+            s.push(ty).push(")");
+        }
+        Arith::Shift => {
+            s.push("(");
+            push_expr(s, entity, left);
+            s.push(symbol).push("CAST(");
+            push_expr(s, entity, right);
+            s.push(" AS float8) * INTERVAL '1 millisecond')");
+        }
+        Arith::Between => {
+            s.push("CAST(ROUND(EXTRACT(EPOCH FROM (");
+            push_expr(s, entity, left);
+            s.push(" - ");
+            push_expr(s, entity, right);
+            s.push(")) * 1000) AS int8)");
+        }
+    }
+}
+
+/// A whole number held between 0 and the largest position either engine takes.
+fn push_position(s: &mut Statement, entity: &EntityType, expr: &Expr) {
+    let cast = s.dialect() == Dialect::Postgres;
+    s.push(if cast { "CAST(" } else { "" }).push("(CASE WHEN ");
+    push_expr(s, entity, expr);
+    s.push(" < 0 THEN 0 WHEN ");
+    push_expr(s, entity, expr);
+    s.push(" > 2147483646 THEN 2147483646 ELSE ");
+    push_expr(s, entity, expr);
+    s.push(" END)").push(if cast { " AS int4)" } else { "" });
 }
 
 /// A conjunction or disjunction as a balanced tree, so that a long list stays shallow (SQLite
@@ -372,9 +438,50 @@ fn push_call(s: &mut Statement, entity: &EntityType, function: Function, args: &
             arg(s, 1);
             s.push(")");
         }
-        Function::ToLower | Function::ToUpper => {
-            s.push(if function == Function::ToLower { "lower(" } else { "upper(" });
+        Function::MatchesPattern => {
+            // SQLite's REGEXP calls the `regexp` function registered on every reading connection.
+            s.push("(");
             arg(s, 0);
+            s.push(if sqlite { " REGEXP " } else { " ~ " });
+            arg(s, 1);
+            s.push(")");
+        }
+        Function::ToLower | Function::ToUpper | Function::Trim | Function::Length => {
+            s.push(match function {
+                Function::ToLower => "lower(",
+                Function::ToUpper => "upper(",
+                Function::Trim if sqlite => "trim(",
+                Function::Trim => "btrim(",
+                _ if sqlite => "length(",
+                _ => "char_length(",
+            });
+            arg(s, 0);
+            s.push(")");
+        }
+        Function::IndexOf => {
+            s.push(if sqlite { "(instr(" } else { "(strpos(" });
+            arg(s, 0);
+            s.push(", ");
+            arg(s, 1);
+            s.push(") - 1)");
+        }
+        Function::Substring => {
+            s.push("substr(");
+            arg(s, 0);
+            s.push(", ");
+            push_position(s, entity, &args[1]);
+            s.push(" + 1");
+            if let Some(length) = args.get(2) {
+                s.push(", ");
+                push_position(s, entity, length);
+            }
+            s.push(")");
+        }
+        Function::Concat => {
+            s.push("(");
+            arg(s, 0);
+            s.push(" || ");
+            arg(s, 1);
             s.push(")");
         }
         Function::Year | Function::Month | Function::Day | Function::Hour | Function::Minute | Function::Second => {
@@ -396,6 +503,56 @@ fn push_call(s: &mut Statement, entity: &EntityType, function: Function, args: &
                 arg(s, 0);
                 s.push(") AT TIME ZONE 'UTC')) AS int8)");
             }
+        }
+        Function::FractionalSeconds => {
+            if sqlite {
+                s.push("((");
+                arg(s, 0);
+                s.push(" % 1000 + 1000) % 1000 / 1000.0)");
+            } else {
+                s.push("(CAST(MOD(EXTRACT(MILLISECONDS FROM (");
+                arg(s, 0);
+                s.push(") AT TIME ZONE 'UTC'), 1000) AS float8) / 1000)");
+            }
+        }
+        Function::TotalOffsetMinutes => {
+            s.push("(CASE WHEN ");
+            arg(s, 0);
+            s.push(" IS NULL THEN NULL ELSE 0 END)");
+        }
+        Function::Date => {
+            if sqlite {
+                s.push("(");
+                arg(s, 0);
+                s.push(" - (");
+                arg(s, 0);
+                s.push(" % 86400000 + 86400000) % 86400000)");
+            } else {
+                s.push("(date_trunc('day', (");
+                arg(s, 0);
+                s.push(") AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')");
+            }
+        }
+        Function::TotalSeconds => {
+            s.push(if sqlite { "(" } else { "(CAST(" });
+            arg(s, 0);
+            s.push(if sqlite { " / 1000.0)" } else { " AS float8) / 1000)" });
+        }
+        Function::Round => {
+            // Half away from zero on both engines (PostgreSQL rounds a float8 half to even).
+            s.push(if sqlite { "round(" } else { "CAST(round(CAST(" });
+            arg(s, 0);
+            s.push(if sqlite { ")" } else { " AS numeric)) AS float8)" });
+        }
+        Function::Floor | Function::Ceiling => {
+            s.push(match (function, sqlite) {
+                (Function::Floor, true) => "odata_floor(",
+                (Function::Floor, false) => "floor(",
+                (_, true) => "odata_ceiling(",
+                (_, false) => "ceil(",
+            });
+            arg(s, 0);
+            s.push(")");
         }
     }
 }
@@ -451,6 +608,22 @@ mod tests {
             "SELECT intent, a0 FROM (SELECT intent, COUNT(*) AS a0 FROM records WHERE project_id IN \
              (CAST($1 AS text) COLLATE \"C\") GROUP BY intent) grouped WHERE (a0 > CAST($2 AS int8)) \
              ORDER BY intent ASC NULLS FIRST LIMIT $3"
+        );
+    }
+
+    #[test]
+    fn arithmetic_fails_alike_on_both_engines() {
+        let query =
+            "$select=intent&$filter=handoverEscalations div 2 gt 1 and timestamp add duration'PT1H' lt 2024-05-01";
+        let s = compile(Dialect::Sqlite, query);
+        assert!(s.text.contains("odata_arith('div', handover_escalations, ?2)"), "{}", s.text);
+        assert!(s.text.contains("odata_arith('add', timestamp, ?4)"), "{}", s.text);
+        let s = compile(Dialect::Postgres, query);
+        assert!(s.text.contains("(CAST(handover_escalations AS int8) / CAST(CAST($2 AS int8) AS int8))"), "{}", s.text);
+        assert!(
+            s.text.contains("(timestamp + CAST(CAST($4 AS int8) AS float8) * INTERVAL '1 millisecond')"),
+            "{}",
+            s.text
         );
     }
 

@@ -19,7 +19,7 @@ use parley_core::field::FieldType;
 use parley_core::value::format_time;
 use parley_core::{Caller, Value};
 use parley_odata::csdl::metadata_document;
-use parley_odata::{EntityType, Format, IdName, Query, parse_query, skiptoken};
+use parley_odata::{EntityType, Format, IdName, Query, parse_query, skiptoken, system_option};
 use parley_store::ODataRead;
 use serde_json::{Map, Value as Json, json};
 
@@ -179,7 +179,7 @@ async fn resource(
     match resource {
         Resource::Collection(entity) => {
             let query = parse_query(entity, &pairs)?;
-            let format_given = pairs.iter().any(|(name, _)| name.eq_ignore_ascii_case("$format"));
+            let format_given = pairs.iter().any(|(name, _)| system_option(name) == Some("$format"));
             let csv = query.format == Format::Csv || (!format_given && accepts_only_csv(&headers));
             collection(&state, &caller, entity, &query, &headers, &url, raw_query, csv).await
         }
@@ -194,15 +194,18 @@ async fn resource(
         Resource::Entity(entity, key) => {
             let mut options: Vec<(String, String)> = Vec::new();
             for (name, value) in &pairs {
-                match name.to_ascii_lowercase().as_str() {
-                    "$select" | "$format" => options.push((name.clone(), value.clone())),
-                    other if other.starts_with('$') => {
+                match system_option(name) {
+                    Some("$select" | "$format" | "$expand") => options.push((name.clone(), value.clone())),
+                    Some(_) => {
                         return Err(ApiError::new(
                             ErrorCode::Invalid,
                             format!("The query option {name} does not apply to a single entity."),
                         ));
                     }
-                    _ => {}
+                    None if name.starts_with('$') => {
+                        return Err(ApiError::new(ErrorCode::Invalid, format!("{name} is not a query option.")));
+                    }
+                    None => {}
                 }
             }
             let key_name = &entity.properties[entity.key].name;
@@ -327,7 +330,7 @@ fn next_link(collection_url: &str, raw_query: &str, token: &str, remaining_top: 
         .filter(|pair| !pair.is_empty())
         .filter(|pair| {
             let name = pair.split('=').next().unwrap_or_default();
-            !matches!(form_decoded(name).to_ascii_lowercase().as_str(), "$skip" | "$top" | "$skiptoken")
+            !matches!(system_option(&form_decoded(name)), Some("$skip" | "$top" | "$skiptoken"))
         })
         .map(str::to_owned)
         .collect();
@@ -396,7 +399,7 @@ mod tests {
     fn next_links_keep_options_and_credentials_and_replace_paging() {
         let link = next_link(
             "http://h/v2.4/Analytics",
-            "%24filter=intent%20eq%20%27x%27&apikey=k&%24skip=5&$top=25&$skiptoken=old",
+            "%24filter=intent%20eq%20%27x%27&apikey=k&%24skip=5&top=25&$skiptoken=old",
             "TOKEN",
             Some(15),
         );

@@ -224,6 +224,9 @@ impl From<tokio_postgres::Error> for StoreError {
     fn from(error: tokio_postgres::Error) -> Self {
         match classify(&error) {
             Class::Conflict(constraint) => StoreError::Conflict(constraint),
+            Class::Evaluation => {
+                StoreError::Evaluation(error.as_db_error().map(|db| db.message().to_owned()).unwrap_or_default())
+            }
             Class::Unavailable => StoreError::Unavailable(Cause::with_source(postgres_said(&error), error)),
             Class::Full => StoreError::Full(Cause::with_source(postgres_said(&error), error)),
             Class::Internal => StoreError::Internal(Cause::with_source(postgres_said(&error), error)),
@@ -233,6 +236,9 @@ impl From<tokio_postgres::Error> for StoreError {
 
 enum Class {
     Conflict(Constraint),
+    /// A query's arithmetic failed on the values (division by zero, a number or date-time out
+    /// of range, a pattern the server's regular expressions refuse).
+    Evaluation,
     Unavailable,
     Full,
     Internal,
@@ -243,6 +249,16 @@ fn classify(error: &tokio_postgres::Error) -> Class {
         let code = db.code();
         if *code == SqlState::UNIQUE_VIOLATION {
             return Class::Conflict(Constraint::named(db.constraint().unwrap_or_default()));
+        }
+        let evaluation = [
+            SqlState::DIVISION_BY_ZERO,
+            SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
+            SqlState::DATETIME_FIELD_OVERFLOW,
+            SqlState::INTERVAL_FIELD_OVERFLOW,
+            SqlState::INVALID_REGULAR_EXPRESSION,
+        ];
+        if evaluation.contains(code) {
+            return Class::Evaluation;
         }
         // disk_full (53100); out of memory and too many connections are passing shortages.
         if *code == SqlState::DISK_FULL {

@@ -199,28 +199,8 @@ fn open_reader(path: &Path) -> StoreResult<Connection> {
         .map_err(|e| cannot_open(path, e))?;
     conn.execute_batch("PRAGMA busy_timeout = 10000;")?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-    add_width_bucket(&conn)?;
+    super::functions::register(&conn)?;
     Ok(conn)
-}
-
-/// `width_bucket(value, thresholds)` as PostgreSQL has it, with the thresholds (ascending) as a
-/// JSON array of integers: how many thresholds are at or below `value` (0 below the first), or
-/// null for a null value. The reports find a row's bucket with it on both engines. The array is
-/// read once per statement.
-fn add_width_bucket(conn: &Connection) -> rusqlite::Result<()> {
-    use rusqlite::functions::FunctionFlags;
-    type BoxError = Box<dyn std::error::Error + Send + Sync>;
-    conn.create_scalar_function(
-        "width_bucket",
-        2,
-        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
-        |ctx| {
-            let thresholds =
-                ctx.get_or_create_aux(1, |v| -> Result<Vec<i64>, BoxError> { Ok(serde_json::from_str(v.as_str()?)?) })?;
-            let Some(value) = ctx.get::<Option<i64>>(0)? else { return Ok(None) };
-            Ok(Some(thresholds.partition_point(|t| *t <= value) as i64))
-        },
-    )
 }
 
 /// The database file could not be opened.
@@ -431,6 +411,11 @@ impl From<rusqlite::Error> for StoreError {
             rusqlite::Error::SqliteFailure(failure, _) => Some(failure.code),
             _ => None,
         };
+        if let rusqlite::Error::SqliteFailure(_, Some(message)) = &error
+            && let Some(reason) = message.strip_prefix(super::functions::EVALUATION_PREFIX)
+        {
+            return StoreError::Evaluation(reason.to_owned());
+        }
         match code {
             Some(ErrorCode::ConstraintViolation) => StoreError::Conflict(Constraint::Other),
             Some(ErrorCode::DiskFull) => StoreError::Full(Cause::with_source("", error)),

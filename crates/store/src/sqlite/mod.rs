@@ -4,6 +4,7 @@
 mod convert;
 mod engine;
 mod exec;
+mod functions;
 
 use std::path::Path;
 

@@ -22,6 +22,10 @@ const CORPUS: &[&str] = &[
     "$filter=inputData%20eq%20'%7B%22n%22:1%7D'%20or%20endswith(toupper(flowName),'X')&apikey=nope",
     "$skiptoken=eyJvIjoiaWQgYXNjIiwidiI6WyIwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDEiXX0&$orderby=id",
     "$filter=intent%20eq%20'a%00b'%20or%20intent%20in%20('%00')",
+    "filter=execution%20mul%209223372036854775807%20gt%20rating%20div%200.0%20or%20execution%20mod%200%20eq%201&top=3",
+    "$filter=timestamp%20add%20duration'P99999D'%20gt%20now()%20sub%20duration'PT1S'%20and%20date(timestamp)%20eq%202024-05-01",
+    "$filter=matchesPattern(inputText,'%5E%5Ba-z%5D%2B$')%20and%20substring(intent,-1,99999999999)%20eq%20concat(trim(intent),'')",
+    "$filter=round(intentScore)%20divby%20floor(rating)%20lt%20ceiling(-rating)%20and%20length(intent)%20sub%20indexof(intent,'x')%20gt%200",
 ];
 
 /// Pieces for building and inserting.
@@ -54,6 +58,17 @@ const PIECES: &[&str] = &[
     "eq",
     "ne",
     "gt",
+    "add",
+    "sub",
+    "mul",
+    "div",
+    "mod",
+    "-",
+    "0",
+    "9223372036854775807",
+    "duration'P1D'",
+    "now()",
+    "filter=",
     "in",
     "and",
     "or",

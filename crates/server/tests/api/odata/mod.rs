@@ -5,6 +5,7 @@
 mod client;
 mod collections;
 mod conversation_rows;
+mod expressions;
 mod fuzz;
 mod queries;
 

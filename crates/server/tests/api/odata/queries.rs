@@ -478,7 +478,7 @@ async fn malformed_queries_answer_odata_errors_with_the_position() {
         ("$top=-1", "$top", 0, "whole number"),
         ("$apply=groupby((intent),aggregate(rating%20with%20median%20as%20m))", "$apply", 39, "expected sum"),
         ("$skiptoken=abc", "$skiptoken", 0, "skip token"),
-        ("$expand=x", "$expand", 0, "not supported"),
+        ("$expand=x", "$expand", 0, "not a navigation property"),
         ("$format=atom", "$format", 0, "json or csv"),
     ];
     for (query, target, position, message) in cases {
