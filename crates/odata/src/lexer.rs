@@ -24,6 +24,8 @@ pub enum Tok {
     RParen,
     Comma,
     Slash,
+    /// After a lambda's variable: `any(g: …)`.
+    Colon,
     End,
 }
 
@@ -48,6 +50,7 @@ impl Tok {
             Tok::RParen => "')'".into(),
             Tok::Comma => "','".into(),
             Tok::Slash => "'/'".into(),
+            Tok::Colon => "':'".into(),
             Tok::End => "the end of the option".into(),
         }
     }
@@ -67,11 +70,12 @@ pub fn tokenize(option: &str, text: &str) -> Result<Vec<Token>, ParseError> {
                 i += 1;
                 continue;
             }
-            b'(' | b')' | b',' | b'/' => {
+            b'(' | b')' | b',' | b'/' | b':' => {
                 let tok = match b {
                     b'(' => Tok::LParen,
                     b')' => Tok::RParen,
                     b',' => Tok::Comma,
+                    b':' => Tok::Colon,
                     _ => Tok::Slash,
                 };
                 tokens.push(Token { tok, pos: start });

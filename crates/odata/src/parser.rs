@@ -129,6 +129,8 @@ pub struct Parser<'a> {
     literals: usize,
     /// The value of `now()`: the moment the query was parsed.
     now: OffsetDateTime,
+    /// Inside a lambda's condition: the name of its variable.
+    lambda: Option<String>,
 }
 
 type Result<T> = std::result::Result<T, ParseError>;
@@ -326,7 +328,7 @@ fn fold(op: ArithOp, kind: Arith, a: &Value, b: &Value) -> std::result::Result<V
 impl<'a> Parser<'a> {
     pub fn new(option: &'a str, text: &str, scope: Scope<'a>) -> Result<Self> {
         let now = parley_core::value::now();
-        Ok(Parser { option, tokens: tokenize(option, text)?, at: 0, scope, depth: 0, literals: 0, now })
+        Ok(Parser { option, tokens: tokenize(option, text)?, at: 0, scope, depth: 0, literals: 0, now, lambda: None })
     }
 
     fn error<T>(&self, pos: usize, message: impl Into<String>) -> Result<T> {
@@ -648,18 +650,71 @@ impl<'a> Parser<'a> {
                     self.error(pos, format!("expected a value, found the operator '{word}'"))
                 }
                 _ if self.peek().tok == Tok::LParen => self.call(name, pos),
+                _ if self.lambda.as_deref() == Some(name.as_str()) => {
+                    Ok(Typed { expr: Expr::Element, ty: Ty::Text, pos })
+                }
                 _ => {
-                    if self.peek().tok == Tok::Slash {
-                        let slash = self.peek().pos;
-                        return self
-                            .error(slash, "property paths ('/') are not supported: properties are not structured");
-                    }
                     let (operand, ty) = self.scope.resolve(&name).or_else(|message| self.error(pos, message))?;
+                    if self.lambda.is_some() {
+                        return Err(ParseError::unimplemented(
+                            self.option,
+                            pos,
+                            "a lambda's condition may use its variable and literals only",
+                        ));
+                    }
+                    if self.peek().tok == Tok::Slash {
+                        let slash = self.next().pos;
+                        if ty != FieldType::TextList {
+                            return self
+                                .error(slash, format!("'{name}' is not a collection: '/' does not apply to it"));
+                        }
+                        return self.collection_path(operand, pos);
+                    }
                     Ok(Typed { expr: Expr::Column(operand), ty: Ty::of(ty), pos })
                 }
             },
             other => self.error(pos, format!("expected a value, found {}", other.describe())),
         }
+    }
+
+    /// What follows `list/`: `$count`, `any()`, `any(x: condition)` or `all(x: condition)`.
+    fn collection_path(&mut self, list: Operand, pos: usize) -> Result<Typed> {
+        let token = self.next();
+        let word = match &token.tok {
+            Tok::Ident(word) => word.to_ascii_lowercase(),
+            other => return self.error(token.pos, format!("expected any, all or $count, found {}", other.describe())),
+        };
+        match word.as_str() {
+            "$count" => return Ok(Typed { expr: Expr::Count(list), ty: Ty::Int, pos }),
+            "any" | "all" => {}
+            _ => return self.error(token.pos, format!("expected any, all or $count, found '{word}'")),
+        }
+        self.expect(Tok::LParen, "'('")?;
+        if word == "any" && self.peek().tok == Tok::RParen {
+            self.next();
+            return Ok(Typed { expr: Expr::Any(list, None), ty: Ty::Bool, pos });
+        }
+        let variable = self.next();
+        let Tok::Ident(name) = variable.tok else {
+            return self
+                .error(variable.pos, format!("expected the lambda's variable, found {}", variable.tok.describe()));
+        };
+        if KEYWORDS.contains(&name.to_ascii_lowercase().as_str()) || name.starts_with('$') {
+            return self.error(variable.pos, format!("'{name}' cannot name a lambda's variable"));
+        }
+        if self.lambda.is_some() {
+            return Err(ParseError::unimplemented(self.option, pos, "lambdas inside lambdas are not implemented"));
+        }
+        self.expect(Tok::Colon, "':' after the lambda's variable")?;
+        self.enter(pos)?;
+        self.lambda = Some(name);
+        let condition = self.or().and_then(|body| self.predicate(body));
+        self.lambda = None;
+        let condition = Box::new(condition?);
+        self.depth -= 1;
+        self.expect(Tok::RParen, "')' closing the lambda")?;
+        let expr = if word == "any" { Expr::Any(list, Some(condition)) } else { Expr::All(list, condition) };
+        Ok(Typed { expr, ty: Ty::Bool, pos })
     }
 
     fn call(&mut self, name: String, pos: usize) -> Result<Typed> {
@@ -1094,12 +1149,18 @@ impl<'a> Parser<'a> {
 /// Whether an expression is a condition by itself (rather than a boolean value).
 fn is_predicate(expr: &Expr) -> bool {
     match expr {
-        Expr::Not(_) | Expr::And(_) | Expr::Or(_) | Expr::Compare(..) | Expr::In(..) => true,
+        Expr::Not(_)
+        | Expr::And(_)
+        | Expr::Or(_)
+        | Expr::Compare(..)
+        | Expr::In(..)
+        | Expr::Any(..)
+        | Expr::All(..) => true,
         Expr::Call(function, _) => matches!(
             function,
             Function::Contains | Function::StartsWith | Function::EndsWith | Function::MatchesPattern
         ),
-        Expr::Literal(_) | Expr::Column(_) | Expr::Arith(..) => false,
+        Expr::Literal(_) | Expr::Column(_) | Expr::Arith(..) | Expr::Element | Expr::Count(_) => false,
     }
 }
 

@@ -130,6 +130,15 @@ pub enum Expr {
     Call(Function, Vec<Expr>),
     /// `left op right`; durations are whole milliseconds.
     Arith(ArithOp, Arith, Box<Expr>, Box<Expr>),
+    /// `list/any(x: condition)`: some element of a collection property fulfils the condition;
+    /// `list/any()`: the collection has an element.
+    Any(Operand, Option<Box<Expr>>),
+    /// `list/all(x: condition)`: every element fulfils it (true of an empty collection).
+    All(Operand, Box<Expr>),
+    /// The element a lambda's variable stands for, in its condition (text).
+    Element,
+    /// `list/$count`: how many elements a collection property holds (0 when absent).
+    Count(Operand),
 }
 
 /// How an aggregate is computed.

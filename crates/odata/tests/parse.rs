@@ -62,6 +62,11 @@ fn show(query: &Query, expr: &Expr) -> String {
             show(query, left),
             show(query, right)
         ),
+        Expr::Any(list, None) => format!("(any {})", name(query, *list)),
+        Expr::Any(list, Some(condition)) => format!("(any {} {})", name(query, *list), show(query, condition)),
+        Expr::All(list, condition) => format!("(all {} {})", name(query, *list), show(query, condition)),
+        Expr::Element => "$element".into(),
+        Expr::Count(list) => format!("(count {})", name(query, *list)),
     }
 }
 
@@ -274,6 +279,16 @@ fn text_and_number_functions_are_typed() {
 }
 
 #[test]
+fn lambdas_and_counts_over_collections() {
+    assert_eq!(
+        filtered("$filter=completedGoals/any(g: g eq 'buy' or startswith(g, 'sign')) and trackedGoals/any()"),
+        "filter: (and (any completedGoals (or (eq $element 'buy') (startswith $element 'sign'))) (any trackedGoals))"
+    );
+    assert_eq!(filtered("$filter=trackedGoals/ALL(x: x ne 'y')"), "filter: (all trackedGoals (ne $element 'y'))");
+    assert_eq!(filtered("$filter=trackedGoals/$count ge 2"), "filter: (ge (count trackedGoals) 2)");
+}
+
+#[test]
 fn valid_odata_that_is_not_implemented_is_told_apart() {
     for query in [
         "$search=refund",
@@ -326,7 +341,12 @@ fn errors_name_the_option_and_the_position() {
         ("$filter=intent in ()", "$filter", 11, "at least one value"),
         ("$filter=intent in (1)", "$filter", 11, "expected a Edm.String literal"),
         ("$filter=intent eq 'x' add 1", "$filter", 14, "cannot add Edm.String and Edm.Int64"),
-        ("$filter=a/b eq 1", "$filter", 1, "property paths"),
+        ("$filter=intent/x eq 1", "$filter", 6, "'intent' is not a collection"),
+        ("$filter=trackedGoals/first eq 'x'", "$filter", 13, "expected any, all or $count, found 'first'"),
+        ("$filter=trackedGoals/any(g g eq 'x')", "$filter", 19, "expected ':' after the lambda's variable"),
+        ("$filter=trackedGoals/any(g: g eq 1)", "$filter", 22, "cannot compare Edm.String with Edm.Int64"),
+        ("$filter=trackedGoals/all(g: g)", "$filter", 20, "expected a condition"),
+        ("$filter=trackedGoals/any(eq: true)", "$filter", 17, "'eq' cannot name a lambda's variable"),
         ("$filter=intent eq #", "$filter", 10, "unexpected character '#'"),
         ("$select=intent,nope", "$select", 7, "'nope' is not a property"),
         ("$select=", "$select", 0, "expected a property"),

@@ -291,7 +291,56 @@ fn push_expr(s: &mut Statement, entity: &EntityType, expr: &Expr) {
         }
         Expr::Call(function, args) => push_call(s, entity, *function, args),
         Expr::Arith(op, kind, left, right) => push_arith(s, entity, *op, *kind, left, right),
+        Expr::Any(list, None) => {
+            s.push("(COALESCE(json_array_length(");
+            push_array(s, entity, *list);
+            s.push("), 0) > 0)");
+        }
+        Expr::Any(list, Some(condition)) => push_lambda(s, entity, *list, condition, false),
+        Expr::All(list, condition) => push_lambda(s, entity, *list, condition, true),
+        Expr::Element => {
+            s.push(if s.dialect() == Dialect::Sqlite { "element.value" } else { "(element.value COLLATE \"C\")" });
+        }
+        Expr::Count(list) => {
+            s.push("COALESCE(json_array_length(");
+            push_array(s, entity, *list);
+            s.push("), 0)");
+        }
     }
+}
+
+/// A collection property as a JSON array, or null. PostgreSQL's array functions fail on a JSON
+/// value that is not an array, so anything else counts as absent there (SQLite's count none).
+fn push_array(s: &mut Statement, entity: &EntityType, list: Operand) {
+    if s.dialect() == Dialect::Sqlite {
+        push_operand(s, entity, list);
+    } else {
+        s.push("(CASE WHEN json_typeof(");
+        push_operand(s, entity, list);
+        s.push(") = 'array' THEN ");
+        push_operand(s, entity, list);
+        s.push(" END)");
+    }
+}
+
+/// `any` (some element fulfils the condition) or `all` (none fails it) over a collection
+/// property, which both engines keep as a JSON array: a subquery over its elements, each named
+/// `element`. The condition refers to nothing else of the row (the parser sees to it).
+fn push_lambda(s: &mut Statement, entity: &EntityType, list: Operand, condition: &Expr, all: bool) {
+    s.push(if all { "(NOT EXISTS (SELECT 1 FROM " } else { "(EXISTS (SELECT 1 FROM " });
+    let sqlite = s.dialect() == Dialect::Sqlite;
+    s.push(if sqlite { "json_each(" } else { "json_array_elements_text(" });
+    push_array(s, entity, list);
+    s.push(if sqlite { ") AS element" } else { ") AS element(value)" });
+    s.push(" WHERE ");
+    if all {
+        s.push("NOT COALESCE(");
+        push_expr(s, entity, condition);
+        s.push(", FALSE)");
+    } else {
+        push_expr(s, entity, condition);
+    }
+    s.push("))");
 }
 
 /// Arithmetic. SQLite computes it with `odata_arith` (registered on every connection that reads),

@@ -32,6 +32,7 @@ struct Row {
     rating: Option<f64>,
     escalations: i64,
     timestamp: OffsetDateTime,
+    goals: Option<&'static [&'static str]>,
 }
 
 fn rows() -> Vec<Row> {
@@ -47,6 +48,7 @@ fn rows() -> Vec<Row> {
             // 0 h 0 min 0.000 s, then 7 h 1 min 0.125 s later each time: crosses days and
             // fractions of a second.
             timestamp: BASE + Duration::milliseconds(n as i64 * (7 * 3_600_000 + 60_000 + 125)),
+            goals: [None, Some(&[][..]), Some(&["buy"][..]), Some(&["buy", "book"][..]), Some(&["sign-up"][..])][n % 5],
         })
         .collect()
 }
@@ -69,6 +71,7 @@ async fn seeded(engine: Engine) -> (TestApp, String, Vec<Row>) {
                     "rating": r.rating,
                     "handoverEscalations": r.escalations,
                     "understood": r.n % 2 == 0,
+                    "trackedGoals": r.goals,
                     "timestamp": format_time(r.timestamp),
                 }),
             )
@@ -167,6 +170,14 @@ async fn every_expression_selects_the_rows_the_test_computes(engine: Engine) {
             "timestamp ge now() sub duration'P36500D' and timestamp lt maxdatetime() and handoverEscalations eq 3",
             Box::new(|r| r.escalations == 3),
         ),
+        // Lambdas over a collection: "the sessions that reached goal X".
+        ("trackedGoals/any(g: g eq 'buy')", Box::new(|r| r.goals.is_some_and(|g| g.contains(&"buy")))),
+        (
+            "trackedGoals/all(goal: startswith(goal, 'b'))",
+            Box::new(|r| r.goals.is_none_or(|g| g.iter().all(|goal| goal.starts_with('b')))),
+        ),
+        ("trackedGoals/any()", Box::new(|r| r.goals.is_some_and(|g| !g.is_empty()))),
+        ("trackedGoals/$count eq 2", Box::new(|r| r.goals.is_some_and(|g| g.len() == 2))),
         // Operators, functions and literals in any case (OData 4.01).
         (
             "handoverEscalations Add 1 EQ 2 Or Length(intent) eq 3",

@@ -34,8 +34,29 @@ pub fn order_of(a: &Value, b: &Value) -> Ordering {
 
 /// OData's meaning of an expression for one record, independent of any SQL.
 pub fn evaluate(expr: &Expr, record: &Record) -> Value {
+    evaluate_in(expr, record, None)
+}
+
+/// The elements of a collection property (none when absent).
+fn elements(record: &Record, list: Operand) -> Vec<String> {
+    let Operand::Property(p) = list else { panic!("no aggregates on records") };
+    match record.get(p) {
+        Value::TextList(items) => items.clone(),
+        _ => Vec::new(),
+    }
+}
+
+/// An expression's meaning where a lambda's variable stands for `element`.
+fn evaluate_in(expr: &Expr, record: &Record, element: Option<&str>) -> Value {
+    let evaluate = |e: &Expr, record: &Record| evaluate_in(e, record, element);
     let truth = |e: &Expr| evaluate(e, record) == Value::Bool(true);
+    let holds = |condition: &Expr, item: &str| evaluate_in(condition, record, Some(item)) == Value::Bool(true);
     match expr {
+        Expr::Element => Value::Text(element.expect("an element inside a lambda").to_owned()),
+        Expr::Any(list, None) => Value::Bool(!elements(record, *list).is_empty()),
+        Expr::Any(list, Some(condition)) => Value::Bool(elements(record, *list).iter().any(|e| holds(condition, e))),
+        Expr::All(list, condition) => Value::Bool(elements(record, *list).iter().all(|e| holds(condition, e))),
+        Expr::Count(list) => Value::Integer(elements(record, *list).len() as i64),
         Expr::Literal(value) => value.clone(),
         Expr::Column(Operand::Property(p)) => field_value(record, *p),
         Expr::Column(Operand::Aggregate(_)) => panic!("no aggregates on records"),

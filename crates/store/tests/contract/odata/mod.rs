@@ -31,6 +31,7 @@ fn odata_record(project: &Project, n: u64) -> Record {
         2 => json!("text"),
         _ => Json::Null,
     };
+    let tracked = [Json::Null, json!([]), json!(["buy"]), json!(["buy", "sign-up"]), json!(["x"])][i % 5].clone();
     record(
         project,
         n,
@@ -47,6 +48,8 @@ fn odata_record(project: &Project, n: u64) -> Record {
             "rating": if n.is_multiple_of(2) { Json::Null } else { json!(n as f64 - 20.0) },
             "handoverEscalations": n % 3,
             "contactId": format!("c{}", n % 4),
+            "trackedGoals": tracked,
+            "completedGoals": if n.is_multiple_of(3) { json!(["buy"]) } else { Json::Null },
         }),
     )
 }
