@@ -547,6 +547,19 @@ async fn odata(
     for (name, path) in workload.odata_queries(ROOT) {
         figures.push(run_query(connection, name, &path, &headers, o.query_calls, |_| None).await);
     }
+    // What compression costs the server: one full page, sent plain, gzipped and in brotli (the
+    // client here keeps the bytes as they come, so the difference is the server's work).
+    let (p, _, _) = workload.read_targets();
+    let page = format!("{ROOT}?$filter=projectId%20eq%20'{p}'&$orderby=timestamp&$top=10000");
+    for encoding in ["identity", "gzip", "br"] {
+        let headers = [auth.clone(), ("accept", header("application/json")), ("accept-encoding", header(encoding))];
+        let size = match connection.send(Method::GET, &page, &headers, Bytes::new()).await {
+            Ok((status, body)) if status.is_success() => body.len(),
+            _ => 0,
+        };
+        let name = format!("full page (10 000), {encoding}, {} KB", size / 1024);
+        figures.push(run_query(connection, &name, &page, &headers, o.query_calls, |_| None).await);
+    }
     Ok(figures)
 }
 

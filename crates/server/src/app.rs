@@ -13,6 +13,7 @@ use parley_store::Store;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
+use tower_http::compression::CompressionLayer;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 use utoipa::OpenApi;
@@ -139,6 +140,8 @@ pub fn router(state: AppState, request_timeout: Duration, rate_limit: Option<Arc
         .layer(axum::middleware::from_fn(refuse_nul_in_address))
         .layer(axum::middleware::from_fn(limit_headers))
         .layer(axum::middleware::from_fn(crate::telemetry::finish))
+        // Outermost, so that what is compressed is the finished answer (problem bodies too).
+        .layer(CompressionLayer::new().gzip(true).br(true).quality(tower_http::CompressionLevel::Fastest))
         .with_state(state)
 }
 

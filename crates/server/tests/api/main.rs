@@ -6,6 +6,7 @@
 
 mod admin;
 mod apikeys;
+mod compression;
 mod connections;
 mod conversations;
 mod credentials;
