@@ -62,6 +62,64 @@ pub fn metadata_document(entities: &[&EntityType]) -> String {
     out
 }
 
+/// The same description as CSDL JSON (OData CSDL JSON 4.01), for `$metadata?$format=json`.
+pub fn metadata_json(entities: &[&EntityType]) -> serde_json::Value {
+    use serde_json::{Map, Value as Json, json};
+    let mut schema = Map::new();
+    for entity in entities {
+        let mut ty = Map::new();
+        ty.insert("$Kind".into(), json!("EntityType"));
+        ty.insert("$Key".into(), json!([entity.properties[entity.key].name]));
+        for property in &entity.properties {
+            let mut described = Map::new();
+            match property.edm() {
+                EdmType::String => {}
+                EdmType::StringCollection => {
+                    described.insert("$Collection".into(), json!(true));
+                }
+                other => {
+                    described.insert("$Type".into(), json!(other.name()));
+                }
+            }
+            if property.nullable {
+                described.insert("$Nullable".into(), json!(true));
+            }
+            if let Some(max) = property.max_length() {
+                described.insert("$MaxLength".into(), json!(max));
+            }
+            if property.edm() == EdmType::DateTimeOffset {
+                described.insert("$Precision".into(), json!(3));
+            }
+            ty.insert(property.name.clone(), Json::Object(described));
+        }
+        schema.insert(entity.name.to_owned(), Json::Object(ty));
+    }
+    let mut container = Map::new();
+    container.insert("$Kind".into(), json!("EntityContainer"));
+    for entity in entities {
+        container.insert(entity.set.to_owned(), json!({"$Collection": true, "$Type": entity.qualified_name()}));
+    }
+    container.insert("@Capabilities.FilterFunctions".into(), json!(FUNCTION_NAMES));
+    container
+        .insert("@Aggregation.ApplySupported".into(), json!({"Transformations": TRANSFORMATIONS, "Rollup": "None"}));
+    schema.insert(CONTAINER.into(), Json::Object(container));
+    let references: Map<String, Json> = VOCABULARIES
+        .iter()
+        .map(|(vocabulary, alias)| {
+            (
+                format!("https://oasis-tcs.github.io/odata-vocabularies/vocabularies/{vocabulary}.json"),
+                json!({"$Include": [{"$Namespace": vocabulary, "$Alias": alias}]}),
+            )
+        })
+        .collect();
+    json!({
+        "$Version": "4.01",
+        "$EntityContainer": format!("{NAMESPACE}.{CONTAINER}"),
+        "$Reference": references,
+        NAMESPACE: schema,
+    })
+}
+
 /// The vocabularies the annotations use, with their aliases.
 const VOCABULARIES: [(&str, &str); 2] =
     [("Org.OData.Capabilities.V1", "Capabilities"), ("Org.OData.Aggregation.V1", "Aggregation")];

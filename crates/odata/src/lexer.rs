@@ -129,7 +129,7 @@ pub fn tokenize(option: &str, text: &str) -> Result<Vec<Token>, ParseError> {
                     return fail(i, format!("unexpected character '{}' after a literal", char_at(text, i)));
                 }
             }
-            b'A'..=b'Z' | b'a'..=b'z' | b'_' | b'$' => {
+            b'A'..=b'Z' | b'a'..=b'z' | b'_' | b'$' | b'@' => {
                 let mut j = i + 1;
                 // Qualified names (`Edm.String`, `geo.distance`) are one name.
                 while j < bytes.len()

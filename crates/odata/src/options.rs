@@ -26,6 +26,8 @@ pub fn system_option(name: &str) -> Option<&'static str> {
 /// be given once, in whichever spelling.
 pub fn parse_query(entity: &EntityType, pairs: &[(String, String)]) -> Result<Query, ParseError> {
     let mut given: Vec<(&'static str, &str)> = Vec::new();
+    let aliases: Vec<(String, String)> =
+        pairs.iter().filter(|(name, _)| name.starts_with('@')).map(|(n, v)| (n.clone(), v.clone())).collect();
     for (name, value) in pairs {
         let Some(option) = system_option(name) else {
             if name.starts_with('$') {
@@ -58,7 +60,7 @@ pub fn parse_query(entity: &EntityType, pairs: &[(String, String)]) -> Result<Qu
 
     let (before, aggregation, after) = match value_of("$apply") {
         Some(text) => {
-            let mut parser = Parser::new("$apply", text, Scope::Entity(entity))?;
+            let mut parser = Parser::new("$apply", text, Scope::Entity(entity))?.with_aliases(&aliases);
             let parts = parser.apply()?;
             parser.finish()?;
             parts
@@ -72,7 +74,7 @@ pub fn parse_query(entity: &EntityType, pairs: &[(String, String)]) -> Result<Qu
     };
     let filter = match value_of("$filter") {
         Some(text) => {
-            let mut parser = Parser::new("$filter", text, scope())?;
+            let mut parser = Parser::new("$filter", text, scope())?.with_aliases(&aliases);
             let condition = parser.condition()?;
             parser.finish()?;
             Some(condition)

@@ -131,6 +131,8 @@ pub struct Parser<'a> {
     now: OffsetDateTime,
     /// Inside a lambda's condition: the name of its variable.
     lambda: Option<String>,
+    /// The parameter aliases of the request (`@p` and its value's text).
+    aliases: Vec<(String, String)>,
 }
 
 type Result<T> = std::result::Result<T, ParseError>;
@@ -328,7 +330,24 @@ fn fold(op: ArithOp, kind: Arith, a: &Value, b: &Value) -> std::result::Result<V
 impl<'a> Parser<'a> {
     pub fn new(option: &'a str, text: &str, scope: Scope<'a>) -> Result<Self> {
         let now = parley_core::value::now();
-        Ok(Parser { option, tokens: tokenize(option, text)?, at: 0, scope, depth: 0, literals: 0, now, lambda: None })
+        Ok(Parser {
+            option,
+            tokens: tokenize(option, text)?,
+            at: 0,
+            scope,
+            depth: 0,
+            literals: 0,
+            now,
+            lambda: None,
+            aliases: Vec::new(),
+        })
+    }
+
+    /// Lets expressions name the parameter aliases of the request (`@p`, with `@p=…` among the
+    /// query's parameters).
+    pub fn with_aliases(mut self, aliases: &[(String, String)]) -> Self {
+        self.aliases = aliases.to_vec();
+        self
     }
 
     fn error<T>(&self, pos: usize, message: impl Into<String>) -> Result<T> {
@@ -649,6 +668,7 @@ impl<'a> Parser<'a> {
                 word if KEYWORDS.contains(&word) => {
                     self.error(pos, format!("expected a value, found the operator '{word}'"))
                 }
+                _ if name.starts_with('@') => self.alias(&name, pos),
                 _ if self.peek().tok == Tok::LParen => self.call(name, pos),
                 _ if self.lambda.as_deref() == Some(name.as_str()) => {
                     Ok(Typed { expr: Expr::Element, ty: Ty::Text, pos })
@@ -675,6 +695,26 @@ impl<'a> Parser<'a> {
             },
             other => self.error(pos, format!("expected a value, found {}", other.describe())),
         }
+    }
+
+    /// A parameter alias: the expression its value holds, parsed where the alias stands (as
+    /// OData has it, an alias the query does not give is null).
+    fn alias(&mut self, name: &str, pos: usize) -> Result<Typed> {
+        let Some((_, text)) = self.aliases.iter().find(|(alias, _)| alias == name).cloned() else {
+            return Ok(Typed { expr: Expr::Literal(Value::Null), ty: Ty::Null, pos });
+        };
+        self.enter(pos)?;
+        let option = name.to_owned();
+        let mut inner = Parser::new(&option, &text, self.scope.clone())?;
+        inner.aliases = self.aliases.clone();
+        inner.depth = self.depth;
+        inner.literals = self.literals;
+        inner.now = self.now;
+        let value = inner.or()?;
+        inner.finish()?;
+        self.literals = inner.literals;
+        self.depth -= 1;
+        Ok(Typed { pos, ..value })
     }
 
     /// What follows `list/`: `$count`, `any()`, `any(x: condition)` or `all(x: condition)`.

@@ -17,6 +17,7 @@ const CORPUS: &[&str] = &[
     "filter=execution add 2 mul -execution gt 10 div 3 and intentScore divby 2 le round(intentScore) mod 1.5&top=5",
     "$filter=timestamp ge now() sub duration'P30D' and totalseconds(timestamp sub date(timestamp)) lt 3600",
     "$filter=length(trim(inputText)) gt indexof(concat(intent,'x'),'x') and substring(intent,1,2) eq 're'",
+    "$filter=intent eq @p and trackedGoals/any(g: g eq @g) or completedGoals/$count gt @n&@p='x'&@g=concat('a','b')&@n=1",
     "$filter=matchesPattern(intent,'^re.*d$') or floor(intentScore) eq ceiling(rating) or fractionalseconds(timestamp) gt 0.5",
 ];
 
@@ -76,6 +77,12 @@ const VOCABULARY: &[&str] = &[
     "0",
     "filter=",
     "EQ",
+    "@p",
+    "&@p=",
+    "/any(g:",
+    "/all(x: x eq ",
+    "/$count",
+    ":",
     "year",
     "$count",
     "groupby",

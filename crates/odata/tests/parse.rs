@@ -279,6 +279,17 @@ fn text_and_number_functions_are_typed() {
 }
 
 #[test]
+fn parameter_aliases_stand_for_their_values() {
+    assert_eq!(filtered("$filter=intent eq @p&@p='refund'"), filtered("$filter=intent eq 'refund'"));
+    assert_eq!(filtered("$apply=filter(@c)&@c=execution add @n gt 2&@n=1"), filtered("$filter=execution add 1 gt 2"));
+    assert_eq!(filtered("$filter=intent eq @absent"), filtered("$filter=intent eq null"));
+    let e = error("$filter=intent eq @p&@p='open");
+    assert_eq!((e.option.as_str(), e.position), ("@p", 0), "{e}");
+    let e = error("$filter=intent eq @p&@p=@p");
+    assert!(e.message.contains("nests more than"), "{e}");
+}
+
+#[test]
 fn lambdas_and_counts_over_collections() {
     assert_eq!(
         filtered("$filter=completedGoals/any(g: g eq 'buy' or startswith(g, 'sign')) and trackedGoals/any()"),

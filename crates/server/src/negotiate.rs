@@ -66,6 +66,32 @@ fn best_of<T: Copy>(accept: Option<&str>, offers: &[(&str, T)]) -> Option<T> {
     best.map(|(_, _, offer)| offer)
 }
 
+/// What the OData endpoint answers data as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ODataFormat {
+    Json,
+    Csv,
+}
+
+/// The OData offers, JSON first: it wins ties, and no `Accept` means JSON.
+const ODATA_OFFERED: [(&str, ODataFormat); 2] =
+    [("application/json", ODataFormat::Json), ("text/csv", ODataFormat::Csv)];
+
+/// The OData format an `Accept` header prefers; 406 when it takes neither (a client asking for
+/// Atom or XML only).
+pub fn odata_format(accept: Option<&str>) -> Result<ODataFormat, ApiError> {
+    best_of(accept, &ODATA_OFFERED).ok_or_else(|| not_acceptable(&ODATA_OFFERED))
+}
+
+/// The parameters (after the first `;`, `q` included) of the first `application/json` range of
+/// an `Accept` header, where OData clients put `odata.metadata=…`.
+pub fn json_parameters(accept: Option<&str>) -> Option<&str> {
+    accept?.split(',').find_map(|range| {
+        let (media, parameters) = range.split_once(';')?;
+        media.trim().eq_ignore_ascii_case("application/json").then_some(parameters)
+    })
+}
+
 /// What a report can be answered as: any body format, or its chart as an image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReportFormat {

@@ -25,6 +25,7 @@ const CORPUS: &[&str] = &[
     "filter=execution%20mul%209223372036854775807%20gt%20rating%20div%200.0%20or%20execution%20mod%200%20eq%201&top=3",
     "$filter=timestamp%20add%20duration'P99999D'%20gt%20now()%20sub%20duration'PT1S'%20and%20date(timestamp)%20eq%202024-05-01",
     "$filter=matchesPattern(inputText,'%5E%5Ba-z%5D%2B$')%20and%20substring(intent,-1,99999999999)%20eq%20concat(trim(intent),'')",
+    "$filter=trackedGoals/any(g:%20g%20eq%20@p)%20and%20intent%20ne%20@q&@p='buy'&@q=concat('a',@p)",
     "$filter=round(intentScore)%20divby%20floor(rating)%20lt%20ceiling(-rating)%20and%20length(intent)%20sub%20indexof(intent,'x')%20gt%200",
 ];
 

@@ -6,6 +6,7 @@ mod client;
 mod collections;
 mod conversation_rows;
 mod expressions;
+mod formats;
 mod fuzz;
 mod queries;
 

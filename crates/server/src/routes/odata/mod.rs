@@ -5,24 +5,26 @@
 //! store runs it for the projects the caller may read; this module only reads the request and
 //! writes the answer. Every failure under these routes is written as an OData error body.
 
+mod answer;
+
 use std::sync::LazyLock;
 
 use axum::Extension;
 use axum::Router;
 use axum::extract::{OriginalUri, Path, Request, State};
-use axum::http::header::{ACCEPT, CONTENT_TYPE, LINK};
+use axum::http::header::{CONTENT_TYPE, LINK};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use parley_core::field::FieldType;
-use parley_core::value::format_time;
 use parley_core::{Caller, Value};
-use parley_odata::csdl::metadata_document;
-use parley_odata::{EntityType, Format, IdName, Query, parse_query, skiptoken, system_option};
+use parley_odata::csdl::{metadata_document, metadata_json};
+use parley_odata::{EntityType, IdName, Operand, Query, parse_query, skiptoken, system_option};
 use parley_store::ODataRead;
 use serde_json::{Map, Value as Json, json};
 
+use self::answer::{Representation, context_url, csv_response, preferences};
 use crate::auth::form_decoded;
 use crate::problem::{ApiError, ErrorCode};
 use crate::state::AppState;
@@ -34,13 +36,17 @@ pub const MAX_PAGE_SIZE: u64 = 10_000;
 pub struct Service {
     pub root: &'static str,
     pub entities: Vec<EntityType>,
+    /// `$metadata` as CSDL XML and as CSDL JSON.
     metadata: String,
+    metadata_json: Vec<u8>,
 }
 
 impl Service {
     fn new(root: &'static str, entities: Vec<EntityType>) -> Service {
-        let metadata = metadata_document(&entities.iter().collect::<Vec<_>>());
-        Service { root, entities, metadata }
+        let all: Vec<&EntityType> = entities.iter().collect();
+        let metadata = metadata_document(&all);
+        let metadata_json = serde_json::to_vec(&metadata_json(&all)).unwrap_or_default();
+        Service { root, entities, metadata, metadata_json }
     }
 
     fn entity(&self, set: &str) -> Option<&EntityType> {
@@ -76,10 +82,27 @@ pub fn serves(path: &str) -> bool {
         .any(|service| path.strip_prefix(service.root).is_some_and(|rest| rest.is_empty() || rest.starts_with('/')))
 }
 
-/// Refuses every method but GET (and HEAD) before anything else, and adds `OData-Version` to
-/// every answer. (The renderer writes every failure under these paths as an OData error.)
+/// Refuses every method but GET (and HEAD), and a client that takes only OData versions below
+/// 4.0, before anything else; adds `OData-Version` to every answer. (The renderer writes every
+/// failure under these paths as an OData error.)
 async fn odata_responses(request: Request, next: Next) -> Response {
-    let mut response = if matches!(*request.method(), Method::GET | Method::HEAD) {
+    let max_version =
+        request.headers().get("odata-maxversion").map(|v| v.to_str().unwrap_or_default().trim().to_owned());
+    let below_four = max_version.as_deref().is_some_and(|v| {
+        let major = v.split('.').next().unwrap_or_default();
+        major.parse::<u32>().map_or(true, |major| major < 4)
+    });
+    let mut response = if below_four {
+        ApiError::new(
+            ErrorCode::Invalid,
+            format!(
+                "OData-MaxVersion is {}, but this service speaks OData 4.0 only; send OData-MaxVersion: 4.0 \
+                 (or leave the header out).",
+                max_version.unwrap_or_default()
+            ),
+        )
+        .into_response()
+    } else if matches!(*request.method(), Method::GET | Method::HEAD) {
         next.run(request).await
     } else {
         let mut error =
@@ -98,27 +121,34 @@ fn service_url(state: &AppState, root: &str) -> String {
     format!("{}{root}", state.public_url)
 }
 
-const JSON_MINIMAL: &str = "application/json;odata.metadata=minimal";
-
-fn json_response(status: StatusCode, body: &Json) -> Response {
-    let mut response = (status, serde_json::to_vec(body).unwrap_or_default()).into_response();
-    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(JSON_MINIMAL));
-    response
-}
-
 /// `GET /v2.4/`: the entity sets of the service. Public: it describes no data.
 async fn service_document(State(state): State<AppState>, Extension(service): Extension<&'static Service>) -> Response {
     let url = service_url(&state, service.root);
     let sets: Vec<Json> =
         service.entities.iter().map(|e| json!({"name": e.set, "kind": "EntitySet", "url": e.set})).collect();
-    json_response(StatusCode::OK, &json!({"@odata.context": format!("{url}/$metadata"), "value": sets}))
+    Representation::MINIMAL.json(StatusCode::OK, &json!({"@odata.context": format!("{url}/$metadata"), "value": sets}))
 }
 
-/// `GET /v2.4/$metadata`: the CSDL XML document. Public, like the service document, so that
-/// clients that fetch it without the feed's query string still can.
-async fn metadata(Extension(service): Extension<&'static Service>) -> Response {
-    let mut response = service.metadata.clone().into_response();
-    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/xml"));
+/// `GET /v2.4/$metadata`: the CSDL XML document, or with `$format=json` the CSDL JSON one.
+/// Public, like the service document, so that clients that fetch it without the feed's query
+/// string still can.
+async fn metadata(Extension(service): Extension<&'static Service>, OriginalUri(uri): OriginalUri) -> Response {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(uri.query().unwrap_or_default()).unwrap_or_default();
+    let format = pairs.iter().find(|(name, _)| system_option(name) == Some("$format")).map(|(_, v)| v.trim());
+    let (body, content_type) = match format.map(|f| f.split(';').next().unwrap_or_default().to_ascii_lowercase()) {
+        None => (service.metadata.clone().into_bytes(), "application/xml"),
+        Some(f) if f == "xml" || f == "application/xml" => (service.metadata.clone().into_bytes(), "application/xml"),
+        Some(f) if f == "json" || f == "application/json" => (service.metadata_json.clone(), "application/json"),
+        Some(other) => {
+            return ApiError::new(
+                ErrorCode::Invalid,
+                format!("$format={other} is not a format of $metadata; use xml or json."),
+            )
+            .into_response();
+        }
+    };
+    let mut response = body.into_response();
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
 }
 
@@ -126,7 +156,15 @@ async fn metadata(Extension(service): Extension<&'static Service>) -> Response {
 enum Resource<'a> {
     Collection(&'a EntityType),
     Count(&'a EntityType),
-    Entity(&'a EntityType, String),
+    /// One entity by its key, or one of its properties.
+    Entity(&'a EntityType, String, Option<Member>),
+}
+
+/// A property of one entity: `Analytics('…')/intent`, or with `/$value` its raw value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Member {
+    property: usize,
+    raw: bool,
 }
 
 fn resource_of<'a>(service: &'a Service, path: &str) -> Result<Resource<'a>, ApiError> {
@@ -144,16 +182,66 @@ fn resource_of<'a>(service: &'a Service, path: &str) -> Result<Resource<'a>, Api
     if let Some(set) = path.strip_suffix("/$count") {
         return service.entity(set).map(Resource::Count).ok_or_else(unknown);
     }
-    if let Some((set, rest)) = path.split_once('(') {
-        let entity = service.entity(set).ok_or_else(unknown)?;
-        let inner = rest.strip_suffix(')').ok_or_else(unknown)?;
-        let key = inner
-            .strip_prefix('\'')
-            .and_then(|k| k.strip_suffix('\''))
-            .map_or_else(|| inner.to_owned(), |k| k.replace("''", "'"));
-        return Ok(Resource::Entity(entity, key));
+    let Some((set, rest)) = path.split_once('(') else {
+        return service.entity(path).map(Resource::Collection).ok_or_else(unknown);
+    };
+    let entity = service.entity(set).ok_or_else(unknown)?;
+    // The key, bare or named as in `Analytics(id='…')`.
+    let key_name = &entity.properties[entity.key].name;
+    let rest = rest.strip_prefix(&format!("{key_name}=")).unwrap_or(rest);
+    let (key, after) = match rest.strip_prefix('\'') {
+        Some(quoted) => {
+            let (key, after) = closing_quote(quoted).ok_or_else(unknown)?;
+            (key, after.strip_prefix(')').ok_or_else(unknown)?)
+        }
+        None => {
+            let (key, after) = rest.split_once(')').ok_or_else(unknown)?;
+            if let Some((name, _)) = key.split_once('=') {
+                return Err(ApiError::new(
+                    ErrorCode::Invalid,
+                    format!("'{name}' is not the key of {}; its key is {key_name}.", entity.name),
+                ));
+            }
+            (key.to_owned(), after)
+        }
+    };
+    let member = match after.strip_prefix('/') {
+        None if after.is_empty() => None,
+        None => return Err(unknown()),
+        Some(member) => {
+            let (name, raw) = match member.strip_suffix("/$value") {
+                Some(name) => (name, true),
+                None => (member, false),
+            };
+            let property = entity.property(name).ok_or_else(|| {
+                ApiError::new(ErrorCode::NotFound, format!("'{name}' is not a property of {}.", entity.name))
+            })?;
+            if raw && entity.properties[property].ty == FieldType::TextList {
+                return Err(ApiError::new(
+                    ErrorCode::Invalid,
+                    format!("'{name}' is a collection, which has no raw value; leave out /$value."),
+                ));
+            }
+            Some(Member { property, raw })
+        }
+    };
+    Ok(Resource::Entity(entity, key, member))
+}
+
+/// A quoted key's text up to its closing quote (`''` is a quote), and what follows.
+fn closing_quote(quoted: &str) -> Option<(String, &str)> {
+    let mut key = String::new();
+    let mut rest = quoted;
+    loop {
+        let at = rest.find('\'')?;
+        key.push_str(&rest[..at]);
+        if rest[at + 1..].starts_with('\'') {
+            key.push('\'');
+            rest = &rest[at + 2..];
+        } else {
+            return Some((key, &rest[at + 1..]));
+        }
     }
-    service.entity(path).map(Resource::Collection).ok_or_else(unknown)
 }
 
 /// `GET /v2.4/{path}`: an entity set, its `$count`, or one entity by key.
@@ -179,9 +267,8 @@ async fn resource(
     match resource {
         Resource::Collection(entity) => {
             let query = parse_query(entity, &pairs)?;
-            let format_given = pairs.iter().any(|(name, _)| system_option(name) == Some("$format"));
-            let csv = query.format == Format::Csv || (!format_given && accepts_only_csv(&headers));
-            collection(&state, &caller, entity, &query, &headers, &url, raw_query, csv).await
+            let representation = Representation::of(&query, &pairs, &headers)?;
+            collection(&state, &caller, entity, &query, &headers, &url, raw_query, representation).await
         }
         Resource::Count(entity) => {
             let query = parse_query(entity, &pairs)?;
@@ -191,7 +278,7 @@ async fn resource(
             response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain;charset=utf-8"));
             Ok(response)
         }
-        Resource::Entity(entity, key) => {
+        Resource::Entity(entity, key, member) => {
             let mut options: Vec<(String, String)> = Vec::new();
             for (name, value) in &pairs {
                 match system_option(name) {
@@ -210,14 +297,50 @@ async fn resource(
             }
             let key_name = &entity.properties[entity.key].name;
             options.push(("$filter".into(), format!("{key_name} eq '{}'", key.replace('\'', "''"))));
+            if let Some(member) = member {
+                options.retain(|(name, _)| system_option(name) != Some("$select"));
+                options.push(("$select".into(), entity.properties[member.property].name.clone()));
+            }
             let query = parse_query(entity, &options)?;
+            let representation = Representation { csv: false, ..Representation::of(&query, &options, &headers)? };
             let projects = state.store.visible_project_ids(&caller).await?;
-            let read = ODataRead { entity, query: &query, projects: &projects, columns: &query.select, limit: 1 };
+            let mut columns = query.select.clone();
+            columns.push(Operand::Property(entity.key));
+            let read = ODataRead { entity, query: &query, projects: &projects, columns: &columns, limit: 1 };
             let row = state.store.odata_rows(read).await?.pop().ok_or_else(|| ApiError::not_found("entity"))?;
+            let set_url = format!("{url}/{}", entity.set);
+            let mut object = representation.entity(entity, &query, &columns, &row, &set_url);
+            let Some(member) = member else {
+                let mut body = Map::new();
+                representation.context(&mut body, format!("{url}/$metadata#{}/$entity", entity.set));
+                body.extend(object);
+                return Ok(with_applied(
+                    representation.json(StatusCode::OK, &Json::Object(body)),
+                    &representation,
+                    None,
+                ));
+            };
+            // One property: its value, or nothing (204) when it is null.
+            let name = &entity.properties[member.property].name;
+            let value = object.remove(name).unwrap_or(Json::Null);
+            if value.is_null() {
+                return Ok(StatusCode::NO_CONTENT.into_response());
+            }
+            if member.raw {
+                let text = match value {
+                    Json::String(text) => text,
+                    other => other.to_string(),
+                };
+                let mut response = text.into_response();
+                response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain;charset=utf-8"));
+                return Ok(response);
+            }
             let mut body = Map::new();
-            body.insert("@odata.context".into(), Json::String(format!("{url}/$metadata#{}/$entity", entity.set)));
-            body.extend(row_object(entity, &query, &row));
-            Ok(json_response(StatusCode::OK, &Json::Object(body)))
+            let quoted = key.replace('\'', "''");
+            representation.context(&mut body, format!("{url}/$metadata#{}('{quoted}')/{name}", entity.set));
+            body.extend(object.into_iter().filter(|(annotation, _)| annotation.starts_with(&format!("{name}@"))));
+            body.insert("value".into(), value);
+            Ok(representation.json(StatusCode::OK, &Json::Object(body)))
         }
     }
 }
@@ -233,8 +356,9 @@ async fn collection(
     headers: &HeaderMap,
     url: &str,
     raw_query: &str,
-    csv: bool,
+    representation: Representation,
 ) -> Result<Response, ApiError> {
+    let csv = representation.csv;
     let preferred = preferred_page_size(headers);
     let page = preferred.map_or(MAX_PAGE_SIZE, |n| n.min(MAX_PAGE_SIZE));
     // $top no larger than a page ends the answer here; otherwise one more row than a page
@@ -273,51 +397,51 @@ async fn collection(
         csv_response(entity, query, &rows)
     } else {
         let mut body = Map::new();
-        body.insert("@odata.context".into(), Json::String(context_url(url, entity, query)));
+        representation.context(&mut body, context_url(url, entity, query));
         if let Some(count) = count {
             body.insert("@odata.count".into(), Json::from(count));
         }
-        let values: Vec<Json> = rows.iter().map(|row| Json::Object(row_object(entity, query, row))).collect();
+        let set_url = format!("{url}/{}", entity.set);
+        let values: Vec<Json> = rows
+            .iter()
+            .map(|row| Json::Object(representation.entity(entity, query, &columns, row, &set_url)))
+            .collect();
         body.insert("value".into(), Json::Array(values));
         if let Some(next) = &next {
             body.insert("@odata.nextLink".into(), Json::String(next.clone()));
         }
-        json_response(StatusCode::OK, &Json::Object(body))
+        representation.json(StatusCode::OK, &Json::Object(body))
     };
     if let (true, Some(next)) = (csv, &next)
         && let Ok(value) = HeaderValue::from_str(&format!("<{next}>; rel=\"next\""))
     {
         response.headers_mut().insert(LINK, value);
     }
-    if preferred.is_some()
-        && let Ok(value) = HeaderValue::from_str(&format!("odata.maxpagesize={page}"))
+    Ok(with_applied(response, &representation, preferred.map(|_| page)))
+}
+
+/// `Preference-Applied` naming what of `Prefer` the answer honours: the page size, and leaving
+/// out nulls (not in CSV, where a null is an empty cell anyway).
+fn with_applied(mut response: Response, representation: &Representation, page: Option<u64>) -> Response {
+    let applied: Vec<String> = page
+        .map(|page| format!("odata.maxpagesize={page}"))
+        .into_iter()
+        .chain(representation.applied().filter(|_| !representation.csv).map(str::to_owned))
+        .collect();
+    if !applied.is_empty()
+        && let Ok(value) = HeaderValue::from_str(&applied.join(", "))
     {
         response.headers_mut().insert("preference-applied", value);
     }
-    Ok(response)
+    response
 }
 
 /// `odata.maxpagesize=n` (or `maxpagesize=n`) from the `Prefer` headers; a malformed
 /// preference is ignored, as preferences may be.
 fn preferred_page_size(headers: &HeaderMap) -> Option<u64> {
-    headers
-        .get_all("prefer")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|preference| {
-            let (name, value) = preference.split_once('=')?;
-            let name = name.trim().to_ascii_lowercase();
-            (name == "odata.maxpagesize" || name == "maxpagesize").then_some(())?;
-            value.trim().trim_matches('"').parse::<u64>().ok().filter(|n| *n > 0)
-        })
-        .next()
-}
-
-/// Whether `Accept` asks for CSV and neither JSON nor anything.
-fn accepts_only_csv(headers: &HeaderMap) -> bool {
-    let accept = headers.get(ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default().to_ascii_lowercase();
-    accept.contains("text/csv") && !accept.contains("json") && !accept.contains("*/*")
+    preferences(headers)
+        .filter(|(name, _)| name.eq_ignore_ascii_case("odata.maxpagesize") || name.eq_ignore_ascii_case("maxpagesize"))
+        .find_map(|(_, value)| value.parse::<u64>().ok().filter(|n| *n > 0))
 }
 
 /// The link to the next page: the request's own options, without `$skip` (applied once
@@ -339,56 +463,6 @@ fn next_link(collection_url: &str, raw_query: &str, token: &str, remaining_top: 
     }
     parts.push(format!("$skiptoken={token}"));
     format!("{collection_url}?{}", parts.join("&"))
-}
-
-/// `<root>/$metadata#Analytics`, naming the properties when `$select` or `$apply` chose them.
-fn context_url(url: &str, entity: &EntityType, query: &Query) -> String {
-    if query.selected || query.aggregation.is_some() {
-        let names: Vec<&str> = query.select.iter().map(|&o| query.name(entity, o)).collect();
-        format!("{url}/$metadata#{}({})", entity.set, names.join(","))
-    } else {
-        format!("{url}/$metadata#{}", entity.set)
-    }
-}
-
-/// The selected columns of a row as a JSON object.
-fn row_object(entity: &EntityType, query: &Query, row: &[Value]) -> Map<String, Json> {
-    query
-        .select
-        .iter()
-        .zip(row)
-        .map(|(&operand, value)| (query.name(entity, operand).to_owned(), odata_json(value, query.ty(entity, operand))))
-        .collect()
-}
-
-/// A value as OData JSON shows it: times in UTC ISO 8601, JSON values as their text, a missing
-/// list as an empty one (collections are never null).
-fn odata_json(value: &Value, ty: FieldType) -> Json {
-    match (value, ty) {
-        (Value::Null, FieldType::TextList) => Json::Array(Vec::new()),
-        (Value::Time(t), _) => Json::String(format_time(*t)),
-        (Value::Json(json), _) => Json::String(json.to_string()),
-        (other, _) => other.to_json(),
-    }
-}
-
-/// The page as CSV: a header row of the selected names, then one row per entity.
-fn csv_response(entity: &EntityType, query: &Query, rows: &[Vec<Value>]) -> Response {
-    let mut writer = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
-    let names: Vec<&str> = query.select.iter().map(|&o| query.name(entity, o)).collect();
-    let _ = writer.write_record(&names);
-    for row in rows {
-        let cells =
-            query.select.iter().zip(row).map(|(&operand, value)| match odata_json(value, query.ty(entity, operand)) {
-                Json::Null => String::new(),
-                Json::String(text) => text,
-                other => other.to_string(),
-            });
-        let _ = writer.write_record(cells);
-    }
-    let mut response = writer.into_inner().unwrap_or_default().into_response();
-    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
-    response
 }
 
 #[cfg(test)]
@@ -425,7 +499,20 @@ mod tests {
         assert!(matches!(resource_of(&V24, "Analytics"), Ok(Resource::Collection(_))));
         assert!(matches!(resource_of(&V24, "Analytics/"), Ok(Resource::Collection(_))));
         assert!(matches!(resource_of(&V24, "Analytics/$count"), Ok(Resource::Count(_))));
-        assert!(matches!(resource_of(&V24, "Analytics('it''s')"), Ok(Resource::Entity(_, key)) if key == "it's"));
+        assert!(matches!(resource_of(&V24, "Analytics('it''s')"), Ok(Resource::Entity(_, key, None)) if key == "it's"));
+        assert!(matches!(resource_of(&V24, "Analytics(id='a)b')"), Ok(Resource::Entity(_, key, None)) if key == "a)b"));
+        assert!(matches!(
+            resource_of(&V24, "Analytics('k')/intent/$value"),
+            Ok(Resource::Entity(_, key, Some(Member { raw: true, .. }))) if key == "k"
+        ));
+        assert!(matches!(
+            resource_of(&V24, "Analytics('k')/intent"),
+            Ok(Resource::Entity(_, _, Some(Member { raw: false, .. })))
+        ));
+        assert!(resource_of(&V24, "Analytics('k')/nope").is_err());
+        assert!(resource_of(&V24, "Analytics('k')/trackedGoals/$value").is_err());
+        assert!(resource_of(&V24, "Analytics('k')x").is_err());
+        assert!(resource_of(&V24, "Analytics(_id='k')").is_err(), "the key is called id here");
         assert!(resource_of(&V24, "analytics").is_err());
         assert!(resource_of(&V24, "Analytics(x").is_err());
         assert!(resource_of(&V24, "Nope/$count").is_err());
