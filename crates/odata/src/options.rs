@@ -7,10 +7,21 @@ use crate::skiptoken;
 use crate::tree::{Expr, Format, Operand, OrderKey, Query};
 
 /// The options parley implements.
-const SUPPORTED: [&str; 10] =
-    ["$filter", "$select", "$orderby", "$top", "$skip", "$count", "$apply", "$format", "$skiptoken", "$expand"];
+const SUPPORTED: [&str; 11] = [
+    "$filter",
+    "$select",
+    "$orderby",
+    "$top",
+    "$skip",
+    "$count",
+    "$apply",
+    "$format",
+    "$skiptoken",
+    "$expand",
+    "$compute",
+];
 /// The other system query options of OData: valid, not implemented (answered 501).
-const UNIMPLEMENTED: [&str; 7] = ["$search", "$compute", "$index", "$levels", "$deltatoken", "$schemaversion", "$id"];
+const UNIMPLEMENTED: [&str; 6] = ["$search", "$index", "$levels", "$deltatoken", "$schemaversion", "$id"];
 
 /// The system query option a query parameter is, by its canonical name: option names are matched
 /// without regard to case and, as OData 4.01 allows, with or without their `$` (`filter=` is
@@ -67,10 +78,20 @@ pub fn parse_query(entity: &EntityType, pairs: &[(String, String)]) -> Result<Qu
         }
         None => (Vec::new(), None, Vec::new()),
     };
+    let computed = match value_of("$compute") {
+        Some(_) if aggregation.is_some() => {
+            return Err(ParseError::unimplemented("$compute", 0, "$compute together with $apply is not implemented"));
+        }
+        Some(text) => Parser::new("$compute", text, Scope::Entity(entity))?.with_aliases(&aliases).compute()?,
+        None => Vec::new(),
+    };
+    let names: Vec<(String, parley_core::field::FieldType)> =
+        computed.iter().map(|c| (c.alias.clone(), c.ty)).collect();
     let output = aggregation.clone();
     let scope = || match &output {
         Some(aggregation) => Scope::Output(entity, aggregation.clone()),
-        None => Scope::Entity(entity),
+        None if names.is_empty() => Scope::Entity(entity),
+        None => Scope::Computed(entity, names.clone()),
     };
     let filter = match value_of("$filter") {
         Some(text) => {
@@ -87,6 +108,7 @@ pub fn parse_query(entity: &EntityType, pairs: &[(String, String)]) -> Result<Qu
     };
 
     let mut query = Query {
+        computed,
         filter,
         aggregation,
         output_filter,

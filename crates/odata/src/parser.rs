@@ -8,7 +8,9 @@ use time::OffsetDateTime;
 use crate::error::ParseError;
 use crate::lexer::{Tok, Token, parse_date_time, tokenize};
 use crate::model::EntityType;
-use crate::tree::{Aggregate, Aggregation, Arith, ArithOp, CompareOp, Expr, Function, Method, Operand, OrderKey};
+use crate::tree::{
+    Aggregate, Aggregation, Arith, ArithOp, CompareOp, Computed, Expr, Function, Method, Operand, OrderKey,
+};
 
 /// How deeply expressions may nest (parentheses, `not`, function arguments).
 pub const MAX_DEPTH: usize = 64;
@@ -20,13 +22,15 @@ pub const MAX_LITERALS: usize = 2000;
 #[derive(Debug, Clone)]
 pub enum Scope<'a> {
     Entity(&'a EntityType),
+    /// The entity's properties and those of `$compute` (names and types).
+    Computed(&'a EntityType, Vec<(String, FieldType)>),
     Output(&'a EntityType, Aggregation),
 }
 
 impl<'a> Scope<'a> {
     fn entity(&self) -> &'a EntityType {
         match self {
-            Scope::Entity(entity) | Scope::Output(entity, _) => entity,
+            Scope::Entity(entity) | Scope::Computed(entity, _) | Scope::Output(entity, _) => entity,
         }
     }
 
@@ -38,6 +42,16 @@ impl<'a> Scope<'a> {
                 .property(name)
                 .map(|p| (Operand::Property(p), entity.properties[p].ty))
                 .ok_or_else(|| format!("'{name}' is not a property of {}", entity.name)),
+            Scope::Computed(_, computed) => {
+                if let Some(p) = entity.property(name) {
+                    return Ok((Operand::Property(p), entity.properties[p].ty));
+                }
+                computed
+                    .iter()
+                    .position(|(alias, _)| alias == name)
+                    .map(|c| (Operand::Computed(c), computed[c].1))
+                    .ok_or_else(|| format!("'{name}' is not a property of {} nor of $compute", entity.name))
+            }
             Scope::Output(_, aggregation) => {
                 if let Some(p) = entity.property(name).filter(|p| aggregation.group_by.contains(p)) {
                     return Ok((Operand::Property(p), entity.properties[p].ty));
@@ -1106,6 +1120,66 @@ impl<'a> Parser<'a> {
             }
         }
         Ok(aggregates)
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // $compute
+
+    /// `$compute`: `expression as name`, comma-separated. Each expression may use the entity's
+    /// properties; the names then serve `$filter`, `$select` and `$orderby`.
+    pub fn compute(&mut self) -> Result<Vec<Computed>> {
+        let entity = self.scope.entity();
+        let mut computed: Vec<Computed> = Vec::new();
+        loop {
+            let typed = self.or()?;
+            let pos = typed.pos;
+            let ty = match typed.ty {
+                Ty::Text | Ty::Json => FieldType::LongText { max_bytes: usize::MAX },
+                Ty::Int => FieldType::Integer { min: i64::MIN },
+                Ty::Number => FieldType::Number { min: None, max: None },
+                Ty::Bool => FieldType::Boolean,
+                Ty::Time => FieldType::DateTime,
+                Ty::List => FieldType::TextList,
+                Ty::Duration => {
+                    return Err(ParseError::unimplemented(
+                        self.option,
+                        pos,
+                        "a computed duration is not implemented; compute totalseconds(…) of it",
+                    ));
+                }
+                Ty::Null => return self.error(pos, "null has no type to compute"),
+            };
+            let expr = if typed.ty == Ty::Bool { self.predicate(typed)? } else { typed.expr };
+            if !self.eat_word("as") {
+                let at = self.peek().pos;
+                return self.error(at, "expected 'as' and a name for the computed property");
+            }
+            let alias_token = self.next();
+            let alias = match &alias_token.tok {
+                Tok::Ident(alias)
+                    if !alias.starts_with(['$', '@'])
+                        && !alias.contains('.')
+                        && !KEYWORDS.contains(&alias.to_ascii_lowercase().as_str()) =>
+                {
+                    alias.clone()
+                }
+                other => {
+                    return self.error(
+                        alias_token.pos,
+                        format!("expected a name for the computed property, found {}", other.describe()),
+                    );
+                }
+            };
+            if entity.property(&alias).is_some() || computed.iter().any(|c| c.alias == alias) {
+                return self.error(alias_token.pos, format!("the name '{alias}' is taken already"));
+            }
+            computed.push(Computed { alias, expr, ty });
+            match self.next() {
+                Token { tok: Tok::Comma, .. } => continue,
+                Token { tok: Tok::End, .. } => return Ok(computed),
+                other => return self.error(other.pos, format!("expected ',', found {}", other.tok.describe())),
+            }
+        }
     }
 
     // -----------------------------------------------------------------------------------------

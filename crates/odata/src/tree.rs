@@ -6,12 +6,22 @@ use parley_core::field::FieldType;
 
 use crate::model::EntityType;
 
-/// Something a row has: a property of the entity type (by position) or, after `$apply`, an
-/// aggregate (by position in [`Aggregation::aggregates`]).
+/// Something a row has: a property of the entity type (by position), after `$apply` an
+/// aggregate (by position in [`Aggregation::aggregates`]), or a property of `$compute` (by
+/// position in [`Query::computed`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Operand {
     Property(usize),
     Aggregate(usize),
+    Computed(usize),
+}
+
+/// One property of `$compute`: `expression as alias`, with the type of its values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Computed {
+    pub alias: String,
+    pub expr: Expr,
+    pub ty: FieldType,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -200,6 +210,8 @@ pub enum Format {
 /// Every query option of a request, typed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Query {
+    /// The properties of `$compute`, which the other options may name.
+    pub computed: Vec<Computed>,
     /// On the entity's rows: `$filter` and `$apply`'s `filter(…)` steps (those before the
     /// aggregation, when there is one).
     pub filter: Option<Expr>,
@@ -227,6 +239,7 @@ impl Query {
         match operand {
             Operand::Property(p) => &entity.properties[p].name,
             Operand::Aggregate(a) => self.aggregation.as_ref().map_or("", |g| &g.aggregates[a].alias),
+            Operand::Computed(c) => &self.computed[c].alias,
         }
     }
 
@@ -237,6 +250,7 @@ impl Query {
             Operand::Aggregate(a) => {
                 self.aggregation.as_ref().map_or(FieldType::Boolean, |g| g.aggregates[a].ty(entity))
             }
+            Operand::Computed(c) => self.computed[c].ty,
         }
     }
 
@@ -244,7 +258,10 @@ impl Query {
     /// type, or the grouping properties and the aggregates.
     pub fn columns(&self, entity: &EntityType) -> Vec<Operand> {
         match &self.aggregation {
-            None => (0..entity.properties.len()).map(Operand::Property).collect(),
+            None => (0..entity.properties.len())
+                .map(Operand::Property)
+                .chain((0..self.computed.len()).map(Operand::Computed))
+                .collect(),
             Some(aggregation) => aggregation
                 .group_by
                 .iter()

@@ -290,6 +290,26 @@ fn parameter_aliases_stand_for_their_values() {
 }
 
 #[test]
+fn computed_properties_serve_filter_select_and_orderby() {
+    let query = parse("$compute=execution mul 2 as twice, concat(intent, '!') as loud, intent eq 'x' as isX&$filter=twice gt 2 and isX&$select=inputId,twice,loud&$orderby=twice desc").unwrap();
+    assert_eq!(query.computed.iter().map(|c| c.alias.as_str()).collect::<Vec<_>>(), ["twice", "loud", "isX"]);
+    assert_eq!(render(&query).lines().next().unwrap(), "filter: (and (gt twice 2) (eq isX true))");
+    assert_eq!(query.select.len(), 3);
+    assert_eq!(query.order[0].operand, Operand::Computed(0));
+    let all = parse("$compute=execution mul 2 as twice").unwrap();
+    assert_eq!(all.select.last(), Some(&Operand::Computed(0)), "computed properties are in the answer by default");
+    for (query, message) in [
+        ("$compute=execution mul 2", "expected 'as'"),
+        ("$compute=execution as intent", "the name 'intent' is taken"),
+        ("$compute=1 as a, 2 as a", "the name 'a' is taken"),
+        ("$compute=null as n", "null has no type"),
+        ("$compute=1 as a&$filter=b eq 1", "'b' is not a property of AnalyticsRecord nor of $compute"),
+    ] {
+        assert!(error(query).message.contains(message), "{query}: {}", error(query));
+    }
+}
+
+#[test]
 fn lambdas_and_counts_over_collections() {
     assert_eq!(
         filtered("$filter=completedGoals/any(g: g eq 'buy' or startswith(g, 'sign')) and trackedGoals/any()"),
@@ -303,7 +323,10 @@ fn lambdas_and_counts_over_collections() {
 fn valid_odata_that_is_not_implemented_is_told_apart() {
     for query in [
         "$search=refund",
-        "$compute=execution add 1 as e",
+        "$compute=timestamp sub timestamp as d",
+        "$filter=trackedGoals/any(g: g eq intent)",
+        "$filter=trackedGoals/any(g: completedGoals/any(h: h eq g))",
+        "$apply=groupby((intent))&$compute=1 add 1 as two",
         "$apply=topcount(5,rating)",
         "$filter=cast(intent, Edm.String) eq 'x'",
     ] {

@@ -67,7 +67,7 @@ pub fn select(dialect: Dialect, read: &ODataRead<'_>) -> Statement {
             push_expr(&mut s, entity, filter);
         }
     } else {
-        s.push(" FROM ").push(entity.table);
+        push_source(&mut s, entity, query, projects);
         and(&mut s);
         push_projects(&mut s, entity, projects);
         if let Some(filter) = &query.filter {
@@ -114,7 +114,9 @@ pub fn count(dialect: Dialect, entity: &EntityType, query: &Query, projects: &[O
             push_expr(&mut s, entity, filter);
         }
     } else {
-        s.push("SELECT COUNT(*) FROM ").push(entity.table).push(" WHERE ");
+        s.push("SELECT COUNT(*)");
+        push_source(&mut s, entity, query, projects);
+        s.push(" WHERE ");
         push_projects(&mut s, entity, projects);
         if let Some(filter) = &query.filter {
             s.push(" AND ");
@@ -122,6 +124,25 @@ pub fn count(dialect: Dialect, entity: &EntityType, query: &Query, projects: &[O
         }
     }
     s
+}
+
+/// ` FROM` the entity's table or, with `$compute`, a subquery that adds the computed properties
+/// as `c0`, `c1`… to its columns (only the caller's projects' rows), so that the filter, the
+/// order and the skip token name them like any column.
+fn push_source(s: &mut Statement, entity: &EntityType, query: &Query, projects: &[ObjectId]) {
+    if query.computed.is_empty() {
+        s.push(" FROM ").push(entity.table);
+        return;
+    }
+    s.push(" FROM (SELECT *");
+    for (i, computed) in query.computed.iter().enumerate() {
+        s.push(", ");
+        push_expr(s, entity, &computed.expr);
+        s.push(&format!(" AS c{i}"));
+    }
+    s.push(" FROM ").push(entity.table).push(" WHERE ");
+    push_projects(s, entity, projects);
+    s.push(") ").push(entity.table);
 }
 
 /// The aggregated rows: grouping properties by their column names, aggregates as `a0`, `a1`…
@@ -197,13 +218,14 @@ fn output_name(entity: &EntityType, operand: Operand) -> String {
     match operand {
         Operand::Property(p) => entity.properties[p].column.to_owned(),
         Operand::Aggregate(a) => format!("a{a}"),
+        Operand::Computed(c) => format!("c{c}"),
     }
 }
 
 fn is_nullable(entity: &EntityType, operand: Operand) -> bool {
     match operand {
         Operand::Property(p) => entity.properties[p].nullable,
-        Operand::Aggregate(_) => true,
+        Operand::Aggregate(_) | Operand::Computed(_) => true,
     }
 }
 
@@ -247,6 +269,7 @@ fn operand_sql(dialect: Dialect, entity: &EntityType, operand: Operand) -> Cow<'
             }
         }
         Operand::Aggregate(a) => Cow::Owned(format!("a{a}")),
+        Operand::Computed(c) => Cow::Owned(format!("c{c}")),
     }
 }
 

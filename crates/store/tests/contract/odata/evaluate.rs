@@ -59,7 +59,9 @@ fn evaluate_in(expr: &Expr, record: &Record, element: Option<&str>) -> Value {
         Expr::Count(list) => Value::Integer(elements(record, *list).len() as i64),
         Expr::Literal(value) => value.clone(),
         Expr::Column(Operand::Property(p)) => field_value(record, *p),
-        Expr::Column(Operand::Aggregate(_)) => panic!("no aggregates on records"),
+        Expr::Column(Operand::Aggregate(_) | Operand::Computed(_)) => {
+            panic!("records have neither aggregates nor computed properties")
+        }
         Expr::Not(inner) => Value::Bool(!truth(inner)),
         Expr::And(items) => Value::Bool(items.iter().all(truth)),
         Expr::Or(items) => Value::Bool(items.iter().any(truth)),
