@@ -2,7 +2,7 @@
 
 use crate::error::ParseError;
 use crate::model::EntityType;
-use crate::parser::{Parser, Scope};
+use crate::parser::{Applied, Parser, Scope};
 use crate::skiptoken;
 use crate::tree::{Expr, Format, Operand, OrderKey, Query};
 
@@ -69,17 +69,17 @@ pub fn parse_query(entity: &EntityType, pairs: &[(String, String)]) -> Result<Qu
     }
     let value_of = |option: &str| given.iter().find(|(o, _)| *o == option).map(|(_, v)| *v);
 
-    let (before, aggregation, after) = match value_of("$apply") {
+    let Applied { before, aggregation, steps, after } = match value_of("$apply") {
         Some(text) => {
             let mut parser = Parser::new("$apply", text, Scope::Entity(entity))?.with_aliases(&aliases);
-            let parts = parser.apply()?;
+            let applied = parser.apply()?;
             parser.finish()?;
-            parts
+            applied
         }
-        None => (Vec::new(), None, Vec::new()),
+        None => Applied::default(),
     };
     let computed = match value_of("$compute") {
-        Some(_) if aggregation.is_some() => {
+        Some(_) if aggregation.is_some() || !steps.is_empty() => {
             return Err(ParseError::unimplemented("$compute", 0, "$compute together with $apply is not implemented"));
         }
         Some(text) => Parser::new("$compute", text, Scope::Entity(entity))?.with_aliases(&aliases).compute()?,
@@ -103,14 +103,15 @@ pub fn parse_query(entity: &EntityType, pairs: &[(String, String)]) -> Result<Qu
         None => None,
     };
     let (filter, output_filter) = match (&aggregation, filter) {
-        (None, filter) => (conjoin(before.into_iter().chain(after).chain(filter).collect()), None),
-        (Some(_), filter) => (conjoin(before), conjoin(after.into_iter().chain(filter).collect())),
+        (None, filter) if steps.is_empty() => (conjoin(before.into_iter().chain(after).chain(filter).collect()), None),
+        (_, filter) => (conjoin(before), conjoin(after.into_iter().chain(filter).collect())),
     };
 
     let mut query = Query {
         computed,
         filter,
         aggregation,
+        steps,
         output_filter,
         select: Vec::new(),
         selected: false,

@@ -9,7 +9,7 @@ use crate::error::ParseError;
 use crate::lexer::{Tok, Token, parse_date_time, tokenize};
 use crate::model::EntityType;
 use crate::tree::{
-    Aggregate, Aggregation, Arith, ArithOp, CompareOp, Computed, Expr, Function, Method, Operand, OrderKey,
+    Aggregate, Aggregation, Arith, ArithOp, CompareOp, Computed, Expr, Function, Method, Operand, OrderKey, Step,
 };
 
 /// How deeply expressions may nest (parentheses, `not`, function arguments).
@@ -283,7 +283,20 @@ pub const FUNCTION_NAMES: [&str; SIGNATURES.len()] = {
 };
 
 /// The transformations of `$apply` that parley implements.
-pub const TRANSFORMATIONS: [&str; 3] = ["filter", "groupby", "aggregate"];
+pub const TRANSFORMATIONS: [&str; 8] =
+    ["filter", "groupby", "aggregate", "orderby", "top", "skip", "topcount", "bottomcount"];
+
+/// What `$apply` asks for, in the order it is applied.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// Filters of the entity's rows, before anything else.
+    pub before: Vec<Expr>,
+    pub aggregation: Option<Aggregation>,
+    /// Then these steps, up to the last that is not a filter.
+    pub steps: Vec<Step>,
+    /// Then the filters that come last.
+    pub after: Vec<Expr>,
+}
 
 /// Canonical functions of OData that parley does not implement (answered 501, not 400).
 const UNIMPLEMENTED_FUNCTIONS: [&str; 3] = ["time", "cast", "isof"];
@@ -927,41 +940,80 @@ impl<'a> Parser<'a> {
     // $apply
 
     /// Parses `$apply`: `filter(…)` steps, at most one `groupby(…)` or `aggregate(…)`, then
-    /// more `filter(…)` steps that apply to the aggregated rows. Returns the filters before the
-    /// aggregation, the aggregation, and the filters after it.
-    pub fn apply(&mut self) -> Result<(Vec<Expr>, Option<Aggregation>, Vec<Expr>)> {
-        let mut before = Vec::new();
-        let mut after = Vec::new();
-        let mut aggregation: Option<Aggregation> = None;
+    /// more steps that apply to the aggregated rows (or, without an aggregation, to the rows
+    /// the first filters leave): `filter`, `orderby`, `top`, `skip`, `topcount`, `bottomcount`.
+    pub fn apply(&mut self) -> Result<Applied> {
+        let mut applied = Applied::default();
+        // Filters after the aggregation or a step, not yet followed by another step.
+        let mut pending: Vec<Expr> = Vec::new();
         loop {
             let token = self.next();
             let Tok::Ident(name) = token.tok else {
                 return self.error(token.pos, format!("expected a transformation, found {}", token.tok.describe()));
             };
-            match name.to_ascii_lowercase().as_str() {
+            let word = name.to_ascii_lowercase();
+            let grouped = applied.aggregation.is_some();
+            let stepped = grouped || !applied.steps.is_empty();
+            let step = match word.as_str() {
                 "filter" => {
                     self.expect(Tok::LParen, "'(' after 'filter'")?;
                     let condition = self.condition()?;
                     self.expect(Tok::RParen, "')'")?;
-                    if aggregation.is_some() { after.push(condition) } else { before.push(condition) }
+                    if stepped {
+                        pending.push(condition)
+                    } else {
+                        applied.before.push(condition)
+                    }
+                    None
                 }
-                "groupby" | "aggregate" if aggregation.is_some() => {
+                "groupby" | "aggregate" if grouped => {
                     return self.error(token.pos, "only one groupby or aggregate per $apply is supported");
+                }
+                "groupby" | "aggregate" if stepped => {
+                    return Err(ParseError::unimplemented(
+                        self.option,
+                        token.pos,
+                        format!("'{word}' after orderby, top, skip, topcount or bottomcount is not implemented"),
+                    ));
                 }
                 "groupby" => {
                     let grouped = self.groupby()?;
                     self.scope = Scope::Output(self.scope.entity(), grouped.clone());
-                    aggregation = Some(grouped);
+                    applied.aggregation = Some(grouped);
+                    None
                 }
                 "aggregate" => {
                     self.expect(Tok::LParen, "'(' after 'aggregate'")?;
                     let aggregates = self.aggregates()?;
                     let grouped = Aggregation { group_by: Vec::new(), aggregates };
                     self.scope = Scope::Output(self.scope.entity(), grouped.clone());
-                    aggregation = Some(grouped);
+                    applied.aggregation = Some(grouped);
+                    None
                 }
-                "topcount" | "topsum" | "toppercent" | "bottomcount" | "bottomsum" | "bottompercent" | "compute"
-                | "concat" | "expand" | "search" | "identity" | "orderby" | "top" | "skip" | "nest" => {
+                "orderby" => {
+                    self.expect(Tok::LParen, "'(' after 'orderby'")?;
+                    Some(Step::Order(self.order_until(Tok::RParen)?))
+                }
+                "top" | "skip" => {
+                    self.expect(Tok::LParen, &format!("'(' after '{word}'"))?;
+                    let count = self.count_argument(&word)?;
+                    self.expect(Tok::RParen, "')'")?;
+                    Some(if word == "top" { Step::Top(count) } else { Step::Skip(count) })
+                }
+                "topcount" | "bottomcount" => {
+                    self.expect(Tok::LParen, &format!("'(' after '{word}'"))?;
+                    let count = self.count_argument(&word)?;
+                    self.expect(Tok::Comma, "',' and the value to rank by")?;
+                    let (operand, ty, pos) = self.operand()?;
+                    if !matches!(ty, FieldType::Integer { .. } | FieldType::Number { .. }) {
+                        let name = self.name_at(pos);
+                        return self.error(pos, format!("'{word}' ranks by a number; '{name}' is not one"));
+                    }
+                    self.expect(Tok::RParen, "')'")?;
+                    Some(Step::TopCount { count, operand, bottom: word == "bottomcount" })
+                }
+                "topsum" | "toppercent" | "bottomsum" | "bottompercent" | "compute" | "concat" | "expand"
+                | "search" | "identity" | "nest" => {
                     return Err(ParseError::unimplemented(
                         self.option,
                         token.pos,
@@ -977,12 +1029,26 @@ impl<'a> Parser<'a> {
                         format!("'{name}' is not a transformation; implemented are {}", TRANSFORMATIONS.join(", ")),
                     );
                 }
+            };
+            if let Some(step) = step {
+                applied.steps.extend(pending.drain(..).map(Step::Filter));
+                applied.steps.push(step);
             }
             if self.peek().tok == Tok::Slash {
                 self.next();
             } else {
-                return Ok((before, aggregation, after));
+                applied.after = pending;
+                return Ok(applied);
             }
+        }
+    }
+
+    /// The whole number `top`, `skip`, `topcount` and `bottomcount` take.
+    fn count_argument(&mut self, word: &str) -> Result<u64> {
+        let token = self.next();
+        match token.tok {
+            Tok::Int(n) if n >= 0 => Ok(n as u64),
+            other => self.error(token.pos, format!("'{word}' takes a whole number from 0, found {}", other.describe())),
         }
     }
 
@@ -1187,6 +1253,12 @@ impl<'a> Parser<'a> {
 
     /// `$orderby`: `name [asc|desc]`, comma-separated.
     pub fn order(&mut self) -> Result<Vec<OrderKey>> {
+        self.order_until(Tok::End)
+    }
+
+    /// Order keys up to and including `closing` (the end of `$orderby`, or the `)` of
+    /// `orderby(…)` in `$apply`).
+    fn order_until(&mut self, closing: Tok) -> Result<Vec<OrderKey>> {
         let mut keys: Vec<OrderKey> = Vec::new();
         loop {
             let (operand, ty, pos) = self.operand()?;
@@ -1208,7 +1280,7 @@ impl<'a> Parser<'a> {
             keys.push(OrderKey { operand, descending });
             match self.next() {
                 Token { tok: Tok::Comma, .. } => continue,
-                Token { tok: Tok::End, .. } => return Ok(keys),
+                Token { tok, .. } if tok == closing => return Ok(keys),
                 other => {
                     return self
                         .error(other.pos, format!("expected 'asc', 'desc' or ',', found {}", other.tok.describe()));

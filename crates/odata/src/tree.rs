@@ -193,6 +193,24 @@ pub struct Aggregation {
     pub aggregates: Vec<Aggregate>,
 }
 
+/// A transformation of `$apply` that keeps some of the rows, applied after the grouping (or to
+/// the entity's rows when there is none), in the order written.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    Filter(Expr),
+    /// `orderby(…)`: the order the following `top` and `skip` count in.
+    Order(Vec<OrderKey>),
+    Top(u64),
+    Skip(u64),
+    /// `topcount(n, x)`, or with `bottom` `bottomcount(n, x)`: the `n` rows with the highest
+    /// (lowest) values of `x`.
+    TopCount {
+        count: u64,
+        operand: Operand,
+        bottom: bool,
+    },
+}
+
 /// One key of the order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OrderKey {
@@ -216,7 +234,10 @@ pub struct Query {
     /// aggregation, when there is one).
     pub filter: Option<Expr>,
     pub aggregation: Option<Aggregation>,
-    /// On the aggregated rows: `$filter` and `filter(…)` steps after the aggregation.
+    /// The steps of `$apply` after the aggregation up to the last that is not a filter.
+    pub steps: Vec<Step>,
+    /// On the aggregated rows (after the steps): `$filter` and the `filter(…)` steps that come
+    /// last.
     pub output_filter: Option<Expr>,
     /// The columns of the answer, in order.
     pub select: Vec<Operand>,

@@ -35,5 +35,7 @@ fn the_json_document_says_what_the_xml_says() {
     let container = &document["parley"]["Container"];
     assert_eq!(container["Analytics"]["$Type"], "parley.AnalyticsRecord");
     let functions = container["@Capabilities.FilterFunctions"].as_array().unwrap();
-    assert_eq!(functions.len(), xml.matches("<String>").count() - 3, "the functions, besides 3 transformations");
+    let transformations = container["@Aggregation.ApplySupported"]["Transformations"].as_array().unwrap();
+    assert_eq!(functions.len() + transformations.len(), xml.matches("<String>").count(), "the same names in both");
+    assert!(transformations.contains(&serde_json::json!("topcount")));
 }

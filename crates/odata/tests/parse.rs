@@ -290,6 +290,31 @@ fn parameter_aliases_stand_for_their_values() {
 }
 
 #[test]
+fn apply_steps_after_the_grouping() {
+    let query =
+        parse("$apply=groupby((intent),aggregate($count as n))/filter(n gt 1)/orderby(n desc)/top(3)/filter(n lt 9)")
+            .unwrap();
+    assert_eq!(query.steps.len(), 3, "{:?}", query.steps);
+    assert!(matches!(query.steps[0], parley_odata::Step::Filter(_)));
+    assert!(matches!(&query.steps[1], parley_odata::Step::Order(keys) if keys[0].descending));
+    assert_eq!(query.steps[2], parley_odata::Step::Top(3));
+    assert!(query.output_filter.is_some(), "the last filter applies after the steps");
+    let query = parse("$apply=filter(execution gt 1)/topcount(2, intentScore)/skip(1)").unwrap();
+    assert!(query.filter.is_some());
+    assert!(matches!(query.steps[0], parley_odata::Step::TopCount { count: 2, bottom: false, .. }));
+    assert_eq!(query.steps[1], parley_odata::Step::Skip(1));
+    for (text, message) in [
+        ("$apply=topcount(2, intent)", "ranks by a number"),
+        ("$apply=top(-1)", "takes a whole number from 0"),
+        ("$apply=top(2)/groupby((intent))", "is not implemented"),
+        ("$apply=orderby(nope)", "'nope' is not a property"),
+        ("$apply=groupby((intent))/orderby(execution)", "not in the result of $apply"),
+    ] {
+        assert!(error(text).message.contains(message), "{text}: {}", error(text));
+    }
+}
+
+#[test]
 fn computed_properties_serve_filter_select_and_orderby() {
     let query = parse("$compute=execution mul 2 as twice, concat(intent, '!') as loud, intent eq 'x' as isX&$filter=twice gt 2 and isX&$select=inputId,twice,loud&$orderby=twice desc").unwrap();
     assert_eq!(query.computed.iter().map(|c| c.alias.as_str()).collect::<Vec<_>>(), ["twice", "loud", "isX"]);
@@ -327,7 +352,7 @@ fn valid_odata_that_is_not_implemented_is_told_apart() {
         "$filter=trackedGoals/any(g: g eq intent)",
         "$filter=trackedGoals/any(g: completedGoals/any(h: h eq g))",
         "$apply=groupby((intent))&$compute=1 add 1 as two",
-        "$apply=topcount(5,rating)",
+        "$apply=topsum(5,rating)",
         "$filter=cast(intent, Edm.String) eq 'x'",
     ] {
         let e = error(query);
@@ -405,7 +430,7 @@ fn errors_name_the_option_and_the_position() {
         ("$apply=aggregate($count as intent)", "$apply", 20, "the name 'intent' is taken"),
         ("$apply=aggregate($count as n, rating with sum as n)", "$apply", 42, "the name 'n' is taken"),
         ("$apply=aggregate($count as n)/groupby((intent))", "$apply", 23, "only one groupby or aggregate"),
-        ("$apply=topcount(5,rating)", "$apply", 0, "'topcount' is not implemented"),
+        ("$apply=topsum(5,rating)", "$apply", 0, "'topsum' is not implemented"),
         ("$apply=groupby((intent))&$filter=channel eq 'x'", "$filter", 0, "not in the result of $apply"),
         ("$apply=groupby((intent))&$orderby=timestamp", "$orderby", 0, "not in the result of $apply"),
         ("$apply=groupby((intent)) extra", "$apply", 18, "unexpected 'extra'"),

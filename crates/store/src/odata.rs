@@ -15,7 +15,7 @@ use std::borrow::Cow;
 
 use parley_core::field::FieldType;
 use parley_core::{ObjectId, Value};
-use parley_odata::{Arith, ArithOp, CompareOp, EntityType, Expr, Function, Method, Operand, OrderKey, Query};
+use parley_odata::{Arith, ArithOp, CompareOp, EntityType, Expr, Function, Method, Operand, OrderKey, Query, Step};
 
 use crate::exec::Kind;
 use crate::seek::{self, SeekKey};
@@ -58,10 +58,10 @@ pub fn select(dialect: Dialect, read: &ODataRead<'_>) -> Statement {
         s.push(if conditions == 0 { " WHERE " } else { " AND " });
         conditions += 1;
     };
-    if query.aggregation.is_some() {
+    if is_piped(query) {
         s.push(" FROM (");
-        push_grouped(&mut s, entity, query, projects);
-        s.push(") grouped");
+        push_pipeline(&mut s, entity, query, projects);
+        s.push(") piped");
         if let Some(filter) = &query.output_filter {
             and(&mut s);
             push_expr(&mut s, entity, filter);
@@ -79,22 +79,7 @@ pub fn select(dialect: Dialect, read: &ODataRead<'_>) -> Statement {
         and(&mut s);
         push_seek(&mut s, entity, &query.order, after);
     }
-    if !query.order.is_empty() {
-        s.push(" ORDER BY ");
-        for (i, key) in query.order.iter().enumerate() {
-            if i > 0 {
-                s.push(", ");
-            }
-            s.push(&output_name(entity, key.operand));
-            let nullable = is_nullable(entity, key.operand);
-            s.push(match (key.descending, nullable) {
-                (false, false) => " ASC",
-                (true, false) => " DESC",
-                (false, true) => " ASC NULLS FIRST",
-                (true, true) => " DESC NULLS LAST",
-            });
-        }
-    }
+    push_order(&mut s, entity, &query.order);
     s.push(" LIMIT ").bind(Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
     if query.skip > 0 {
         s.push(" OFFSET ").bind(Value::Integer(i64::try_from(query.skip).unwrap_or(i64::MAX)));
@@ -105,10 +90,10 @@ pub fn select(dialect: Dialect, read: &ODataRead<'_>) -> Statement {
 /// The number of rows the query selects, ignoring `$top`, `$skip` and the skip token.
 pub fn count(dialect: Dialect, entity: &EntityType, query: &Query, projects: &[ObjectId]) -> Statement {
     let mut s = Statement::new(dialect);
-    if query.aggregation.is_some() {
+    if is_piped(query) {
         s.push("SELECT COUNT(*) FROM (");
-        push_grouped(&mut s, entity, query, projects);
-        s.push(") grouped");
+        push_pipeline(&mut s, entity, query, projects);
+        s.push(") piped");
         if let Some(filter) = &query.output_filter {
             s.push(" WHERE ");
             push_expr(&mut s, entity, filter);
@@ -124,6 +109,96 @@ pub fn count(dialect: Dialect, entity: &EntityType, query: &Query, projects: &[O
         }
     }
     s
+}
+
+/// ` ORDER BY` the keys, nulls lowest; nothing without keys.
+fn push_order(s: &mut Statement, entity: &EntityType, keys: &[OrderKey]) {
+    for (i, key) in keys.iter().enumerate() {
+        s.push(if i == 0 { " ORDER BY " } else { ", " });
+        s.push(&output_name(entity, key.operand));
+        s.push(match (key.descending, is_nullable(entity, key.operand)) {
+            (false, false) => " ASC",
+            (true, false) => " DESC",
+            (false, true) => " ASC NULLS FIRST",
+            (true, true) => " DESC NULLS LAST",
+        });
+    }
+}
+
+/// Whether the rows come from `$apply` (an aggregation or steps) rather than the table.
+fn is_piped(query: &Query) -> bool {
+    query.aggregation.is_some() || !query.steps.is_empty()
+}
+
+/// The rows `$apply` makes: the aggregated rows (or the entity's rows that pass the first
+/// filters), then each step as a subquery of the one before. `top`, `skip`, `topcount` and
+/// `bottomcount` count in an order made total by the grouping properties (or the key), so
+/// that both engines keep the same rows.
+fn push_pipeline(s: &mut Statement, entity: &EntityType, query: &Query, projects: &[ObjectId]) {
+    for _ in &query.steps {
+        s.push("SELECT * FROM (");
+    }
+    match &query.aggregation {
+        Some(_) => push_grouped(s, entity, query, projects),
+        None => {
+            s.push("SELECT * FROM ").push(entity.table).push(" WHERE ");
+            push_projects(s, entity, projects);
+            if let Some(filter) = &query.filter {
+                s.push(" AND ");
+                push_expr(s, entity, filter);
+            }
+        }
+    }
+    let tiebreak: Vec<OrderKey> = match &query.aggregation {
+        Some(aggregation) => aggregation
+            .group_by
+            .iter()
+            .map(|&p| OrderKey { operand: Operand::Property(p), descending: false })
+            .collect(),
+        None => vec![OrderKey { operand: Operand::Property(entity.key), descending: false }],
+    };
+    let total = |keys: &[OrderKey]| -> Vec<OrderKey> {
+        let mut keys = keys.to_vec();
+        keys.extend(
+            tiebreak.iter().filter(|t| !keys.iter().any(|k| k.operand == t.operand)).copied().collect::<Vec<_>>(),
+        );
+        keys
+    };
+    let mut order: Vec<OrderKey> = Vec::new();
+    for (i, step) in query.steps.iter().enumerate() {
+        s.push(&format!(") step{i}"));
+        match step {
+            Step::Filter(condition) => {
+                s.push(" WHERE ");
+                push_expr(s, entity, condition);
+            }
+            Step::Order(keys) => order = keys.clone(),
+            Step::Top(count) => {
+                push_order(s, entity, &total(&order));
+                s.push(" LIMIT ").bind(Value::Integer(i64::try_from(*count).unwrap_or(i64::MAX)));
+            }
+            Step::Skip(count) => {
+                push_order(s, entity, &total(&order));
+                // SQLite has no OFFSET without LIMIT; -1 is no limit there, NULL is none on PostgreSQL.
+                s.push(if s.dialect() == Dialect::Sqlite { " LIMIT -1" } else { " LIMIT NULL" });
+                s.push(" OFFSET ").bind(Value::Integer(i64::try_from(*count).unwrap_or(i64::MAX)));
+            }
+            Step::TopCount { count, operand, bottom } => {
+                // Rows without a value rank last either way.
+                let column = output_name(entity, *operand);
+                s.push(&format!(" ORDER BY {column} IS NULL, {column}{}", if *bottom { " ASC" } else { " DESC" }));
+                for key in total(&[]) {
+                    s.push(", ").push(&output_name(entity, key.operand)).push(if key.descending {
+                        " DESC"
+                    } else {
+                        " ASC"
+                    });
+                }
+                s.push(" LIMIT ").bind(Value::Integer(i64::try_from(*count).unwrap_or(i64::MAX)));
+                order = vec![OrderKey { operand: *operand, descending: !bottom }];
+            }
+        }
+    }
 }
 
 /// ` FROM` the entity's table or, with `$compute`, a subquery that adds the computed properties

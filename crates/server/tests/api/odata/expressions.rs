@@ -12,6 +12,7 @@ use super::{enc, numbered_record, odata_error, spawn_unlimited};
 use crate::helpers::{Engine, TestApp, on_both_engines};
 
 on_both_engines!(
+    apply_steps_rank_skip_and_filter_rows,
     computed_properties_are_answered_filtered_ordered_and_paged,
     every_expression_selects_the_rows_the_test_computes,
     a_failing_computation_is_a_clear_400_and_unimplemented_odata_a_501,
@@ -80,6 +81,24 @@ async fn seeded(engine: Engine) -> (TestApp, String, Vec<Row>) {
         .collect();
     app.ingest_new(&records).await;
     (app, project, all)
+}
+
+/// Every row of an answer, read two a page by following `@odata.nextLink`, and the first
+/// page's `@odata.count`.
+async fn two_a_page(app: &TestApp, first: String) -> (Vec<Json>, Option<u64>) {
+    let (mut rows, mut count, mut next) = (Vec::new(), None, Some(first));
+    // Links start with the node's public address; the path is what the test sends on.
+    let base = app.url("");
+    while let Some(path) = next.take() {
+        let request = app.client.get(app.url(&path)).header("apikey", &app.api_key);
+        let response = request.header("prefer", "odata.maxpagesize=2").send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        let body: Json = response.json().await.unwrap();
+        count = count.or(body["@odata.count"].as_u64());
+        rows.extend(body["value"].as_array().unwrap().iter().cloned());
+        next = body["@odata.nextLink"].as_str().map(|link| link.strip_prefix(&base).unwrap_or(link).to_owned());
+    }
+    (rows, count)
 }
 
 fn input_ids(body: &Json) -> Vec<String> {
@@ -223,7 +242,7 @@ async fn a_failing_computation_is_a_clear_400_and_unimplemented_odata_a_501(engi
     for query in [
         "$search=refund",
         "$filter=cast(intent,Edm.String) eq 'x'",
-        "$apply=topcount(2,rating)",
+        "$apply=topsum(2,rating)",
         "compute=timestamp sub timestamp as d",
     ] {
         let response = app.odata_get(&format!("/v2.4/Analytics?{query}")).await;
@@ -275,26 +294,7 @@ async fn computed_properties_are_answered_filtered_ordered_and_paged(engine: Eng
         enc(&filter)
     );
     // Two rows a page: the skip token continues after a computed order key.
-    let mut rows = Vec::new();
-    let mut next = Some(first);
-    let mut count = None;
-    while let Some(path) = next.take() {
-        let response = app
-            .client
-            .get(app.url(&path))
-            .header("apikey", &app.api_key)
-            .header("prefer", "odata.maxpagesize=2")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200, "{path}");
-        let body: Json = response.json().await.unwrap();
-        count = count.or(body["@odata.count"].as_u64());
-        rows.extend(body["value"].as_array().unwrap().iter().cloned());
-        // Links start with the node's public address; the path is what the test sends on.
-        let base = app.url("");
-        next = body["@odata.nextLink"].as_str().map(|link| link.strip_prefix(&base).unwrap_or(link).to_owned());
-    }
+    let (rows, count) = two_a_page(&app, first).await;
     let mut expected: Vec<&Row> = all.iter().filter(|r| r.escalations * 10 + 1 > 10).collect();
     expected.sort_by(|a, b| (b.escalations, a.n).cmp(&(a.escalations, b.n)));
     assert_eq!(count, Some(expected.len() as u64));
@@ -334,5 +334,75 @@ async fn computed_properties_are_answered_filtered_ordered_and_paged(engine: Eng
     assert_eq!(counted, all.iter().filter(|r| r.escalations * 2 >= 4).count().to_string());
     odata_error(app.odata_get(&format!("/v2.4/Analytics?$compute={}", enc("timestamp sub timestamp as d"))).await, 501)
         .await;
+    app.stop().await;
+}
+
+async fn apply_steps_rank_skip_and_filter_rows(engine: Engine) {
+    let (mut app, project, all) = seeded(engine).await;
+    let scoped = |apply: &str| format!("/v2.4/Analytics?$apply=filter(projectId eq '{project}')/{}", enc(apply));
+    // Sums of scores per channel, as the test computes them; ranks break ties by the grouping.
+    let mut per_channel: Vec<(&str, f64)> = ["voice", "web", "whatsapp"]
+        .iter()
+        .map(|c| (*c, all.iter().filter(|r| r.channel == *c).filter_map(|r| r.score).sum()))
+        .collect();
+    let channels = |body: &Json| -> Vec<String> {
+        body["value"].as_array().unwrap().iter().map(|v| v["channel"].as_str().unwrap().to_owned()).collect()
+    };
+    per_channel.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
+    let mut top: Vec<String> = per_channel[..2].iter().map(|(c, _)| c.to_string()).collect();
+    top.sort();
+    let body = app.odata_json(&scoped("groupby((channel),aggregate(intentScore with sum as s))/topcount(2,s)")).await;
+    assert_eq!(channels(&body), top, "topcount keeps the two largest, answered in the grouping's order");
+    per_channel.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(b.0)));
+    let body =
+        app.odata_json(&scoped("groupby((channel),aggregate(intentScore with sum as s))/bottomcount(1,s)")).await;
+    assert_eq!(channels(&body), [per_channel[0].0]);
+    assert!((body["value"][0]["s"].as_f64().unwrap() - per_channel[0].1).abs() < 1e-9);
+
+    // orderby, skip, top, then a filter of what is left; $count counts it.
+    let mut per_intent: Vec<(Option<&str>, f64)> = [None, Some("bye"), Some("greet"), Some("refund")]
+        .iter()
+        .map(|i| (*i, all.iter().filter(|r| r.intent == *i).filter_map(|r| r.score).sum::<f64>()))
+        .collect();
+    per_intent.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let kept: Vec<(Option<&str>, f64)> = per_intent.iter().skip(1).take(2).filter(|(_, s)| *s > 0.0).copied().collect();
+    let body = app
+        .odata_json(&format!(
+            "{}&$count=true&$orderby=s",
+            scoped(
+                "groupby((intent),aggregate(intentScore with sum as s))/orderby(s desc)/skip(1)/top(2)/filter(s gt 0)"
+            )
+        ))
+        .await;
+    let mut expected = kept.clone();
+    expected.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+    let answered: Vec<(Option<String>, f64)> = body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["intent"].as_str().map(str::to_owned), v["s"].as_f64().unwrap()))
+        .collect();
+    let expected: Vec<(Option<String>, f64)> = expected.iter().map(|(i, s)| (i.map(str::to_owned), *s)).collect();
+    assert_eq!(answered.len(), expected.len());
+    for ((ai, asum), (ei, esum)) in answered.iter().zip(&expected) {
+        assert_eq!(ai, ei);
+        assert!((asum - esum).abs() < 1e-9, "{asum} vs {esum}");
+    }
+    assert_eq!(body["@odata.count"], expected.len());
+
+    // On the records themselves: the five latest with an escalation, then those with an intent,
+    // paged two at a time.
+    let mut latest: Vec<&Row> = all.iter().filter(|r| r.escalations >= 1).collect();
+    latest.sort_by_key(|r| std::cmp::Reverse(r.timestamp));
+    let mut expected: Vec<String> =
+        latest.iter().take(5).filter(|r| r.intent.is_some()).map(|r| format!("i{:05}", r.n)).collect();
+    expected.sort();
+    let first = format!(
+        "{}&$select=inputId&$orderby=inputId",
+        scoped("filter(handoverEscalations ge 1)/orderby(timestamp desc)/top(5)/filter(intent ne null)")
+    );
+    let answered: Vec<String> =
+        two_a_page(&app, first).await.0.iter().map(|v| v["inputId"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(answered, expected);
     app.stop().await;
 }
