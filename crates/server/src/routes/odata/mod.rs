@@ -6,6 +6,7 @@
 //! writes the answer. Every failure under these routes is written as an OData error body.
 
 mod answer;
+mod batch;
 
 use std::sync::LazyLock;
 
@@ -70,6 +71,7 @@ fn service_routes(service: &'static Service) -> Router<AppState> {
         .route(root, get(service_document))
         .route(&format!("{root}/"), get(service_document))
         .route(&format!("{root}/$metadata"), get(metadata))
+        .route(&format!("{root}/$batch"), axum::routing::post(batch::batch))
         .route(&format!("{root}/{{*path}}"), get(resource))
         .layer(Extension(service))
         .layer(axum::middleware::from_fn(odata_responses))
@@ -102,7 +104,9 @@ async fn odata_responses(request: Request, next: Next) -> Response {
             ),
         )
         .into_response()
-    } else if matches!(*request.method(), Method::GET | Method::HEAD) {
+    } else if matches!(*request.method(), Method::GET | Method::HEAD)
+        || (request.method() == Method::POST && request.uri().path().ends_with("/$batch"))
+    {
         next.run(request).await
     } else {
         let mut error =

@@ -221,3 +221,89 @@ async fn one_property_its_raw_value_the_named_key_and_parameter_aliases() {
     assert_eq!(error["target"], "@p");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn batches_of_reads_in_json_and_multipart() {
+    let (mut app, _) = seeded().await;
+    let alone = app.odata_json("/v2.4/Analytics?$select=inputId&$orderby=inputId&$top=2").await;
+    let batch = json!({"requests": [
+        {"id": "page", "method": "GET", "url": "Analytics?$select=inputId&$orderby=inputId&$top=2"},
+        {"id": "count", "method": "get", "url": "/v2.4/Analytics/$count"},
+        {"id": "bad", "method": "GET", "url": "Analytics?$filter=nope eq 1"},
+        {"id": "write", "method": "POST", "url": "Analytics"},
+        {"id": "none", "method": "GET", "url": "Analytics?$top=1", "headers": {"accept": "application/json;odata.metadata=none"}},
+    ]});
+    let response =
+        app.client.post(app.url("/v2.4/$batch")).header("apikey", &app.api_key).json(&batch).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Json = response.json().await.unwrap();
+    let responses = body["responses"].as_array().unwrap();
+    let ids: Vec<&str> = responses.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["page", "count", "bad", "write", "none"]);
+    assert_eq!(responses[0]["status"], 200);
+    assert_eq!(responses[0]["body"], alone, "a read in a batch answers as it does alone");
+    assert_eq!(responses[1]["body"], "3");
+    assert_eq!(responses[2]["status"], 400);
+    assert!(responses[2]["body"]["error"]["message"].as_str().unwrap().contains("'nope' is not a property"));
+    assert_eq!(responses[3]["status"], 405);
+    assert_eq!(responses[4]["headers"]["content-type"], "application/json;odata.metadata=none");
+
+    // The multipart form of OData 4.0, with a change set (writes, refused each).
+    let multipart = "--batch_1\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\nContent-ID: a\r\n\r\n\
+                     GET Analytics?$select=inputId&$orderby=inputId&$top=2 HTTP/1.1\r\nAccept: application/json\r\n\r\n\r\n\
+                     --batch_1\r\nContent-Type: multipart/mixed; boundary=changeset_1\r\n\r\n\
+                     --changeset_1\r\nContent-Type: application/http\r\n\r\nDELETE Analytics('x') HTTP/1.1\r\n\r\n\r\n--changeset_1--\r\n\
+                     --batch_1--\r\n";
+    let response = app
+        .client
+        .post(app.url("/v2.4/$batch"))
+        .header("apikey", &app.api_key)
+        .header("content-type", "multipart/mixed; boundary=batch_1")
+        .body(multipart)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
+    let boundary = content_type.split("boundary=").nth(1).expect("a boundary").to_owned();
+    let text = response.text().await.unwrap();
+    let parts: Vec<&str> = text.split(&format!("--{boundary}")).skip(1).filter(|p| !p.starts_with("--")).collect();
+    assert_eq!(parts.len(), 2, "{text}");
+    assert!(parts[0].contains("Content-ID: a") && parts[0].contains("HTTP/1.1 200 OK"), "{}", parts[0]);
+    let json_start = parts[0].find("{\"@odata.context\"").expect("the page's body");
+    let page: Json = serde_json::from_str(parts[0][json_start..].trim_end()).unwrap();
+    assert_eq!(page, alone);
+    assert!(parts[1].contains("HTTP/1.1 405 Method Not Allowed"), "{}", parts[1]);
+
+    // Refusals of the batch itself.
+    let response = app.client.post(app.url("/v2.4/$batch")).json(&batch).send().await.unwrap();
+    odata_error(response, 401).await;
+    let too_many = json!({"requests": (0..101).map(|_| json!({"url": "Analytics/$count"})).collect::<Vec<_>>()});
+    let response =
+        app.client.post(app.url("/v2.4/$batch")).header("apikey", &app.api_key).json(&too_many).send().await.unwrap();
+    assert!(odata_error(response, 400).await["message"].as_str().unwrap().contains("at most 100 requests"));
+    let response = app
+        .client
+        .post(app.url("/v2.4/$batch"))
+        .header("apikey", &app.api_key)
+        .header("content-type", "text/plain")
+        .body("GET x")
+        .send()
+        .await
+        .unwrap();
+    odata_error(response, 415).await;
+    let response = app
+        .client
+        .post(app.url("/v2.4/$batch"))
+        .header("apikey", &app.api_key)
+        .header("content-type", "application/json")
+        .body("{")
+        .send()
+        .await
+        .unwrap();
+    assert!(odata_error(response, 400).await["message"].as_str().unwrap().contains("not valid JSON"));
+    let response =
+        app.client.post(app.url("/v2.4/Analytics")).header("apikey", &app.api_key).body("{}").send().await.unwrap();
+    odata_error(response, 405).await;
+    app.stop().await;
+}
