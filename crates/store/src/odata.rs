@@ -753,7 +753,7 @@ mod tests {
         assert_eq!(
             s.text,
             "SELECT intent, a0 FROM (SELECT intent, COUNT(*) AS a0 FROM records WHERE project_id IN \
-             (CAST($1 AS text) COLLATE \"C\") GROUP BY intent) grouped WHERE (a0 > CAST($2 AS int8)) \
+             (CAST($1 AS text) COLLATE \"C\") GROUP BY intent) piped WHERE (a0 > CAST($2 AS int8)) \
              ORDER BY intent ASC NULLS FIRST LIMIT $3"
         );
     }
@@ -784,7 +784,7 @@ mod tests {
         assert_eq!(
             select(Dialect::Sqlite, &read).text,
             "SELECT contact_id, contact_id, a0 FROM (SELECT contact_id, COUNT(*) AS a0 FROM sessions WHERE \
-             project_id IN (NULL) GROUP BY contact_id) grouped ORDER BY contact_id ASC, contact_id ASC LIMIT ?1"
+             project_id IN (NULL) GROUP BY contact_id) piped ORDER BY contact_id ASC, contact_id ASC LIMIT ?1"
         );
     }
 
