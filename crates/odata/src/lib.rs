@@ -15,6 +15,7 @@ mod lexer;
 pub mod model;
 mod options;
 mod parser;
+pub mod search;
 pub mod skiptoken;
 mod tree;
 

@@ -99,6 +99,9 @@ pub struct EntityType {
     /// Position of the key property.
     pub key: usize,
     pub properties: Vec<Property>,
+    /// Whether `$search` reads this set: its text has a full-text index (the messages of
+    /// `Conversations`, by their `inputText`).
+    pub searchable: bool,
 }
 
 /// How the record id is named: `id` in v2.4, `_id` in the older v2.3 feeds.
@@ -143,7 +146,7 @@ impl EntityType {
             })
             .collect();
         let key = fields.iter().position(|f| f.name == key).unwrap_or_default();
-        EntityType { name, set, table, project_column, key, properties }
+        EntityType { name, set, table, project_column, key, properties, searchable: false }
     }
 
     /// The analytics record as the `Analytics` entity set shows it.
@@ -161,7 +164,7 @@ impl EntityType {
 
     /// The messages of the `Conversations` entity set.
     pub fn conversations(id: IdName) -> EntityType {
-        EntityType::from_fields(
+        let messages = EntityType::from_fields(
             "ConversationMessage",
             "Conversations",
             "messages",
@@ -169,7 +172,8 @@ impl EntityType {
             MESSAGE_FIELDS,
             "id",
             id.rename(),
-        )
+        );
+        EntityType { searchable: true, ..messages }
     }
 
     /// The derived sessions of the `Sessions` entity set.

@@ -7,7 +7,7 @@ use crate::skiptoken;
 use crate::tree::{Expr, Format, Operand, OrderKey, Query};
 
 /// The options parley implements.
-const SUPPORTED: [&str; 11] = [
+const SUPPORTED: [&str; 12] = [
     "$filter",
     "$select",
     "$orderby",
@@ -19,9 +19,10 @@ const SUPPORTED: [&str; 11] = [
     "$skiptoken",
     "$expand",
     "$compute",
+    "$search",
 ];
 /// The other system query options of OData: valid, not implemented (answered 501).
-const UNIMPLEMENTED: [&str; 6] = ["$search", "$index", "$levels", "$deltatoken", "$schemaversion", "$id"];
+const UNIMPLEMENTED: [&str; 5] = ["$index", "$levels", "$deltatoken", "$schemaversion", "$id"];
 
 /// The system query option a query parameter is, by its canonical name: option names are matched
 /// without regard to case and, as OData 4.01 allows, with or without their `$` (`filter=` is
@@ -107,8 +108,26 @@ pub fn parse_query(entity: &EntityType, pairs: &[(String, String)]) -> Result<Qu
         (_, filter) => (conjoin(before), conjoin(after.into_iter().chain(filter).collect())),
     };
 
+    let search = match value_of("$search") {
+        None => None,
+        Some(_) if !entity.searchable => {
+            return Err(ParseError::unimplemented(
+                "$search",
+                0,
+                format!(
+                    "$search is not implemented for {}: of the sets, Conversations has a full-text index",
+                    entity.set
+                ),
+            ));
+        }
+        Some(_) if aggregation.is_some() || !steps.is_empty() => {
+            return Err(ParseError::unimplemented("$search", 0, "$search together with $apply is not implemented"));
+        }
+        Some(text) => Some(crate::search::parse_search(text)?),
+    };
     let mut query = Query {
         computed,
+        search,
         filter,
         aggregation,
         steps,

@@ -230,6 +230,8 @@ pub enum Format {
 pub struct Query {
     /// The properties of `$compute`, which the other options may name.
     pub computed: Vec<Computed>,
+    /// `$search`: which rows' text holds what (with the filter, on the entity's rows).
+    pub search: Option<crate::search::Search>,
     /// On the entity's rows: `$filter` and `$apply`'s `filter(…)` steps (those before the
     /// aggregation, when there is one).
     pub filter: Option<Expr>,

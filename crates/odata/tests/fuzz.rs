@@ -79,6 +79,11 @@ const VOCABULARY: &[&str] = &[
     "EQ",
     "@p",
     "&@p=",
+    "$search=",
+    "\"",
+    "NOT ",
+    " OR ",
+    " AND ",
     "/any(g:",
     "/all(x: x eq ",
     "/$count",
@@ -199,6 +204,21 @@ proptest! {
         text in any::<String>(),
     ) {
         check(&format!("{option}={text}"));
+    }
+
+    /// `$search` (read on `Conversations` only): any text is a search or a refusal located in it.
+    #[test]
+    fn any_search_is_read_or_refused_within_it(
+        text in prop_oneof![
+            any::<String>(),
+            prop::collection::vec(prop::sample::select(&["a", "\"b c\"", "NOT", "AND", "OR", "(", ")", "\"", " ", "é", "?"][..]), 0..12)
+                .prop_map(|pieces| pieces.concat()),
+        ],
+    ) {
+        if let Err(e) = parley_odata::search::parse_search(&text) {
+            prop_assert!(e.position <= text.len(), "{text:?}: {e}");
+            prop_assert_eq!(e.option, "$search");
+        }
     }
 
     #[test]

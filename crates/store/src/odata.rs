@@ -17,6 +17,8 @@ use parley_core::field::FieldType;
 use parley_core::{ObjectId, Value};
 use parley_odata::{Arith, ArithOp, CompareOp, EntityType, Expr, Function, Method, Operand, OrderKey, Query, Step};
 
+use parley_odata::search::Search;
+
 use crate::exec::Kind;
 use crate::seek::{self, SeekKey};
 use crate::sql::{Dialect, Statement};
@@ -74,6 +76,10 @@ pub fn select(dialect: Dialect, read: &ODataRead<'_>) -> Statement {
             s.push(" AND ");
             push_expr(&mut s, entity, filter);
         }
+        if let Some(search) = &query.search {
+            s.push(" AND ");
+            push_search(&mut s, search);
+        }
     }
     if let Some(after) = &query.after {
         and(&mut s);
@@ -107,8 +113,49 @@ pub fn count(dialect: Dialect, entity: &EntityType, query: &Query, projects: &[O
             s.push(" AND ");
             push_expr(&mut s, entity, filter);
         }
+        if let Some(search) = &query.search {
+            s.push(" AND ");
+            push_search(&mut s, search);
+        }
     }
     s
+}
+
+/// `$search` over the messages' text, through its full-text index (the parser allows it on
+/// `Conversations` only): SQLite's FTS5 table `messages_search`, PostgreSQL's GIN index on
+/// `to_tsvector('simple', …)`, which this expression matches. Each word or phrase is true or
+/// false, never unknown, so `NOT` negates it plainly.
+fn push_search(s: &mut Statement, search: &Search) {
+    match search {
+        Search::Phrase(words) => {
+            if s.dialect() == Dialect::Sqlite {
+                // One quoted FTS5 phrase: its words are letters and digits only.
+                s.push("search_key IN (SELECT rowid FROM messages_search WHERE messages_search MATCH ")
+                    .bind(Value::Text(format!("\"{}\"", words.join(" "))))
+                    .push(")");
+            } else {
+                s.push("to_tsvector('simple', coalesce(input_text, '')) @@ phraseto_tsquery('simple', ");
+                bind_typed(s, Value::Text(words.join(" ")));
+                s.push(")");
+            }
+        }
+        Search::Not(inner) => {
+            s.push("NOT (");
+            push_search(s, inner);
+            s.push(")");
+        }
+        Search::And(items) | Search::Or(items) => {
+            let operator = if matches!(search, Search::And(_)) { " AND " } else { " OR " };
+            s.push("(");
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    s.push(operator);
+                }
+                push_search(s, item);
+            }
+            s.push(")");
+        }
+    }
 }
 
 /// ` ORDER BY` the keys, nulls lowest; nothing without keys.

@@ -20,6 +20,7 @@ use super::{enc, odata_error, spawn_unlimited};
 use crate::helpers::{Engine, TestApp, TestUser, assert_csv_cell, on_both_engines, parse_csv, same_json};
 
 on_both_engines!(
+    conversations_are_searched_by_their_words,
     conversations_answer_filters_select_order_paging_counts_and_keys,
     sessions_answer_filters_select_order_paging_counts_and_keys,
     apply_groups_and_aggregates_both_sets,
@@ -111,6 +112,62 @@ fn assert_same(actual: &Json, expected: &Json, what: &str) {
         serde_json::to_string_pretty(actual).unwrap(),
         serde_json::to_string_pretty(expected).unwrap()
     );
+}
+
+/// The words of a text as `$search` reads them: runs of letters and digits, in any case.
+fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect()
+}
+
+async fn conversations_are_searched_by_their_words(engine: Engine) {
+    let mut world = World::build(engine).await;
+    let app = &world.app;
+    let all = &world.home.messages;
+    let has = |m: &Message, word: &str| m.text.is_some_and(|t| words(t).iter().any(|w| w == word));
+    let phrase = |m: &Message, phrase: &[&str]| {
+        m.text.is_some_and(|t| words(t).windows(phrase.len()).any(|w| w.iter().zip(phrase).all(|(a, b)| a == b)))
+    };
+    type Check = Box<dyn Fn(&Message) -> bool>;
+    let cases: Vec<(&str, Check)> = vec![
+        ("refund", Box::new(move |m| has(m, "refund"))),
+        ("REFUND", Box::new(move |m| has(m, "refund"))),
+        ("\"is my\"", Box::new(move |m| phrase(m, &["is", "my"]))),
+        ("\"my is\"", Box::new(|_| false)),
+        ("parcel OR late", Box::new(move |m| has(m, "parcel") || has(m, "late"))),
+        ("help NOT refund", Box::new(move |m| has(m, "help") && !has(m, "refund"))),
+        (
+            "(parcel OR late) AND NOT \"it s\"",
+            Box::new(move |m| (has(m, "parcel") || has(m, "late")) && !phrase(m, &["it", "s"])),
+        ),
+        ("NOT refund", Box::new(move |m| !has(m, "refund"))),
+    ];
+    for (search, check) in &cases {
+        let path =
+            format!("/v2.4/Conversations?$select=messageId&$orderby=messageId&$count=true&$search={}", enc(search));
+        let body = app.odata_json(&path).await;
+        let mut expected: Vec<String> = all.iter().filter(|m| check(m)).map(|m| m.id.clone()).collect();
+        expected.sort();
+        assert!(expected.len() < all.len(), "{search} tells nothing apart");
+        assert_eq!(message_ids(&body), expected, "$search={search}");
+        assert_eq!(body["@odata.count"], expected.len(), "$search={search}");
+    }
+    // With a filter, and the older feed.
+    let body = app
+        .odata_json(&format!(
+            "/v2.3/Conversations?$select=messageId&$orderby=messageId&$search=refund&$filter={}",
+            enc("sessionId ne 's00'")
+        ))
+        .await;
+    let mut expected: Vec<String> =
+        all.iter().filter(|m| has(m, "refund") && m.session != "s00").map(|m| m.id.clone()).collect();
+    expected.sort();
+    assert_eq!(message_ids(&body), expected);
+    // Refusals: a malformed search (400, located), and a set without a full-text index (501).
+    let error = odata_error(app.odata_get("/v2.4/Conversations?$search=%22open").await, 400).await;
+    assert_eq!((error["target"].as_str(), error["innererror"]["position"].as_u64()), (Some("$search"), Some(0)));
+    let error = odata_error(app.odata_get("/v2.4/Analytics?$search=refund").await, 501).await;
+    assert!(error["message"].as_str().unwrap().contains("Conversations has a full-text index"), "{error}");
+    world.app.stop().await;
 }
 
 async fn conversations_answer_filters_select_order_paging_counts_and_keys(engine: Engine) {
