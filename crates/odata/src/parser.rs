@@ -283,8 +283,20 @@ pub const FUNCTION_NAMES: [&str; SIGNATURES.len()] = {
 };
 
 /// The transformations of `$apply` that parley implements.
-pub const TRANSFORMATIONS: [&str; 8] =
-    ["filter", "groupby", "aggregate", "orderby", "top", "skip", "topcount", "bottomcount"];
+pub const TRANSFORMATIONS: [&str; 12] = [
+    "filter",
+    "groupby",
+    "aggregate",
+    "orderby",
+    "top",
+    "skip",
+    "topcount",
+    "bottomcount",
+    "topsum",
+    "bottomsum",
+    "toppercent",
+    "bottompercent",
+];
 
 /// What `$apply` asks for, in the order it is applied.
 #[derive(Debug, Default)]
@@ -1003,17 +1015,30 @@ impl<'a> Parser<'a> {
                 "topcount" | "bottomcount" => {
                     self.expect(Tok::LParen, &format!("'(' after '{word}'"))?;
                     let count = self.count_argument(&word)?;
-                    self.expect(Tok::Comma, "',' and the value to rank by")?;
-                    let (operand, ty, pos) = self.operand()?;
-                    if !matches!(ty, FieldType::Integer { .. } | FieldType::Number { .. }) {
-                        let name = self.name_at(pos);
-                        return self.error(pos, format!("'{word}' ranks by a number; '{name}' is not one"));
-                    }
-                    self.expect(Tok::RParen, "')'")?;
+                    let operand = self.ranked_by(&word)?;
                     Some(Step::TopCount { count, operand, bottom: word == "bottomcount" })
                 }
-                "topsum" | "toppercent" | "bottomsum" | "bottompercent" | "compute" | "concat" | "expand"
-                | "search" | "identity" | "nest" => {
+                "topsum" | "bottomsum" | "toppercent" | "bottompercent" => {
+                    self.expect(Tok::LParen, &format!("'(' after '{word}'"))?;
+                    let token = self.next();
+                    let threshold = match token.tok {
+                        Tok::Int(n) => n as f64,
+                        Tok::Decimal(d) => d,
+                        other => {
+                            return self.error(
+                                token.pos,
+                                format!("'{word}' takes a number first, found {}", other.describe()),
+                            );
+                        }
+                    };
+                    let percent = word.ends_with("percent");
+                    if percent && !(0.0..=100.0).contains(&threshold) {
+                        return self.error(token.pos, format!("'{word}' takes a percentage from 0 to 100"));
+                    }
+                    let operand = self.ranked_by(&word)?;
+                    Some(Step::TopSum { threshold, operand, bottom: word.starts_with("bottom"), percent })
+                }
+                "compute" | "concat" | "expand" | "search" | "identity" | "nest" => {
                     return Err(ParseError::unimplemented(
                         self.option,
                         token.pos,
@@ -1041,6 +1066,18 @@ impl<'a> Parser<'a> {
                 return Ok(applied);
             }
         }
+    }
+
+    /// `, x)` closing a ranking step: the number it ranks rows by.
+    fn ranked_by(&mut self, word: &str) -> Result<Operand> {
+        self.expect(Tok::Comma, "',' and the value to rank by")?;
+        let (operand, ty, pos) = self.operand()?;
+        if !matches!(ty, FieldType::Integer { .. } | FieldType::Number { .. }) {
+            let name = self.name_at(pos);
+            return self.error(pos, format!("'{word}' ranks by a number; '{name}' is not one"));
+        }
+        self.expect(Tok::RParen, "')'")?;
+        Ok(operand)
     }
 
     /// The whole number `top`, `skip`, `topcount` and `bottomcount` take.

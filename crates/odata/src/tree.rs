@@ -209,6 +209,16 @@ pub enum Step {
         operand: Operand,
         bottom: bool,
     },
+    /// `topsum(s, x)` / `bottomsum(s, x)`: the rows with the highest (lowest) values of `x`, as
+    /// many as it takes for their sum to reach `s`; with `percent`, `toppercent(p, x)` /
+    /// `bottompercent(p, x)`: to reach `p` percent of the sum over all rows. Rows without a
+    /// value of `x` are left out.
+    TopSum {
+        threshold: f64,
+        operand: Operand,
+        bottom: bool,
+        percent: bool,
+    },
 }
 
 /// One key of the order.

@@ -305,6 +305,9 @@ fn apply_steps_after_the_grouping() {
     assert_eq!(query.steps[1], parley_odata::Step::Skip(1));
     for (text, message) in [
         ("$apply=topcount(2, intent)", "ranks by a number"),
+        ("$apply=toppercent(101, rating)", "a percentage from 0 to 100"),
+        ("$apply=topsum('x', rating)", "takes a number first"),
+        ("$apply=bottomsum(1, intent)", "ranks by a number"),
         ("$apply=top(-1)", "takes a whole number from 0"),
         ("$apply=top(2)/groupby((intent))", "is not implemented"),
         ("$apply=orderby(nope)", "'nope' is not a property"),
@@ -352,7 +355,7 @@ fn valid_odata_that_is_not_implemented_is_told_apart() {
         "$filter=trackedGoals/any(g: g eq intent)",
         "$filter=trackedGoals/any(g: completedGoals/any(h: h eq g))",
         "$apply=groupby((intent))&$compute=1 add 1 as two",
-        "$apply=topsum(5,rating)",
+        "$apply=nest(x)",
         "$filter=cast(intent, Edm.String) eq 'x'",
     ] {
         let e = error(query);
@@ -430,7 +433,7 @@ fn errors_name_the_option_and_the_position() {
         ("$apply=aggregate($count as intent)", "$apply", 20, "the name 'intent' is taken"),
         ("$apply=aggregate($count as n, rating with sum as n)", "$apply", 42, "the name 'n' is taken"),
         ("$apply=aggregate($count as n)/groupby((intent))", "$apply", 23, "only one groupby or aggregate"),
-        ("$apply=topsum(5,rating)", "$apply", 0, "'topsum' is not implemented"),
+        ("$apply=concat(filter(true))", "$apply", 0, "'concat' is not implemented"),
         ("$apply=groupby((intent))&$filter=channel eq 'x'", "$filter", 0, "not in the result of $apply"),
         ("$apply=groupby((intent))&$orderby=timestamp", "$orderby", 0, "not in the result of $apply"),
         ("$apply=groupby((intent)) extra", "$apply", 18, "unexpected 'extra'"),

@@ -182,8 +182,36 @@ fn is_piped(query: &Query) -> bool {
 /// `bottomcount` count in an order made total by the grouping properties (or the key), so
 /// that both engines keep the same rows.
 fn push_pipeline(s: &mut Statement, entity: &EntityType, query: &Query, projects: &[ObjectId]) {
-    for _ in &query.steps {
-        s.push("SELECT * FROM (");
+    let tiebreak: Vec<OrderKey> = match &query.aggregation {
+        Some(aggregation) => aggregation
+            .group_by
+            .iter()
+            .map(|&p| OrderKey { operand: Operand::Property(p), descending: false })
+            .collect(),
+        None => vec![OrderKey { operand: Operand::Property(entity.key), descending: false }],
+    };
+    // The outermost step's wrapper comes first.
+    for (i, step) in query.steps.iter().enumerate().rev() {
+        match step {
+            Step::TopSum { operand, bottom, .. } => {
+                // The sum of the rows ranked before each row, and the sum over all, beside it.
+                let column = output_name(entity, *operand);
+                let direction = if *bottom { "ASC" } else { "DESC" };
+                let mut ranking = format!("{column} {direction}");
+                for key in &tiebreak {
+                    ranking.push_str(&format!(", {} ASC", output_name(entity, key.operand)));
+                }
+                let double = if s.dialect() == Dialect::Sqlite { "REAL" } else { "float8" };
+                s.push(&format!(
+                    "SELECT * FROM (SELECT *, SUM(CAST({column} AS {double})) OVER (ORDER BY {ranking} ROWS BETWEEN \
+                     UNBOUNDED PRECEDING AND 1 PRECEDING) AS before{i}, SUM(CAST({column} AS {double})) OVER () AS \
+                     all{i} FROM ("
+                ));
+            }
+            _ => {
+                s.push("SELECT * FROM (");
+            }
+        }
     }
     match &query.aggregation {
         Some(_) => push_grouped(s, entity, query, projects),
@@ -196,14 +224,6 @@ fn push_pipeline(s: &mut Statement, entity: &EntityType, query: &Query, projects
             }
         }
     }
-    let tiebreak: Vec<OrderKey> = match &query.aggregation {
-        Some(aggregation) => aggregation
-            .group_by
-            .iter()
-            .map(|&p| OrderKey { operand: Operand::Property(p), descending: false })
-            .collect(),
-        None => vec![OrderKey { operand: Operand::Property(entity.key), descending: false }],
-    };
     let total = |keys: &[OrderKey]| -> Vec<OrderKey> {
         let mut keys = keys.to_vec();
         keys.extend(
@@ -243,6 +263,16 @@ fn push_pipeline(s: &mut Statement, entity: &EntityType, query: &Query, projects
                 }
                 s.push(" LIMIT ").bind(Value::Integer(i64::try_from(*count).unwrap_or(i64::MAX)));
                 order = vec![OrderKey { operand: *operand, descending: !bottom }];
+            }
+            Step::TopSum { threshold, operand, percent, .. } => {
+                // Rows without a value are left out; a row is kept while the rows before it
+                // have not reached the threshold.
+                let column = output_name(entity, *operand);
+                s.push(&format!(" WHERE {column} IS NOT NULL) ranked{i} WHERE COALESCE(before{i}, 0) < "));
+                bind_typed(s, Value::Number(*threshold));
+                if *percent {
+                    s.push(&format!(" / 100 * all{i}"));
+                }
             }
         }
     }

@@ -242,7 +242,7 @@ async fn a_failing_computation_is_a_clear_400_and_unimplemented_odata_a_501(engi
     for query in [
         "$search=refund",
         "$filter=cast(intent,Edm.String) eq 'x'",
-        "$apply=topsum(2,rating)",
+        "$apply=nest(x)",
         "compute=timestamp sub timestamp as d",
     ] {
         let response = app.odata_get(&format!("/v2.4/Analytics?{query}")).await;
@@ -358,6 +358,33 @@ async fn apply_steps_rank_skip_and_filter_rows(engine: Engine) {
         app.odata_json(&scoped("groupby((channel),aggregate(intentScore with sum as s))/bottomcount(1,s)")).await;
     assert_eq!(channels(&body), [per_channel[0].0]);
     assert!((body["value"][0]["s"].as_f64().unwrap() - per_channel[0].1).abs() < 1e-9);
+    // topsum and toppercent: the largest sums, as many as it takes to reach the threshold.
+    per_channel.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
+    let total: f64 = per_channel.iter().map(|(_, s)| s).sum();
+    let reaching = |threshold: f64| -> Vec<String> {
+        let (mut kept, mut before) = (Vec::new(), 0.0);
+        for (channel, sum) in &per_channel {
+            if before < threshold {
+                kept.push(channel.to_string());
+            }
+            before += sum;
+        }
+        kept.sort();
+        kept
+    };
+    for (step, threshold) in [
+        (format!("topsum({},s)", per_channel[0].1 + 0.5), per_channel[0].1 + 0.5),
+        ("topsum(0.1,s)".to_owned(), 0.1),
+        ("toppercent(50,s)".to_owned(), total * 0.5),
+        ("toppercent(100,s)".to_owned(), total),
+    ] {
+        let body =
+            app.odata_json(&scoped(&format!("groupby((channel),aggregate(intentScore with sum as s))/{step}"))).await;
+        assert_eq!(channels(&body), reaching(threshold), "{step}");
+    }
+    let body =
+        app.odata_json(&scoped("groupby((channel),aggregate(intentScore with sum as s))/bottomsum(0.1,s)")).await;
+    assert_eq!(channels(&body), [per_channel.last().unwrap().0], "bottomsum keeps the smallest first");
 
     // orderby, skip, top, then a filter of what is left; $count counts it.
     let mut per_intent: Vec<(Option<&str>, f64)> = [None, Some("bye"), Some("greet"), Some("refund")]
