@@ -562,31 +562,30 @@ impl<'a> Parser<'a> {
     }
 
     fn additive(&mut self) -> Result<Typed> {
-        let mut left = self.multiplicative()?;
-        loop {
-            let op = match self.peek_keyword().as_deref() {
-                Some("add") => ArithOp::Add,
-                Some("sub") => ArithOp::Sub,
-                _ => return Ok(left),
-            };
-            let op_pos = self.next().pos;
-            let right = self.multiplicative()?;
-            left = self.arithmetic(op, op_pos, left, right)?;
-        }
+        self.arithmetic_level(&[("add", ArithOp::Add), ("sub", ArithOp::Sub)], Self::multiplicative)
     }
 
     fn multiplicative(&mut self) -> Result<Typed> {
-        let mut left = self.unary()?;
+        let operators =
+            [("mul", ArithOp::Mul), ("div", ArithOp::Div), ("divby", ArithOp::DivBy), ("mod", ArithOp::Mod)];
+        self.arithmetic_level(&operators, Self::unary)
+    }
+
+    /// One level of arithmetic: operands of the next tighter level joined, left to right, by
+    /// any of `operators`.
+    fn arithmetic_level(
+        &mut self,
+        operators: &[(&str, ArithOp)],
+        tighter: fn(&mut Self) -> Result<Typed>,
+    ) -> Result<Typed> {
+        let mut left = tighter(self)?;
         loop {
-            let op = match self.peek_keyword().as_deref() {
-                Some("mul") => ArithOp::Mul,
-                Some("div") => ArithOp::Div,
-                Some("divby") => ArithOp::DivBy,
-                Some("mod") => ArithOp::Mod,
-                _ => return Ok(left),
+            let keyword = self.peek_keyword();
+            let Some(&(_, op)) = operators.iter().find(|(word, _)| keyword.as_deref() == Some(*word)) else {
+                return Ok(left);
             };
             let op_pos = self.next().pos;
-            let right = self.unary()?;
+            let right = tighter(self)?;
             left = self.arithmetic(op, op_pos, left, right)?;
         }
     }

@@ -338,6 +338,19 @@ fn computed_properties_serve_filter_select_and_orderby() {
 }
 
 #[test]
+fn search_reads_only_the_sets_with_a_text_index_and_not_with_apply() {
+    let conversations = EntityType::conversations(IdName::Id);
+    let pairs = |text: &str| -> Vec<(String, String)> {
+        text.split('&').map(|p| p.split_once('=').map(|(n, v)| (n.to_owned(), v.to_owned())).unwrap()).collect()
+    };
+    assert!(parse_query(&conversations, &pairs("$search=refund")).unwrap().search.is_some());
+    let e = parse_query(&conversations, &pairs("$search=refund&$apply=groupby((channel))")).unwrap_err();
+    assert!(e.unimplemented && e.message.contains("together with $apply"), "{e}");
+    let e = error("$search=refund");
+    assert!(e.unimplemented && e.message.contains("not implemented for Analytics"), "{e}");
+}
+
+#[test]
 fn lambdas_and_counts_over_collections() {
     assert_eq!(
         filtered("$filter=completedGoals/any(g: g eq 'buy' or startswith(g, 'sign')) and trackedGoals/any()"),
@@ -352,6 +365,7 @@ fn valid_odata_that_is_not_implemented_is_told_apart() {
     for query in [
         "$search=refund",
         "$compute=timestamp sub timestamp as d",
+        "$filter=duration'PT1H' mul 2 eq duration'PT2H'",
         "$filter=trackedGoals/any(g: g eq intent)",
         "$filter=trackedGoals/any(g: completedGoals/any(h: h eq g))",
         "$apply=groupby((intent))&$compute=1 add 1 as two",
@@ -409,6 +423,8 @@ fn errors_name_the_option_and_the_position() {
         ("$filter=trackedGoals/any(g: g eq 1)", "$filter", 22, "cannot compare Edm.String with Edm.Int64"),
         ("$filter=trackedGoals/all(g: g)", "$filter", 20, "expected a condition"),
         ("$filter=trackedGoals/any(eq: true)", "$filter", 17, "'eq' cannot name a lambda's variable"),
+        ("$filter=trackedGoals/any(1: true)", "$filter", 17, "expected the lambda's variable"),
+        ("$filter=timestamp gt maxdatetime() add duration'P1D'", "$filter", 27, "the date-time is out of range"),
         ("$filter=intent eq #", "$filter", 10, "unexpected character '#'"),
         ("$select=intent,nope", "$select", 7, "'nope' is not a property"),
         ("$select=", "$select", 0, "expected a property"),

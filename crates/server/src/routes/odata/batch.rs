@@ -16,8 +16,9 @@ use tower_service::Service as _;
 use parley_core::Caller;
 
 use super::Service;
-use crate::problem::{ApiError, ErrorCode};
+use crate::problem::{ApiError, ErrorCode, odata_error_body};
 use crate::state::AppState;
+use crate::telemetry::TraceId;
 
 /// The most reads one batch holds.
 pub const MAX_REQUESTS: usize = 100;
@@ -51,6 +52,7 @@ pub async fn batch(
     request: Request,
 ) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
+    let trace = parts.extensions.get::<TraceId>().map_or_else(String::new, |t| t.0.clone());
     let content_type = parts.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     let bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
         ApiError::new(ErrorCode::PayloadTooLarge, format!("A batch is at most {} KB.", MAX_BODY / 1024))
@@ -73,7 +75,7 @@ pub async fn batch(
         super::routes().layer(axum::middleware::from_fn(crate::telemetry::finish)).with_state(state);
     let mut answers = Vec::with_capacity(reads.len());
     for read in reads {
-        answers.push(answer(&mut router, service, &parts.headers, read).await);
+        answers.push(answer(&mut router, service, &parts.headers, &trace, read).await);
     }
     Ok(match multipart {
         Some(_) => multipart_response(&answers),
@@ -81,22 +83,25 @@ pub async fn batch(
     })
 }
 
-/// Sends one read through the endpoint's routes.
-async fn answer(router: &mut Router, service: &Service, outer: &HeaderMap, read: Part) -> Answer {
-    let refuse = |status: StatusCode, message: &str| Answer {
+/// Sends one read through the endpoint's routes. A read the routes cannot take is refused in its
+/// place with the endpoint's own error body, under the batch's trace id.
+async fn answer(router: &mut Router, service: &Service, outer: &HeaderMap, trace: &str, read: Part) -> Answer {
+    let refuse = |code: ErrorCode, message: &str| Answer {
         id: read.id.clone(),
-        status,
-        headers: HeaderMap::from_iter([(CONTENT_TYPE, HeaderValue::from_static("application/json"))]),
-        body: serde_json::to_vec(&json!({"error": {"code": status.as_u16().to_string(), "message": message}}))
-            .unwrap_or_default(),
+        status: code.status(),
+        headers: HeaderMap::from_iter([
+            (CONTENT_TYPE, HeaderValue::from_static("application/json;odata.metadata=minimal")),
+            (HeaderName::from_static("odata-version"), HeaderValue::from_static("4.0")),
+        ]),
+        body: serde_json::to_vec(&odata_error_body(&ApiError::new(code, message), trace)).unwrap_or_default(),
     };
     if !read.method.eq_ignore_ascii_case("GET") {
-        return refuse(StatusCode::METHOD_NOT_ALLOWED, "The OData endpoint is read-only: a batch holds only GETs.");
+        return refuse(ErrorCode::MethodNotAllowed, "The OData endpoint is read-only: a batch holds only GETs.");
     }
     // Spaces are written as they are in JSON batches more often than not.
     let url = read.url.trim().replace(' ', "%20");
     let Some(path) = path_of(service.root, &url) else {
-        return refuse(StatusCode::BAD_REQUEST, "The request's URL is not an address of this service.");
+        return refuse(ErrorCode::Invalid, "The request's URL is not an address of this service.");
     };
     // The batch's credentials and `Accept`, then the read's own headers, which win.
     let mut headers = HeaderMap::new();
@@ -111,7 +116,7 @@ async fn answer(router: &mut Router, service: &Service, outer: &HeaderMap, read:
         }
     }
     let Ok(mut request) = Request::builder().method(Method::GET).uri(&path).body(Body::empty()) else {
-        return refuse(StatusCode::BAD_REQUEST, "The request's URL is not valid.");
+        return refuse(ErrorCode::Invalid, "The request's URL is not valid.");
     };
     *request.headers_mut() = headers;
     let response = match router.call(request).await {

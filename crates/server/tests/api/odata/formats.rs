@@ -222,6 +222,17 @@ async fn one_property_its_raw_value_the_named_key_and_parameter_aliases() {
     app.stop().await;
 }
 
+/// A JSON batch sent with the admin's key.
+async fn batch_of(app: &TestApp, body: &Json) -> reqwest::Response {
+    raw_batch(app, "application/json", body.to_string()).await
+}
+
+/// A batch body of any content type, sent with the admin's key.
+async fn raw_batch(app: &TestApp, content_type: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
+    let request = app.client.post(app.url("/v2.4/$batch")).header("apikey", &app.api_key);
+    request.header("content-type", content_type).body(body).send().await.unwrap()
+}
+
 #[tokio::test]
 async fn batches_of_reads_in_json_and_multipart() {
     let (mut app, _) = seeded().await;
@@ -233,8 +244,7 @@ async fn batches_of_reads_in_json_and_multipart() {
         {"id": "write", "method": "POST", "url": "Analytics"},
         {"id": "none", "method": "GET", "url": "Analytics?$top=1", "headers": {"accept": "application/json;odata.metadata=none"}},
     ]});
-    let response =
-        app.client.post(app.url("/v2.4/$batch")).header("apikey", &app.api_key).json(&batch).send().await.unwrap();
+    let response = batch_of(&app, &batch).await;
     assert_eq!(response.status(), 200);
     let body: Json = response.json().await.unwrap();
     let responses = body["responses"].as_array().unwrap();
@@ -246,6 +256,8 @@ async fn batches_of_reads_in_json_and_multipart() {
     assert_eq!(responses[2]["status"], 400);
     assert!(responses[2]["body"]["error"]["message"].as_str().unwrap().contains("'nope' is not a property"));
     assert_eq!(responses[3]["status"], 405);
+    assert_eq!(responses[3]["body"]["error"]["code"], "1013", "the endpoint's own error body");
+    assert!(responses[3]["body"]["error"]["innererror"]["traceId"].is_string());
     assert_eq!(responses[4]["headers"]["content-type"], "application/json;odata.metadata=none");
 
     // The multipart form of OData 4.0, with a change set (writes, refused each).
@@ -254,15 +266,7 @@ async fn batches_of_reads_in_json_and_multipart() {
                      --batch_1\r\nContent-Type: multipart/mixed; boundary=changeset_1\r\n\r\n\
                      --changeset_1\r\nContent-Type: application/http\r\n\r\nDELETE Analytics('x') HTTP/1.1\r\n\r\n\r\n--changeset_1--\r\n\
                      --batch_1--\r\n";
-    let response = app
-        .client
-        .post(app.url("/v2.4/$batch"))
-        .header("apikey", &app.api_key)
-        .header("content-type", "multipart/mixed; boundary=batch_1")
-        .body(multipart)
-        .send()
-        .await
-        .unwrap();
+    let response = raw_batch(&app, "multipart/mixed; boundary=batch_1", multipart).await;
     assert_eq!(response.status(), 200);
     let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
     let boundary = content_type.split("boundary=").nth(1).expect("a boundary").to_owned();
@@ -279,28 +283,41 @@ async fn batches_of_reads_in_json_and_multipart() {
     let response = app.client.post(app.url("/v2.4/$batch")).json(&batch).send().await.unwrap();
     odata_error(response, 401).await;
     let too_many = json!({"requests": (0..101).map(|_| json!({"url": "Analytics/$count"})).collect::<Vec<_>>()});
-    let response =
-        app.client.post(app.url("/v2.4/$batch")).header("apikey", &app.api_key).json(&too_many).send().await.unwrap();
+    let response = batch_of(&app, &too_many).await;
     assert!(odata_error(response, 400).await["message"].as_str().unwrap().contains("at most 100 requests"));
-    let response = app
-        .client
-        .post(app.url("/v2.4/$batch"))
-        .header("apikey", &app.api_key)
-        .header("content-type", "text/plain")
-        .body("GET x")
-        .send()
-        .await
-        .unwrap();
+    let response = raw_batch(&app, "text/plain", "GET x").await;
     odata_error(response, 415).await;
-    let response = app
-        .client
-        .post(app.url("/v2.4/$batch"))
-        .header("apikey", &app.api_key)
-        .header("content-type", "application/json")
-        .body("{")
-        .send()
-        .await
-        .unwrap();
+    for (body, says) in [
+        (json!({"requests": {"url": "Analytics"}}), "an array 'requests'"),
+        (json!({"requests": [{"method": "GET"}]}), "Request 0 of the batch has no 'url'"),
+    ] {
+        let response = batch_of(&app, &body).await;
+        let error = odata_error(response, 400).await;
+        assert!(error["message"].as_str().unwrap().contains(says), "{body}: {error}");
+    }
+    let response = raw_batch(
+        &app,
+        "multipart/mixed; boundary=b",
+        "--b\r\nContent-Type: application/http\r\n\r\nnonsense\r\n--b--\r\n",
+    )
+    .await;
+    assert!(
+        odata_error(response, 400).await["message"].as_str().unwrap().contains("does not start with a request line")
+    );
+    let huge = json!({"requests": [{"url": "x".repeat(1024 * 1024)}]});
+    let response = batch_of(&app, &huge).await;
+    odata_error(response, 413).await;
+    // A read outside the service is refused in its place; the others are answered.
+    let outside =
+        json!({"requests": [{"id": "a", "url": "/new/v2.0/analytics"}, {"id": "b", "url": "Analytics/$count"}]});
+    let response = batch_of(&app, &outside).await;
+    let body: Json = response.json().await.unwrap();
+    assert_eq!(body["responses"][0]["status"], 400);
+    assert!(
+        body["responses"][0]["body"]["error"]["message"].as_str().unwrap().contains("not an address of this service")
+    );
+    assert_eq!(body["responses"][1]["body"], "3");
+    let response = raw_batch(&app, "application/json", "{").await;
     assert!(odata_error(response, 400).await["message"].as_str().unwrap().contains("not valid JSON"));
     let response =
         app.client.post(app.url("/v2.4/Analytics")).header("apikey", &app.api_key).body("{}").send().await.unwrap();
