@@ -9,6 +9,7 @@
 //! - [`csdl`]: the `$metadata` document.
 //! - [`skiptoken`]: keyset continuation tokens.
 
+pub mod cast;
 pub mod csdl;
 mod error;
 mod lexer;

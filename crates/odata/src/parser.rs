@@ -5,6 +5,7 @@ use parley_core::Value;
 use parley_core::field::FieldType;
 use time::OffsetDateTime;
 
+use crate::cast::{self, Kind, Target};
 use crate::error::ParseError;
 use crate::lexer::{Tok, Token, parse_date_time, tokenize};
 use crate::model::EntityType;
@@ -205,6 +206,9 @@ enum Callee {
     Now,
     /// A fixed date-time.
     Constant(fn() -> OffsetDateTime),
+    /// `cast(value, Edm.Type)`, or with `isof` `isof(value, Edm.Type)`: the second argument is a
+    /// type, not a value.
+    Type { isof: bool },
 }
 
 /// A function as OData names it, its parameters (the last `optional` of them may be left out)
@@ -223,7 +227,7 @@ const fn row(name: &'static str, function: Function, params: &'static [Param], r
 
 /// Every function of expressions. `$metadata` declares exactly these names
 /// ([`FUNCTION_NAMES`]), so that clients fold only what is here.
-const SIGNATURES: [Signature; 27] = [
+const SIGNATURES: [Signature; 29] = [
     row("contains", Function::Contains, &[Param::Text, Param::Text], Some(Ty::Bool)),
     row("startswith", Function::StartsWith, &[Param::Text, Param::Text], Some(Ty::Bool)),
     row("endswith", Function::EndsWith, &[Param::Text, Param::Text], Some(Ty::Bool)),
@@ -254,6 +258,8 @@ const SIGNATURES: [Signature; 27] = [
     row("round", Function::Round, &[Param::Numeric], None),
     row("floor", Function::Floor, &[Param::Numeric], None),
     row("ceiling", Function::Ceiling, &[Param::Numeric], None),
+    Signature { name: "cast", callee: Callee::Type { isof: false }, params: &[], optional: 0, result: None },
+    Signature { name: "isof", callee: Callee::Type { isof: true }, params: &[], optional: 0, result: Some(Ty::Bool) },
     Signature { name: "now", callee: Callee::Now, params: &[], optional: 0, result: Some(Ty::Time) },
     Signature {
         name: "mindatetime",
@@ -311,7 +317,7 @@ pub struct Applied {
 }
 
 /// Canonical functions of OData that parley does not implement (answered 501, not 400).
-const UNIMPLEMENTED_FUNCTIONS: [&str; 3] = ["time", "cast", "isof"];
+const UNIMPLEMENTED_FUNCTIONS: [&str; 1] = ["time"];
 
 fn function_list() -> String {
     FUNCTION_NAMES.join(", ")
@@ -807,6 +813,9 @@ impl<'a> Parser<'a> {
             }
             return self.error(pos, format!("'{name}' is not a function; functions are {}", function_list()));
         };
+        if let Callee::Type { isof } = signature.callee {
+            return self.type_call(isof, pos);
+        }
         self.expect(Tok::LParen, "'('")?;
         self.enter(pos)?;
         let mut args = Vec::new();
@@ -846,6 +855,7 @@ impl<'a> Parser<'a> {
             Callee::Now => return Ok(Typed { expr: Expr::Literal(Value::Time(self.now)), ty: Ty::Time, pos }),
             Callee::Constant(time) => return Ok(Typed { expr: Expr::Literal(Value::Time(time())), ty: Ty::Time, pos }),
             Callee::Row(function) => function,
+            Callee::Type { .. } => unreachable!("cast and isof are read by type_call"),
         };
         let result = signature.result.unwrap_or(args[0].ty);
         if function == Function::MatchesPattern {
@@ -864,6 +874,143 @@ impl<'a> Parser<'a> {
         }
         let args = args.into_iter().map(|a| a.expr).collect();
         Ok(Typed { expr: Expr::Call(function, args), ty: result, pos })
+    }
+
+    /// `cast(value, Edm.Type)` or `isof(value, Edm.Type)` after the name (the rules:
+    /// [`crate::cast`]); `isof(Namespace.EntityType)` asks after the entity itself.
+    fn type_call(&mut self, isof: bool, pos: usize) -> Result<Typed> {
+        let word = if isof { "isof" } else { "cast" };
+        self.expect(Tok::LParen, "'('")?;
+        self.enter(pos)?;
+        let lone_type = matches!(&self.peek().tok, Tok::Ident(name) if name.contains('.'))
+            && self.tokens.get(self.at + 1).is_some_and(|t| t.tok == Tok::RParen);
+        let value = if lone_type {
+            None
+        } else {
+            let value = self.or()?;
+            self.expect(Tok::Comma, &format!("',' and the type '{word}' takes second"))?;
+            Some(value)
+        };
+        let type_token = self.next();
+        let Tok::Ident(type_name) = type_token.tok else {
+            return self.error(
+                type_token.pos,
+                format!("'{word}' takes a type such as Edm.String, found {}", type_token.tok.describe()),
+            );
+        };
+        self.expect(Tok::RParen, "')'")?;
+        self.depth -= 1;
+        let type_pos = type_token.pos;
+        let literal = |value: Value, ty: Ty| Ok(Typed { expr: Expr::Literal(value), ty, pos });
+        let target = cast::target(&type_name);
+        let absent = cast::ABSENT_TYPES
+            .iter()
+            .any(|t| type_name.len() >= t.len() && type_name[..t.len()].eq_ignore_ascii_case(t));
+        let Some(value) = value else {
+            let entity = self.scope.entity().qualified_name();
+            let is_entity = type_name.eq_ignore_ascii_case(&entity);
+            if !is_entity && target.is_none() && !absent {
+                return self.error(type_pos, format!("'{type_name}' is not a type; the entity's type is {entity}"));
+            }
+            if !isof {
+                return Err(ParseError::unimplemented(
+                    self.option,
+                    pos,
+                    "cast of the entity itself is not implemented",
+                ));
+            }
+            return literal(Value::Bool(is_entity), Ty::Bool);
+        };
+        let Some(target) = target else {
+            if !absent {
+                let names: Vec<&str> = cast::TARGETS.iter().map(|t| t.name).collect();
+                return self.error(type_pos, format!("'{type_name}' is not a type; types are {}", names.join(", ")));
+            }
+            if isof {
+                return literal(Value::Bool(false), Ty::Bool);
+            }
+            return Err(ParseError::unimplemented(
+                self.option,
+                type_pos,
+                format!("cast to {type_name} is not implemented: no value of parley has that type"),
+            ));
+        };
+        let target_ty = match target.kind {
+            Kind::Text => Ty::Text,
+            Kind::Integer => Ty::Int,
+            Kind::Number => Ty::Number,
+            Kind::Boolean => Ty::Bool,
+            Kind::DateTime => Ty::Time,
+            Kind::Duration => Ty::Duration,
+        };
+        let from = match value.ty {
+            Ty::Text | Ty::Json => Kind::Text,
+            Ty::Int => Kind::Integer,
+            Ty::Number => Kind::Number,
+            Ty::Bool => Kind::Boolean,
+            Ty::Time => Kind::DateTime,
+            Ty::Duration => Kind::Duration,
+            Ty::Null if isof => return literal(Value::Bool(false), Ty::Bool),
+            Ty::Null => return literal(Value::Null, target_ty),
+            Ty::List => return self.error(value.pos, format!("'{word}' does not take a collection")),
+        };
+        if isof {
+            return self.isof(value, from, target);
+        }
+        if !cast::possible(from, target.kind) {
+            return self.error(type_pos, format!("cannot cast {} to {}", value.ty.name(), target.name));
+        }
+        if let Expr::Literal(v) = &value.expr {
+            return literal(cast::cast(v, from, target), target_ty);
+        }
+        match (from, target.kind) {
+            (Kind::Text, Kind::DateTime | Kind::Duration) | (Kind::Duration, Kind::Text) => {
+                return Err(ParseError::unimplemented(
+                    self.option,
+                    pos,
+                    format!(
+                        "cast of {} values to {} is not implemented, of literals it is",
+                        value.ty.name(),
+                        target.name
+                    ),
+                ));
+            }
+            (a, b) if a == b && target.range.is_none_or(|(least, most)| least == i64::MIN && most == i64::MAX) => {
+                return Ok(Typed { pos, ty: target_ty, ..value });
+            }
+            _ => {}
+        }
+        Ok(Typed { expr: Expr::Cast(Box::new(value.expr), from, target), ty: target_ty, pos })
+    }
+
+    /// `isof(value, type)`: whether the value is not null and of the type, a whole number
+    /// counting as a number too, and a number counting as a whole number when it is one within
+    /// the type's range.
+    fn isof(&self, value: Typed, from: Kind, target: Target) -> Result<Typed> {
+        let pos = value.pos;
+        let done = |expr: Expr| Ok(Typed { expr, ty: Ty::Bool, pos });
+        let narrowing = matches!((from, target.kind), (Kind::Integer | Kind::Number, Kind::Integer));
+        if let Expr::Literal(v) = &value.expr {
+            let fits = match (from, target.kind) {
+                _ if narrowing => match (cast::cast(v, from, target), v) {
+                    (Value::Integer(i), Value::Number(n)) => i as f64 == *n,
+                    (Value::Integer(_), _) => true,
+                    _ => false,
+                },
+                (a, b) => a == b || (a, b) == (Kind::Integer, Kind::Number),
+            };
+            return done(Expr::Literal(Value::Bool(fits)));
+        }
+        let present = Expr::Compare(CompareOp::Ne, Box::new(value.expr.clone()), Box::new(Expr::Literal(Value::Null)));
+        if narrowing && !(from == Kind::Integer && target.range == Some((i64::MIN, i64::MAX))) {
+            let cast = Expr::Cast(Box::new(value.expr.clone()), from, target);
+            let same = Expr::Compare(CompareOp::Eq, Box::new(cast), Box::new(value.expr));
+            return done(Expr::And(vec![present, same]));
+        }
+        if from == target.kind || (from, target.kind) == (Kind::Integer, Kind::Number) {
+            return done(present);
+        }
+        done(Expr::Literal(Value::Bool(false)))
     }
 
     /// Checks that `left op right` compares like with like; a string literal compared with a
@@ -1382,7 +1529,7 @@ fn is_predicate(expr: &Expr) -> bool {
             function,
             Function::Contains | Function::StartsWith | Function::EndsWith | Function::MatchesPattern
         ),
-        Expr::Literal(_) | Expr::Column(_) | Expr::Arith(..) | Expr::Element | Expr::Count(_) => false,
+        Expr::Literal(_) | Expr::Column(_) | Expr::Arith(..) | Expr::Element | Expr::Count(_) | Expr::Cast(..) => false,
     }
 }
 

@@ -4,6 +4,7 @@
 use parley_core::Value;
 use parley_core::field::FieldType;
 
+use crate::cast::{Kind, Target};
 use crate::model::EntityType;
 
 /// Something a row has: a property of the entity type (by position), after `$apply` an
@@ -149,6 +150,8 @@ pub enum Expr {
     Element,
     /// `list/$count`: how many elements a collection property holds (0 when absent).
     Count(Operand),
+    /// `cast(value, Edm.Type)` of a value of the kind given (the rules: [`crate::cast`]).
+    Cast(Box<Expr>, Kind, Target),
 }
 
 /// How an aggregate is computed.

@@ -19,6 +19,7 @@ const CORPUS: &[&str] = &[
     "$filter=length(trim(inputText)) gt indexof(concat(intent,'x'),'x') and substring(intent,1,2) eq 're'",
     "$filter=intent eq @p and trackedGoals/any(g: g eq @g) or completedGoals/$count gt @n&@p='x'&@g=concat('a','b')&@n=1",
     "$filter=matchesPattern(intent,'^re.*d$') or floor(intentScore) eq ceiling(rating) or fractionalseconds(timestamp) gt 0.5",
+    "$filter=cast(intentScore,Edm.Int32) eq 1 and isof(rating,Edm.Byte) or cast('7',Edm.Double) gt execution",
 ];
 
 /// Pieces of the syntax, for building and inserting.
@@ -73,6 +74,11 @@ const VOCABULARY: &[&str] = &[
     "matchesPattern",
     "'['",
     "totalseconds",
+    "cast",
+    "isof",
+    "Edm.String",
+    "Edm.Int16",
+    "parley.AnalyticsRecord",
     "9223372036854775807",
     "0",
     "filter=",

@@ -17,6 +17,7 @@ use parley_core::field::FieldType;
 use parley_core::{ObjectId, Value};
 use parley_odata::{Arith, ArithOp, CompareOp, EntityType, Expr, Function, Method, Operand, OrderKey, Query, Step};
 
+use parley_odata::cast::{self, Kind as ValueKind, Target};
 use parley_odata::search::Search;
 
 use crate::exec::Kind;
@@ -481,6 +482,93 @@ fn push_expr(s: &mut Statement, entity: &EntityType, expr: &Expr) {
             push_array(s, entity, *list);
             s.push("), 0)");
         }
+        Expr::Cast(value, from, target) => push_cast(s, entity, value, *from, *target),
+    }
+}
+
+/// `cast(value, type)` by the rules of [`parley_odata::cast`]: SQLite computes it with
+/// `odata_cast` (registered on every connection that reads), which applies those rules itself;
+/// PostgreSQL's SQL spells them with the same patterns and bounds. Each guard is its own `CASE`,
+/// because PostgreSQL may evaluate the parts of an `AND` in any order.
+fn push_cast(s: &mut Statement, entity: &EntityType, value: &Expr, from: ValueKind, target: Target) {
+    let arg = |s: &mut Statement| push_expr(s, entity, value);
+    if s.dialect() == Dialect::Sqlite {
+        s.push("odata_cast(");
+        arg(s);
+        s.push(&format!(", '{}', '{}')", from.word(), target.name));
+        return;
+    }
+    let float = |f: f64| format!("CAST('{f:e}' AS float8)");
+    match (from, target.kind) {
+        (ValueKind::Integer | ValueKind::Number, ValueKind::Text) => {
+            s.push("CAST(");
+            arg(s);
+            s.push(" AS text)");
+        }
+        (ValueKind::Boolean, ValueKind::Text) => {
+            s.push("(CASE WHEN ");
+            arg(s);
+            s.push(" THEN 'true' WHEN NOT ");
+            arg(s);
+            s.push(" THEN 'false' END)");
+        }
+        (ValueKind::DateTime, ValueKind::Text) => {
+            s.push("to_char((");
+            arg(s);
+            s.push(") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')");
+        }
+        (ValueKind::Integer, ValueKind::Integer) => {
+            let (least, most) = target.range.unwrap_or((i64::MIN, i64::MAX));
+            s.push("(CASE WHEN ");
+            arg(s);
+            s.push(&format!(" BETWEEN {least} AND {most} THEN "));
+            arg(s);
+            s.push(" END)");
+        }
+        (ValueKind::Number, ValueKind::Integer) => {
+            let (least, below) = cast::integer_bounds(target).unwrap_or((i64::MIN as f64, i64::MAX as f64 + 1.0));
+            s.push("(CASE WHEN trunc(");
+            arg(s);
+            s.push(&format!(") >= {} THEN CASE WHEN trunc(", float(least)));
+            arg(s);
+            s.push(&format!(") < {} THEN CAST(trunc(", float(below)));
+            arg(s);
+            s.push(") AS int8) END END)");
+        }
+        (ValueKind::Text, ValueKind::Integer) => {
+            let (least, most) = target.range.unwrap_or((i64::MIN, i64::MAX));
+            s.push("(CASE WHEN ");
+            arg(s);
+            s.push(&format!(" ~ '{}' THEN CASE WHEN CAST(", cast::INTEGER_PATTERN));
+            arg(s);
+            s.push(&format!(" AS numeric) BETWEEN {least} AND {most} THEN CAST("));
+            arg(s);
+            s.push(" AS int8) END END)");
+        }
+        (ValueKind::Integer, ValueKind::Number) => {
+            s.push("CAST(");
+            arg(s);
+            s.push(" AS float8)");
+        }
+        (ValueKind::Text, ValueKind::Number) => {
+            let (least, most) = cast::NUMBER_BOUNDS;
+            s.push("(CASE WHEN ");
+            arg(s);
+            s.push(&format!(" ~ '{}' THEN CASE WHEN abs(CAST(", cast::NUMBER_PATTERN));
+            arg(s);
+            s.push(" AS numeric)) = 0 OR abs(CAST(");
+            arg(s);
+            s.push(&format!(" AS numeric)) BETWEEN {least:e} AND {most:e} THEN CAST(CAST("));
+            arg(s);
+            s.push(" AS numeric) AS float8) END END)");
+        }
+        (ValueKind::Text, ValueKind::Boolean) => {
+            s.push("(CASE lower(");
+            arg(s);
+            s.push(") WHEN 'true' THEN TRUE WHEN 'false' THEN FALSE END)");
+        }
+        // The parser leaves out the casts that change nothing and refuses the others.
+        _ => arg(s),
     }
 }
 

@@ -1,6 +1,7 @@
 //! SQL functions SQLite lacks and the shared statements call, registered on every connection
 //! that reads: PostgreSQL has each of them built in (or the statement says what it has instead).
 
+use parley_odata::cast::{self, Kind};
 use rusqlite::functions::{Context, FunctionFlags};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, Error};
@@ -17,7 +18,8 @@ pub fn register(conn: &Connection) -> rusqlite::Result<()> {
     conn.create_scalar_function("odata_arith", 3, flags, odata_arith)?;
     conn.create_scalar_function("regexp", 2, flags, regexp)?;
     conn.create_scalar_function("odata_floor", 1, flags, |ctx| rounded(ctx, f64::floor))?;
-    conn.create_scalar_function("odata_ceiling", 1, flags, |ctx| rounded(ctx, f64::ceil))
+    conn.create_scalar_function("odata_ceiling", 1, flags, |ctx| rounded(ctx, f64::ceil))?;
+    conn.create_scalar_function("odata_cast", 3, flags, odata_cast)
 }
 
 /// `width_bucket(value, thresholds)` as PostgreSQL has it, with the thresholds (ascending) as a
@@ -105,6 +107,40 @@ fn regexp(ctx: &mut Context<'_>) -> rusqlite::Result<Option<bool>> {
     Ok(Some(pattern.is_match(&text)))
 }
 
+/// `odata_cast(value, kind, type)`: OData's `cast` of a value of the kind named (as
+/// [`Kind::word`] names it) to the type named, by the rules of [`parley_odata::cast`]. Booleans
+/// are 0 and 1 here, date-times epoch milliseconds.
+fn odata_cast(ctx: &mut Context<'_>) -> rusqlite::Result<rusqlite::types::Value> {
+    use parley_core::Value;
+    use rusqlite::types::Value as Sql;
+    let refuse = |what: &str| Error::UserFunctionError(format!("odata_cast: {what}").into());
+    let kind = Kind::from_word(&ctx.get::<String>(1)?).ok_or_else(|| refuse("unknown kind"))?;
+    let target = cast::target(&ctx.get::<String>(2)?).ok_or_else(|| refuse("unknown type"))?;
+    let value = match (ctx.get_raw(0), kind) {
+        (ValueRef::Null, _) => Value::Null,
+        (ValueRef::Text(bytes), Kind::Text) => Value::Text(String::from_utf8_lossy(bytes).into_owned()),
+        (ValueRef::Integer(i), Kind::Integer | Kind::Duration) => Value::Integer(i),
+        (ValueRef::Integer(i), Kind::Number) => Value::Number(i as f64),
+        (ValueRef::Real(r), Kind::Number) => Value::Number(r),
+        (ValueRef::Integer(i), Kind::Boolean) => Value::Bool(i != 0),
+        (ValueRef::Integer(ms), Kind::DateTime) => {
+            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+                .map(Value::Time)
+                .map_err(|_| refuse("a date-time out of range"))?
+        }
+        (other, _) => return Err(refuse(&format!("a {:?} is not of the kind {}", other.data_type(), kind.word()))),
+    };
+    Ok(match cast::cast(&value, kind, target) {
+        Value::Null => Sql::Null,
+        Value::Text(text) => Sql::Text(text),
+        Value::Integer(i) => Sql::Integer(i),
+        Value::Number(n) => Sql::Real(n),
+        Value::Bool(b) => Sql::Integer(i64::from(b)),
+        Value::Time(t) => Sql::Integer(parley_core::value::unix_millis(t)),
+        _ => return Err(refuse("an unexpected result")),
+    })
+}
+
 /// `floor` and `ceiling` of a number, as a double; null stays null.
 fn rounded(ctx: &mut Context<'_>, f: fn(f64) -> f64) -> rusqlite::Result<Option<f64>> {
     Ok(ctx.get::<Option<f64>>(0)?.map(f))
@@ -144,5 +180,21 @@ mod tests {
         assert_eq!(eval("NULL REGEXP 'x'").unwrap(), Value::Null);
         assert_eq!(eval("odata_floor(-1.5)").unwrap(), Value::Real(-2.0));
         assert_eq!(eval("odata_ceiling(1.25)").unwrap(), Value::Real(2.0));
+    }
+
+    #[test]
+    fn casts_follow_the_shared_rules() {
+        use rusqlite::types::Value;
+        assert_eq!(eval("odata_cast(2.5, 'number', 'Edm.String')").unwrap(), Value::Text("2.5".into()));
+        assert_eq!(eval("odata_cast(1, 'boolean', 'Edm.String')").unwrap(), Value::Text("true".into()));
+        assert_eq!(
+            eval("odata_cast(0, 'datetime', 'Edm.String')").unwrap(),
+            Value::Text("1970-01-01T00:00:00.000Z".into())
+        );
+        assert_eq!(eval("odata_cast('300', 'text', 'Edm.Byte')").unwrap(), Value::Null);
+        assert_eq!(eval("odata_cast('-7', 'text', 'Edm.SByte')").unwrap(), Value::Integer(-7));
+        assert_eq!(eval("odata_cast(3, 'number', 'Edm.Double')").unwrap(), Value::Real(3.0));
+        assert!(eval("odata_cast('x', 'text', 'Edm.Nothing')").is_err());
+        assert!(eval("odata_cast(1.5, 'text', 'Edm.Int32')").is_err());
     }
 }

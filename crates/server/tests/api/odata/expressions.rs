@@ -204,6 +204,26 @@ async fn every_expression_selects_the_rows_the_test_computes(engine: Engine) {
             Box::new(|r| r.escalations == 1 || r.intent.is_some_and(|i| i.len() == 3)),
         ),
         ("NOT (understood eq TRUE) and intent ne NULL", Box::new(|r| r.n % 2 == 1 && r.intent.is_some())),
+        // Casts: text as PostgreSQL writes it, whole numbers truncated, null out of range.
+        ("cast(handoverEscalations, Edm.String) eq '2'", Box::new(|r| r.escalations == 2)),
+        ("cast(rating, Edm.String) eq '-0.75'", Box::new(|r| r.rating == Some(-0.75))),
+        ("cast(intentScore, Edm.String) eq '0.3'", Box::new(|r| r.score == Some(0.3))),
+        ("cast(rating, Edm.Int32) eq -1", Box::new(|r| r.rating.is_some_and(|x| x.trunc() == -1.0))),
+        ("cast(rating mul 100, Edm.SByte) eq null", Box::new(|r| r.rating.is_none_or(|x| (x * 100.0).abs() > 128.0))),
+        ("cast(understood, Edm.String) eq 'true'", Box::new(|r| r.n % 2 == 0)),
+        ("cast(timestamp, Edm.String) eq '2024-05-01T07:01:00.125Z'", Box::new(|r| r.n == 1)),
+        (
+            "startswith(cast(timestamp, edm.string), '2024-05-02T')",
+            Box::new(|r| r.timestamp.date() == datetime!(2024-05-02 00:00 UTC).date()),
+        ),
+        ("cast('1.5', Edm.Double) eq rating", Box::new(|r| r.rating == Some(1.5))),
+        // isof: of the type and not null; a number counts as whole when it is one in range.
+        ("isof(intentScore, Edm.Byte)", Box::new(|r| r.score == Some(0.0))),
+        ("isof(intent, Edm.String)", Box::new(|r| r.intent.is_some())),
+        (
+            "isof(handoverEscalations, Edm.Double) and not isof(rating, Edm.Int64)",
+            Box::new(|r| r.rating.is_none_or(|x| x.fract() != 0.0)),
+        ),
     ];
     for (filter, check) in &cases {
         let scoped = format!("projectId eq '{project}' and ({filter})");
@@ -241,13 +261,26 @@ async fn a_failing_computation_is_a_clear_400_and_unimplemented_odata_a_501(engi
     // Valid OData that parley does not implement.
     for query in [
         "$search=refund",
-        "$filter=cast(intent,Edm.String) eq 'x'",
+        "$filter=cast(intent,Edm.Guid) eq null",
+        "$filter=cast(inputText,Edm.DateTimeOffset) eq null",
+        "$filter=cast(parley.AnalyticsRecord) eq null",
         "$apply=nest(x)",
         "compute=timestamp sub timestamp as d",
     ] {
         let response = app.odata_get(&format!("/v2.4/Analytics?{query}")).await;
         let error = odata_error(response, 501).await;
         assert!(error["message"].as_str().unwrap().contains("not implemented"), "{query}: {error}");
+    }
+    // Casts that can never succeed, and what is not a type.
+    for (filter, says) in [
+        ("cast(timestamp, Edm.Boolean)", "at position 16: cannot cast Edm.DateTimeOffset to Edm.Boolean"),
+        ("cast(intent, Edm.Text) eq 'x'", "at position 13: 'Edm.Text' is not a type; types are Edm.String,"),
+        ("cast(trackedGoals, Edm.String) eq 'x'", "at position 5: 'cast' does not take a collection"),
+        ("isof(intent) eq true", "at position 11: expected ',' and the type 'isof' takes second"),
+        ("cast(intent, 'Edm.String') eq 'x'", "'cast' takes a type such as Edm.String, found the string"),
+    ] {
+        let error = odata_error(app.odata_get(&format!("/v2.4/Analytics?$filter={}", enc(filter))).await, 400).await;
+        assert!(error["message"].as_str().unwrap().contains(says), "{filter}: {error}");
     }
     let count = app.odata_get("/v2.4/Analytics/$count").await.text().await.unwrap();
     assert_eq!(count, "36");

@@ -57,6 +57,7 @@ fn evaluate_in(expr: &Expr, record: &Record, element: Option<&str>) -> Value {
         Expr::Any(list, Some(condition)) => Value::Bool(elements(record, *list).iter().any(|e| holds(condition, e))),
         Expr::All(list, condition) => Value::Bool(elements(record, *list).iter().all(|e| holds(condition, e))),
         Expr::Count(list) => Value::Integer(elements(record, *list).len() as i64),
+        Expr::Cast(value, from, target) => parley_odata::cast::cast(&evaluate(value, record), *from, *target),
         Expr::Literal(value) => value.clone(),
         Expr::Column(Operand::Property(p)) => field_value(record, *p),
         Expr::Column(Operand::Aggregate(_) | Operand::Computed(_)) => {

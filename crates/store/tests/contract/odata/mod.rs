@@ -24,7 +24,7 @@ const ODATA_RECORDS: u64 = 40;
 fn odata_record(project: &Project, n: u64) -> Record {
     let intents = ["Zebra", "apple", "éclair", "a b", "Apple", "it's"];
     let channels = ["web", "Web", "whatsapp", "ß", "voice"];
-    let texts = ["I want a refund", "hello", "it's broken", "Refund now", "refund"];
+    let texts = ["I want a refund", "hello", "it's broken", "Refund now", "refund", "42", "-1.5e3", " 7", "TRUE"];
     let i = n as usize;
     let input_data = match n % 3 {
         1 => json!({"a": n % 2}),
@@ -43,7 +43,7 @@ fn odata_record(project: &Project, n: u64) -> Record {
             "understood": if n.is_multiple_of(5) { Json::Null } else { json!(n.is_multiple_of(2)) },
             "execution": if n.is_multiple_of(7) { Json::Null } else { json!(n % 4) },
             "executionTime": n as f64 * 0.5,
-            "inputText": if n.is_multiple_of(6) { Json::Null } else { json!(texts[i % 5]) },
+            "inputText": if n.is_multiple_of(6) { Json::Null } else { json!(texts[i % texts.len()]) },
             "inputData": input_data,
             "rating": if n.is_multiple_of(2) { Json::Null } else { json!(n as f64 - 20.0) },
             "handoverEscalations": n % 3,
