@@ -4,7 +4,8 @@ use crate::error::ParseError;
 use crate::model::EntityType;
 use crate::parser::{Applied, Parser, Scope};
 use crate::skiptoken;
-use crate::tree::{Expr, Format, Operand, OrderKey, Query};
+use crate::tree::{Computed, Expr, Format, Operand, OrderKey, Query};
+use parley_core::field::FieldType;
 
 /// The options parley implements.
 const SUPPORTED: [&str; 12] = [
@@ -70,7 +71,7 @@ pub fn parse_query(entity: &EntityType, pairs: &[(String, String)]) -> Result<Qu
     }
     let value_of = |option: &str| given.iter().find(|(o, _)| *o == option).map(|(_, v)| *v);
 
-    let Applied { before, aggregation, steps, after } = match value_of("$apply") {
+    let Applied { computed: applied, before, aggregation, steps, after } = match value_of("$apply") {
         Some(text) => {
             let mut parser = Parser::new("$apply", text, Scope::Entity(entity))?.with_aliases(&aliases);
             let applied = parser.apply()?;
@@ -79,18 +80,32 @@ pub fn parse_query(entity: &EntityType, pairs: &[(String, String)]) -> Result<Qu
         }
         None => Applied::default(),
     };
-    let computed = match value_of("$compute") {
-        Some(_) if aggregation.is_some() || !steps.is_empty() => {
-            return Err(ParseError::unimplemented("$compute", 0, "$compute together with $apply is not implemented"));
-        }
-        Some(text) => Parser::new("$compute", text, Scope::Entity(entity))?.with_aliases(&aliases).compute()?,
-        None => Vec::new(),
+    let names = |computed: &[Computed]| -> Vec<(String, FieldType)> {
+        computed.iter().map(|c| (c.alias.clone(), c.ty)).collect()
     };
-    let names: Vec<(String, parley_core::field::FieldType)> =
-        computed.iter().map(|c| (c.alias.clone(), c.ty)).collect();
+    // `$compute` adds to what `compute(…)` of `$apply` computed.
+    let computed = match value_of("$compute") {
+        // The steps keep rows whole, so their rows' properties may be computed first.
+        Some(_) if aggregation.is_some() => {
+            return Err(ParseError::unimplemented(
+                "$compute",
+                0,
+                "$compute together with groupby or aggregate in $apply is not implemented",
+            ));
+        }
+        Some(text) => {
+            let scope =
+                if applied.is_empty() { Scope::Entity(entity) } else { Scope::Computed(entity, names(&applied)) };
+            let mut computed = applied;
+            computed.extend(Parser::new("$compute", text, scope)?.with_aliases(&aliases).compute()?);
+            computed
+        }
+        None => applied,
+    };
+    let names = names(&computed);
     let output = aggregation.clone();
     let scope = || match &output {
-        Some(aggregation) => Scope::Output(entity, aggregation.clone()),
+        Some(aggregation) => Scope::Output(entity, names.clone(), aggregation.clone()),
         None if names.is_empty() => Scope::Entity(entity),
         None => Scope::Computed(entity, names.clone()),
     };
@@ -153,13 +168,13 @@ pub fn parse_query(entity: &EntityType, pairs: &[(String, String)]) -> Result<Qu
         Some(text) => Parser::new("$orderby", text, scope())?.order()?,
         None => Vec::new(),
     };
-    let tiebreakers: Vec<usize> = match &query.aggregation {
-        None => vec![entity.key],
+    let tiebreakers: Vec<Operand> = match &query.aggregation {
+        None => vec![Operand::Property(entity.key)],
         Some(aggregation) => aggregation.group_by.clone(),
     };
-    for p in tiebreakers {
-        if !order.iter().any(|k| k.operand == Operand::Property(p)) {
-            order.push(OrderKey { operand: Operand::Property(p), descending: false });
+    for operand in tiebreakers {
+        if !order.iter().any(|k| k.operand == operand) {
+            order.push(OrderKey { operand, descending: false });
         }
     }
     query.order = order;

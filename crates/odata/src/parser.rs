@@ -23,15 +23,17 @@ pub const MAX_LITERALS: usize = 2000;
 #[derive(Debug, Clone)]
 pub enum Scope<'a> {
     Entity(&'a EntityType),
-    /// The entity's properties and those of `$compute` (names and types).
+    /// The entity's properties and those of `$compute` or `compute(…)` (names and types).
     Computed(&'a EntityType, Vec<(String, FieldType)>),
-    Output(&'a EntityType, Aggregation),
+    /// After an aggregation: its grouping properties (among the entity's and the computed ones)
+    /// and its aggregates.
+    Output(&'a EntityType, Vec<(String, FieldType)>, Aggregation),
 }
 
 impl<'a> Scope<'a> {
     fn entity(&self) -> &'a EntityType {
         match self {
-            Scope::Entity(entity) | Scope::Computed(entity, _) | Scope::Output(entity, _) => entity,
+            Scope::Entity(entity) | Scope::Computed(entity, _) | Scope::Output(entity, ..) => entity,
         }
     }
 
@@ -53,17 +55,26 @@ impl<'a> Scope<'a> {
                     .map(|c| (Operand::Computed(c), computed[c].1))
                     .ok_or_else(|| format!("'{name}' is not a property of {} nor of $compute", entity.name))
             }
-            Scope::Output(_, aggregation) => {
-                if let Some(p) = entity.property(name).filter(|p| aggregation.group_by.contains(p)) {
+            Scope::Output(_, computed, aggregation) => {
+                let grouped = |operand: &Operand| aggregation.group_by.contains(operand);
+                if let Some(p) = entity.property(name).filter(|&p| grouped(&Operand::Property(p))) {
                     return Ok((Operand::Property(p), entity.properties[p].ty));
                 }
+                let computed_at = computed.iter().position(|(alias, _)| alias == name);
+                if let Some(c) = computed_at.filter(|&c| grouped(&Operand::Computed(c))) {
+                    return Ok((Operand::Computed(c), computed[c].1));
+                }
                 if let Some(a) = aggregation.aggregates.iter().position(|a| a.alias == name) {
-                    return Ok((Operand::Aggregate(a), aggregation.aggregates[a].ty(entity)));
+                    return Ok((Operand::Aggregate(a), aggregation.aggregates[a].ty));
                 }
                 let available: Vec<&str> = aggregation
                     .group_by
                     .iter()
-                    .map(|&p| entity.properties[p].name.as_str())
+                    .map(|operand| match *operand {
+                        Operand::Property(p) => entity.properties[p].name.as_str(),
+                        Operand::Computed(c) => computed[c].0.as_str(),
+                        Operand::Aggregate(a) => aggregation.aggregates[a].alias.as_str(),
+                    })
                     .chain(aggregation.aggregates.iter().map(|a| a.alias.as_str()))
                     .collect();
                 Err(format!(
@@ -71,6 +82,14 @@ impl<'a> Scope<'a> {
                     if available.is_empty() { "no properties".to_owned() } else { available.join(", ") }
                 ))
             }
+        }
+    }
+
+    /// The computed properties' names and types, as this scope knows them.
+    fn computed(&self) -> Vec<(String, FieldType)> {
+        match self {
+            Scope::Entity(_) => Vec::new(),
+            Scope::Computed(_, computed) | Scope::Output(_, computed, _) => computed.clone(),
         }
     }
 }
@@ -289,8 +308,9 @@ pub const FUNCTION_NAMES: [&str; SIGNATURES.len()] = {
 };
 
 /// The transformations of `$apply` that parley implements.
-pub const TRANSFORMATIONS: [&str; 12] = [
+pub const TRANSFORMATIONS: [&str; 13] = [
     "filter",
+    "compute",
     "groupby",
     "aggregate",
     "orderby",
@@ -307,6 +327,8 @@ pub const TRANSFORMATIONS: [&str; 12] = [
 /// What `$apply` asks for, in the order it is applied.
 #[derive(Debug, Default)]
 pub struct Applied {
+    /// The properties of `compute(…)`, computed on the entity's rows.
+    pub computed: Vec<Computed>,
     /// Filters of the entity's rows, before anything else.
     pub before: Vec<Expr>,
     pub aggregation: Option<Aggregation>,
@@ -1136,7 +1158,7 @@ impl<'a> Parser<'a> {
                 }
                 "groupby" => {
                     let grouped = self.groupby()?;
-                    self.scope = Scope::Output(self.scope.entity(), grouped.clone());
+                    self.scope = Scope::Output(self.scope.entity(), self.scope.computed(), grouped.clone());
                     applied.aggregation = Some(grouped);
                     None
                 }
@@ -1144,7 +1166,7 @@ impl<'a> Parser<'a> {
                     self.expect(Tok::LParen, "'(' after 'aggregate'")?;
                     let aggregates = self.aggregates()?;
                     let grouped = Aggregation { group_by: Vec::new(), aggregates };
-                    self.scope = Scope::Output(self.scope.entity(), grouped.clone());
+                    self.scope = Scope::Output(self.scope.entity(), self.scope.computed(), grouped.clone());
                     applied.aggregation = Some(grouped);
                     None
                 }
@@ -1184,7 +1206,22 @@ impl<'a> Parser<'a> {
                     let operand = self.ranked_by(&word)?;
                     Some(Step::TopSum { threshold, operand, bottom: word.starts_with("bottom"), percent })
                 }
-                "compute" | "concat" | "expand" | "search" | "identity" | "nest" => {
+                "compute" if stepped => {
+                    return Err(ParseError::unimplemented(
+                        self.option,
+                        token.pos,
+                        "'compute' after groupby, aggregate or a step that keeps rows is not implemented",
+                    ));
+                }
+                "compute" => {
+                    self.expect(Tok::LParen, "'(' after 'compute'")?;
+                    let items = self.compute_until(Tok::RParen)?;
+                    applied.computed.extend(items);
+                    let names = applied.computed.iter().map(|c| (c.alias.clone(), c.ty)).collect();
+                    self.scope = Scope::Computed(self.scope.entity(), names);
+                    None
+                }
+                "concat" | "expand" | "search" | "identity" | "nest" => {
                     return Err(ParseError::unimplemented(
                         self.option,
                         token.pos,
@@ -1244,26 +1281,23 @@ impl<'a> Parser<'a> {
                 .error(open, "groupby takes a list of properties in parentheses, as in groupby((intent,channel))");
         }
         self.next();
-        let entity = self.scope.entity();
         let mut group_by = Vec::new();
         loop {
             let token = self.next();
             let Tok::Ident(name) = &token.tok else {
                 return self.error(token.pos, format!("expected a property, found {}", token.tok.describe()));
             };
-            let Some(p) = entity.property(name) else {
-                return self.error(token.pos, format!("'{name}' is not a property of {}", entity.name));
-            };
-            if !entity.properties[p].orderable() {
+            let (operand, ty) = self.scope.resolve(name).or_else(|message| self.error(token.pos, message))?;
+            if !orderable(ty) {
                 return self.error(
                     token.pos,
-                    format!("cannot group by '{name}', of type {}", entity.properties[p].edm().name()),
+                    format!("cannot group by '{name}', of type {}", crate::model::EdmType::of(ty).name()),
                 );
             }
-            if group_by.contains(&p) {
+            if group_by.contains(&operand) {
                 return self.error(token.pos, format!("'{name}' is named twice"));
             }
-            group_by.push(p);
+            group_by.push(operand);
             match self.next() {
                 Token { tok: Tok::Comma, .. } => continue,
                 Token { tok: Tok::RParen, .. } => break,
@@ -1286,19 +1320,16 @@ impl<'a> Parser<'a> {
 
     /// The items of `aggregate(…)` up to and including its `)`.
     fn aggregates(&mut self) -> Result<Vec<Aggregate>> {
-        let entity = self.scope.entity();
         let mut aggregates: Vec<Aggregate> = Vec::new();
         loop {
             let token = self.next();
             let Tok::Ident(name) = &token.tok else {
                 return self.error(token.pos, format!("expected a property or $count, found {}", token.tok.describe()));
             };
-            let (method, property) = if name.eq_ignore_ascii_case("$count") {
-                (Method::Count, None)
+            let (method, operand, ty) = if name.eq_ignore_ascii_case("$count") {
+                (Method::Count, None, FieldType::Integer { min: 0 })
             } else {
-                let Some(p) = entity.property(name) else {
-                    return self.error(token.pos, format!("'{name}' is not a property of {}", entity.name));
-                };
+                let (operand, of) = self.scope.resolve(name).or_else(|message| self.error(token.pos, message))?;
                 if !self.eat_word("with") {
                     let at = self.peek().pos;
                     return self.error(at, format!("expected 'with' after '{name}', as in {name} with sum as total"));
@@ -1322,21 +1353,20 @@ impl<'a> Parser<'a> {
                         );
                     }
                 };
-                let property = &entity.properties[p];
-                let fits = match method {
-                    Method::Sum | Method::Average => {
-                        matches!(property.ty, FieldType::Number { .. } | FieldType::Integer { .. })
-                    }
-                    Method::Min | Method::Max => property.orderable() && property.ty != FieldType::Boolean,
-                    _ => property.orderable(),
+                let numeric = matches!(of, FieldType::Number { .. } | FieldType::Integer { .. });
+                let (fits, ty) = match method {
+                    Method::Sum | Method::Average => (numeric, FieldType::Number { min: None, max: None }),
+                    Method::Min | Method::Max => (orderable(of) && of != FieldType::Boolean, of),
+                    _ => (orderable(of), FieldType::Integer { min: 0 }),
                 };
                 if !fits {
+                    let edm = crate::model::EdmType::of(of).name();
                     return self.error(
                         method_token.pos,
-                        format!("cannot aggregate '{name}' (of type {}) with this method", property.edm().name()),
+                        format!("cannot aggregate '{name}' (of type {edm}) with this method"),
                     );
                 }
-                (method, Some(p))
+                (method, Some(operand), ty)
             };
             if !self.eat_word("as") {
                 let at = self.peek().pos;
@@ -1356,12 +1386,12 @@ impl<'a> Parser<'a> {
                     );
                 }
             };
-            let taken = entity.property(&alias).is_some() || aggregates.iter().any(|a| a.alias == alias);
+            let taken = self.scope.resolve(&alias).is_ok() || aggregates.iter().any(|a| a.alias == alias);
             if taken {
                 return self.error(alias_token.pos, format!("the name '{alias}' is taken already"));
             }
             self.count_literal(alias_token.pos)?;
-            aggregates.push(Aggregate { alias, method, property });
+            aggregates.push(Aggregate { alias, method, operand, ty });
             match self.next() {
                 Token { tok: Tok::Comma, .. } => continue,
                 Token { tok: Tok::RParen, .. } => break,
@@ -1377,7 +1407,13 @@ impl<'a> Parser<'a> {
     /// `$compute`: `expression as name`, comma-separated. Each expression may use the entity's
     /// properties; the names then serve `$filter`, `$select` and `$orderby`.
     pub fn compute(&mut self) -> Result<Vec<Computed>> {
-        let entity = self.scope.entity();
+        self.compute_until(Tok::End)
+    }
+
+    /// The items of `$compute` or `compute(…)` up to and including `closing`. Each expression
+    /// may use what the scope holds (the entity's properties and those computed before); a name
+    /// may be given once.
+    fn compute_until(&mut self, closing: Tok) -> Result<Vec<Computed>> {
         let mut computed: Vec<Computed> = Vec::new();
         loop {
             let typed = self.or()?;
@@ -1419,13 +1455,13 @@ impl<'a> Parser<'a> {
                     );
                 }
             };
-            if entity.property(&alias).is_some() || computed.iter().any(|c| c.alias == alias) {
+            if self.scope.resolve(&alias).is_ok() || computed.iter().any(|c| c.alias == alias) {
                 return self.error(alias_token.pos, format!("the name '{alias}' is taken already"));
             }
             computed.push(Computed { alias, expr, ty });
             match self.next() {
                 Token { tok: Tok::Comma, .. } => continue,
-                Token { tok: Tok::End, .. } => return Ok(computed),
+                Token { tok, .. } if tok == closing => return Ok(computed),
                 other => return self.error(other.pos, format!("expected ',', found {}", other.tok.describe())),
             }
         }
@@ -1513,6 +1549,11 @@ impl<'a> Parser<'a> {
             })
             .unwrap_or_default()
     }
+}
+
+/// Whether values of a type can be ordered, grouped and compared by size.
+fn orderable(ty: FieldType) -> bool {
+    !matches!(ty, FieldType::Json { .. } | FieldType::TextList)
 }
 
 /// Whether an expression is a condition by itself (rather than a boolean value).

@@ -166,33 +166,25 @@ pub enum Method {
     Count,
 }
 
-/// One aggregate of `aggregate(…)`: `property with method as alias` or `$count as alias`.
+/// One aggregate of `aggregate(…)`: `operand with method as alias` or `$count as alias`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Aggregate {
     pub alias: String,
     pub method: Method,
-    /// The property aggregated; `None` for `$count`.
-    pub property: Option<usize>,
-}
-
-impl Aggregate {
-    /// The type of the aggregate's values: sums and averages are numbers, counts integers,
-    /// minimum and maximum have the property's type.
-    pub fn ty(&self, entity: &EntityType) -> FieldType {
-        match (self.method, self.property) {
-            (Method::Sum | Method::Average, _) => FieldType::Number { min: None, max: None },
-            (Method::Count | Method::CountDistinct, _) | (_, None) => FieldType::Integer { min: 0 },
-            (Method::Min | Method::Max, Some(p)) => entity.properties[p].ty,
-        }
-    }
+    /// What is aggregated: a property, or one of `compute(…)`; `None` for `$count`.
+    pub operand: Option<Operand>,
+    /// The type of the aggregate's values: sums and averages are numbers, counts whole numbers,
+    /// minimum and maximum have the operand's type.
+    pub ty: FieldType,
 }
 
 /// `groupby` and/or `aggregate` of `$apply`: rows become one row per group (one row in all
 /// when there is no grouping).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Aggregation {
-    /// The grouping properties; empty for a bare `aggregate(…)`.
-    pub group_by: Vec<usize>,
+    /// The grouping properties (of the entity or of `compute(…)`); empty for a bare
+    /// `aggregate(…)`.
+    pub group_by: Vec<Operand>,
     pub aggregates: Vec<Aggregate>,
 }
 
@@ -283,9 +275,7 @@ impl Query {
     pub fn ty(&self, entity: &EntityType, operand: Operand) -> FieldType {
         match operand {
             Operand::Property(p) => entity.properties[p].ty,
-            Operand::Aggregate(a) => {
-                self.aggregation.as_ref().map_or(FieldType::Boolean, |g| g.aggregates[a].ty(entity))
-            }
+            Operand::Aggregate(a) => self.aggregation.as_ref().map_or(FieldType::Boolean, |g| g.aggregates[a].ty),
             Operand::Computed(c) => self.computed[c].ty,
         }
     }
@@ -301,7 +291,7 @@ impl Query {
             Some(aggregation) => aggregation
                 .group_by
                 .iter()
-                .map(|&p| Operand::Property(p))
+                .copied()
                 .chain((0..aggregation.aggregates.len()).map(Operand::Aggregate))
                 .collect(),
         }

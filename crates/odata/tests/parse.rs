@@ -78,12 +78,12 @@ fn render(query: &Query) -> String {
         lines.push(format!("filter: {}", show(query, filter)));
     }
     if let Some(aggregation) = &query.aggregation {
-        let groups: Vec<String> = aggregation.group_by.iter().map(|&p| name(query, Operand::Property(p))).collect();
+        let groups: Vec<String> = aggregation.group_by.iter().map(|&operand| name(query, operand)).collect();
         let aggregates: Vec<String> = aggregation
             .aggregates
             .iter()
             .map(|a| {
-                let of = a.property.map_or("*".to_owned(), |p| name(query, Operand::Property(p)));
+                let of = a.operand.map_or("*".to_owned(), |operand| name(query, operand));
                 format!("{}={:?}({of})", a.alias, a.method)
             })
             .collect();

@@ -184,11 +184,9 @@ fn is_piped(query: &Query) -> bool {
 /// that both engines keep the same rows.
 fn push_pipeline(s: &mut Statement, entity: &EntityType, query: &Query, projects: &[ObjectId]) {
     let tiebreak: Vec<OrderKey> = match &query.aggregation {
-        Some(aggregation) => aggregation
-            .group_by
-            .iter()
-            .map(|&p| OrderKey { operand: Operand::Property(p), descending: false })
-            .collect(),
+        Some(aggregation) => {
+            aggregation.group_by.iter().map(|&operand| OrderKey { operand, descending: false }).collect()
+        }
         None => vec![OrderKey { operand: Operand::Property(entity.key), descending: false }],
     };
     // The outermost step's wrapper comes first.
@@ -217,7 +215,9 @@ fn push_pipeline(s: &mut Statement, entity: &EntityType, query: &Query, projects
     match &query.aggregation {
         Some(_) => push_grouped(s, entity, query, projects),
         None => {
-            s.push("SELECT * FROM ").push(entity.table).push(" WHERE ");
+            s.push("SELECT *");
+            push_source(s, entity, query, projects);
+            s.push(" WHERE ");
             push_projects(s, entity, projects);
             if let Some(filter) = &query.filter {
                 s.push(" AND ");
@@ -279,23 +279,34 @@ fn push_pipeline(s: &mut Statement, entity: &EntityType, query: &Query, projects
     }
 }
 
-/// ` FROM` the entity's table or, with `$compute`, a subquery that adds the computed properties
-/// as `c0`, `c1`… to its columns (only the caller's projects' rows), so that the filter, the
-/// order and the skip token name them like any column.
+/// ` FROM` the entity's table or, with computed properties, subqueries that add them as `c0`,
+/// `c1`… to its columns (only the caller's projects' rows), so that the filter, the grouping,
+/// the order and the skip token name them like any column. Each property is added by its own
+/// subquery around the one before, so that it may use those computed before it (`$compute` may
+/// use what `compute(…)` of `$apply` computed).
 fn push_source(s: &mut Statement, entity: &EntityType, query: &Query, projects: &[ObjectId]) {
+    s.push(" FROM ");
+    for (i, computed) in query.computed.iter().enumerate().rev() {
+        s.push("(SELECT *, ");
+        // PostgreSQL's functions count in `int4`; the column is read as the type says.
+        let cast = match (s.dialect(), computed.ty) {
+            (Dialect::Postgres, FieldType::Integer { .. }) => Some(" AS int8)"),
+            (Dialect::Postgres, FieldType::Number { .. }) => Some(" AS float8)"),
+            _ => None,
+        };
+        s.push(if cast.is_some() { "CAST(" } else { "" });
+        push_expr(s, entity, &computed.expr);
+        s.push(cast.unwrap_or_default()).push(&format!(" AS c{i} FROM "));
+    }
+    s.push(entity.table);
     if query.computed.is_empty() {
-        s.push(" FROM ").push(entity.table);
         return;
     }
-    s.push(" FROM (SELECT *");
-    for (i, computed) in query.computed.iter().enumerate() {
-        s.push(", ");
-        push_expr(s, entity, &computed.expr);
-        s.push(&format!(" AS c{i}"));
-    }
-    s.push(" FROM ").push(entity.table).push(" WHERE ");
+    s.push(" WHERE ");
     push_projects(s, entity, projects);
-    s.push(") ").push(entity.table);
+    for _ in &query.computed {
+        s.push(") ").push(entity.table);
+    }
 }
 
 /// The aggregated rows: grouping properties by their column names, aggregates as `a0`, `a1`…
@@ -312,9 +323,9 @@ fn push_grouped(s: &mut Statement, entity: &EntityType, query: &Query, projects:
     };
     // Two properties may share a column (`userId` and `contactId` of a session): each column is
     // grouped once, or the outer select could not name it (PostgreSQL finds it ambiguous).
-    let mut group_columns: Vec<&str> = Vec::new();
-    for &p in &aggregation.group_by {
-        let column = entity.properties[p].column;
+    let mut group_columns: Vec<String> = Vec::new();
+    for &operand in &aggregation.group_by {
+        let column = output_name(entity, operand);
         if !group_columns.contains(&column) {
             group_columns.push(column);
         }
@@ -325,7 +336,7 @@ fn push_grouped(s: &mut Statement, entity: &EntityType, query: &Query, projects:
     }
     for (i, aggregate) in aggregation.aggregates.iter().enumerate() {
         comma(s);
-        let column = aggregate.property.map(|p| entity.properties[p].column).unwrap_or_default();
+        let column = aggregate.operand.map(|operand| output_name(entity, operand)).unwrap_or_default();
         let double = match s.dialect() {
             Dialect::Sqlite => "REAL",
             Dialect::Postgres => "float8",
@@ -340,7 +351,8 @@ fn push_grouped(s: &mut Statement, entity: &EntityType, query: &Query, projects:
         };
         s.push(&sql).push(&format!(" AS a{i}"));
     }
-    s.push(" FROM ").push(entity.table).push(" WHERE ");
+    push_source(s, entity, query, projects);
+    s.push(" WHERE ");
     push_projects(s, entity, projects);
     if let Some(filter) = &query.filter {
         s.push(" AND ");

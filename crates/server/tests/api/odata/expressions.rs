@@ -12,6 +12,7 @@ use super::{enc, numbered_record, odata_error, spawn_unlimited};
 use crate::helpers::{Engine, TestApp, on_both_engines};
 
 on_both_engines!(
+    apply_compute_feeds_the_grouping_the_aggregates_and_the_steps,
     apply_steps_rank_skip_and_filter_rows,
     computed_properties_are_answered_filtered_ordered_and_paged,
     every_expression_selects_the_rows_the_test_computes,
@@ -367,6 +368,72 @@ async fn computed_properties_are_answered_filtered_ordered_and_paged(engine: Eng
     assert_eq!(counted, all.iter().filter(|r| r.escalations * 2 >= 4).count().to_string());
     odata_error(app.odata_get(&format!("/v2.4/Analytics?$compute={}", enc("timestamp sub timestamp as d"))).await, 501)
         .await;
+    app.stop().await;
+}
+
+async fn apply_compute_feeds_the_grouping_the_aggregates_and_the_steps(engine: Engine) {
+    let (mut app, project, all) = seeded(engine).await;
+    let scoped = |apply: &str| format!("/v2.4/Analytics?$apply=filter(projectId eq '{project}')/{}", enc(apply));
+    // Grouped by a property and a computed one, aggregating another computed one.
+    let apply = "compute(handoverEscalations mul 2 as twice, intentScore mul 10 as tenfold)/filter(twice ge 2)\
+                 /groupby((channel, twice), aggregate($count as n, tenfold with sum as total, tenfold with max as most))";
+    let body = app.odata_json(&format!("{}&$orderby=channel,twice desc", scoped(apply))).await;
+    let mut groups: Vec<(&str, i64)> = Vec::new();
+    for r in all.iter().filter(|r| r.escalations * 2 >= 2) {
+        if !groups.contains(&(r.channel, r.escalations * 2)) {
+            groups.push((r.channel, r.escalations * 2));
+        }
+    }
+    groups.sort_by(|a, b| a.0.cmp(b.0).then(b.1.cmp(&a.1)));
+    let answered = body["value"].as_array().unwrap();
+    assert_eq!(answered.len(), groups.len(), "{body}");
+    for (row, (channel, twice)) in answered.iter().zip(&groups) {
+        let members: Vec<&Row> = all.iter().filter(|r| r.channel == *channel && r.escalations * 2 == *twice).collect();
+        let scores: Vec<f64> = members.iter().filter_map(|r| r.score).map(|s| s * 10.0).collect();
+        assert_eq!((row["channel"].as_str(), row["twice"].as_i64()), (Some(*channel), Some(*twice)), "{row}");
+        assert_eq!(row["n"], members.len(), "{row}");
+        assert!((row["total"].as_f64().unwrap() - scores.iter().sum::<f64>()).abs() < 1e-9, "{row}");
+        assert_eq!(row["most"].as_f64(), scores.iter().copied().reduce(f64::max), "{row}");
+    }
+    // On the records: a computed rank key, with $compute adding to compute(…) and paging by keyset.
+    let first = format!(
+        "{}&$compute={}&$filter=later gt 2&$select=inputId,len,later&$orderby=inputId",
+        scoped("compute(length(inputText) as len)/topcount(7, len)"),
+        enc("len add 1 as later")
+    );
+    let mut ranked: Vec<&Row> = all.iter().filter(|r| r.text.is_some()).collect();
+    ranked.sort_by_key(|r| (std::cmp::Reverse(r.text.unwrap().chars().count()), r.n));
+    let mut expected: Vec<(String, i64)> = ranked
+        .iter()
+        .take(7)
+        .map(|r| (format!("i{:05}", r.n), r.text.unwrap().chars().count() as i64))
+        .filter(|(_, len)| len + 1 > 2)
+        .collect();
+    expected.sort();
+    let (rows, _) = two_a_page(&app, first).await;
+    let answered: Vec<(String, i64)> = rows
+        .iter()
+        .map(|v| {
+            assert_eq!(v["later"].as_i64(), v["len"].as_i64().map(|l| l + 1), "{v}");
+            (v["inputId"].as_str().unwrap().to_owned(), v["len"].as_i64().unwrap())
+        })
+        .collect();
+    assert_eq!(answered, expected);
+    // What compute(…) refuses, and what it does not do yet.
+    for (apply, status, says) in [
+        ("compute(intent as intent)", 400, "the name 'intent' is taken already"),
+        ("compute(1 add 1)", 400, "expected 'as' and a name for the computed property"),
+        (
+            "compute(trackedGoals as goals)/groupby((goals))",
+            400,
+            "cannot group by 'goals', of type Collection(Edm.String)",
+        ),
+        ("compute(intent as i)/aggregate(i with sum as s)", 400, "cannot aggregate 'i' (of type Edm.String)"),
+        ("groupby((intent),aggregate($count as n))/compute(n add 1 as m)", 501, "not implemented"),
+    ] {
+        let error = odata_error(app.odata_get(&scoped(apply)).await, status).await;
+        assert!(error["message"].as_str().unwrap().contains(says), "{apply}: {error}");
+    }
     app.stop().await;
 }
 
