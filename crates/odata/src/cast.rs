@@ -23,6 +23,8 @@ pub enum Kind {
     DateTime,
     /// Whole milliseconds.
     Duration,
+    /// Milliseconds since midnight.
+    TimeOfDay,
 }
 
 impl Kind {
@@ -35,11 +37,12 @@ impl Kind {
             Kind::Boolean => "boolean",
             Kind::DateTime => "datetime",
             Kind::Duration => "duration",
+            Kind::TimeOfDay => "timeofday",
         }
     }
 
     pub fn from_word(word: &str) -> Option<Kind> {
-        [Kind::Text, Kind::Integer, Kind::Number, Kind::Boolean, Kind::DateTime, Kind::Duration]
+        [Kind::Text, Kind::Integer, Kind::Number, Kind::Boolean, Kind::DateTime, Kind::Duration, Kind::TimeOfDay]
             .into_iter()
             .find(|kind| kind.word() == word)
     }
@@ -57,7 +60,7 @@ pub struct Target {
 
 /// The primitive types parley's values can take or be cast to. `Edm.Single` and `Edm.Decimal`
 /// are held as doubles, like `Edm.Double`.
-pub const TARGETS: [Target; 12] = [
+pub const TARGETS: [Target; 13] = [
     Target { name: "Edm.String", kind: Kind::Text, range: None },
     Target { name: "Edm.Int64", kind: Kind::Integer, range: Some((i64::MIN, i64::MAX)) },
     Target { name: "Edm.Int32", kind: Kind::Integer, range: Some((i32::MIN as i64, i32::MAX as i64)) },
@@ -70,20 +73,13 @@ pub const TARGETS: [Target; 12] = [
     Target { name: "Edm.Boolean", kind: Kind::Boolean, range: None },
     Target { name: "Edm.DateTimeOffset", kind: Kind::DateTime, range: None },
     Target { name: "Edm.Duration", kind: Kind::Duration, range: None },
+    Target { name: "Edm.TimeOfDay", kind: Kind::TimeOfDay, range: None },
 ];
 
 /// Primitive types of OData no value of parley has: `isof` is false for them, `cast` to them is
 /// not implemented.
-pub const ABSENT_TYPES: [&str; 8] = [
-    "Edm.Date",
-    "Edm.TimeOfDay",
-    "Edm.Guid",
-    "Edm.Binary",
-    "Edm.Stream",
-    "Edm.Untyped",
-    "Edm.Geography",
-    "Edm.Geometry",
-];
+pub const ABSENT_TYPES: [&str; 7] =
+    ["Edm.Date", "Edm.Guid", "Edm.Binary", "Edm.Stream", "Edm.Untyped", "Edm.Geography", "Edm.Geometry"];
 
 /// The target a qualified name stands for, matched without regard to case.
 pub fn target(name: &str) -> Option<Target> {
@@ -100,13 +96,14 @@ pub const NUMBER_PATTERN: &str = "^[+-]?([0-9]{1,255}(\\.[0-9]{0,255})?|\\.[0-9]
 pub const NUMBER_BOUNDS: (f64, f64) = (f64::MIN_POSITIVE, f64::MAX);
 
 /// Whether a conversion from `from` to `to` can ever succeed. Every kind converts to itself and to
-/// text; numbers and text convert to numbers; text converts to booleans, date-times and
-/// durations.
+/// text; numbers and text convert to numbers; text converts to booleans, date-times, durations
+/// and times of day; a date-time converts to its time of day.
 pub fn possible(from: Kind, to: Kind) -> bool {
     from == to
         || to == Kind::Text
         || matches!((from, to), (Kind::Integer | Kind::Number | Kind::Text, Kind::Integer | Kind::Number))
-        || (from == Kind::Text && matches!(to, Kind::Boolean | Kind::DateTime | Kind::Duration))
+        || (from == Kind::Text && matches!(to, Kind::Boolean | Kind::DateTime | Kind::Duration | Kind::TimeOfDay))
+        || (from, to) == (Kind::DateTime, Kind::TimeOfDay)
 }
 
 /// `cast(value, target)`, where `value` is of kind `from` (durations are whole milliseconds, as
@@ -135,6 +132,16 @@ pub fn cast(value: &Value, from: Kind, target: Target) -> Value {
         (Value::Time(t), Kind::DateTime) => match target.kind {
             Kind::Text => Some(Value::Text(format_time(*t))),
             Kind::DateTime => Some(Value::Time(*t)),
+            Kind::TimeOfDay => {
+                let t = t.to_offset(time::UtcOffset::UTC);
+                let seconds = (i64::from(t.hour()) * 60 + i64::from(t.minute())) * 60 + i64::from(t.second());
+                Some(Value::Integer(seconds * 1000 + i64::from(t.millisecond())))
+            }
+            _ => None,
+        },
+        (Value::Integer(ms), Kind::TimeOfDay) => match target.kind {
+            Kind::Text => Some(Value::Text(time_of_day_text(*ms))),
+            Kind::TimeOfDay => Some(Value::Integer(*ms)),
             _ => None,
         },
         (Value::Integer(ms), Kind::Duration) => match target.kind {
@@ -165,6 +172,7 @@ fn from_text(text: &str, target: Target) -> Option<Value> {
         Kind::Boolean if text.eq_ignore_ascii_case("false") => Some(Value::Bool(false)),
         Kind::DateTime => crate::lexer::parse_date_time(text).ok().map(Value::Time),
         Kind::Duration => crate::lexer::parse_duration(text).ok().map(Value::Integer),
+        Kind::TimeOfDay => crate::lexer::parse_time_of_day(text).ok().map(Value::Integer),
         _ => None,
     }
 }
@@ -224,6 +232,12 @@ pub fn number_text(n: f64) -> String {
     } else {
         format!("{sign}{}.{}", &digits[..whole], &digits[whole..])
     }
+}
+
+/// A time of day as text, to the millisecond (`08:30:00.000`).
+pub fn time_of_day_text(ms: i64) -> String {
+    let (seconds, millis) = (ms / 1000, ms % 1000);
+    format!("{:02}:{:02}:{:02}.{millis:03}", seconds / 3600, seconds / 60 % 60, seconds % 60)
 }
 
 /// A duration as ISO 8601 text, largest units first (`P1DT2H0.5S`; zero is `PT0S`).
@@ -320,6 +334,10 @@ mod tests {
         let t = crate::lexer::parse_date_time("2024-03-31T01:02:03.4+02:00").unwrap();
         assert_eq!(format_time(t), "2024-03-30T23:02:03.400Z");
         assert_eq!(duration_text(0), "PT0S");
+        let clock = target("Edm.TimeOfDay").unwrap();
+        assert_eq!(cast(&Value::Time(t), Kind::DateTime, clock), Value::Integer(82_923_400));
+        assert_eq!(time_of_day_text(82_923_400), "23:02:03.400");
+        assert_eq!(cast(&Value::Text("07:05".into()), Kind::Text, clock), Value::Integer(25_500_000));
         assert_eq!(duration_text(93_784_500), "P1DT2H3M4.5S");
         assert_eq!(duration_text(-86_400_000), "-P1D");
         assert_eq!(crate::lexer::parse_duration(&duration_text(93_784_500)), Ok(93_784_500));

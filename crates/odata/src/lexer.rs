@@ -18,6 +18,8 @@ pub enum Tok {
     DateTime(OffsetDateTime),
     /// A `duration'…'` literal, in milliseconds.
     Duration(i64),
+    /// An `Edm.TimeOfDay` literal (`08:30:00`), in milliseconds since midnight.
+    TimeOfDay(i64),
     /// `-` before something other than a digit: negation.
     Minus,
     LParen,
@@ -45,6 +47,7 @@ impl Tok {
             Tok::Decimal(d) => format!("the number {d}"),
             Tok::DateTime(_) => "a date-time".into(),
             Tok::Duration(_) => "a duration".into(),
+            Tok::TimeOfDay(_) => "a time of day".into(),
             Tok::Minus => "'-'".into(),
             Tok::LParen => "'('".into(),
             Tok::RParen => "')'".into(),
@@ -116,7 +119,11 @@ pub fn tokenize(option: &str, text: &str) -> Result<Vec<Token>, ParseError> {
                 i += 1;
             }
             b'0'..=b'9' | b'-' => {
-                if looks_like_date(&bytes[i..]) {
+                if let Some((ms, end)) = time_of_day_at(text, i) {
+                    let ms = ms.map_err(|m| ParseError::new(option, start, m))?;
+                    tokens.push(Token { tok: Tok::TimeOfDay(ms), pos: start });
+                    i = end;
+                } else if looks_like_date(&bytes[i..]) {
                     let (time, end) = date_time_at(text, i).map_err(|m| ParseError::new(option, start, m))?;
                     tokens.push(Token { tok: Tok::DateTime(time), pos: start });
                     i = end;
@@ -219,6 +226,45 @@ pub fn parse_duration(text: &str) -> Result<i64, String> {
 }
 
 /// Four digits and a dash: the start of a date.
+/// A time of day at `start` (`hh:mm`, `hh:mm:ss` or `hh:mm:ss.fff`), if the text has its shape
+/// there: its milliseconds since midnight (or why they are out of range) and where it ends.
+fn time_of_day_at(text: &str, start: usize) -> Option<(Result<i64, String>, usize)> {
+    let bytes = &text.as_bytes()[start..];
+    let two = |at: usize| -> Option<i64> {
+        let pair = bytes.get(at..at + 2)?;
+        pair.iter().all(u8::is_ascii_digit).then(|| i64::from(pair[0] - b'0') * 10 + i64::from(pair[1] - b'0'))
+    };
+    let (hours, minutes) = (two(0)?, if bytes.get(2) == Some(&b':') { two(3)? } else { return None });
+    let (mut seconds, mut millis, mut end) = (0, 0, 5);
+    if bytes.get(5) == Some(&b':') {
+        seconds = two(6)?;
+        end = 8;
+        if bytes.get(8) == Some(&b'.') {
+            let digits = bytes[9..].iter().take_while(|b| b.is_ascii_digit()).count();
+            if digits == 0 {
+                return None;
+            }
+            let fraction = &text[start + 9..start + 9 + digits.min(3)];
+            millis = format!("{fraction:0<3}").parse().unwrap_or(0);
+            end = 9 + digits;
+        }
+    }
+    let value = if hours > 23 || minutes > 59 || seconds > 59 {
+        Err(format!("'{}' is not a time of day: hours go to 23, minutes and seconds to 59", &text[start..start + end]))
+    } else {
+        Ok(((hours * 60 + minutes) * 60 + seconds) * 1000 + millis)
+    };
+    Some((value, start + end))
+}
+
+/// An `Edm.TimeOfDay` written as text (`'08:30:00'`), in milliseconds since midnight.
+pub fn parse_time_of_day(text: &str) -> Result<i64, String> {
+    match time_of_day_at(text, 0) {
+        Some((ms, end)) if end == text.len() => ms,
+        _ => Err(format!("'{text}' is not a time of day; write it as in 08:30:00 or 23:59:59.999")),
+    }
+}
+
 fn looks_like_date(bytes: &[u8]) -> bool {
     bytes.len() >= 5 && bytes[..4].iter().all(u8::is_ascii_digit) && bytes[4] == b'-'
 }
@@ -360,6 +406,9 @@ mod tests {
     #[test]
     fn durations_are_milliseconds() {
         assert_eq!(toks("duration'P30D'"), vec![Tok::Duration(30 * 86_400_000), Tok::End]);
+        assert_eq!(toks("08:30"), vec![Tok::TimeOfDay(30_600_000), Tok::End]);
+        assert_eq!(toks("23:59:59.9999"), vec![Tok::TimeOfDay(86_399_999), Tok::End]);
+        assert!(tokenize("$filter", "24:00:00").unwrap_err().message.contains("not a time of day"));
         assert_eq!(toks("DURATION'-PT1H30M0.25S'"), vec![Tok::Duration(-(5_400_000 + 250)), Tok::End]);
         assert_eq!(parse_duration("P1DT2H"), Ok(93_600_000));
         for bad in ["P", "PT", "P1DT", "P1M", "P1Y", "1D", "PT1D", "P1H", "P1.5D", "PT1S2S", "P99999999999999999D"] {

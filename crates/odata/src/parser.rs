@@ -106,6 +106,8 @@ enum Ty {
     Time,
     /// Whole milliseconds.
     Duration,
+    /// `Edm.TimeOfDay`: milliseconds since midnight.
+    TimeOfDay,
     List,
     Null,
 }
@@ -131,6 +133,7 @@ impl Ty {
             Ty::Bool => "Edm.Boolean",
             Ty::Time => "Edm.DateTimeOffset",
             Ty::Duration => "Edm.Duration",
+            Ty::TimeOfDay => "Edm.TimeOfDay",
             Ty::List => "Collection(Edm.String)",
             Ty::Null => "null",
         }
@@ -183,6 +186,8 @@ enum Param {
     Int,
     Numeric,
     Time,
+    /// A date-time or a time of day (`hour`, `minute`, `second`, `fractionalseconds`).
+    Clock,
     Duration,
 }
 
@@ -193,6 +198,7 @@ impl Param {
             Param::Int => ty == Ty::Int,
             Param::Numeric => ty.numeric(),
             Param::Time => ty == Ty::Time,
+            Param::Clock => matches!(ty, Ty::Time | Ty::TimeOfDay),
             Param::Duration => ty == Ty::Duration,
         }
     }
@@ -211,6 +217,7 @@ impl Param {
             Param::Int => "a whole number",
             Param::Numeric => "a number",
             Param::Time => "an Edm.DateTimeOffset",
+            Param::Clock => "an Edm.DateTimeOffset or an Edm.TimeOfDay",
             Param::Duration => "an Edm.Duration",
         }
     }
@@ -246,7 +253,7 @@ const fn row(name: &'static str, function: Function, params: &'static [Param], r
 
 /// Every function of expressions. `$metadata` declares exactly these names
 /// ([`FUNCTION_NAMES`]), so that clients fold only what is here.
-const SIGNATURES: [Signature; 29] = [
+const SIGNATURES: [Signature; 30] = [
     row("contains", Function::Contains, &[Param::Text, Param::Text], Some(Ty::Bool)),
     row("startswith", Function::StartsWith, &[Param::Text, Param::Text], Some(Ty::Bool)),
     row("endswith", Function::EndsWith, &[Param::Text, Param::Text], Some(Ty::Bool)),
@@ -267,12 +274,13 @@ const SIGNATURES: [Signature; 29] = [
     row("year", Function::Year, &[Param::Time], Some(Ty::Int)),
     row("month", Function::Month, &[Param::Time], Some(Ty::Int)),
     row("day", Function::Day, &[Param::Time], Some(Ty::Int)),
-    row("hour", Function::Hour, &[Param::Time], Some(Ty::Int)),
-    row("minute", Function::Minute, &[Param::Time], Some(Ty::Int)),
-    row("second", Function::Second, &[Param::Time], Some(Ty::Int)),
-    row("fractionalseconds", Function::FractionalSeconds, &[Param::Time], Some(Ty::Number)),
+    row("hour", Function::Hour, &[Param::Clock], Some(Ty::Int)),
+    row("minute", Function::Minute, &[Param::Clock], Some(Ty::Int)),
+    row("second", Function::Second, &[Param::Clock], Some(Ty::Int)),
+    row("fractionalseconds", Function::FractionalSeconds, &[Param::Clock], Some(Ty::Number)),
     row("totaloffsetminutes", Function::TotalOffsetMinutes, &[Param::Time], Some(Ty::Int)),
     row("date", Function::Date, &[Param::Time], Some(Ty::Time)),
+    row("time", Function::Time, &[Param::Time], Some(Ty::TimeOfDay)),
     row("totalseconds", Function::TotalSeconds, &[Param::Duration], Some(Ty::Number)),
     row("round", Function::Round, &[Param::Numeric], None),
     row("floor", Function::Floor, &[Param::Numeric], None),
@@ -338,8 +346,10 @@ pub struct Applied {
     pub after: Vec<Expr>,
 }
 
-/// Canonical functions of OData that parley does not implement (answered 501, not 400).
-const UNIMPLEMENTED_FUNCTIONS: [&str; 1] = ["time"];
+/// Canonical functions of OData that parley does not implement (answered 501, not 400): the
+/// geographic ones (no property is a place), those of ordered collections, and `case`.
+const UNIMPLEMENTED_FUNCTIONS: [&str; 6] =
+    ["geo.distance", "geo.length", "geo.intersects", "hassubset", "hassubsequence", "case"];
 
 fn function_list() -> String {
     FUNCTION_NAMES.join(", ")
@@ -725,6 +735,10 @@ impl<'a> Parser<'a> {
                 self.count_literal(pos)?;
                 Ok(literal(Value::Integer(ms), Ty::Duration))
             }
+            Tok::TimeOfDay(ms) => {
+                self.count_literal(pos)?;
+                Ok(literal(Value::Integer(ms), Ty::TimeOfDay))
+            }
             Tok::Ident(name) => match name.to_ascii_lowercase().as_str() {
                 word @ ("true" | "false") => {
                     self.count_literal(pos)?;
@@ -890,12 +904,37 @@ impl<'a> Parser<'a> {
                 return self.error(pattern.pos, format!("the pattern is not a regular expression: {reason}"));
             }
         }
+        if args.first().is_some_and(|a| a.ty == Ty::TimeOfDay) {
+            return self.clock_part(function, args.remove(0));
+        }
         if matches!(function, Function::Round | Function::Floor | Function::Ceiling) && args[0].ty != Ty::Number {
             // Whole numbers are already rounded.
             return Ok(args.remove(0));
         }
         let args = args.into_iter().map(|a| a.expr).collect();
         Ok(Typed { expr: Expr::Call(function, args), ty: result, pos })
+    }
+
+    /// `hour`, `minute`, `second` or `fractionalseconds` of a time of day: arithmetic on its
+    /// milliseconds since midnight.
+    fn clock_part(&self, function: Function, clock: Typed) -> Result<Typed> {
+        let pos = clock.pos;
+        let number = |value: i64| Typed { expr: Expr::Literal(Value::Integer(value)), ty: Ty::Int, pos };
+        let ms = Typed { ty: Ty::Int, ..clock };
+        let (unit, modulus) = match function {
+            Function::Hour => (3_600_000, None),
+            Function::Minute => (60_000, Some(60)),
+            Function::Second => (1000, Some(60)),
+            _ => {
+                let fraction = self.arithmetic(ArithOp::Mod, pos, ms, number(1000))?;
+                return self.arithmetic(ArithOp::DivBy, pos, fraction, number(1000));
+            }
+        };
+        let whole = self.arithmetic(ArithOp::Div, pos, ms, number(unit))?;
+        match modulus {
+            Some(m) => self.arithmetic(ArithOp::Mod, pos, whole, number(m)),
+            None => Ok(whole),
+        }
     }
 
     /// `cast(value, Edm.Type)` or `isof(value, Edm.Type)` after the name (the rules:
@@ -964,6 +1003,7 @@ impl<'a> Parser<'a> {
             Kind::Boolean => Ty::Bool,
             Kind::DateTime => Ty::Time,
             Kind::Duration => Ty::Duration,
+            Kind::TimeOfDay => Ty::TimeOfDay,
         };
         let from = match value.ty {
             Ty::Text | Ty::Json => Kind::Text,
@@ -972,6 +1012,7 @@ impl<'a> Parser<'a> {
             Ty::Bool => Kind::Boolean,
             Ty::Time => Kind::DateTime,
             Ty::Duration => Kind::Duration,
+            Ty::TimeOfDay => Kind::TimeOfDay,
             Ty::Null if isof => return literal(Value::Bool(false), Ty::Bool),
             Ty::Null => return literal(Value::Null, target_ty),
             Ty::List => return self.error(value.pos, format!("'{word}' does not take a collection")),
@@ -986,7 +1027,11 @@ impl<'a> Parser<'a> {
             return literal(cast::cast(v, from, target), target_ty);
         }
         match (from, target.kind) {
-            (Kind::Text, Kind::DateTime | Kind::Duration) | (Kind::Duration, Kind::Text) => {
+            (Kind::DateTime, Kind::TimeOfDay) => {
+                return Ok(Typed { expr: Expr::Call(Function::Time, vec![value.expr]), ty: Ty::TimeOfDay, pos });
+            }
+            (Kind::Text, Kind::DateTime | Kind::Duration | Kind::TimeOfDay)
+            | (Kind::Duration | Kind::TimeOfDay, Kind::Text) => {
                 return Err(ParseError::unimplemented(
                     self.option,
                     pos,
@@ -1068,6 +1113,10 @@ impl<'a> Parser<'a> {
                 let time = parse_date_time(text).or_else(|message| self.error(typed.pos, message))?;
                 Ok(Typed { expr: Expr::Literal(Value::Time(time)), ty: Ty::Time, pos: typed.pos })
             }
+            (Expr::Literal(Value::Text(text)), Ty::TimeOfDay) => {
+                let ms = crate::lexer::parse_time_of_day(text).or_else(|message| self.error(typed.pos, message))?;
+                Ok(Typed { expr: Expr::Literal(Value::Integer(ms)), ty: Ty::TimeOfDay, pos: typed.pos })
+            }
             _ => Ok(typed),
         }
     }
@@ -1094,7 +1143,10 @@ impl<'a> Parser<'a> {
                 {
                     Value::Bool(word.eq_ignore_ascii_case("true"))
                 }
-                (Tok::Duration(ms), Ty::Duration) => Value::Integer(ms),
+                (Tok::Duration(ms), Ty::Duration) | (Tok::TimeOfDay(ms), Ty::TimeOfDay) => Value::Integer(ms),
+                (Tok::Str(text), Ty::TimeOfDay) => Value::Integer(
+                    crate::lexer::parse_time_of_day(&text).or_else(|message| self.error(token.pos, message))?,
+                ),
                 (Tok::RParen, _) if values.is_empty() => {
                     return self.error(token.pos, "the list of 'in' must hold at least one value");
                 }
@@ -1425,11 +1477,14 @@ impl<'a> Parser<'a> {
                 Ty::Bool => FieldType::Boolean,
                 Ty::Time => FieldType::DateTime,
                 Ty::List => FieldType::TextList,
-                Ty::Duration => {
+                Ty::Duration | Ty::TimeOfDay => {
                     return Err(ParseError::unimplemented(
                         self.option,
                         pos,
-                        "a computed duration is not implemented; compute totalseconds(…) of it",
+                        format!(
+                            "a computed {} is not implemented; compute its parts (totalseconds, hour, minute, …)",
+                            typed.ty.name()
+                        ),
                     ));
                 }
                 Ty::Null => return self.error(pos, "null has no type to compute"),

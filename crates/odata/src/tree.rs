@@ -73,6 +73,8 @@ pub enum Function {
     TotalOffsetMinutes,
     /// `date(datetime)`: midnight UTC of the day.
     Date,
+    /// `time(datetime)`: the time of day in UTC, as milliseconds since midnight.
+    Time,
     /// `totalseconds(duration)`: a number.
     TotalSeconds,
     /// `round(number)`, half away from zero; `floor` and `ceiling`. Whole numbers stay as they are.

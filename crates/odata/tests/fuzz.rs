@@ -19,6 +19,7 @@ const CORPUS: &[&str] = &[
     "$filter=length(trim(inputText)) gt indexof(concat(intent,'x'),'x') and substring(intent,1,2) eq 're'",
     "$filter=intent eq @p and trackedGoals/any(g: g eq @g) or completedGoals/$count gt @n&@p='x'&@g=concat('a','b')&@n=1",
     "$filter=matchesPattern(intent,'^re.*d$') or floor(intentScore) eq ceiling(rating) or fractionalseconds(timestamp) gt 0.5",
+    "$filter=time(timestamp) ge 08:00 and hour(time(timestamp)) lt 12 or time(timestamp) ne 12:00:00.5 or cast(timestamp,Edm.TimeOfDay) eq '23:59'",
     "$filter=cast(intentScore,Edm.Int32) eq 1 and isof(rating,Edm.Byte) or cast('7',Edm.Double) gt execution",
 ];
 
@@ -75,6 +76,10 @@ const VOCABULARY: &[&str] = &[
     "'['",
     "totalseconds",
     "cast",
+    "time",
+    "08:30",
+    "23:59:59.999",
+    "99:99",
     "isof",
     "Edm.String",
     "Edm.Int16",

@@ -311,6 +311,32 @@ fn casts_of_literals_are_computed_and_isof_is_decided_by_the_types_where_it_can(
 }
 
 #[test]
+fn times_of_day_compare_and_their_parts_are_arithmetic() {
+    let cases = [
+        ("time(timestamp) ge 08:30", "(ge (time timestamp) 30600000)"),
+        ("time(timestamp) lt '23:59:59.999'", "(lt (time timestamp) 86399999)"),
+        ("cast(timestamp, Edm.TimeOfDay) in (00:00, 12:00:01)", "(in (time timestamp) [0 43201000])"),
+        ("hour(time(timestamp)) eq 8", "(eq (div:integer (time timestamp) 3600000) 8)"),
+        ("minute(time(timestamp)) eq 8", "(eq (mod:integer (div:integer (time timestamp) 60000) 60) 8)"),
+        ("fractionalseconds(12:00:00.25) eq 0.25", "(eq 0.25 0.25)"),
+        ("cast(07:05, Edm.String) eq intent", "(eq '07:05:00.000' intent)"),
+    ];
+    for (filter, expected) in cases {
+        assert_eq!(filtered(&format!("$filter={filter}")), format!("filter: {expected}"), "{filter}");
+    }
+    for (filter, says) in [
+        ("time(timestamp) eq 24:00", "'24:00' is not a time of day"),
+        ("time(timestamp) eq '8 am'", "'8 am' is not a time of day"),
+        ("time(timestamp) eq timestamp", "cannot compare Edm.TimeOfDay with Edm.DateTimeOffset"),
+        ("hour(intent) eq 1", "'hour' needs an Edm.DateTimeOffset or an Edm.TimeOfDay here"),
+        ("time(timestamp) add duration'PT1H' eq 09:00", "cannot add Edm.TimeOfDay and Edm.Duration"),
+    ] {
+        let e = error(&format!("$filter={filter}"));
+        assert!(!e.unimplemented && e.message.contains(says), "{filter}: {e}");
+    }
+}
+
+#[test]
 fn parameter_aliases_stand_for_their_values() {
     assert_eq!(filtered("$filter=intent eq @p&@p='refund'"), filtered("$filter=intent eq 'refund'"));
     assert_eq!(filtered("$apply=filter(@c)&@c=execution add @n gt 2&@n=1"), filtered("$filter=execution add 1 gt 2"));
@@ -405,6 +431,9 @@ fn valid_odata_that_is_not_implemented_is_told_apart() {
         "$filter=cast(intent, Edm.Guid) eq null",
         "$filter=cast(inputText, Edm.DateTimeOffset) eq null",
         "$filter=cast(timestamp sub timestamp, Edm.String) eq 'PT0S'",
+        "$filter=geo.distance(intent, intent) lt 1",
+        "$compute=time(timestamp) as t",
+        "$filter=cast(time(timestamp), Edm.String) eq '08:00:00.000'",
     ] {
         let e = error(query);
         assert!(e.unimplemented, "{query}: {e}");

@@ -844,6 +844,17 @@ fn push_call(s: &mut Statement, entity: &EntityType, function: Function, args: &
             arg(s, 0);
             s.push(" IS NULL THEN NULL ELSE 0 END)");
         }
+        Function::Time => {
+            if sqlite {
+                s.push("((");
+                arg(s, 0);
+                s.push(" % 86400000 + 86400000) % 86400000)");
+            } else {
+                s.push("CAST(ROUND(EXTRACT(EPOCH FROM CAST((");
+                arg(s, 0);
+                s.push(") AT TIME ZONE 'UTC' AS time)) * 1000) AS int8)");
+            }
+        }
         Function::Date => {
             if sqlite {
                 s.push("(");

@@ -119,7 +119,7 @@ fn odata_cast(ctx: &mut Context<'_>) -> rusqlite::Result<rusqlite::types::Value>
     let value = match (ctx.get_raw(0), kind) {
         (ValueRef::Null, _) => Value::Null,
         (ValueRef::Text(bytes), Kind::Text) => Value::Text(String::from_utf8_lossy(bytes).into_owned()),
-        (ValueRef::Integer(i), Kind::Integer | Kind::Duration) => Value::Integer(i),
+        (ValueRef::Integer(i), Kind::Integer | Kind::Duration | Kind::TimeOfDay) => Value::Integer(i),
         (ValueRef::Integer(i), Kind::Number) => Value::Number(i as f64),
         (ValueRef::Real(r), Kind::Number) => Value::Number(r),
         (ValueRef::Integer(i), Kind::Boolean) => Value::Bool(i != 0),

@@ -191,6 +191,20 @@ async fn every_expression_selects_the_rows_the_test_computes(engine: Engine) {
             "timestamp ge now() sub duration'P36500D' and timestamp lt maxdatetime() and handoverEscalations eq 3",
             Box::new(|r| r.escalations == 3),
         ),
+        // Times of day, in UTC.
+        ("time(timestamp) ge 12:00", Box::new(|r| r.timestamp.hour() >= 12)),
+        (
+            "time(timestamp) lt '06:30:00.5' and time(timestamp) gt 00:00",
+            Box::new(|r| {
+                let ms = r.timestamp.time().as_hms_milli();
+                (ms.0, ms.1, ms.2, ms.3) < (6, 30, 0, 500) && ms != (0, 0, 0, 0)
+            }),
+        ),
+        (
+            "hour(time(timestamp)) eq 7 or minute(cast(timestamp, Edm.TimeOfDay)) eq 9",
+            Box::new(|r| r.timestamp.hour() == 7 || r.timestamp.minute() == 9),
+        ),
+        ("fractionalseconds(time(timestamp)) eq 0.375", Box::new(|r| r.timestamp.millisecond() == 375)),
         // Lambdas over a collection: "the sessions that reached goal X".
         ("trackedGoals/any(g: g eq 'buy')", Box::new(|r| r.goals.is_some_and(|g| g.contains(&"buy")))),
         (
@@ -265,6 +279,8 @@ async fn a_failing_computation_is_a_clear_400_and_unimplemented_odata_a_501(engi
         "$filter=cast(intent,Edm.Guid) eq null",
         "$filter=cast(inputText,Edm.DateTimeOffset) eq null",
         "$filter=cast(parley.AnalyticsRecord) eq null",
+        "$filter=geo.distance(intent,intent) lt 1",
+        "$compute=time(timestamp) as t",
         "$apply=nest(x)",
         "compute=timestamp sub timestamp as d",
     ] {
@@ -279,6 +295,7 @@ async fn a_failing_computation_is_a_clear_400_and_unimplemented_odata_a_501(engi
         ("cast(trackedGoals, Edm.String) eq 'x'", "at position 5: 'cast' does not take a collection"),
         ("isof(intent) eq true", "at position 11: expected ',' and the type 'isof' takes second"),
         ("cast(intent, 'Edm.String') eq 'x'", "'cast' takes a type such as Edm.String, found the string"),
+        ("time(timestamp) ge 24:00", "at position 19: '24:00' is not a time of day"),
     ] {
         let error = odata_error(app.odata_get(&format!("/v2.4/Analytics?$filter={}", enc(filter))).await, 400).await;
         assert!(error["message"].as_str().unwrap().contains(says), "{filter}: {error}");

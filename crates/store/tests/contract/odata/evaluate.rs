@@ -141,6 +141,10 @@ fn evaluate_in(expr: &Expr, record: &Record, element: Option<&str>) -> Value {
                     time(0).map_or(Value::Null, |t| Value::Number(f64::from(t.millisecond()) / 1000.0))
                 }
                 Function::TotalOffsetMinutes => part(|_| 0),
+                Function::Time => time(0).map_or(Value::Null, |t| {
+                    let (h, m, sec, ms) = t.to_hms_milli();
+                    Value::Integer(((i64::from(h) * 60 + i64::from(m)) * 60 + i64::from(sec)) * 1000 + i64::from(ms))
+                }),
                 Function::Date => time(0).map_or(Value::Null, |t| Value::Time(t.replace_time(time::Time::MIDNIGHT))),
                 Function::TotalSeconds => match &values[0] {
                     Value::Integer(ms) => Value::Number(*ms as f64 / 1000.0),
