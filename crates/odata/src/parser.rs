@@ -687,12 +687,16 @@ impl<'a> Parser<'a> {
             }
             (Ty::Duration, Ty::Time) if op == ArithOp::Add => (Arith::Shift, Ty::Time, right, left),
             (Ty::Time, Ty::Time) if op == ArithOp::Sub => (Arith::Between, Ty::Duration, left, right),
-            (Ty::Duration, b) | (b, Ty::Duration) if b.numeric() && matches!(op, ArithOp::Mul | ArithOp::Div) => {
-                return Err(ParseError::unimplemented(
-                    self.option,
-                    op_pos,
-                    format!("'{word}' of a duration by a number is not implemented"),
-                ));
+            (Ty::Duration, b) | (b, Ty::Duration)
+                if b.numeric()
+                    && (op == ArithOp::Mul
+                        || (matches!(op, ArithOp::Div | ArithOp::DivBy) && left.ty == Ty::Duration)) =>
+            {
+                if b == Ty::Int && op != ArithOp::DivBy {
+                    (Arith::Integer, Ty::Duration, left, right)
+                } else {
+                    return self.scaled_duration(op, op_pos, left, right);
+                }
             }
             (a, b) => {
                 return self.error(op_pos, format!("cannot {word} {} and {}", a.name(), b.name()));
@@ -703,6 +707,20 @@ impl<'a> Parser<'a> {
             return Ok(Typed { expr: Expr::Literal(value), ty, pos });
         }
         Ok(Typed { expr: Expr::Arith(op, kind, Box::new(left.expr), Box::new(right.expr)), ty, pos })
+    }
+
+    /// A duration multiplied or divided by a number that is not whole (or by `divby`): computed
+    /// as numbers, then truncated to whole milliseconds, as durations are counted (null when out
+    /// of range).
+    fn scaled_duration(&self, op: ArithOp, op_pos: usize, left: Typed, right: Typed) -> Result<Typed> {
+        let as_number = |t: Typed| if t.ty == Ty::Duration { Typed { ty: Ty::Number, ..t } } else { t };
+        let product = self.arithmetic(op, op_pos, as_number(left), as_number(right))?;
+        let whole = cast::target("Edm.Int64").expect("Edm.Int64 is a target");
+        let expr = match product.expr {
+            Expr::Literal(value) => Expr::Literal(cast::cast(&value, Kind::Number, whole)),
+            expr => Expr::Cast(Box::new(expr), Kind::Number, whole),
+        };
+        Ok(Typed { expr, ty: Ty::Duration, pos: product.pos })
     }
 
     fn primary(&mut self) -> Result<Typed> {

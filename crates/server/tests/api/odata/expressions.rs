@@ -180,6 +180,14 @@ async fn every_expression_selects_the_rows_the_test_computes(engine: Engine) {
             "totalseconds(timestamp sub 2024-05-01T00:00:00Z) lt 200000.5",
             Box::new(move |r| since_base(r) as f64 / 1000.0 < 200_000.5),
         ),
+        (
+            "(timestamp sub 2024-05-01T00:00:00Z) divby 3 gt duration'P1DT0.041S'",
+            Box::new(move |r| since_base(r) / 3 > 86_400_041),
+        ),
+        (
+            "timestamp add duration'PT20H' mul handoverEscalations lt 2024-05-04T00:00:00Z",
+            Box::new(|r| r.timestamp + Duration::hours(20 * r.escalations) < datetime!(2024-05-04 00:00 UTC)),
+        ),
         ("date(timestamp) eq 2024-05-02", Box::new(|r| r.timestamp.date() == datetime!(2024-05-02 00:00 UTC).date())),
         ("fractionalseconds(timestamp) ge 0.5", Box::new(|r| r.timestamp.millisecond() >= 500)),
         (
