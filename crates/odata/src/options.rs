@@ -4,7 +4,7 @@ use crate::error::ParseError;
 use crate::model::EntityType;
 use crate::parser::{Applied, Parser, Scope};
 use crate::skiptoken;
-use crate::tree::{Computed, Expr, Format, Operand, OrderKey, Query};
+use crate::tree::{Computed, Format, Operand, OrderKey, Query, conjoin};
 use parley_core::field::FieldType;
 
 /// The options parley implements.
@@ -71,7 +71,7 @@ pub fn parse_query(entity: &EntityType, pairs: &[(String, String)]) -> Result<Qu
     }
     let value_of = |option: &str| given.iter().find(|(o, _)| *o == option).map(|(_, v)| *v);
 
-    let Applied { computed: applied, before, aggregation, steps, after } = match value_of("$apply") {
+    let Applied { computed: applied, before, aggregation, steps, after, branches } = match value_of("$apply") {
         Some(text) => {
             let mut parser = Parser::new("$apply", text, Scope::Entity(entity))?.with_aliases(&aliases);
             let applied = parser.apply()?;
@@ -145,6 +145,7 @@ pub fn parse_query(entity: &EntityType, pairs: &[(String, String)]) -> Result<Qu
         search,
         filter,
         aggregation,
+        branches,
         steps,
         output_filter,
         select: Vec::new(),
@@ -168,9 +169,11 @@ pub fn parse_query(entity: &EntityType, pairs: &[(String, String)]) -> Result<Qu
         Some(text) => Parser::new("$orderby", text, scope())?.order()?,
         None => Vec::new(),
     };
+    // After concat, rows keep the order of their sequences.
+    let sequence = if query.branches.is_empty() { None } else { Some(Operand::Branch) };
     let tiebreakers: Vec<Operand> = match &query.aggregation {
         None => vec![Operand::Property(entity.key)],
-        Some(aggregation) => aggregation.group_by.clone(),
+        Some(aggregation) => sequence.into_iter().chain(aggregation.group_by.iter().copied()).collect(),
     };
     for operand in tiebreakers {
         if !order.iter().any(|k| k.operand == operand) {
@@ -204,22 +207,6 @@ pub fn parse_query(entity: &EntityType, pairs: &[(String, String)]) -> Result<Qu
         })?);
     }
     Ok(query)
-}
-
-/// The conjunction of some conditions; `None` when there are none.
-fn conjoin(conditions: Vec<Expr>) -> Option<Expr> {
-    let mut flat = Vec::new();
-    for condition in conditions {
-        match condition {
-            Expr::And(inner) => flat.extend(inner),
-            other => flat.push(other),
-        }
-    }
-    match flat.len() {
-        0 => None,
-        1 => flat.pop(),
-        _ => Some(Expr::And(flat)),
-    }
 }
 
 fn whole_number(option: &str, text: &str) -> Result<u64, ParseError> {

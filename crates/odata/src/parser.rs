@@ -10,7 +10,8 @@ use crate::error::ParseError;
 use crate::lexer::{Tok, Token, parse_date_time, tokenize};
 use crate::model::EntityType;
 use crate::tree::{
-    Aggregate, Aggregation, Arith, ArithOp, CompareOp, Computed, Expr, Function, Method, Operand, OrderKey, Step,
+    Aggregate, Aggregation, Arith, ArithOp, Branch, CompareOp, Computed, Expr, Function, Method, Operand, OrderKey,
+    Step, conjoin,
 };
 
 /// How deeply expressions may nest (parentheses, `not`, function arguments).
@@ -73,7 +74,7 @@ impl<'a> Scope<'a> {
                     .map(|operand| match *operand {
                         Operand::Property(p) => entity.properties[p].name.as_str(),
                         Operand::Computed(c) => computed[c].0.as_str(),
-                        Operand::Aggregate(a) => aggregation.aggregates[a].alias.as_str(),
+                        Operand::Aggregate(_) | Operand::Branch => "",
                     })
                     .chain(aggregation.aggregates.iter().map(|a| a.alias.as_str()))
                     .collect();
@@ -316,9 +317,10 @@ pub const FUNCTION_NAMES: [&str; SIGNATURES.len()] = {
 };
 
 /// The transformations of `$apply` that parley implements.
-pub const TRANSFORMATIONS: [&str; 13] = [
+pub const TRANSFORMATIONS: [&str; 14] = [
     "filter",
     "compute",
+    "concat",
     "groupby",
     "aggregate",
     "orderby",
@@ -344,6 +346,8 @@ pub struct Applied {
     pub steps: Vec<Step>,
     /// Then the filters that come last.
     pub after: Vec<Expr>,
+    /// The sequences of `concat(…)`, when the aggregation is theirs.
+    pub branches: Vec<Branch>,
 }
 
 /// Canonical functions of OData that parley does not implement (answered 501, not 400): the
@@ -1216,10 +1220,14 @@ impl<'a> Parser<'a> {
                     }
                     None
                 }
-                "groupby" | "aggregate" if grouped => {
-                    return self.error(token.pos, "only one groupby or aggregate per $apply is supported");
+                "groupby" | "aggregate" | "concat" if grouped => {
+                    return Err(ParseError::unimplemented(
+                        self.option,
+                        token.pos,
+                        format!("'{word}' after groupby, aggregate or concat is not implemented"),
+                    ));
                 }
-                "groupby" | "aggregate" if stepped => {
+                "groupby" | "aggregate" | "concat" if stepped => {
                     return Err(ParseError::unimplemented(
                         self.option,
                         token.pos,
@@ -1291,7 +1299,15 @@ impl<'a> Parser<'a> {
                     self.scope = Scope::Computed(self.scope.entity(), names);
                     None
                 }
-                "concat" | "expand" | "search" | "identity" | "nest" => {
+                "concat" => {
+                    self.expect(Tok::LParen, "'(' after 'concat'")?;
+                    let (combined, branches) = self.concat(token.pos)?;
+                    self.scope = Scope::Output(self.scope.entity(), self.scope.computed(), combined.clone());
+                    applied.aggregation = Some(combined);
+                    applied.branches = branches;
+                    None
+                }
+                "expand" | "search" | "identity" | "nest" => {
                     return Err(ParseError::unimplemented(
                         self.option,
                         token.pos,
@@ -1319,6 +1335,66 @@ impl<'a> Parser<'a> {
                 return Ok(applied);
             }
         }
+    }
+
+    /// The sequences of `concat(…)` after its `(`, up to and including its `)`: each applied to
+    /// the rows as they are here, each grouping them (a sequence that keeps the records is not
+    /// implemented). Returns the columns of all of them together, as one aggregation whose
+    /// aggregates are those of each sequence (one name, one column), and the sequences.
+    fn concat(&mut self, pos: usize) -> Result<(Aggregation, Vec<Branch>)> {
+        let start = self.scope.clone();
+        let mut combined = Aggregation { group_by: Vec::new(), aggregates: Vec::new() };
+        let mut branches = Vec::new();
+        loop {
+            let at = self.peek().pos;
+            self.scope = start.clone();
+            self.enter(at)?;
+            let applied = self.apply()?;
+            self.depth -= 1;
+            let unimplemented = |message: &str| Err(ParseError::unimplemented(self.option, at, message));
+            if !applied.computed.is_empty() {
+                return unimplemented("compute inside a sequence of concat is not implemented; compute before concat");
+            }
+            if !applied.branches.is_empty() {
+                return unimplemented("concat inside concat is not implemented");
+            }
+            let Some(aggregation) = applied.aggregation else {
+                return unimplemented("a sequence of concat without groupby or aggregate is not implemented");
+            };
+            for operand in &aggregation.group_by {
+                if !combined.group_by.contains(operand) {
+                    combined.group_by.push(*operand);
+                }
+            }
+            let mut positions = Vec::new();
+            for aggregate in &aggregation.aggregates {
+                match combined.aggregates.iter().position(|a| a.alias == aggregate.alias) {
+                    Some(a) if combined.aggregates[a].ty == aggregate.ty => positions.push(a),
+                    Some(_) => {
+                        return self.error(
+                            at,
+                            format!("'{}' names values of different types in the sequences of concat", aggregate.alias),
+                        );
+                    }
+                    None => {
+                        positions.push(combined.aggregates.len());
+                        combined.aggregates.push(aggregate.clone());
+                    }
+                }
+            }
+            let mut steps = applied.steps;
+            steps.extend(applied.after.into_iter().map(Step::Filter));
+            branches.push(Branch { filter: conjoin(applied.before), aggregation, steps, aggregates: positions });
+            match self.next() {
+                Token { tok: Tok::Comma, .. } => continue,
+                Token { tok: Tok::RParen, .. } => break,
+                other => return self.error(other.pos, format!("expected ',' or ')', found {}", other.tok.describe())),
+            }
+        }
+        if branches.len() < 2 {
+            return self.error(pos, "concat takes two or more sequences of transformations");
+        }
+        Ok((combined, branches))
     }
 
     /// `, x)` closing a ranking step: the number it ranks rows by.

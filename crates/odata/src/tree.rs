@@ -9,12 +9,14 @@ use crate::model::EntityType;
 
 /// Something a row has: a property of the entity type (by position), after `$apply` an
 /// aggregate (by position in [`Aggregation::aggregates`]), or a property of `$compute` (by
-/// position in [`Query::computed`]).
+/// position in [`Query::computed`]). After `concat(…)`, every row also has the position of the
+/// sequence that made it ([`Operand::Branch`]), which orders rows but is never answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Operand {
     Property(usize),
     Aggregate(usize),
     Computed(usize),
+    Branch,
 }
 
 /// One property of `$compute`: `expression as alias`, with the type of its values.
@@ -218,6 +220,45 @@ pub enum Step {
     },
 }
 
+/// One sequence of `concat(…)`: its filters of the rows, its grouping (with aggregates of its
+/// own, numbered from 0), and the steps after it, its last filters included.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Branch {
+    pub filter: Option<Expr>,
+    pub aggregation: Aggregation,
+    pub steps: Vec<Step>,
+    /// Where each of its aggregates is among the aggregates of the whole ([`Query::aggregation`]).
+    pub aggregates: Vec<usize>,
+}
+
+impl Branch {
+    /// The columns of the whole that rows of this sequence have.
+    pub fn columns(&self) -> Vec<Operand> {
+        self.aggregation
+            .group_by
+            .iter()
+            .copied()
+            .chain(self.aggregates.iter().map(|&a| Operand::Aggregate(a)))
+            .collect()
+    }
+}
+
+/// The conjunction of conditions (nested conjunctions spliced in); none when there are none.
+pub fn conjoin(conditions: Vec<Expr>) -> Option<Expr> {
+    let mut flat = Vec::new();
+    for condition in conditions {
+        match condition {
+            Expr::And(inner) => flat.extend(inner),
+            other => flat.push(other),
+        }
+    }
+    match flat.len() {
+        0 => None,
+        1 => flat.pop(),
+        _ => Some(Expr::And(flat)),
+    }
+}
+
 /// One key of the order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OrderKey {
@@ -242,7 +283,11 @@ pub struct Query {
     /// On the entity's rows: `$filter` and `$apply`'s `filter(…)` steps (those before the
     /// aggregation, when there is one).
     pub filter: Option<Expr>,
+    /// The aggregation; after `concat(…)`, the columns of all its sequences together (the
+    /// grouping properties of each, and their aggregates).
     pub aggregation: Option<Aggregation>,
+    /// The sequences of `concat(…)`, whose rows follow each other; empty without it.
+    pub branches: Vec<Branch>,
     /// The steps of `$apply` after the aggregation up to the last that is not a filter.
     pub steps: Vec<Step>,
     /// On the aggregated rows (after the steps): `$filter` and the `filter(…)` steps that come
@@ -270,6 +315,7 @@ impl Query {
             Operand::Property(p) => &entity.properties[p].name,
             Operand::Aggregate(a) => self.aggregation.as_ref().map_or("", |g| &g.aggregates[a].alias),
             Operand::Computed(c) => &self.computed[c].alias,
+            Operand::Branch => "$branch",
         }
     }
 
@@ -279,6 +325,7 @@ impl Query {
             Operand::Property(p) => entity.properties[p].ty,
             Operand::Aggregate(a) => self.aggregation.as_ref().map_or(FieldType::Boolean, |g| g.aggregates[a].ty),
             Operand::Computed(c) => self.computed[c].ty,
+            Operand::Branch => FieldType::Integer { min: 0 },
         }
     }
 

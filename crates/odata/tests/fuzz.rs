@@ -20,6 +20,7 @@ const CORPUS: &[&str] = &[
     "$filter=intent eq @p and trackedGoals/any(g: g eq @g) or completedGoals/$count gt @n&@p='x'&@g=concat('a','b')&@n=1",
     "$filter=matchesPattern(intent,'^re.*d$') or floor(intentScore) eq ceiling(rating) or fractionalseconds(timestamp) gt 0.5",
     "$filter=time(timestamp) ge 08:00 and hour(time(timestamp)) lt 12 or time(timestamp) ne 12:00:00.5 or cast(timestamp,Edm.TimeOfDay) eq '23:59'",
+    "$apply=compute(year(timestamp) as y)/concat(aggregate($count as n),groupby((y,intent),aggregate($count as n))/topcount(2,n))/filter(n gt 1)",
     "$filter=cast(intentScore,Edm.Int32) eq 1 and isof(rating,Edm.Byte) or cast('7',Edm.Double) gt execution",
 ];
 
@@ -102,6 +103,8 @@ const VOCABULARY: &[&str] = &[
     "year",
     "$count",
     "groupby",
+    "concat",
+    "compute",
     "aggregate",
     "filter",
     "with",

@@ -340,6 +340,25 @@ fn durations_scale_by_numbers_to_whole_milliseconds() {
 }
 
 #[test]
+fn concat_joins_the_columns_of_its_sequences() {
+    let query = parse(
+        "$apply=filter(intent ne null)/concat(aggregate($count as n),\
+         groupby((intent,channel),aggregate($count as n,intentScore with max as top))/filter(n gt 1))/filter(n gt 2)",
+    )
+    .unwrap();
+    assert_eq!(
+        render(&query),
+        rendered("$apply=filter(intent ne null)/groupby((intent,channel),aggregate($count as n,intentScore with max as top))/filter(n gt 2)")
+            .replace("order: intent, channel", "order: $branch, intent, channel"),
+        "one aggregation of all the columns, in the order of the sequences"
+    );
+    assert_eq!(query.branches.len(), 2);
+    assert_eq!(query.branches[0].aggregates, [0]);
+    assert_eq!(query.branches[1].aggregates, [0, 1]);
+    assert_eq!(query.branches[1].steps.len(), 1, "the last filter of a sequence is its step");
+}
+
+#[test]
 fn times_of_day_compare_and_their_parts_are_arithmetic() {
     let cases = [
         ("time(timestamp) ge 08:30", "(ge (time timestamp) 30600000)"),
@@ -460,6 +479,8 @@ fn valid_odata_that_is_not_implemented_is_told_apart() {
         "$filter=cast(inputText, Edm.DateTimeOffset) eq null",
         "$filter=cast(timestamp sub timestamp, Edm.String) eq 'PT0S'",
         "$filter=geo.distance(intent, intent) lt 1",
+        "$apply=aggregate($count as n)/groupby((intent))",
+        "$apply=concat(aggregate($count as n),filter(intent eq 'x'))",
         "$compute=time(timestamp) as t",
         "$filter=cast(time(timestamp), Edm.String) eq '08:00:00.000'",
     ] {
@@ -539,8 +560,12 @@ fn errors_name_the_option_and_the_position() {
         ("$apply=aggregate(understood with max as s)", "$apply", 26, "cannot aggregate 'understood'"),
         ("$apply=aggregate($count as intent)", "$apply", 20, "the name 'intent' is taken"),
         ("$apply=aggregate($count as n, rating with sum as n)", "$apply", 42, "the name 'n' is taken"),
-        ("$apply=aggregate($count as n)/groupby((intent))", "$apply", 23, "only one groupby or aggregate"),
-        ("$apply=concat(filter(true))", "$apply", 0, "'concat' is not implemented"),
+        (
+            "$apply=concat(filter(true))",
+            "$apply",
+            7,
+            "a sequence of concat without groupby or aggregate is not implemented",
+        ),
         ("$apply=groupby((intent))&$filter=channel eq 'x'", "$filter", 0, "not in the result of $apply"),
         ("$apply=groupby((intent))&$orderby=timestamp", "$orderby", 0, "not in the result of $apply"),
         ("$apply=groupby((intent)) extra", "$apply", 18, "unexpected 'extra'"),

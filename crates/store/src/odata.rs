@@ -15,7 +15,9 @@ use std::borrow::Cow;
 
 use parley_core::field::FieldType;
 use parley_core::{ObjectId, Value};
-use parley_odata::{Arith, ArithOp, CompareOp, EntityType, Expr, Function, Method, Operand, OrderKey, Query, Step};
+use parley_odata::{
+    Arith, ArithOp, CompareOp, EntityType, Expr, Function, Method, Operand, OrderKey, Query, Step, conjoin,
+};
 
 use parley_odata::cast::{self, Kind as ValueKind, Target};
 use parley_odata::search::Search;
@@ -184,9 +186,12 @@ fn is_piped(query: &Query) -> bool {
 /// that both engines keep the same rows.
 fn push_pipeline(s: &mut Statement, entity: &EntityType, query: &Query, projects: &[ObjectId]) {
     let tiebreak: Vec<OrderKey> = match &query.aggregation {
-        Some(aggregation) => {
-            aggregation.group_by.iter().map(|&operand| OrderKey { operand, descending: false }).collect()
-        }
+        Some(aggregation) => (!query.branches.is_empty())
+            .then_some(Operand::Branch)
+            .into_iter()
+            .chain(aggregation.group_by.iter().copied())
+            .map(|operand| OrderKey { operand, descending: false })
+            .collect(),
         None => vec![OrderKey { operand: Operand::Property(entity.key), descending: false }],
     };
     // The outermost step's wrapper comes first.
@@ -213,6 +218,7 @@ fn push_pipeline(s: &mut Statement, entity: &EntityType, query: &Query, projects
         }
     }
     match &query.aggregation {
+        Some(_) if !query.branches.is_empty() => push_concatenated(s, entity, query, projects),
         Some(_) => push_grouped(s, entity, query, projects),
         None => {
             s.push("SELECT *");
@@ -276,6 +282,48 @@ fn push_pipeline(s: &mut Statement, entity: &EntityType, query: &Query, projects
                 }
             }
         }
+    }
+}
+
+/// The rows of `concat(…)`: each sequence's rows (its own grouping and steps, on the rows the
+/// filters before `concat` leave) with the columns of the whole, null where the sequence has
+/// none, and the sequence's position as `concat_branch`.
+fn push_concatenated(s: &mut Statement, entity: &EntityType, query: &Query, projects: &[ObjectId]) {
+    let Some(whole) = &query.aggregation else { return };
+    // As in push_grouped, a column two properties share is named once.
+    let mut group_columns: Vec<String> = Vec::new();
+    for &operand in &whole.group_by {
+        let column = output_name(entity, operand);
+        if !group_columns.contains(&column) {
+            group_columns.push(column);
+        }
+    }
+    for (i, branch) in query.branches.iter().enumerate() {
+        if i > 0 {
+            s.push(" UNION ALL ");
+        }
+        s.push("SELECT ");
+        for column in &group_columns {
+            let present = branch.aggregation.group_by.iter().any(|g| output_name(entity, *g) == *column);
+            s.push(if present { column } else { "NULL" }).push(" AS ").push(column).push(", ");
+        }
+        for a in 0..whole.aggregates.len() {
+            match branch.aggregates.iter().position(|&b| b == a) {
+                Some(own) => s.push(&format!("a{own} AS a{a}, ")),
+                None => s.push(&format!("NULL AS a{a}, ")),
+            };
+        }
+        bind_typed(s, Value::Integer(i as i64));
+        s.push(" AS concat_branch FROM (");
+        let sequence = Query {
+            filter: conjoin(query.filter.iter().chain(&branch.filter).cloned().collect()),
+            aggregation: Some(branch.aggregation.clone()),
+            branches: Vec::new(),
+            steps: branch.steps.clone(),
+            ..query.clone()
+        };
+        push_pipeline(s, entity, &sequence, projects);
+        s.push(&format!(") sequence{i}"));
     }
 }
 
@@ -384,6 +432,7 @@ fn output_name(entity: &EntityType, operand: Operand) -> String {
         Operand::Property(p) => entity.properties[p].column.to_owned(),
         Operand::Aggregate(a) => format!("a{a}"),
         Operand::Computed(c) => format!("c{c}"),
+        Operand::Branch => "concat_branch".to_owned(),
     }
 }
 
@@ -391,6 +440,7 @@ fn is_nullable(entity: &EntityType, operand: Operand) -> bool {
     match operand {
         Operand::Property(p) => entity.properties[p].nullable,
         Operand::Aggregate(_) | Operand::Computed(_) => true,
+        Operand::Branch => false,
     }
 }
 
@@ -435,6 +485,7 @@ fn operand_sql(dialect: Dialect, entity: &EntityType, operand: Operand) -> Cow<'
         }
         Operand::Aggregate(a) => Cow::Owned(format!("a{a}")),
         Operand::Computed(c) => Cow::Owned(format!("c{c}")),
+        Operand::Branch => Cow::Borrowed("concat_branch"),
     }
 }
 

@@ -123,7 +123,15 @@ impl Representation {
             object.insert("@odata.id".into(), id);
             object.insert("@odata.type".into(), Json::String(format!("#{}", entity.qualified_name())));
         }
+        // A row of concat(…) has the properties of its own sequence only.
+        let sequence = columns.iter().position(|c| *c == Operand::Branch).and_then(|i| match row[i] {
+            Value::Integer(b) => query.branches.get(usize::try_from(b).ok()?).map(|branch| branch.columns()),
+            _ => None,
+        });
         for (&operand, value) in query.select.iter().zip(row) {
+            if sequence.as_ref().is_some_and(|own| !own.contains(&operand)) {
+                continue;
+            }
             let ty = query.ty(entity, operand);
             let json = odata_json(value, ty);
             if self.omit_nulls && json.is_null() {

@@ -13,6 +13,7 @@ use crate::helpers::{Engine, TestApp, on_both_engines};
 
 on_both_engines!(
     apply_compute_feeds_the_grouping_the_aggregates_and_the_steps,
+    apply_concat_answers_each_sequence_in_turn,
     apply_steps_rank_skip_and_filter_rows,
     computed_properties_are_answered_filtered_ordered_and_paged,
     every_expression_selects_the_rows_the_test_computes,
@@ -445,7 +446,7 @@ async fn apply_compute_feeds_the_grouping_the_aggregates_and_the_steps(engine: E
         .collect();
     assert_eq!(answered, expected);
     // What compute(…) refuses, and what it does not do yet.
-    for (apply, status, says) in [
+    let refusals = [
         ("compute(intent as intent)", 400, "the name 'intent' is taken already"),
         ("compute(1 add 1)", 400, "expected 'as' and a name for the computed property"),
         (
@@ -455,7 +456,98 @@ async fn apply_compute_feeds_the_grouping_the_aggregates_and_the_steps(engine: E
         ),
         ("compute(intent as i)/aggregate(i with sum as s)", 400, "cannot aggregate 'i' (of type Edm.String)"),
         ("groupby((intent),aggregate($count as n))/compute(n add 1 as m)", 501, "not implemented"),
-    ] {
+    ];
+    for (apply, status, says) in refusals {
+        let error = odata_error(app.odata_get(&scoped(apply)).await, status).await;
+        assert!(error["message"].as_str().unwrap().contains(says), "{apply}: {error}");
+    }
+    app.stop().await;
+}
+
+async fn apply_concat_answers_each_sequence_in_turn(engine: Engine) {
+    let (mut app, project, all) = seeded(engine).await;
+    let scoped = |apply: &str| format!("/v2.4/Analytics?$apply=filter(projectId eq '{project}')/{}", enc(apply));
+    // A total, then a breakdown: each row has its own sequence's properties only.
+    let body = app
+        .odata_json(&scoped(
+            "filter(handoverEscalations ge 1)/concat(aggregate($count as n), \
+             groupby((intent), aggregate($count as n, intentScore with sum as total)))",
+        ))
+        .await;
+    let kept: Vec<&Row> = all.iter().filter(|r| r.escalations >= 1).collect();
+    let mut expected = vec![json!({"n": kept.len()})];
+    for intent in [None, Some("bye"), Some("greet"), Some("refund")] {
+        let members: Vec<&&Row> = kept.iter().filter(|r| r.intent == intent).collect();
+        if members.is_empty() {
+            continue;
+        }
+        let total: f64 = members.iter().filter_map(|r| r.score).sum();
+        expected.push(json!({"intent": intent, "n": members.len(), "total": total}));
+    }
+    let answered = body["value"].as_array().unwrap();
+    assert_eq!(answered.len(), expected.len(), "{body}");
+    for (row, want) in answered.iter().zip(&expected) {
+        let keys: Vec<&String> = row.as_object().unwrap().keys().collect();
+        let wanted: Vec<&String> = want.as_object().unwrap().keys().collect();
+        assert_eq!(keys, wanted, "{row}");
+        assert_eq!(row["n"], want["n"], "{row}");
+        assert_eq!(row["intent"], want["intent"], "{row}");
+        if let Some(total) = want["total"].as_f64() {
+            assert!((row["total"].as_f64().unwrap() - total).abs() < 1e-9, "{row}");
+        }
+    }
+    // Steps inside a sequence, a filter after concat, and $orderby, $count and paging over all.
+    let apply = "concat(groupby((channel), aggregate($count as n))/topcount(2, n), \
+                 groupby((intent), aggregate($count as n))/filter(intent ne 'bye'))/filter(n ge 9)";
+    let first = format!("{}&$orderby=n desc&$count=true", scoped(apply));
+    let (rows, count) = two_a_page(&app, first).await;
+    let per = |key: &dyn Fn(&Row) -> String| {
+        let mut groups: Vec<(String, usize)> = Vec::new();
+        for r in &all {
+            match groups.iter_mut().find(|(k, _)| *k == key(r)) {
+                Some((_, n)) => *n += 1,
+                None => groups.push((key(r), 1)),
+            }
+        }
+        groups.sort();
+        groups
+    };
+    let mut channels = per(&|r: &Row| r.channel.to_owned());
+    channels.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    // (n, sequence, group) in the answer's order: n descending, then the sequence, then the group.
+    let mut expected: Vec<(usize, usize, String)> =
+        channels.iter().take(2).filter(|(_, n)| *n >= 9).map(|(c, n)| (*n, 0, c.clone())).collect();
+    let intents = per(&|r: &Row| r.intent.unwrap_or("").to_owned());
+    expected.extend(intents.iter().filter(|(i, n)| i != "bye" && *n >= 9).map(|(i, n)| (*n, 1, i.clone())));
+    expected.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    let answered: Vec<(usize, usize, String)> = rows
+        .iter()
+        .map(|v| match (v.get("channel"), v.get("intent")) {
+            (Some(channel), None) => (v["n"].as_u64().unwrap() as usize, 0, channel.as_str().unwrap().to_owned()),
+            (None, Some(intent)) => (v["n"].as_u64().unwrap() as usize, 1, intent.as_str().unwrap_or("").to_owned()),
+            _ => panic!("a row of one sequence only: {v}"),
+        })
+        .collect();
+    assert_eq!(answered, expected);
+    assert_eq!(count, Some(expected.len() as u64));
+    // What concat refuses, and what it does not do yet.
+    let refusals = [
+        ("concat(aggregate($count as n))", 400, "concat takes two or more sequences"),
+        (
+            "concat(aggregate($count as n), aggregate(intentScore with sum as n))",
+            400,
+            "'n' names values of different types",
+        ),
+        ("concat(aggregate($count as n), filter(intent eq 'x'))", 501, "without groupby or aggregate"),
+        ("concat(compute(1 as one)/aggregate($count as n), aggregate($count as n))", 501, "compute before concat"),
+        ("groupby((intent))/concat(aggregate($count as n), aggregate($count as m))", 501, "after groupby"),
+        (
+            "concat(aggregate($count as n), aggregate($count as m))/groupby((n))",
+            501,
+            "after groupby, aggregate or concat",
+        ),
+    ];
+    for (apply, status, says) in refusals {
         let error = odata_error(app.odata_get(&scoped(apply)).await, status).await;
         assert!(error["message"].as_str().unwrap().contains(says), "{apply}: {error}");
     }

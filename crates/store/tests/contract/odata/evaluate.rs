@@ -60,8 +60,8 @@ fn evaluate_in(expr: &Expr, record: &Record, element: Option<&str>) -> Value {
         Expr::Cast(value, from, target) => parley_odata::cast::cast(&evaluate(value, record), *from, *target),
         Expr::Literal(value) => value.clone(),
         Expr::Column(Operand::Property(p)) => field_value(record, *p),
-        Expr::Column(Operand::Aggregate(_) | Operand::Computed(_)) => {
-            panic!("records have neither aggregates nor computed properties")
+        Expr::Column(Operand::Aggregate(_) | Operand::Computed(_) | Operand::Branch) => {
+            panic!("records have neither aggregates, computed properties nor sequences")
         }
         Expr::Not(inner) => Value::Bool(!truth(inner)),
         Expr::And(items) => Value::Bool(items.iter().all(truth)),
