@@ -135,8 +135,13 @@ pub fn parse_query(entity: &EntityType, pairs: &[(String, String)]) -> Result<Qu
                 ),
             ));
         }
-        Some(_) if aggregation.is_some() || !steps.is_empty() => {
-            return Err(ParseError::unimplemented("$search", 0, "$search together with $apply is not implemented"));
+        // $search applies to what $apply answers: rows of the set, or groups without text.
+        Some(_) if aggregation.is_some() => {
+            return Err(ParseError::unimplemented(
+                "$search",
+                0,
+                "$search after groupby, aggregate or concat is not implemented: groups have no text to search",
+            ));
         }
         Some(text) => Some(crate::search::parse_search(text)?),
     };

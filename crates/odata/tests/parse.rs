@@ -444,14 +444,16 @@ fn computed_properties_serve_filter_select_and_orderby() {
 }
 
 #[test]
-fn search_reads_only_the_sets_with_a_text_index_and_not_with_apply() {
+fn search_reads_only_the_sets_with_a_text_index_and_not_groups() {
     let conversations = EntityType::conversations(IdName::Id);
     let pairs = |text: &str| -> Vec<(String, String)> {
         text.split('&').map(|p| p.split_once('=').map(|(n, v)| (n.to_owned(), v.to_owned())).unwrap()).collect()
     };
     assert!(parse_query(&conversations, &pairs("$search=refund")).unwrap().search.is_some());
     let e = parse_query(&conversations, &pairs("$search=refund&$apply=groupby((channel))")).unwrap_err();
-    assert!(e.unimplemented && e.message.contains("together with $apply"), "{e}");
+    assert!(e.unimplemented && e.message.contains("groups have no text to search"), "{e}");
+    let stepped = parse_query(&conversations, &pairs("$search=refund&$apply=top(3)")).unwrap();
+    assert!(stepped.search.is_some() && stepped.steps.len() == 1, "{stepped:?}");
     let e = error("$search=refund");
     assert!(e.unimplemented && e.message.contains("not implemented for Analytics"), "{e}");
 }

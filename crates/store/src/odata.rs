@@ -74,15 +74,12 @@ pub fn select(dialect: Dialect, read: &ODataRead<'_>) -> Statement {
     } else {
         push_source(&mut s, entity, query, projects);
         and(&mut s);
-        push_projects(&mut s, entity, projects);
-        if let Some(filter) = &query.filter {
-            s.push(" AND ");
-            push_expr(&mut s, entity, filter);
-        }
-        if let Some(search) = &query.search {
-            s.push(" AND ");
-            push_search(&mut s, search);
-        }
+        push_row_conditions(&mut s, entity, query, projects);
+    }
+    // After $apply's steps when there are any (the parser allows no aggregation with it).
+    if let Some(search) = &query.search {
+        and(&mut s);
+        push_search(&mut s, search);
     }
     if let Some(after) = &query.after {
         and(&mut s);
@@ -99,29 +96,40 @@ pub fn select(dialect: Dialect, read: &ODataRead<'_>) -> Statement {
 /// The number of rows the query selects, ignoring `$top`, `$skip` and the skip token.
 pub fn count(dialect: Dialect, entity: &EntityType, query: &Query, projects: &[ObjectId]) -> Statement {
     let mut s = Statement::new(dialect);
+    let mut conditions = 0;
+    let mut and = |s: &mut Statement| {
+        s.push(if conditions == 0 { " WHERE " } else { " AND " });
+        conditions += 1;
+    };
     if is_piped(query) {
         s.push("SELECT COUNT(*) FROM (");
         push_pipeline(&mut s, entity, query, projects);
         s.push(") piped");
         if let Some(filter) = &query.output_filter {
-            s.push(" WHERE ");
+            and(&mut s);
             push_expr(&mut s, entity, filter);
         }
     } else {
         s.push("SELECT COUNT(*)");
         push_source(&mut s, entity, query, projects);
-        s.push(" WHERE ");
-        push_projects(&mut s, entity, projects);
-        if let Some(filter) = &query.filter {
-            s.push(" AND ");
-            push_expr(&mut s, entity, filter);
-        }
-        if let Some(search) = &query.search {
-            s.push(" AND ");
-            push_search(&mut s, search);
-        }
+        and(&mut s);
+        push_row_conditions(&mut s, entity, query, projects);
+    }
+    if let Some(search) = &query.search {
+        and(&mut s);
+        push_search(&mut s, search);
     }
     s
+}
+
+/// What selects the entity's rows, before any aggregation: the caller's projects and the
+/// filter.
+fn push_row_conditions(s: &mut Statement, entity: &EntityType, query: &Query, projects: &[ObjectId]) {
+    push_projects(s, entity, projects);
+    if let Some(filter) = &query.filter {
+        s.push(" AND ");
+        push_expr(s, entity, filter);
+    }
 }
 
 /// `$search` over the messages' text, through its full-text index (the parser allows it on
@@ -224,11 +232,7 @@ fn push_pipeline(s: &mut Statement, entity: &EntityType, query: &Query, projects
             s.push("SELECT *");
             push_source(s, entity, query, projects);
             s.push(" WHERE ");
-            push_projects(s, entity, projects);
-            if let Some(filter) = &query.filter {
-                s.push(" AND ");
-                push_expr(s, entity, filter);
-            }
+            push_row_conditions(s, entity, query, projects);
         }
     }
     let total = |keys: &[OrderKey]| -> Vec<OrderKey> {
@@ -401,11 +405,7 @@ fn push_grouped(s: &mut Statement, entity: &EntityType, query: &Query, projects:
     }
     push_source(s, entity, query, projects);
     s.push(" WHERE ");
-    push_projects(s, entity, projects);
-    if let Some(filter) = &query.filter {
-        s.push(" AND ");
-        push_expr(s, entity, filter);
-    }
+    push_row_conditions(s, entity, query, projects);
     if !group_columns.is_empty() {
         s.push(" GROUP BY ").push(&group_columns.join(", "));
     }

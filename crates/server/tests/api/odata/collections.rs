@@ -162,6 +162,25 @@ async fn conversations_are_searched_by_their_words(engine: Engine) {
         all.iter().filter(|m| has(m, "refund") && m.session != "s00").map(|m| m.id.clone()).collect();
     expected.sort();
     assert_eq!(message_ids(&body), expected);
+    // After $apply's steps: the search looks at the rows they keep.
+    let body = app
+        .odata_json(&format!(
+            "/v2.4/Conversations?$select=messageId&$search=refund OR parcel&$apply={}",
+            enc("filter(sessionId ne 's00')/orderby(messageId desc)/top(12)")
+        ))
+        .await;
+    let mut latest: Vec<&Message> = all.iter().filter(|m| m.session != "s00").collect();
+    latest.sort_by(|a, b| b.id.cmp(&a.id));
+    let mut expected: Vec<String> =
+        latest.iter().take(12).filter(|m| has(m, "refund") || has(m, "parcel")).map(|m| m.id.clone()).collect();
+    expected.sort();
+    let mut answered = message_ids(&body);
+    answered.sort();
+    assert!(!expected.is_empty() && expected.len() < 12, "the search tells the twelve apart");
+    assert_eq!(answered, expected);
+    let grouped = format!("/v2.4/Conversations?$search=refund&$apply={}", enc("groupby((sessionId))"));
+    let error = odata_error(app.odata_get(&grouped).await, 501).await;
+    assert!(error["message"].as_str().unwrap().contains("groups have no text to search"), "{error}");
     // Refusals: a malformed search (400, located), and a set without a full-text index (501).
     let error = odata_error(app.odata_get("/v2.4/Conversations?$search=%22open").await, 400).await;
     assert_eq!((error["target"].as_str(), error["innererror"]["position"].as_u64()), (Some("$search"), Some(0)));
