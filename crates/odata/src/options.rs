@@ -4,7 +4,7 @@ use crate::error::ParseError;
 use crate::model::EntityType;
 use crate::parser::{Applied, Parser, Scope};
 use crate::skiptoken;
-use crate::tree::{Computed, Format, Operand, OrderKey, Query, conjoin};
+use crate::tree::{Computed, Format, Operand, OrderKey, Query, Step, conjoin};
 use parley_core::field::FieldType;
 
 /// The options parley implements.
@@ -71,7 +71,7 @@ pub fn parse_query(entity: &EntityType, pairs: &[(String, String)]) -> Result<Qu
     }
     let value_of = |option: &str| given.iter().find(|(o, _)| *o == option).map(|(_, v)| *v);
 
-    let Applied { computed: applied, before, aggregation, steps, after, branches } = match value_of("$apply") {
+    let Applied { computed: applied, before, aggregation, mut steps, after, branches } = match value_of("$apply") {
         Some(text) => {
             let mut parser = Parser::new("$apply", text, Scope::Entity(entity))?.with_aliases(&aliases);
             let applied = parser.apply()?;
@@ -83,29 +83,38 @@ pub fn parse_query(entity: &EntityType, pairs: &[(String, String)]) -> Result<Qu
     let names = |computed: &[Computed]| -> Vec<(String, FieldType)> {
         computed.iter().map(|c| (c.alias.clone(), c.ty)).collect()
     };
-    // `$compute` adds to what `compute(…)` of `$apply` computed.
+    // `$compute` adds to what `compute(…)` of `$apply` computed: on the aggregated rows after a
+    // grouping, otherwise on the set's (the steps keep rows whole).
     let computed = match value_of("$compute") {
-        // The steps keep rows whole, so their rows' properties may be computed first.
-        Some(_) if aggregation.is_some() => {
-            return Err(ParseError::unimplemented(
-                "$compute",
-                0,
-                "$compute together with groupby or aggregate in $apply is not implemented",
-            ));
-        }
         Some(text) => {
-            let scope =
-                if applied.is_empty() { Scope::Entity(entity) } else { Scope::Computed(entity, names(&applied)) };
+            let names = names(&applied);
+            let scope = match &aggregation {
+                Some(aggregation) => Scope::Output {
+                    entity,
+                    computed_after: applied.len() - steps_computed(&steps),
+                    computed: names,
+                    aggregation: aggregation.clone(),
+                },
+                None if applied.is_empty() => Scope::Entity(entity),
+                None => Scope::Computed(entity, names),
+            };
             let mut computed = applied;
+            let first = computed.len();
             computed.extend(Parser::new("$compute", text, scope)?.with_aliases(&aliases).compute()?);
+            if aggregation.is_some() {
+                steps.push(Step::Compute((first..computed.len()).collect()));
+            }
             computed
         }
         None => applied,
     };
     let names = names(&computed);
     let output = aggregation.clone();
+    let computed_after = computed.len() - steps_computed(&steps);
     let scope = || match &output {
-        Some(aggregation) => Scope::Output(entity, names.clone(), aggregation.clone()),
+        Some(aggregation) => {
+            Scope::Output { entity, computed: names.clone(), aggregation: aggregation.clone(), computed_after }
+        }
         None if names.is_empty() => Scope::Entity(entity),
         None => Scope::Computed(entity, names.clone()),
     };
@@ -234,4 +243,9 @@ fn format_of(text: &str) -> Option<Format> {
         "csv" | "text/csv" => Some(Format::Csv),
         _ => None,
     }
+}
+
+/// How many properties the steps compute (after the grouping); they come last.
+fn steps_computed(steps: &[Step]) -> usize {
+    steps.iter().map(|step| if let Step::Compute(positions) = step { positions.len() } else { 0 }).sum()
 }

@@ -26,15 +26,20 @@ pub enum Scope<'a> {
     Entity(&'a EntityType),
     /// The entity's properties and those of `$compute` or `compute(…)` (names and types).
     Computed(&'a EntityType, Vec<(String, FieldType)>),
-    /// After an aggregation: its grouping properties (among the entity's and the computed ones)
-    /// and its aggregates.
-    Output(&'a EntityType, Vec<(String, FieldType)>, Aggregation),
+    /// After an aggregation: its grouping properties (among the entity's and the computed ones),
+    /// its aggregates, and the properties computed after it (those from `computed_after` on).
+    Output {
+        entity: &'a EntityType,
+        computed: Vec<(String, FieldType)>,
+        aggregation: Aggregation,
+        computed_after: usize,
+    },
 }
 
 impl<'a> Scope<'a> {
     fn entity(&self) -> &'a EntityType {
         match self {
-            Scope::Entity(entity) | Scope::Computed(entity, _) | Scope::Output(entity, ..) => entity,
+            Scope::Entity(entity) | Scope::Computed(entity, _) | Scope::Output { entity, .. } => entity,
         }
     }
 
@@ -56,13 +61,13 @@ impl<'a> Scope<'a> {
                     .map(|c| (Operand::Computed(c), computed[c].1))
                     .ok_or_else(|| format!("'{name}' is not a property of {} nor of $compute", entity.name))
             }
-            Scope::Output(_, computed, aggregation) => {
+            Scope::Output { computed, aggregation, computed_after, .. } => {
                 let grouped = |operand: &Operand| aggregation.group_by.contains(operand);
                 if let Some(p) = entity.property(name).filter(|&p| grouped(&Operand::Property(p))) {
                     return Ok((Operand::Property(p), entity.properties[p].ty));
                 }
                 let computed_at = computed.iter().position(|(alias, _)| alias == name);
-                if let Some(c) = computed_at.filter(|&c| grouped(&Operand::Computed(c))) {
+                if let Some(c) = computed_at.filter(|&c| c >= *computed_after || grouped(&Operand::Computed(c))) {
                     return Ok((Operand::Computed(c), computed[c].1));
                 }
                 if let Some(a) = aggregation.aggregates.iter().position(|a| a.alias == name) {
@@ -77,6 +82,7 @@ impl<'a> Scope<'a> {
                         Operand::Aggregate(_) | Operand::Branch => "",
                     })
                     .chain(aggregation.aggregates.iter().map(|a| a.alias.as_str()))
+                    .chain(computed[*computed_after..].iter().map(|(alias, _)| alias.as_str()))
                     .collect();
                 Err(format!(
                     "'{name}' is not in the result of $apply, which has {}",
@@ -86,11 +92,29 @@ impl<'a> Scope<'a> {
         }
     }
 
+    /// The rows of an aggregation, with the properties computed so far (all of them before it).
+    fn output(&self, aggregation: Aggregation) -> Scope<'a> {
+        let computed = self.computed();
+        Scope::Output { entity: self.entity(), computed_after: computed.len(), computed, aggregation }
+    }
+
+    /// The same rows with more computed properties.
+    fn with_computed(&self, more: &[Computed]) -> Scope<'a> {
+        let mut computed = self.computed();
+        computed.extend(more.iter().map(|c| (c.alias.clone(), c.ty)));
+        match self {
+            Scope::Output { entity, aggregation, computed_after, .. } => {
+                Scope::Output { entity, computed, aggregation: aggregation.clone(), computed_after: *computed_after }
+            }
+            _ => Scope::Computed(self.entity(), computed),
+        }
+    }
+
     /// The computed properties' names and types, as this scope knows them.
     fn computed(&self) -> Vec<(String, FieldType)> {
         match self {
             Scope::Entity(_) => Vec::new(),
-            Scope::Computed(_, computed) | Scope::Output(_, computed, _) => computed.clone(),
+            Scope::Computed(_, computed) | Scope::Output { computed, .. } => computed.clone(),
         }
     }
 }
@@ -1236,7 +1260,7 @@ impl<'a> Parser<'a> {
                 }
                 "groupby" => {
                     let grouped = self.groupby()?;
-                    self.scope = Scope::Output(self.scope.entity(), self.scope.computed(), grouped.clone());
+                    self.scope = self.scope.output(grouped.clone());
                     applied.aggregation = Some(grouped);
                     None
                 }
@@ -1244,7 +1268,7 @@ impl<'a> Parser<'a> {
                     self.expect(Tok::LParen, "'(' after 'aggregate'")?;
                     let aggregates = self.aggregates()?;
                     let grouped = Aggregation { group_by: Vec::new(), aggregates };
-                    self.scope = Scope::Output(self.scope.entity(), self.scope.computed(), grouped.clone());
+                    self.scope = self.scope.output(grouped.clone());
                     applied.aggregation = Some(grouped);
                     None
                 }
@@ -1284,25 +1308,20 @@ impl<'a> Parser<'a> {
                     let operand = self.ranked_by(&word)?;
                     Some(Step::TopSum { threshold, operand, bottom: word.starts_with("bottom"), percent })
                 }
-                "compute" if stepped => {
-                    return Err(ParseError::unimplemented(
-                        self.option,
-                        token.pos,
-                        "'compute' after groupby, aggregate or a step that keeps rows is not implemented",
-                    ));
-                }
                 "compute" => {
+                    // On the set's rows, where the steps keep rows whole, a property may be
+                    // computed first; after a grouping it is a step of its own.
                     self.expect(Tok::LParen, "'(' after 'compute'")?;
                     let items = self.compute_until(Tok::RParen)?;
+                    self.scope = self.scope.with_computed(&items);
+                    let first = applied.computed.len();
                     applied.computed.extend(items);
-                    let names = applied.computed.iter().map(|c| (c.alias.clone(), c.ty)).collect();
-                    self.scope = Scope::Computed(self.scope.entity(), names);
-                    None
+                    grouped.then(|| Step::Compute((first..applied.computed.len()).collect()))
                 }
                 "concat" => {
                     self.expect(Tok::LParen, "'(' after 'concat'")?;
                     let (combined, branches) = self.concat(token.pos)?;
-                    self.scope = Scope::Output(self.scope.entity(), self.scope.computed(), combined.clone());
+                    self.scope = self.scope.output(combined.clone());
                     applied.aggregation = Some(combined);
                     applied.branches = branches;
                     None

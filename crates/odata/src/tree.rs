@@ -218,6 +218,8 @@ pub enum Step {
         bottom: bool,
         percent: bool,
     },
+    /// `compute(…)` after the grouping: the properties of [`Query::computed`] at these positions.
+    Compute(Vec<usize>),
 }
 
 /// One sequence of `concat(…)`: its filters of the rows, its grouping (with aggregates of its
@@ -276,7 +278,8 @@ pub enum Format {
 /// Every query option of a request, typed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Query {
-    /// The properties of `$compute`, which the other options may name.
+    /// The properties of `compute(…)` and `$compute`, which the other options may name. Those
+    /// a [`Step::Compute`] names are computed on the aggregated rows, the others on the set's.
     pub computed: Vec<Computed>,
     /// `$search`: which rows' text holds what (with the filter, on the entity's rows).
     pub search: Option<crate::search::Search>,
@@ -329,6 +332,18 @@ impl Query {
         }
     }
 
+    /// The positions in [`Query::computed`] of the properties computed after the grouping.
+    pub fn computed_after(&self) -> Vec<usize> {
+        self.steps
+            .iter()
+            .filter_map(|step| match step {
+                Step::Compute(positions) => Some(positions.iter().copied()),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    }
+
     /// The columns of every row of the answer, before `$select`: the properties of the entity
     /// type, or the grouping properties and the aggregates.
     pub fn columns(&self, entity: &EntityType) -> Vec<Operand> {
@@ -342,6 +357,7 @@ impl Query {
                 .iter()
                 .copied()
                 .chain((0..aggregation.aggregates.len()).map(Operand::Aggregate))
+                .chain(self.computed_after().into_iter().map(Operand::Computed))
                 .collect(),
         }
     }

@@ -3,7 +3,7 @@
 
 use parley_core::Value;
 use parley_core::value::format_time;
-use parley_odata::{EntityType, Expr, IdName, Operand, ParseError, Query, parse_query};
+use parley_odata::{EntityType, Expr, IdName, Operand, ParseError, Query, Step, parse_query};
 
 fn analytics() -> EntityType {
     EntityType::analytics(IdName::Id)
@@ -359,6 +359,23 @@ fn concat_joins_the_columns_of_its_sequences() {
 }
 
 #[test]
+fn compute_after_a_grouping_is_a_step_on_its_rows() {
+    let query = parse(
+        "$apply=compute(length(intent) as len)/groupby((len),aggregate($count as n))/compute(n mul 2 as twice)\
+         &$compute=twice add len as more&$filter=more gt 3&$orderby=twice desc",
+    )
+    .unwrap();
+    assert_eq!(query.computed.iter().map(|c| c.alias.as_str()).collect::<Vec<_>>(), ["len", "twice", "more"]);
+    assert_eq!(query.steps, [Step::Compute(vec![1]), Step::Compute(vec![2])]);
+    assert_eq!(query.computed_after(), [1, 2]);
+    let columns: Vec<String> =
+        query.columns(&analytics()).iter().map(|&c| query.name(&analytics(), c).to_owned()).collect();
+    assert_eq!(columns, ["len", "n", "twice", "more"]);
+    let e = error("$apply=groupby((intent),aggregate($count as n))/compute(len add 1 as x)");
+    assert!(e.message.contains("'len' is not in the result of $apply, which has intent, n"), "{e}");
+}
+
+#[test]
 fn times_of_day_compare_and_their_parts_are_arithmetic() {
     let cases = [
         ("time(timestamp) ge 08:30", "(ge (time timestamp) 30600000)"),
@@ -475,7 +492,7 @@ fn valid_odata_that_is_not_implemented_is_told_apart() {
         "$compute=timestamp sub timestamp as d",
         "$filter=trackedGoals/any(g: g eq intent)",
         "$filter=trackedGoals/any(g: completedGoals/any(h: h eq g))",
-        "$apply=groupby((intent))&$compute=1 add 1 as two",
+        "$apply=groupby((intent),aggregate($count as n))/compute(n as m)/groupby((m))",
         "$apply=nest(x)",
         "$filter=cast(intent, Edm.Guid) eq null",
         "$filter=cast(inputText, Edm.DateTimeOffset) eq null",

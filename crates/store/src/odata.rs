@@ -16,7 +16,7 @@ use std::borrow::Cow;
 use parley_core::field::FieldType;
 use parley_core::{ObjectId, Value};
 use parley_odata::{
-    Arith, ArithOp, CompareOp, EntityType, Expr, Function, Method, Operand, OrderKey, Query, Step, conjoin,
+    Arith, ArithOp, CompareOp, Computed, EntityType, Expr, Function, Method, Operand, OrderKey, Query, Step, conjoin,
 };
 
 use parley_odata::cast::{self, Kind as ValueKind, Target};
@@ -220,6 +220,15 @@ fn push_pipeline(s: &mut Statement, entity: &EntityType, query: &Query, projects
                      all{i} FROM ("
                 ));
             }
+            Step::Compute(positions) => {
+                s.push("SELECT *");
+                for &c in positions {
+                    s.push(", ");
+                    push_expr(s, entity, &query.computed[c].expr);
+                    s.push(&format!(" AS c{c}"));
+                }
+                s.push(" FROM (");
+            }
             _ => {
                 s.push("SELECT * FROM (");
             }
@@ -275,6 +284,7 @@ fn push_pipeline(s: &mut Statement, entity: &EntityType, query: &Query, projects
                 s.push(" LIMIT ").bind(Value::Integer(i64::try_from(*count).unwrap_or(i64::MAX)));
                 order = vec![OrderKey { operand: *operand, descending: !bottom }];
             }
+            Step::Compute(_) => {}
             Step::TopSum { threshold, operand, percent, .. } => {
                 // Rows without a value are left out; a row is kept while the rows before it
                 // have not reached the threshold.
@@ -319,7 +329,10 @@ fn push_concatenated(s: &mut Statement, entity: &EntityType, query: &Query, proj
         }
         bind_typed(s, Value::Integer(i as i64));
         s.push(" AS concat_branch FROM (");
+        // The properties computed after concat come last; a sequence computes those before.
+        let on_rows = query.computed.len() - query.computed_after().len();
         let sequence = Query {
+            computed: query.computed[..on_rows].to_vec(),
             filter: conjoin(query.filter.iter().chain(&branch.filter).cloned().collect()),
             aggregation: Some(branch.aggregation.clone()),
             branches: Vec::new(),
@@ -338,7 +351,10 @@ fn push_concatenated(s: &mut Statement, entity: &EntityType, query: &Query, proj
 /// use what `compute(…)` of `$apply` computed).
 fn push_source(s: &mut Statement, entity: &EntityType, query: &Query, projects: &[ObjectId]) {
     s.push(" FROM ");
-    for (i, computed) in query.computed.iter().enumerate().rev() {
+    let after = query.computed_after();
+    let on_rows: Vec<(usize, &Computed)> =
+        query.computed.iter().enumerate().filter(|(i, _)| !after.contains(i)).collect();
+    for &(i, computed) in on_rows.iter().rev() {
         s.push("(SELECT *, ");
         // PostgreSQL's functions count in `int4`; the column is read as the type says.
         let cast = match (s.dialect(), computed.ty) {
@@ -351,12 +367,12 @@ fn push_source(s: &mut Statement, entity: &EntityType, query: &Query, projects: 
         s.push(cast.unwrap_or_default()).push(&format!(" AS c{i} FROM "));
     }
     s.push(entity.table);
-    if query.computed.is_empty() {
+    if on_rows.is_empty() {
         return;
     }
     s.push(" WHERE ");
     push_projects(s, entity, projects);
-    for _ in &query.computed {
+    for _ in &on_rows {
         s.push(") ").push(entity.table);
     }
 }

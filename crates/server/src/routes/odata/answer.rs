@@ -123,13 +123,23 @@ impl Representation {
             object.insert("@odata.id".into(), id);
             object.insert("@odata.type".into(), Json::String(format!("#{}", entity.qualified_name())));
         }
-        // A row of concat(…) has the properties of its own sequence only.
+        // A row of concat(…) has the properties of its own sequence only (and those computed
+        // after it).
         let sequence = columns.iter().position(|c| *c == Operand::Branch).and_then(|i| match row[i] {
             Value::Integer(b) => query.branches.get(usize::try_from(b).ok()?).map(|branch| branch.columns()),
             _ => None,
         });
+        let others = |operand: Operand| {
+            sequence.as_ref().is_some_and(|own| {
+                let whole = query
+                    .aggregation
+                    .as_ref()
+                    .is_some_and(|a| a.group_by.contains(&operand) || matches!(operand, Operand::Aggregate(_)));
+                whole && !own.contains(&operand)
+            })
+        };
         for (&operand, value) in query.select.iter().zip(row) {
-            if sequence.as_ref().is_some_and(|own| !own.contains(&operand)) {
+            if others(operand) {
                 continue;
             }
             let ty = query.ty(entity, operand);

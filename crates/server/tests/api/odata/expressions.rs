@@ -445,6 +445,51 @@ async fn apply_compute_feeds_the_grouping_the_aggregates_and_the_steps(engine: E
         })
         .collect();
     assert_eq!(answered, expected);
+    // After the grouping: shares and means of the groups, with $compute building on them.
+    let first = format!(
+        "{}&$compute={}&$orderby=mean desc&$count=true",
+        scoped(
+            "groupby((channel), aggregate($count as n, intentScore with sum as s))\
+             /compute(s divby n as mean, n mul 100 div 36 as share)/filter(share ge 30)"
+        ),
+        enc("mean mul 2 as twice")
+    );
+    let (rows, count) = two_a_page(&app, first).await;
+    let mut groups: Vec<(&str, usize, f64)> = ["voice", "web", "whatsapp"]
+        .iter()
+        .map(|c| {
+            let members: Vec<&Row> = all.iter().filter(|r| r.channel == *c).collect();
+            (*c, members.len(), members.iter().filter_map(|r| r.score).sum::<f64>())
+        })
+        .filter(|(_, n, _)| n * 100 / 36 >= 30)
+        .collect();
+    groups.sort_by(|a, b| (b.2 / b.1 as f64).total_cmp(&(a.2 / a.1 as f64)).then(a.0.cmp(b.0)));
+    assert_eq!(count, Some(groups.len() as u64));
+    assert_eq!(rows.len(), groups.len());
+    for (row, (channel, n, sum)) in rows.iter().zip(&groups) {
+        let mean = sum / *n as f64;
+        assert_eq!(row["channel"], *channel, "{row}");
+        assert_eq!(row["share"], (n * 100 / 36) as i64, "{row}");
+        assert!((row["mean"].as_f64().unwrap() - mean).abs() < 1e-9, "{row}");
+        assert!((row["twice"].as_f64().unwrap() - 2.0 * mean).abs() < 1e-9, "{row}");
+    }
+    // After concat: every row gets the computed property beside its own.
+    let body = app
+        .odata_json(&scoped(
+            "concat(aggregate($count as n), groupby((intent), aggregate($count as n)))/compute(n mul 2 as twice)",
+        ))
+        .await;
+    let answered: Vec<String> = body["value"].as_array().unwrap().iter().map(|v| v.to_string()).collect();
+    assert_eq!(
+        answered,
+        [
+            r#"{"n":36,"twice":72}"#,
+            r#"{"intent":null,"n":9,"twice":18}"#,
+            r#"{"intent":"bye","n":9,"twice":18}"#,
+            r#"{"intent":"greet","n":9,"twice":18}"#,
+            r#"{"intent":"refund","n":9,"twice":18}"#
+        ]
+    );
     // What compute(…) refuses, and what it does not do yet.
     let refusals = [
         ("compute(intent as intent)", 400, "the name 'intent' is taken already"),
@@ -455,7 +500,12 @@ async fn apply_compute_feeds_the_grouping_the_aggregates_and_the_steps(engine: E
             "cannot group by 'goals', of type Collection(Edm.String)",
         ),
         ("compute(intent as i)/aggregate(i with sum as s)", 400, "cannot aggregate 'i' (of type Edm.String)"),
-        ("groupby((intent),aggregate($count as n))/compute(n add 1 as m)", 501, "not implemented"),
+        (
+            "groupby((intent),aggregate($count as n))/compute(channel as c)",
+            400,
+            "'channel' is not in the result of $apply, which has intent, n",
+        ),
+        ("concat(compute(1 as one)/aggregate($count as n), aggregate($count as n))", 501, "compute before concat"),
     ];
     for (apply, status, says) in refusals {
         let error = odata_error(app.odata_get(&scoped(apply)).await, status).await;
