@@ -25,6 +25,10 @@ pub enum Error {
     /// Storage cannot be reached; safe to retry. The text is for the client.
     #[error("{0}")]
     Unavailable(String),
+    /// The request is valid, but what it asks is not implemented (by parley or by the database
+    /// engine it runs on). The text is for the client.
+    #[error("{0}")]
+    Unsupported(String),
     /// A fault of parley's own; what it holds is for the log, never for the client.
     #[error("internal failure: {0}")]
     Internal(#[source] Cause),

@@ -26,6 +26,6 @@ pub use model::{EdmType, EntityType, IdName, Property};
 pub use options::{parse_query, system_option};
 pub use parser::{FUNCTION_NAMES, MAX_DEPTH, MAX_LITERALS};
 pub use tree::{
-    Aggregate, Aggregation, Arith, ArithOp, Branch, CompareOp, Computed, Expr, Format, Function, Method, Operand,
-    OrderKey, Query, Step, conjoin,
+    Aggregate, Aggregation, Arith, ArithOp, Branch, CompareOp, Computed, Expr, Format, Function, Lambda, Method,
+    Operand, OrderKey, Query, Step, conjoin,
 };

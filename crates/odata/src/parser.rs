@@ -10,8 +10,8 @@ use crate::error::ParseError;
 use crate::lexer::{Tok, Token, parse_date_time, tokenize};
 use crate::model::EntityType;
 use crate::tree::{
-    Aggregate, Aggregation, Arith, ArithOp, Branch, CompareOp, Computed, Expr, Function, Method, Operand, OrderKey,
-    Step, conjoin,
+    Aggregate, Aggregation, Arith, ArithOp, Branch, CompareOp, Computed, Expr, Function, Lambda, Method, Operand,
+    OrderKey, Step, conjoin,
 };
 
 /// How deeply expressions may nest (parentheses, `not`, function arguments).
@@ -191,8 +191,8 @@ pub struct Parser<'a> {
     literals: usize,
     /// The value of `now()`: the moment the query was parsed.
     now: OffsetDateTime,
-    /// Inside a lambda's condition: the name of its variable.
-    lambda: Option<String>,
+    /// Inside lambdas' conditions: the names of their variables, outermost first.
+    lambdas: Vec<String>,
     /// The parameter aliases of the request (`@p` and its value's text).
     aliases: Vec<(String, String)>,
 }
@@ -443,7 +443,7 @@ impl<'a> Parser<'a> {
             depth: 0,
             literals: 0,
             now,
-            lambda: None,
+            lambdas: Vec::new(),
             aliases: Vec::new(),
         })
     }
@@ -796,18 +796,13 @@ impl<'a> Parser<'a> {
                 }
                 _ if name.starts_with('@') => self.alias(&name, pos),
                 _ if self.peek().tok == Tok::LParen => self.call(name, pos),
-                _ if self.lambda.as_deref() == Some(name.as_str()) => {
-                    Ok(Typed { expr: Expr::Element, ty: Ty::Text, pos })
+                _ if self.lambdas.contains(&name) => {
+                    // The innermost lambda's variable of that name.
+                    let depth = self.lambdas.iter().rposition(|variable| *variable == name).unwrap_or_default();
+                    Ok(Typed { expr: Expr::Element(depth), ty: Ty::Text, pos })
                 }
                 _ => {
                     let (operand, ty) = self.scope.resolve(&name).or_else(|message| self.error(pos, message))?;
-                    if self.lambda.is_some() {
-                        return Err(ParseError::unimplemented(
-                            self.option,
-                            pos,
-                            "a lambda's condition may use its variable and literals only",
-                        ));
-                    }
                     if self.peek().tok == Tok::Slash {
                         let slash = self.next().pos;
                         if ty != FieldType::TextList {
@@ -868,18 +863,16 @@ impl<'a> Parser<'a> {
         if KEYWORDS.contains(&name.to_ascii_lowercase().as_str()) || name.starts_with('$') {
             return self.error(variable.pos, format!("'{name}' cannot name a lambda's variable"));
         }
-        if self.lambda.is_some() {
-            return Err(ParseError::unimplemented(self.option, pos, "lambdas inside lambdas are not implemented"));
-        }
         self.expect(Tok::Colon, "':' after the lambda's variable")?;
         self.enter(pos)?;
-        self.lambda = Some(name);
+        let depth = self.lambdas.len();
+        self.lambdas.push(name);
         let condition = self.or().and_then(|body| self.predicate(body));
-        self.lambda = None;
-        let condition = Box::new(condition?);
+        self.lambdas.pop();
+        let lambda = Lambda { depth, condition: Box::new(condition?) };
         self.depth -= 1;
         self.expect(Tok::RParen, "')' closing the lambda")?;
-        let expr = if word == "any" { Expr::Any(list, Some(condition)) } else { Expr::All(list, condition) };
+        let expr = if word == "any" { Expr::Any(list, Some(lambda)) } else { Expr::All(list, lambda) };
         Ok(Typed { expr, ty: Ty::Bool, pos })
     }
 
@@ -1738,7 +1731,9 @@ fn is_predicate(expr: &Expr) -> bool {
             function,
             Function::Contains | Function::StartsWith | Function::EndsWith | Function::MatchesPattern
         ),
-        Expr::Literal(_) | Expr::Column(_) | Expr::Arith(..) | Expr::Element | Expr::Count(_) | Expr::Cast(..) => false,
+        Expr::Literal(_) | Expr::Column(_) | Expr::Arith(..) | Expr::Element(_) | Expr::Count(_) | Expr::Cast(..) => {
+            false
+        }
     }
 }
 

@@ -147,15 +147,26 @@ pub enum Expr {
     Arith(ArithOp, Arith, Box<Expr>, Box<Expr>),
     /// `list/any(x: condition)`: some element of a collection property fulfils the condition;
     /// `list/any()`: the collection has an element.
-    Any(Operand, Option<Box<Expr>>),
+    Any(Operand, Option<Lambda>),
     /// `list/all(x: condition)`: every element fulfils it (true of an empty collection).
-    All(Operand, Box<Expr>),
-    /// The element a lambda's variable stands for, in its condition (text).
-    Element,
+    All(Operand, Lambda),
+    /// The element the variable of the lambda at this depth stands for (text): 0 is the
+    /// outermost lambda's, 1 that of a lambda inside it, and so on.
+    Element(usize),
     /// `list/$count`: how many elements a collection property holds (0 when absent).
     Count(Operand),
     /// `cast(value, Edm.Type)` of a value of the kind given (the rules: [`crate::cast`]).
     Cast(Box<Expr>, Kind, Target),
+}
+
+/// The condition of `any` or `all`, over the elements of a collection property. It may use its
+/// variable ([`Expr::Element`] of its depth), those of the lambdas around it, and the row's
+/// properties.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lambda {
+    /// How many lambdas are around this one.
+    pub depth: usize,
+    pub condition: Box<Expr>,
 }
 
 /// How an aggregate is computed.

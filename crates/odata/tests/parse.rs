@@ -63,9 +63,10 @@ fn show(query: &Query, expr: &Expr) -> String {
             show(query, right)
         ),
         Expr::Any(list, None) => format!("(any {})", name(query, *list)),
-        Expr::Any(list, Some(condition)) => format!("(any {} {})", name(query, *list), show(query, condition)),
-        Expr::All(list, condition) => format!("(all {} {})", name(query, *list), show(query, condition)),
-        Expr::Element => "$element".into(),
+        Expr::Any(list, Some(lambda)) => format!("(any {} {})", name(query, *list), show(query, &lambda.condition)),
+        Expr::All(list, lambda) => format!("(all {} {})", name(query, *list), show(query, &lambda.condition)),
+        Expr::Element(0) => "$element".into(),
+        Expr::Element(depth) => format!("$element{depth}"),
         Expr::Count(list) => format!("(count {})", name(query, *list)),
         Expr::Cast(value, from, target) => format!("(cast {} {} {})", show(query, value), from.word(), target.name),
     }
@@ -483,6 +484,15 @@ fn lambdas_and_counts_over_collections() {
     );
     assert_eq!(filtered("$filter=trackedGoals/ALL(x: x ne 'y')"), "filter: (all trackedGoals (ne $element 'y'))");
     assert_eq!(filtered("$filter=trackedGoals/$count ge 2"), "filter: (ge (count trackedGoals) 2)");
+    // The row's properties, and lambdas inside lambdas, each variable by its depth (the
+    // innermost of a name wins).
+    assert_eq!(
+        filtered(
+            "$filter=trackedGoals/any(g: g eq intent or completedGoals/all(c: c ne g and trackedGoals/any(g: g eq c)))"
+        ),
+        "filter: (any trackedGoals (or (eq $element intent) (all completedGoals (and (ne $element1 $element) \
+         (any trackedGoals (eq $element2 $element1))))))"
+    );
 }
 
 #[test]
@@ -490,8 +500,6 @@ fn valid_odata_that_is_not_implemented_is_told_apart() {
     for query in [
         "$search=refund",
         "$compute=timestamp sub timestamp as d",
-        "$filter=trackedGoals/any(g: g eq intent)",
-        "$filter=trackedGoals/any(g: completedGoals/any(h: h eq g))",
         "$apply=groupby((intent),aggregate($count as n))/compute(n as m)/groupby((m))",
         "$apply=nest(x)",
         "$filter=cast(intent, Edm.Guid) eq null",

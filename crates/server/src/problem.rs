@@ -168,6 +168,7 @@ impl From<parley_core::Error> for ApiError {
             E::Forbidden(detail) => ApiError::new(ErrorCode::Forbidden, detail),
             E::Conflict(detail) => ApiError::new(ErrorCode::Conflict, detail),
             E::Unavailable(detail) => ApiError::new(ErrorCode::Unavailable, detail),
+            E::Unsupported(detail) => ApiError::new(ErrorCode::NotImplemented, detail),
             E::Internal(message) => {
                 tracing::error!(error = %message, "internal error");
                 ApiError::new(ErrorCode::Internal, ErrorCode::Internal.default_detail())

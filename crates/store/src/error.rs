@@ -24,6 +24,10 @@ pub enum StoreError {
     /// what failed, for the client.
     #[error("evaluation failed: {0}")]
     Evaluation(String),
+    /// The engine cannot run the query as written (a distributed engine's planner refuses some
+    /// shapes of subquery): valid, but not answerable here. The text says why, for the client.
+    #[error("unsupported: {0}")]
+    Unsupported(String),
     /// Anything else: a bug or a corrupt store.
     #[error("storage failure: {0}")]
     Internal(#[source] Cause),
@@ -89,6 +93,9 @@ impl From<StoreError> for parley_core::Error {
                 detail: format!("The query's expression cannot be computed on the stored values: {reason}."),
                 details: serde_json::Map::new(),
             },
+            StoreError::Unsupported(reason) => {
+                parley_core::Error::Unsupported(format!("The database engine cannot run this query: {reason}."))
+            }
             StoreError::Internal(cause) => parley_core::Error::Internal(cause),
         }
     }

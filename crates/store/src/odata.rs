@@ -16,7 +16,8 @@ use std::borrow::Cow;
 use parley_core::field::FieldType;
 use parley_core::{ObjectId, Value};
 use parley_odata::{
-    Arith, ArithOp, CompareOp, Computed, EntityType, Expr, Function, Method, Operand, OrderKey, Query, Step, conjoin,
+    Arith, ArithOp, CompareOp, Computed, EntityType, Expr, Function, Lambda, Method, Operand, OrderKey, Query, Step,
+    conjoin,
 };
 
 use parley_odata::cast::{self, Kind as ValueKind, Target};
@@ -551,10 +552,11 @@ fn push_expr(s: &mut Statement, entity: &EntityType, expr: &Expr) {
             push_array(s, entity, *list);
             s.push("), 0) > 0)");
         }
-        Expr::Any(list, Some(condition)) => push_lambda(s, entity, *list, condition, false),
-        Expr::All(list, condition) => push_lambda(s, entity, *list, condition, true),
-        Expr::Element => {
-            s.push(if s.dialect() == Dialect::Sqlite { "element.value" } else { "(element.value COLLATE \"C\")" });
+        Expr::Any(list, Some(lambda)) => push_lambda(s, entity, *list, lambda, false),
+        Expr::All(list, lambda) => push_lambda(s, entity, *list, lambda, true),
+        Expr::Element(depth) => {
+            let collated = if s.dialect() == Dialect::Sqlite { "" } else { " COLLATE \"C\"" };
+            s.push(&format!("(element{depth}{collated})"));
         }
         Expr::Count(list) => {
             s.push("COALESCE(json_array_length(");
@@ -666,21 +668,28 @@ fn push_array(s: &mut Statement, entity: &EntityType, list: Operand) {
 }
 
 /// `any` (some element fulfils the condition) or `all` (none fails it) over a collection
-/// property, which both engines keep as a JSON array: a subquery over its elements, each named
-/// `element`. The condition refers to nothing else of the row (the parser sees to it).
-fn push_lambda(s: &mut Statement, entity: &EntityType, list: Operand, condition: &Expr, all: bool) {
+/// property, which both engines keep as a JSON array: a subquery over its elements, whose only
+/// column is `element{depth}`, so that the condition's other names still find the row's columns
+/// (and those of the lambdas around it), never a column of the engine's JSON function.
+fn push_lambda(s: &mut Statement, entity: &EntityType, list: Operand, lambda: &Lambda, all: bool) {
+    let depth = lambda.depth;
     s.push(if all { "(NOT EXISTS (SELECT 1 FROM " } else { "(EXISTS (SELECT 1 FROM " });
-    let sqlite = s.dialect() == Dialect::Sqlite;
-    s.push(if sqlite { "json_each(" } else { "json_array_elements_text(" });
-    push_array(s, entity, list);
-    s.push(if sqlite { ") AS element" } else { ") AS element(value)" });
+    if s.dialect() == Dialect::Sqlite {
+        s.push(&format!("(SELECT value AS element{depth} FROM json_each("));
+        push_array(s, entity, list);
+        s.push(&format!(")) AS lambda{depth}"));
+    } else {
+        s.push("json_array_elements_text(");
+        push_array(s, entity, list);
+        s.push(&format!(") AS lambda{depth}(element{depth})"));
+    }
     s.push(" WHERE ");
     if all {
         s.push("NOT COALESCE(");
-        push_expr(s, entity, condition);
+        push_expr(s, entity, &lambda.condition);
         s.push(", FALSE)");
     } else {
-        push_expr(s, entity, condition);
+        push_expr(s, entity, &lambda.condition);
     }
     s.push("))");
 }

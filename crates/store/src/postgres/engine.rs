@@ -227,6 +227,9 @@ impl From<tokio_postgres::Error> for StoreError {
             Class::Evaluation => {
                 StoreError::Evaluation(error.as_db_error().map(|db| db.message().to_owned()).unwrap_or_default())
             }
+            Class::Unsupported => {
+                StoreError::Unsupported(error.as_db_error().map(|db| db.message().to_owned()).unwrap_or_default())
+            }
             Class::Unavailable => StoreError::Unavailable(Cause::with_source(postgres_said(&error), error)),
             Class::Full => StoreError::Full(Cause::with_source(postgres_said(&error), error)),
             Class::Internal => StoreError::Internal(Cause::with_source(postgres_said(&error), error)),
@@ -239,6 +242,9 @@ enum Class {
     /// A query's arithmetic failed on the values (division by zero, a number or date-time out
     /// of range, a pattern the server's regular expressions refuse).
     Evaluation,
+    /// The server cannot plan the query (feature_not_supported, as Citus answers some
+    /// correlated subqueries).
+    Unsupported,
     Unavailable,
     Full,
     Internal,
@@ -259,6 +265,9 @@ fn classify(error: &tokio_postgres::Error) -> Class {
         ];
         if evaluation.contains(code) {
             return Class::Evaluation;
+        }
+        if *code == SqlState::FEATURE_NOT_SUPPORTED {
+            return Class::Unsupported;
         }
         // disk_full (53100); out of memory and too many connections are passing shortages.
         if *code == SqlState::DISK_FULL {

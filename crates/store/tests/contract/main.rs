@@ -24,6 +24,8 @@ use parley_store::testing::{Engine, PostgresDatabase};
 struct TestDb {
     store: Arc<dyn Store>,
     url: String,
+    /// Whether the database is distributed (Citus), whose planner refuses some queries.
+    distributed: bool,
     /// Declared last, so that the store closes before its database goes.
     _backing: Backing,
 }
@@ -36,6 +38,7 @@ enum Backing {
 
 impl TestDb {
     async fn open(engine: Engine) -> TestDb {
+        let distributed = matches!(engine, Engine::Citus { .. });
         let (url, backing) = match engine.database().await {
             None => {
                 let dir = tempfile::tempdir().expect("a temporary directory");
@@ -43,7 +46,7 @@ impl TestDb {
             }
             Some(database) => (database.url().to_owned(), Backing::Postgres { _database: database }),
         };
-        TestDb { store: open(&url).await, url, _backing: backing }
+        TestDb { store: open(&url).await, url, distributed, _backing: backing }
     }
 
     /// Closes the store and opens the same database again, as a restart does.

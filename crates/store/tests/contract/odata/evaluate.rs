@@ -3,7 +3,7 @@
 use std::cmp::Ordering;
 
 use parley_core::{Record, Value};
-use parley_odata::{Arith, ArithOp, CompareOp, Expr, Function, Operand, OrderKey};
+use parley_odata::{Arith, ArithOp, CompareOp, Expr, Function, Lambda, Operand, OrderKey};
 use time::OffsetDateTime;
 
 use crate::fixtures::compare_values;
@@ -34,7 +34,7 @@ pub fn order_of(a: &Value, b: &Value) -> Ordering {
 
 /// OData's meaning of an expression for one record, independent of any SQL.
 pub fn evaluate(expr: &Expr, record: &Record) -> Value {
-    evaluate_in(expr, record, None)
+    evaluate_in(expr, record, &[])
 }
 
 /// The elements of a collection property (none when absent).
@@ -46,16 +46,20 @@ fn elements(record: &Record, list: Operand) -> Vec<String> {
     }
 }
 
-/// An expression's meaning where a lambda's variable stands for `element`.
-fn evaluate_in(expr: &Expr, record: &Record, element: Option<&str>) -> Value {
-    let evaluate = |e: &Expr, record: &Record| evaluate_in(e, record, element);
+/// An expression's meaning where the lambdas' variables stand for `elements` (outermost first).
+fn evaluate_in(expr: &Expr, record: &Record, elements_of: &[&str]) -> Value {
+    let evaluate = |e: &Expr, record: &Record| evaluate_in(e, record, elements_of);
     let truth = |e: &Expr| evaluate(e, record) == Value::Bool(true);
-    let holds = |condition: &Expr, item: &str| evaluate_in(condition, record, Some(item)) == Value::Bool(true);
+    let holds = |lambda: &Lambda, item: &str| {
+        let mut inner = elements_of[..lambda.depth].to_vec();
+        inner.push(item);
+        evaluate_in(&lambda.condition, record, &inner) == Value::Bool(true)
+    };
     match expr {
-        Expr::Element => Value::Text(element.expect("an element inside a lambda").to_owned()),
+        Expr::Element(depth) => Value::Text(elements_of[*depth].to_owned()),
         Expr::Any(list, None) => Value::Bool(!elements(record, *list).is_empty()),
-        Expr::Any(list, Some(condition)) => Value::Bool(elements(record, *list).iter().any(|e| holds(condition, e))),
-        Expr::All(list, condition) => Value::Bool(elements(record, *list).iter().all(|e| holds(condition, e))),
+        Expr::Any(list, Some(lambda)) => Value::Bool(elements(record, *list).iter().any(|e| holds(lambda, e))),
+        Expr::All(list, lambda) => Value::Bool(elements(record, *list).iter().all(|e| holds(lambda, e))),
         Expr::Count(list) => Value::Integer(elements(record, *list).len() as i64),
         Expr::Cast(value, from, target) => parley_odata::cast::cast(&evaluate(value, record), *from, *target),
         Expr::Literal(value) => value.clone(),
