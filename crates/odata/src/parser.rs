@@ -260,6 +260,8 @@ enum Callee {
     /// `cast(value, Edm.Type)`, or with `isof` `isof(value, Edm.Type)`: the second argument is a
     /// type, not a value.
     Type { isof: bool },
+    /// `case(condition: value, …)`.
+    Case,
 }
 
 /// A function as OData names it, its parameters (the last `optional` of them may be left out)
@@ -278,7 +280,7 @@ const fn row(name: &'static str, function: Function, params: &'static [Param], r
 
 /// Every function of expressions. `$metadata` declares exactly these names
 /// ([`FUNCTION_NAMES`]), so that clients fold only what is here.
-const SIGNATURES: [Signature; 30] = [
+const SIGNATURES: [Signature; 31] = [
     row("contains", Function::Contains, &[Param::Text, Param::Text], Some(Ty::Bool)),
     row("startswith", Function::StartsWith, &[Param::Text, Param::Text], Some(Ty::Bool)),
     row("endswith", Function::EndsWith, &[Param::Text, Param::Text], Some(Ty::Bool)),
@@ -312,6 +314,7 @@ const SIGNATURES: [Signature; 30] = [
     row("ceiling", Function::Ceiling, &[Param::Numeric], None),
     Signature { name: "cast", callee: Callee::Type { isof: false }, params: &[], optional: 0, result: None },
     Signature { name: "isof", callee: Callee::Type { isof: true }, params: &[], optional: 0, result: Some(Ty::Bool) },
+    Signature { name: "case", callee: Callee::Case, params: &[], optional: 0, result: None },
     Signature { name: "now", callee: Callee::Now, params: &[], optional: 0, result: Some(Ty::Time) },
     Signature {
         name: "mindatetime",
@@ -375,9 +378,9 @@ pub struct Applied {
 }
 
 /// Canonical functions of OData that parley does not implement (answered 501, not 400): the
-/// geographic ones (no property is a place), those of ordered collections, and `case`.
-const UNIMPLEMENTED_FUNCTIONS: [&str; 6] =
-    ["geo.distance", "geo.length", "geo.intersects", "hassubset", "hassubsequence", "case"];
+/// geographic ones (no property is a place) and those of ordered collections.
+const UNIMPLEMENTED_FUNCTIONS: [&str; 5] =
+    ["geo.distance", "geo.length", "geo.intersects", "hassubset", "hassubsequence"];
 
 fn function_list() -> String {
     FUNCTION_NAMES.join(", ")
@@ -888,8 +891,10 @@ impl<'a> Parser<'a> {
             }
             return self.error(pos, format!("'{name}' is not a function; functions are {}", function_list()));
         };
-        if let Callee::Type { isof } = signature.callee {
-            return self.type_call(isof, pos);
+        match signature.callee {
+            Callee::Type { isof } => return self.type_call(isof, pos),
+            Callee::Case => return self.case(pos),
+            _ => {}
         }
         self.expect(Tok::LParen, "'('")?;
         self.enter(pos)?;
@@ -930,7 +935,7 @@ impl<'a> Parser<'a> {
             Callee::Now => return Ok(Typed { expr: Expr::Literal(Value::Time(self.now)), ty: Ty::Time, pos }),
             Callee::Constant(time) => return Ok(Typed { expr: Expr::Literal(Value::Time(time())), ty: Ty::Time, pos }),
             Callee::Row(function) => function,
-            Callee::Type { .. } => unreachable!("cast and isof are read by type_call"),
+            Callee::Type { .. } | Callee::Case => unreachable!("cast, isof and case are read on their own"),
         };
         let result = signature.result.unwrap_or(args[0].ty);
         if function == Function::MatchesPattern {
@@ -952,6 +957,46 @@ impl<'a> Parser<'a> {
         }
         let args = args.into_iter().map(|a| a.expr).collect();
         Ok(Typed { expr: Expr::Call(function, args), ty: result, pos })
+    }
+
+    /// `case(condition: value, …)` after the name: the values share a type (whole numbers and
+    /// numbers make numbers; null fits any), and no condition holding gives null.
+    fn case(&mut self, pos: usize) -> Result<Typed> {
+        self.expect(Tok::LParen, "'('")?;
+        self.enter(pos)?;
+        let mut arms: Vec<(Expr, Typed)> = Vec::new();
+        loop {
+            let condition = self.or()?;
+            let condition = self.predicate(condition)?;
+            self.expect(Tok::Colon, "':' and the value for this condition")?;
+            arms.push((condition, self.or()?));
+            match self.next() {
+                Token { tok: Tok::Comma, .. } => continue,
+                Token { tok: Tok::RParen, .. } => break,
+                other => return self.error(other.pos, format!("expected ',' or ')', found {}", other.tok.describe())),
+            }
+        }
+        self.depth -= 1;
+        let mut ty = Ty::Null;
+        for (_, value) in &arms {
+            ty = match (ty, value.ty) {
+                (Ty::Null, other) | (other, Ty::Null) => other,
+                (a, b) if a == b => a,
+                (a, b) if a.numeric() && b.numeric() => Ty::Number,
+                (a, b) if a.textual() && b.textual() => Ty::Text,
+                (a, b) => {
+                    return self.error(
+                        value.pos,
+                        format!("the values of 'case' must share a type; found {} and {}", a.name(), b.name()),
+                    );
+                }
+            };
+        }
+        if ty == Ty::List {
+            return self.error(pos, "'case' cannot choose between collections");
+        }
+        let arms = arms.into_iter().map(|(condition, value)| (condition, value.expr)).collect();
+        Ok(Typed { expr: Expr::Case(arms), ty, pos })
     }
 
     /// `hour`, `minute`, `second` or `fractionalseconds` of a time of day: arithmetic on its
@@ -1731,9 +1776,13 @@ fn is_predicate(expr: &Expr) -> bool {
             function,
             Function::Contains | Function::StartsWith | Function::EndsWith | Function::MatchesPattern
         ),
-        Expr::Literal(_) | Expr::Column(_) | Expr::Arith(..) | Expr::Element(_) | Expr::Count(_) | Expr::Cast(..) => {
-            false
-        }
+        Expr::Literal(_)
+        | Expr::Column(_)
+        | Expr::Arith(..)
+        | Expr::Element(_)
+        | Expr::Count(_)
+        | Expr::Cast(..)
+        | Expr::Case(_) => false,
     }
 }
 

@@ -157,6 +157,8 @@ pub enum Expr {
     Count(Operand),
     /// `cast(value, Edm.Type)` of a value of the kind given (the rules: [`crate::cast`]).
     Cast(Box<Expr>, Kind, Target),
+    /// `case(condition: value, …)`: the value of the first condition that holds, or null.
+    Case(Vec<(Expr, Expr)>),
 }
 
 /// The condition of `any` or `all`, over the elements of a collection property. It may use its

@@ -21,6 +21,7 @@ const CORPUS: &[&str] = &[
     "$filter=matchesPattern(intent,'^re.*d$') or floor(intentScore) eq ceiling(rating) or fractionalseconds(timestamp) gt 0.5",
     "$filter=time(timestamp) ge 08:00 and hour(time(timestamp)) lt 12 or time(timestamp) ne 12:00:00.5 or cast(timestamp,Edm.TimeOfDay) eq '23:59'",
     "$apply=compute(year(timestamp) as y)/concat(aggregate($count as n),groupby((y,intent),aggregate($count as n))/topcount(2,n))/filter(n gt 1)",
+    "$filter=case(intent eq 'x':1,understood:intentScore,true:null) gt 0.5 and trackedGoals/any(a:completedGoals/all(b:b ne a or a eq intent))",
     "$filter=cast(intentScore,Edm.Int32) eq 1 and isof(rating,Edm.Byte) or cast('7',Edm.Double) gt execution",
 ];
 
@@ -77,6 +78,7 @@ const VOCABULARY: &[&str] = &[
     "'['",
     "totalseconds",
     "cast",
+    "case",
     "time",
     "08:30",
     "23:59:59.999",

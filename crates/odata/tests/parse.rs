@@ -69,6 +69,10 @@ fn show(query: &Query, expr: &Expr) -> String {
         Expr::Element(depth) => format!("$element{depth}"),
         Expr::Count(list) => format!("(count {})", name(query, *list)),
         Expr::Cast(value, from, target) => format!("(cast {} {} {})", show(query, value), from.word(), target.name),
+        Expr::Case(arms) => format!(
+            "(case {})",
+            arms.iter().map(|(c, v)| format!("{}: {}", show(query, c), show(query, v))).collect::<Vec<_>>().join(", ")
+        ),
     }
 }
 
@@ -374,6 +378,26 @@ fn compute_after_a_grouping_is_a_step_on_its_rows() {
     assert_eq!(columns, ["len", "n", "twice", "more"]);
     let e = error("$apply=groupby((intent),aggregate($count as n))/compute(len add 1 as x)");
     assert!(e.message.contains("'len' is not in the result of $apply, which has intent, n"), "{e}");
+}
+
+#[test]
+fn case_chooses_the_value_of_the_first_condition_that_holds() {
+    assert_eq!(
+        filtered("$filter=case(intent eq 'x': 1, understood: 2.5, true: null) gt 1"),
+        "filter: (gt (case (eq intent 'x'): 1, (eq understood true): 2.5, (eq true true): null) 1)"
+    );
+    for (filter, says) in [
+        (
+            "case(intent eq 'x': 1, true: 'a') eq 1",
+            "the values of 'case' must share a type; found Edm.Int64 and Edm.String",
+        ),
+        ("case(intent: 1) eq 1", "expected a condition (an Edm.Boolean expression)"),
+        ("case(true 1) eq 1", "expected ':' and the value for this condition"),
+        ("case(true: trackedGoals) eq null", "'case' cannot choose between collections"),
+    ] {
+        let e = error(&format!("$filter={filter}"));
+        assert!(!e.unimplemented && e.message.contains(says), "{filter}: {e}");
+    }
 }
 
 #[test]

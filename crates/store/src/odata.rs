@@ -564,6 +564,16 @@ fn push_expr(s: &mut Statement, entity: &EntityType, expr: &Expr) {
             s.push("), 0)");
         }
         Expr::Cast(value, from, target) => push_cast(s, entity, value, *from, *target),
+        Expr::Case(arms) => {
+            s.push("(CASE");
+            for (condition, value) in arms {
+                s.push(" WHEN ");
+                push_expr(s, entity, condition);
+                s.push(" THEN ");
+                push_expr(s, entity, value);
+            }
+            s.push(" END)");
+        }
     }
 }
 

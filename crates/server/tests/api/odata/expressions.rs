@@ -236,6 +236,21 @@ async fn every_expression_selects_the_rows_the_test_computes(engine: Engine) {
             Box::new(|r| r.escalations == 1 || r.intent.is_some_and(|i| i.len() == 3)),
         ),
         ("NOT (understood eq TRUE) and intent ne NULL", Box::new(|r| r.n % 2 == 1 && r.intent.is_some())),
+        // case: the first condition that holds chooses; none gives null.
+        (
+            "case(intent eq 'refund': 10, intentScore ge 0.5: intentScore, true: 0) ge 0.5",
+            Box::new(|r| {
+                let value = if r.intent == Some("refund") {
+                    10.0
+                } else if r.score.is_some_and(|s| s >= 0.5) {
+                    r.score.unwrap()
+                } else {
+                    0.0
+                };
+                value >= 0.5
+            }),
+        ),
+        ("case(understood: channel) eq null", Box::new(|r| r.n % 2 == 1)),
         // Casts: text as PostgreSQL writes it, whole numbers truncated, null out of range.
         ("cast(handoverEscalations, Edm.String) eq '2'", Box::new(|r| r.escalations == 2)),
         ("cast(rating, Edm.String) eq '-0.75'", Box::new(|r| r.rating == Some(-0.75))),

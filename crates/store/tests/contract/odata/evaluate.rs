@@ -62,6 +62,10 @@ fn evaluate_in(expr: &Expr, record: &Record, elements_of: &[&str]) -> Value {
         Expr::All(list, lambda) => Value::Bool(elements(record, *list).iter().all(|e| holds(lambda, e))),
         Expr::Count(list) => Value::Integer(elements(record, *list).len() as i64),
         Expr::Cast(value, from, target) => parley_odata::cast::cast(&evaluate(value, record), *from, *target),
+        Expr::Case(arms) => arms
+            .iter()
+            .find(|(condition, _)| truth(condition))
+            .map_or(Value::Null, |(_, value)| evaluate(value, record)),
         Expr::Literal(value) => value.clone(),
         Expr::Column(Operand::Property(p)) => field_value(record, *p),
         Expr::Column(Operand::Aggregate(_) | Operand::Computed(_) | Operand::Branch) => {
