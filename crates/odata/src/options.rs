@@ -71,15 +71,16 @@ pub fn parse_query(entity: &EntityType, pairs: &[(String, String)]) -> Result<Qu
     }
     let value_of = |option: &str| given.iter().find(|(o, _)| *o == option).map(|(_, v)| *v);
 
-    let Applied { computed: applied, before, aggregation, mut steps, after, branches } = match value_of("$apply") {
-        Some(text) => {
-            let mut parser = Parser::new("$apply", text, Scope::Entity(entity))?.with_aliases(&aliases);
-            let applied = parser.apply()?;
-            parser.finish()?;
-            applied
-        }
-        None => Applied::default(),
-    };
+    let Applied { computed: applied, before, row_steps, aggregation, mut steps, after, branches } =
+        match value_of("$apply") {
+            Some(text) => {
+                let mut parser = Parser::new("$apply", text, Scope::Entity(entity))?.with_aliases(&aliases);
+                let applied = parser.apply()?;
+                parser.finish()?;
+                applied
+            }
+            None => Applied::default(),
+        };
     let names = |computed: &[Computed]| -> Vec<(String, FieldType)> {
         computed.iter().map(|c| (c.alias.clone(), c.ty)).collect()
     };
@@ -160,6 +161,7 @@ pub fn parse_query(entity: &EntityType, pairs: &[(String, String)]) -> Result<Qu
         filter,
         aggregation,
         branches,
+        row_steps,
         steps,
         output_filter,
         select: Vec::new(),

@@ -368,6 +368,8 @@ pub struct Applied {
     pub computed: Vec<Computed>,
     /// Filters of the entity's rows, before anything else.
     pub before: Vec<Expr>,
+    /// Steps on the entity's rows before the aggregation (and the filters among them).
+    pub row_steps: Vec<Step>,
     pub aggregation: Option<Aggregation>,
     /// Then these steps, up to the last that is not a filter.
     pub steps: Vec<Step>,
@@ -1269,6 +1271,11 @@ impl<'a> Parser<'a> {
             };
             let word = name.to_ascii_lowercase();
             let grouped = applied.aggregation.is_some();
+            if !grouped && matches!(word.as_str(), "groupby" | "aggregate" | "concat") {
+                // The steps so far keep rows of the set: they apply before the grouping.
+                applied.row_steps = std::mem::take(&mut applied.steps);
+                applied.row_steps.extend(pending.drain(..).map(Step::Filter));
+            }
             let stepped = grouped || !applied.steps.is_empty();
             let step = match word.as_str() {
                 "filter" => {
@@ -1287,13 +1294,6 @@ impl<'a> Parser<'a> {
                         self.option,
                         token.pos,
                         format!("'{word}' after groupby, aggregate or concat is not implemented"),
-                    ));
-                }
-                "groupby" | "aggregate" | "concat" if stepped => {
-                    return Err(ParseError::unimplemented(
-                        self.option,
-                        token.pos,
-                        format!("'{word}' after orderby, top, skip, topcount or bottomcount is not implemented"),
                     ));
                 }
                 "groupby" => {
@@ -1414,6 +1414,9 @@ impl<'a> Parser<'a> {
             }
             if !applied.branches.is_empty() {
                 return unimplemented("concat inside concat is not implemented");
+            }
+            if !applied.row_steps.is_empty() {
+                return unimplemented("steps before the grouping of a sequence of concat are not implemented");
             }
             let Some(aggregation) = applied.aggregation else {
                 return unimplemented("a sequence of concat without groupby or aggregate is not implemented");

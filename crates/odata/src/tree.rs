@@ -304,6 +304,9 @@ pub struct Query {
     pub aggregation: Option<Aggregation>,
     /// The sequences of `concat(…)`, whose rows follow each other; empty without it.
     pub branches: Vec<Branch>,
+    /// Steps of `$apply` on the set's rows before the aggregation (`top(100)/groupby(…)`);
+    /// without an aggregation every step is in [`Query::steps`].
+    pub row_steps: Vec<Step>,
     /// The steps of `$apply` after the aggregation up to the last that is not a filter.
     pub steps: Vec<Step>,
     /// On the aggregated rows (after the steps): `$filter` and the `filter(…)` steps that come

@@ -451,13 +451,20 @@ fn apply_steps_after_the_grouping() {
     assert!(query.filter.is_some());
     assert!(matches!(query.steps[0], parley_odata::Step::TopCount { count: 2, bottom: false, .. }));
     assert_eq!(query.steps[1], parley_odata::Step::Skip(1));
+    // Steps before a grouping keep rows of the set: they come first, with the filters among them.
+    let query = parse("$apply=filter(execution gt 1)/top(5)/filter(intent ne null)/groupby((intent))/top(2)").unwrap();
+    assert!(query.filter.is_some());
+    assert_eq!(query.row_steps.len(), 2);
+    assert_eq!(query.row_steps[0], parley_odata::Step::Top(5));
+    assert!(matches!(query.row_steps[1], parley_odata::Step::Filter(_)));
+    assert_eq!(query.steps, [parley_odata::Step::Top(2)]);
     for (text, message) in [
         ("$apply=topcount(2, intent)", "ranks by a number"),
         ("$apply=toppercent(101, rating)", "a percentage from 0 to 100"),
         ("$apply=topsum('x', rating)", "takes a number first"),
         ("$apply=bottomsum(1, intent)", "ranks by a number"),
         ("$apply=top(-1)", "takes a whole number from 0"),
-        ("$apply=top(2)/groupby((intent))", "is not implemented"),
+        ("$apply=concat(top(2)/groupby((intent)),aggregate($count as n))", "are not implemented"),
         ("$apply=orderby(nope)", "'nope' is not a property"),
         ("$apply=groupby((intent))/orderby(execution)", "not in the result of $apply"),
     ] {

@@ -300,6 +300,21 @@ fn push_pipeline(s: &mut Statement, entity: &EntityType, query: &Query, projects
     }
 }
 
+/// The query of the set's rows only: its filters and the properties computed on them, without
+/// the aggregation and what follows it (whose computed properties come last, and are dropped).
+fn on_rows(query: &Query) -> Query {
+    let computed = query.computed.len() - query.computed_after().len();
+    Query {
+        computed: query.computed[..computed].to_vec(),
+        aggregation: None,
+        branches: Vec::new(),
+        row_steps: Vec::new(),
+        steps: Vec::new(),
+        output_filter: None,
+        ..query.clone()
+    }
+}
+
 /// The rows of `concat(…)`: each sequence's rows (its own grouping and steps, on the rows the
 /// filters before `concat` leave) with the columns of the whole, null where the sequence has
 /// none, and the sequence's position as `concat_branch`.
@@ -330,15 +345,19 @@ fn push_concatenated(s: &mut Statement, entity: &EntityType, query: &Query, proj
         }
         bind_typed(s, Value::Integer(i as i64));
         s.push(" AS concat_branch FROM (");
-        // The properties computed after concat come last; a sequence computes those before.
-        let on_rows = query.computed.len() - query.computed_after().len();
+        // The sequence's filters apply after the steps before concat, when there are any.
+        let (filter, row_steps) = if query.row_steps.is_empty() {
+            (conjoin(query.filter.iter().chain(&branch.filter).cloned().collect()), Vec::new())
+        } else {
+            let filtered = branch.filter.iter().cloned().map(Step::Filter);
+            (query.filter.clone(), query.row_steps.iter().cloned().chain(filtered).collect())
+        };
         let sequence = Query {
-            computed: query.computed[..on_rows].to_vec(),
-            filter: conjoin(query.filter.iter().chain(&branch.filter).cloned().collect()),
+            filter,
             aggregation: Some(branch.aggregation.clone()),
-            branches: Vec::new(),
+            row_steps,
             steps: branch.steps.clone(),
-            ..query.clone()
+            ..on_rows(query)
         };
         push_pipeline(s, entity, &sequence, projects);
         s.push(&format!(") sequence{i}"));
@@ -420,9 +439,18 @@ fn push_grouped(s: &mut Statement, entity: &EntityType, query: &Query, projects:
         };
         s.push(&sql).push(&format!(" AS a{i}"));
     }
-    push_source(s, entity, query, projects);
-    s.push(" WHERE ");
-    push_row_conditions(s, entity, query, projects);
+    if query.row_steps.is_empty() {
+        push_source(s, entity, query, projects);
+        s.push(" WHERE ");
+        push_row_conditions(s, entity, query, projects);
+    } else {
+        // The rows the steps before the grouping keep (filtered there).
+        let rows = Query { steps: query.row_steps.clone(), ..on_rows(query) };
+        s.push(" FROM (");
+        push_pipeline(s, entity, &rows, projects);
+        s.push(") ").push(entity.table).push(" WHERE ");
+        push_projects(s, entity, projects);
+    }
     if !group_columns.is_empty() {
         s.push(" GROUP BY ").push(&group_columns.join(", "));
     }

@@ -724,6 +724,45 @@ async fn apply_steps_rank_skip_and_filter_rows(engine: Engine) {
     }
     assert_eq!(body["@odata.count"], expected.len());
 
+    // Steps before the grouping: the channels of the ten latest records, and before concat.
+    let mut latest: Vec<&Row> = all.iter().collect();
+    latest.sort_by_key(|r| (std::cmp::Reverse(r.timestamp), r.n));
+    let ten: Vec<&Row> = latest.into_iter().take(10).collect();
+    let count_of = |channel: &str| ten.iter().filter(|r| r.channel == channel).count();
+    let body = app
+        .odata_json(&scoped(
+            "orderby(timestamp desc)/top(10)/filter(intent ne null)/groupby((channel),aggregate($count as n))",
+        ))
+        .await;
+    let answered: Vec<(String, u64)> = body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["channel"].as_str().unwrap().to_owned(), v["n"].as_u64().unwrap()))
+        .collect();
+    let mut expected: Vec<(String, u64)> = Vec::new();
+    for channel in ["voice", "web", "whatsapp"] {
+        let n = ten.iter().filter(|r| r.channel == channel && r.intent.is_some()).count() as u64;
+        if n > 0 {
+            expected.push((channel.to_owned(), n));
+        }
+    }
+    assert_eq!(answered, expected);
+    let body = app
+        .odata_json(&scoped(
+            "orderby(timestamp desc)/top(10)/concat(filter(channel eq 'web')/aggregate($count as n), \
+             groupby((channel),aggregate($count as n)))",
+        ))
+        .await;
+    let answered: Vec<u64> = body["value"].as_array().unwrap().iter().map(|v| v["n"].as_u64().unwrap()).collect();
+    let mut expected = vec![count_of("web") as u64];
+    expected.extend(["voice", "web", "whatsapp"].iter().map(|c| count_of(c) as u64).filter(|n| *n > 0));
+    assert_eq!(answered, expected);
+    let error =
+        odata_error(app.odata_get(&scoped("concat(top(2)/aggregate($count as n), aggregate($count as n))")).await, 501)
+            .await;
+    assert!(error["message"].as_str().unwrap().contains("steps before the grouping of a sequence"), "{error}");
+
     // On the records themselves: the five latest with an escalation, then those with an intent,
     // paged two at a time.
     let mut latest: Vec<&Row> = all.iter().filter(|r| r.escalations >= 1).collect();
