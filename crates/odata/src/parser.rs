@@ -344,7 +344,8 @@ pub const FUNCTION_NAMES: [&str; SIGNATURES.len()] = {
 };
 
 /// The transformations of `$apply` that parley implements.
-pub const TRANSFORMATIONS: [&str; 14] = [
+pub const TRANSFORMATIONS: [&str; 15] = [
+    "identity",
     "filter",
     "compute",
     "concat",
@@ -1364,7 +1365,15 @@ impl<'a> Parser<'a> {
                     applied.branches = branches;
                     None
                 }
-                "expand" | "search" | "identity" | "nest" => {
+                "identity" => None,
+                "expand" => {
+                    let entity = self.scope.entity();
+                    return self.error(
+                        token.pos,
+                        format!("{} has no navigation properties, so there is nothing to expand", entity.name),
+                    );
+                }
+                "search" | "nest" => {
                     return Err(ParseError::unimplemented(
                         self.option,
                         token.pos,

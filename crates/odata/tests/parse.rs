@@ -451,6 +451,11 @@ fn apply_steps_after_the_grouping() {
     assert!(query.filter.is_some());
     assert!(matches!(query.steps[0], parley_odata::Step::TopCount { count: 2, bottom: false, .. }));
     assert_eq!(query.steps[1], parley_odata::Step::Skip(1));
+    // identity changes nothing.
+    assert_eq!(rendered("$apply=identity"), rendered(""));
+    assert_eq!(rendered("$apply=identity/filter(intent eq 'x')/identity"), rendered("$filter=intent eq 'x'"));
+    let e = error("$apply=expand(intent)");
+    assert!(!e.unimplemented && e.message.contains("no navigation properties"), "{e}");
     // Steps before a grouping keep rows of the set: they come first, with the filters among them.
     let query = parse("$apply=filter(execution gt 1)/top(5)/filter(intent ne null)/groupby((intent))/top(2)").unwrap();
     assert!(query.filter.is_some());
