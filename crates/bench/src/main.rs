@@ -6,6 +6,7 @@
 mod data;
 mod insights;
 mod load;
+mod matrix;
 mod peer;
 mod process;
 mod report;
@@ -39,6 +40,9 @@ enum Cmd {
     /// Every Insights report timed over a large data set (ten million records by default),
     /// over 30 days and a year, alone and compared, quiet and beside ingest.
     Insights(insights::InsightsOptions),
+    /// The same OData v4.01 requests sent to parley and to SAP CAP over the same records: what
+    /// each answers, and where both answer, whether they agree.
+    OdataMatrix(matrix::MatrixOptions),
     /// An HTTP server that answers every request 204 after reading its body: the ceiling of
     /// HTTP on this machine. Started by `run` as a child process.
     EmptyServer,
@@ -125,6 +129,7 @@ fn main() -> ExitCode {
         Cmd::Run(options) => runtime.block_on(run::run(options)),
         Cmd::Soak(options) => runtime.block_on(soak::soak(options)),
         Cmd::Insights(options) => runtime.block_on(insights::insights(options)),
+        Cmd::OdataMatrix(options) => runtime.block_on(matrix::matrix(options)),
         Cmd::EmptyServer => runtime.block_on(empty_server()),
     };
     match result {
