@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use parley_server::admin;
 use parley_server::config::{Config, Overrides};
 use parley_store::Store;
+use parley_store::sqlite::backup;
 
 /// mimalloc instead of the system allocator: a request allocates and frees many small values
 /// (parsed JSON, headers, futures) across two threads, and glibc's malloc and free showed as 8%
@@ -93,6 +94,29 @@ enum Command {
     /// Manage OAuth2 clients.
     #[command(subcommand, name = "oauth-clients")]
     OauthClients(ClientsCommand),
+    /// Copy the embedded store to FILE, consistently, while the server runs and takes writes.
+    ///
+    /// Example: parley backup --data-dir ./parley-data ./parley-2026-12-01.db
+    ///
+    /// On PostgreSQL, use the database's own tools (pg_dump, or a base backup).
+    Backup {
+        /// Where the copy goes (replaced if it exists).
+        file: PathBuf,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// Put a copy made by `parley backup` in place of a stopped embedded store.
+    ///
+    /// Example: parley restore --data-dir ./parley-data ./parley-2026-12-01.db
+    ///
+    /// The file it replaces is kept beside it as parley.db.before-restore. A store in use by a
+    /// running parley is refused.
+    Restore {
+        /// The copy to put back.
+        file: PathBuf,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -204,6 +228,17 @@ async fn open_store(cli_config: Option<&PathBuf>, db: DatabaseArgs) -> Result<Ar
     parley_store::open(&config.effective_database_url(), 2).await.map_err(|e| format!("cannot open the database: {e}"))
 }
 
+/// The file of the embedded store a command works on; PostgreSQL has its own tools for `what`.
+fn embedded_store(cli_config: Option<&PathBuf>, db: DatabaseArgs, what: &str) -> Result<PathBuf, String> {
+    let config = load(cli_config, ServerArgs { listen: None, data_dir: db.data_dir, database: db.database })?;
+    parley_store::sqlite_path(&config.effective_database_url()).ok_or_else(|| {
+        format!(
+            "parley {what} works on the embedded store; on PostgreSQL use the database's own tools \
+             (pg_dump and pg_restore, or a base backup with point-in-time recovery)"
+        )
+    })
+}
+
 /// Runs an operator's subcommand.
 async fn administer(cli_config: Option<&PathBuf>, command: Command) -> Result<(), String> {
     let failed = |error: admin::AdminError| error.to_string();
@@ -287,6 +322,29 @@ async fn administer(cli_config: Option<&PathBuf>, command: Command) -> Result<()
             println!("client_id: {}", client.client_id);
             println!("client_secret (shown only now): {}", client.client_secret);
         }
+        Command::Backup { file, db } => {
+            let database = embedded_store(cli_config, db, "back up")?;
+            let target = file.clone();
+            let copied = tokio::task::spawn_blocking(move || backup::backup(&database, &target))
+                .await
+                .map_err(|e| e.to_string())??;
+            println!(
+                "backed up {:.1} MB to {} in {:.1} s",
+                copied.bytes as f64 / 1e6,
+                file.display(),
+                copied.took.as_secs_f64()
+            );
+        }
+        Command::Restore { file, db } => {
+            let database = embedded_store(cli_config, db, "restore")?;
+            let dir = database.parent().map(PathBuf::from).unwrap_or_default();
+            let lock = backup::DataDirLock::take(&dir)?;
+            let kept = backup::restore(&file, &database, &lock)?;
+            println!("restored {} to {}", file.display(), database.display());
+            if let Some(kept) = kept {
+                println!("the store it replaced is kept as {}", kept.display());
+            }
+        }
         Command::Serve(_) | Command::Config(_) | Command::Migrate(_) => {}
     }
     Ok(())
@@ -337,6 +395,12 @@ async fn main() -> ExitCode {
 async fn serve(config: Config) -> Result<(), String> {
     let _log = parley_server::telemetry::init_logging(config.log_format)
         .map_err(|e| format!("cannot start the log writer: {e}"))?;
+    // The embedded store is this process's while it runs: `parley restore` (or a second server)
+    // finds it locked.
+    let _lock = match parley_store::sqlite_path(&config.effective_database_url()) {
+        Some(database) => Some(backup::DataDirLock::take(database.parent().unwrap_or(std::path::Path::new(".")))?),
+        None => None,
+    };
     let running = parley_server::start(&config).await.map_err(|e| e.to_string())?;
     let base = format!("http://{}", running.addr);
     match &running.first_start {

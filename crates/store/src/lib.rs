@@ -55,9 +55,13 @@ pub async fn create_database(url: &str) -> StoreResult<bool> {
     Ok(false)
 }
 
+/// The file of an embedded store's URL (`sqlite://PATH`); none for any other URL.
+pub fn sqlite_path(url: &str) -> Option<PathBuf> {
+    url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).map(PathBuf::from)
+}
+
 async fn open_store(url: &str, pool_size: usize) -> StoreResult<Arc<dyn Store>> {
-    if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
-        let path = PathBuf::from(path);
+    if let Some(path) = sqlite_path(url) {
         let store = tokio::task::spawn_blocking(move || sqlite::SqliteStore::open(&path))
             .await
             .map_err(|e| StoreError::internal(format!("opening the SQLite store failed: {e}")))??;

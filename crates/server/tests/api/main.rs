@@ -6,6 +6,7 @@
 
 mod admin;
 mod apikeys;
+mod backup;
 mod compression;
 mod connections;
 mod conversations;

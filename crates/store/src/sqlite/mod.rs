@@ -1,6 +1,7 @@
 //! The embedded SQLite engine, parley's default: one file, a writer thread that commits in
 //! groups, and read connections. Its storage rules are those of `rules/`.
 
+pub mod backup;
 mod convert;
 mod engine;
 mod exec;
