@@ -104,7 +104,7 @@ pub fn at_capacity(state: AppState) -> Router {
         .nest("/new/v2.0", health.clone())
         .nest("/v2.0", health)
         .fallback(busy)
-        .layer(axum::middleware::from_fn(crate::telemetry::finish))
+        .layer(axum::middleware::from_fn_with_state(Arc::clone(&state.metrics), crate::telemetry::finish))
         .with_state(state)
 }
 
@@ -130,6 +130,7 @@ pub fn router(state: AppState, request_timeout: Duration, rate_limit: Option<Arc
         .layer(Extension(document))
         .layer(Extension(reference))
         .merge(odata::routes())
+        .route("/metrics", get(crate::metrics::serve))
         .fallback(not_found)
         .layer(DefaultBodyLimit::disable())
         .layer(TimeoutLayer::with_status_code(StatusCode::GATEWAY_TIMEOUT, request_timeout));
@@ -139,7 +140,7 @@ pub fn router(state: AppState, request_timeout: Duration, rate_limit: Option<Arc
     app.layer(CorsLayer::new().allow_origin(Any).allow_methods(Any).allow_headers(Any).expose_headers(Any))
         .layer(axum::middleware::from_fn(refuse_nul_in_address))
         .layer(axum::middleware::from_fn(limit_headers))
-        .layer(axum::middleware::from_fn(crate::telemetry::finish))
+        .layer(axum::middleware::from_fn_with_state(Arc::clone(&state.metrics), crate::telemetry::finish))
         // Outermost, so that what is compressed is the finished answer (problem bodies too).
         .layer(CompressionLayer::new().gzip(true).br(true).quality(tower_http::CompressionLevel::Fastest))
         .with_state(state)
@@ -252,8 +253,9 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         pending_update_window: config.pending_update_window(),
         tasks_queued: Arc::clone(&tasks_queued),
         public_url: public_url.into(),
+        metrics: Arc::default(),
     };
-    let background = Background::spawn(Arc::clone(&store), tasks_queued, config.into());
+    let background = Background::spawn(Arc::clone(&store), tasks_queued, config.into(), Arc::clone(&state.metrics));
     let routers = Routers {
         at_capacity: at_capacity(state.clone()),
         full: router(

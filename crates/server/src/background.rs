@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
 use crate::config::Config;
+use crate::metrics::Metrics;
 
 /// How often the erasure worker looks for tasks it was not told about (queued by another node,
 /// or left when storage was unavailable).
@@ -45,13 +46,23 @@ pub struct Background {
 }
 
 impl Background {
-    /// Starts the erasure worker (woken by `tasks_queued`) and the retention purge.
-    pub fn spawn(store: Arc<dyn Store>, tasks_queued: Arc<Notify>, settings: Settings) -> Background {
+    /// Starts the erasure worker (woken by `tasks_queued`) and the retention purge; the records
+    /// they delete are counted in `metrics`.
+    pub fn spawn(
+        store: Arc<dyn Store>,
+        tasks_queued: Arc<Notify>,
+        settings: Settings,
+        metrics: Arc<Metrics>,
+    ) -> Background {
         let (stop, stopping) = watch::channel(false);
-        let workers = vec![
-            tokio::spawn(erasure_worker(Arc::clone(&store), tasks_queued, settings.delete_batch, stopping.clone())),
-            tokio::spawn(retention_purge(store, settings, stopping)),
-        ];
+        let erasure = erasure_worker(
+            Arc::clone(&store),
+            tasks_queued,
+            settings.delete_batch,
+            stopping.clone(),
+            Arc::clone(&metrics),
+        );
+        let workers = vec![tokio::spawn(erasure), tokio::spawn(retention_purge(store, settings, stopping, metrics))];
         Background { stop, workers }
     }
 
@@ -89,12 +100,13 @@ async fn erasure_worker(
     tasks_queued: Arc<Notify>,
     batch: u32,
     mut stopping: watch::Receiver<bool>,
+    metrics: Arc<Metrics>,
 ) {
     loop {
         while !*stopping.borrow() {
             match store.next_task().await {
                 Ok(Some(task)) => {
-                    if run_task(store.as_ref(), task, batch, &stopping).await.is_err() {
+                    if run_task(store.as_ref(), task, batch, &stopping, &metrics).await.is_err() {
                         break;
                     }
                 }
@@ -115,7 +127,13 @@ async fn erasure_worker(
 
 /// Runs one task until it ends or the node stops. `Err` means storage is unavailable: the task
 /// is left as it is, to be tried again later.
-async fn run_task(store: &dyn Store, task: Task, batch: u32, stopping: &watch::Receiver<bool>) -> Result<(), ()> {
+async fn run_task(
+    store: &dyn Store,
+    task: Task,
+    batch: u32,
+    stopping: &watch::Receiver<bool>,
+    metrics: &Metrics,
+) -> Result<(), ()> {
     if task.status == TaskStatus::Queued {
         tracing::info!(task = %task.id, project = %task.project_id, "erasure task started");
     }
@@ -125,7 +143,11 @@ async fn run_task(store: &dyn Store, task: Task, batch: u32, stopping: &watch::R
             return Ok(());
         }
         let started = Instant::now();
-        let failure = match store.erase_batch(&task, batch, now()).await {
+        let erased = store.erase_batch(&task, batch, now()).await;
+        if let Ok(n) = erased {
+            metrics.rows("records", "deleted", n);
+        }
+        let failure = match erased {
             Ok(n) if n < u64::from(batch) => None,
             Ok(n) => {
                 deleted += n;
@@ -158,7 +180,12 @@ async fn run_task(store: &dyn Store, task: Task, batch: u32, stopping: &watch::R
     }
 }
 
-async fn retention_purge(store: Arc<dyn Store>, settings: Settings, mut stopping: watch::Receiver<bool>) {
+async fn retention_purge(
+    store: Arc<dyn Store>,
+    settings: Settings,
+    mut stopping: watch::Receiver<bool>,
+    metrics: Arc<Metrics>,
+) {
     let mut ticks = tokio::time::interval(settings.retention_interval);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
@@ -166,22 +193,25 @@ async fn retention_purge(store: Arc<dyn Store>, settings: Settings, mut stopping
             _ = stopped(&mut stopping) => return,
             _ = ticks.tick() => {}
         }
-        if let Err(e) = purge_once(store.as_ref(), settings.delete_batch, &stopping).await {
-            tracing::warn!(error = %e, "the retention purge did not finish; it runs again at the next interval");
+        match purge_once(store.as_ref(), settings.delete_batch, &stopping).await {
+            Ok(records) => metrics.rows("records", "expired", records),
+            Err(e) => {
+                tracing::warn!(error = %e, "the retention purge did not finish; it runs again at the next interval");
+            }
         }
     }
 }
 
 /// One run of the retention purge: expired pending updates, then each project's expired records,
-/// a batch at a time.
-async fn purge_once(store: &dyn Store, batch: u32, stopping: &watch::Receiver<bool>) -> Result<(), StoreError> {
+/// a batch at a time. Answers how many records it deleted.
+async fn purge_once(store: &dyn Store, batch: u32, stopping: &watch::Receiver<bool>) -> Result<u64, StoreError> {
     let started = now();
     let pending = store.purge_expired_pending_updates(started).await?;
     let mut records = 0;
     for project in store.all_project_ids().await? {
         loop {
             if *stopping.borrow() {
-                return Ok(());
+                return Ok(records);
             }
             let batch_started = Instant::now();
             let deleted = store.purge_expired_records(project, started, batch).await?;
@@ -195,5 +225,5 @@ async fn purge_once(store: &dyn Store, batch: u32, stopping: &watch::Receiver<bo
     if records > 0 || pending > 0 {
         tracing::info!(records, pending_updates = pending, "retention purge deleted expired data");
     }
-    Ok(())
+    Ok(records)
 }

@@ -14,6 +14,7 @@ pub mod connections;
 pub mod extract;
 pub mod json;
 pub mod logsink;
+pub mod metrics;
 pub mod negotiate;
 pub mod openapi;
 pub mod password;

@@ -20,4 +20,6 @@ pub struct AppState {
     pub tasks_queued: Arc<Notify>,
     /// Where clients reach this node, without a trailing `/`: the start of absolute links.
     pub public_url: Arc<str>,
+    /// What this node has done, for `GET /metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }

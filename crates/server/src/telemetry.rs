@@ -1,15 +1,17 @@
 //! The outermost request layer: gives each request a trace id, turns every failure (ours or the
 //! framework's) into a problem body in the error format, and logs one line per request.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::header::{ACCEPT, CONTENT_TYPE};
 use axum::http::{HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use crate::metrics::Metrics;
 use crate::negotiate::problem_format;
 use crate::problem::{ApiError, ErrorBody, ErrorCode, ProblemFormat, odata_error_body, problem_body};
 use crate::represent::to_xml_document;
@@ -44,7 +46,7 @@ pub fn init_logging(format: crate::config::LogFormat) -> std::io::Result<crate::
 }
 
 /// The middleware; see the module documentation.
-pub async fn finish(mut request: Request, next: Next) -> Response {
+pub async fn finish(State(metrics): State<Arc<Metrics>>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let trace_id = new_trace_id();
     request.extensions_mut().insert(TraceId(trace_id.clone()));
@@ -81,6 +83,7 @@ pub async fn finish(mut request: Request, next: Next) -> Response {
     // To a tenth of a millisecond: what a reader compares, without fifteen digits of noise.
     let duration_ms = (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0;
     let route = route.as_deref().unwrap_or(if method == Method::OPTIONS { "preflight" } else { "unmatched" });
+    metrics.request(method.as_str(), route, status, started.elapsed().as_secs_f64());
     if status >= 500 {
         tracing::warn!(method = %method, route, status, duration_ms, "traceId" = %trace_id, "request");
     } else {

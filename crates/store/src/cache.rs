@@ -538,6 +538,10 @@ impl Store for CachedStore {
         self.inner.engine()
     }
 
+    fn telemetry(&self) -> crate::traits::Telemetry {
+        self.inner.telemetry()
+    }
+
     async fn close(&self) {
         self.inner.close().await
     }

@@ -348,4 +348,26 @@ pub trait Store:
     /// Finishes the writes already accepted, makes them durable and stops accepting more: later
     /// calls fail with [`StoreError::Unavailable`](crate::StoreError::Unavailable). For a clean exit.
     async fn close(&self);
+    /// The engine's own figures, for monitoring.
+    fn telemetry(&self) -> Telemetry {
+        Telemetry::default()
+    }
+}
+
+/// What an engine tells about its work: the embedded writer's transactions, or the PostgreSQL
+/// pool's connections.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Telemetry {
+    pub write_groups: Option<crate::sqlite::WriteStats>,
+    pub pool: Option<PoolTelemetry>,
+}
+
+/// A connection pool at one moment.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolTelemetry {
+    /// Connections open.
+    pub size: usize,
+    /// Of those, how many are idle.
+    pub available: usize,
+    pub max_size: usize,
 }

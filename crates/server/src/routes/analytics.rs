@@ -46,6 +46,7 @@ pub async fn update_records(
     let defer_until =
         state.pending_update_window.filter(|_| project.settings.collect_analytics).map(|window| now + window);
     let outcome = state.store.update_records(update, now, defer_until).await?;
+    state.metrics.rows("records", "updated", outcome.matched);
     let mut response = (StatusCode::NO_CONTENT, [("x-matched-records", outcome.matched.to_string())]).into_response();
     if outcome.deferred {
         response.headers_mut().insert("x-update-deferred", HeaderValue::from_static("true"));
@@ -93,6 +94,9 @@ pub async fn ingest_records(
     let dropped = total - stamped.len();
     let counts =
         if stamped.is_empty() { Default::default() } else { state.store.insert_records(stamped, stamped_at).await? };
+    state.metrics.rows("records", "inserted", counts.inserted);
+    state.metrics.rows("records", "duplicate", counts.duplicates);
+    state.metrics.rows("records", "dropped", dropped as u64);
     let status = if counts.inserted > 0 { StatusCode::CREATED } else { StatusCode::OK };
     let value = fields_of(&IngestResult {
         inserted: counts.inserted,

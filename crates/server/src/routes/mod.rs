@@ -153,6 +153,16 @@ pub async fn ingest<R: NewRow>(
         .collect();
     let dropped = (total - stamped.len()) as u64;
     let counts = if stamped.is_empty() { IngestCounts::default() } else { insert(stamped).await? };
+    // The collection is the last part of the address (`…/conversations`, `…/steps`).
+    let collection = uri.path().trim_end_matches('/').rsplit('/').next().unwrap_or_default();
+    for (outcome, n) in [
+        ("inserted", counts.inserted),
+        ("duplicate", counts.duplicates),
+        ("dropped", dropped),
+        ("updated", counts.updated),
+    ] {
+        state.metrics.rows(collection, outcome, n);
+    }
     let status = if counts.inserted > 0 { StatusCode::CREATED } else { StatusCode::OK };
     let updated = R::UPDATES.then_some(counts.updated);
     let value = fields_of(&IngestResult { inserted: counts.inserted, duplicates: counts.duplicates, dropped, updated });

@@ -27,6 +27,7 @@ mod isolation;
 mod list;
 mod logs;
 mod members;
+mod metrics;
 mod oauth;
 mod odata;
 mod openapi_conformance;

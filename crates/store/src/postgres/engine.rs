@@ -62,6 +62,12 @@ impl Engine {
     }
 
     /// Closes the pool: connections in use finish what they run, then every call is unavailable.
+    /// The pool's connections now.
+    pub fn pool_telemetry(&self) -> crate::traits::PoolTelemetry {
+        let status = self.pool.status();
+        crate::traits::PoolTelemetry { size: status.size, available: status.available, max_size: status.max_size }
+    }
+
     pub fn close(&self) {
         self.pool.close();
     }

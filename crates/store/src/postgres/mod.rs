@@ -75,6 +75,10 @@ impl Store for PgStore {
         "postgres"
     }
 
+    fn telemetry(&self) -> crate::traits::Telemetry {
+        crate::traits::Telemetry { write_groups: None, pool: Some(self.engine.pool_telemetry()) }
+    }
+
     async fn close(&self) {
         self.engine.close();
     }

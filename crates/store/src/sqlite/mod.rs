@@ -66,6 +66,10 @@ impl Store for SqliteStore {
         "sqlite"
     }
 
+    fn telemetry(&self) -> crate::traits::Telemetry {
+        crate::traits::Telemetry { write_groups: Some(self.engine.stats()), pool: None }
+    }
+
     async fn close(&self) {
         self.engine.close().await;
     }

@@ -71,8 +71,10 @@ pub async fn batch(
     if reads.len() > MAX_REQUESTS {
         return Err(ApiError::new(ErrorCode::Invalid, format!("A batch holds at most {MAX_REQUESTS} requests.")));
     }
-    let mut router: Router =
-        super::routes().layer(axum::middleware::from_fn(crate::telemetry::finish)).with_state(state);
+    let metrics = std::sync::Arc::clone(&state.metrics);
+    let mut router: Router = super::routes()
+        .layer(axum::middleware::from_fn_with_state(metrics, crate::telemetry::finish))
+        .with_state(state);
     let mut answers = Vec::with_capacity(reads.len());
     for read in reads {
         answers.push(answer(&mut router, service, &parts.headers, &trace, read).await);

@@ -18,6 +18,9 @@ pub fn run_checked(command: &mut Command) {
 /// The `bin` directory of a virtual environment named after `requirement` (`name==version`)
 /// with it installed; `check` is Python code that succeeds once it is.
 pub fn python_with(requirement: &str, check: &str) -> PathBuf {
+    // Tests on several engines ask at once: one makes the environment, the others wait for it.
+    static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _making = MAKING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join(requirement.replace("==", "-"));
     let bin = venv.join("bin");
     let python = bin.join("python");

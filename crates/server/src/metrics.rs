@@ -1,0 +1,199 @@
+//! `GET /metrics`: what this node has done since it started, in Prometheus' text format
+//! (version 0.0.4). Counted where it happens: requests and their durations by the request
+//! middleware ([`crate::telemetry::finish`]), rows by the handlers and the background worker
+//! that write them; the store's own figures are read when the page is asked for.
+//!
+//! Each node (each [`crate::AppState`]) has its own [`Metrics`]: nothing is global, so that two
+//! servers in one process (as the tests run them) count apart.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
+
+use crate::state::AppState;
+
+/// The upper bounds of the request duration buckets, in seconds.
+const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+
+/// What is counted. Locks are held for an addition only.
+#[derive(Debug)]
+pub struct Metrics {
+    started: Instant,
+    /// Requests by method, route and status.
+    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
+    /// Request durations by route.
+    durations: Mutex<BTreeMap<String, Histogram>>,
+    /// Rows by collection and what became of them (`inserted`, `duplicate`, `dropped`,
+    /// `updated`, `deleted`).
+    rows: Mutex<BTreeMap<(String, &'static str), u64>>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Histogram {
+    /// How many fell at or below each bound of [`BUCKETS`] (not cumulative).
+    counts: [u64; BUCKETS.len()],
+    sum: f64,
+    count: u64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            started: Instant::now(),
+            requests: Mutex::default(),
+            durations: Mutex::default(),
+            rows: Mutex::default(),
+        }
+    }
+}
+
+impl Metrics {
+    /// One request answered.
+    pub fn request(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        if let Ok(mut requests) = self.requests.lock() {
+            *requests.entry((method.to_owned(), route.to_owned(), status)).or_default() += 1;
+        }
+        if let Ok(mut durations) = self.durations.lock() {
+            let histogram = durations.entry(route.to_owned()).or_default();
+            if let Some(bucket) = BUCKETS.iter().position(|bound| seconds <= *bound) {
+                histogram.counts[bucket] += 1;
+            }
+            histogram.sum += seconds;
+            histogram.count += 1;
+        }
+    }
+
+    /// `n` rows of `collection` that had the `outcome` named.
+    pub fn rows(&self, collection: &str, outcome: &'static str, n: u64) {
+        if n == 0 {
+            return;
+        }
+        if let Ok(mut rows) = self.rows.lock() {
+            *rows.entry((collection.to_owned(), outcome)).or_default() += n;
+        }
+    }
+
+    /// The page, with the store's figures given.
+    pub fn render(&self, store: &parley_store::Telemetry) -> String {
+        let mut out = String::new();
+        let mut family = |name: &str, kind: &str, help: &str| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        };
+        family("parley_uptime_seconds", "gauge", "Seconds since this node started.");
+        let _ = writeln!(out, "parley_uptime_seconds {:.3}", self.started.elapsed().as_secs_f64());
+        render_requests(&mut out, &self.requests.lock().map(|r| r.clone()).unwrap_or_default());
+        render_durations(&mut out, &self.durations.lock().map(|d| d.clone()).unwrap_or_default());
+        let _ = writeln!(
+            out,
+            "# HELP parley_rows_total Rows written, by collection and what became of them.\n# TYPE parley_rows_total counter"
+        );
+        for ((collection, outcome), n) in self.rows.lock().map(|r| r.clone()).unwrap_or_default() {
+            let _ =
+                writeln!(out, "parley_rows_total{{collection=\"{}\",outcome=\"{outcome}\"}} {n}", label(&collection));
+        }
+        render_store(&mut out, store);
+        out
+    }
+}
+
+fn render_requests(out: &mut String, requests: &BTreeMap<(String, String, u16), u64>) {
+    let _ = writeln!(
+        out,
+        "# HELP parley_http_requests_total HTTP requests answered, by method, route and status.\n\
+         # TYPE parley_http_requests_total counter"
+    );
+    for ((method, route, status), n) in requests {
+        let _ = writeln!(
+            out,
+            "parley_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{status}\"}} {n}",
+            label(method),
+            label(route)
+        );
+    }
+}
+
+fn render_durations(out: &mut String, durations: &BTreeMap<String, Histogram>) {
+    let _ = writeln!(
+        out,
+        "# HELP parley_http_request_duration_seconds How long answering took, by route.\n\
+         # TYPE parley_http_request_duration_seconds histogram"
+    );
+    for (route, histogram) in durations {
+        let route = label(route);
+        let mut below = 0;
+        for (bound, n) in BUCKETS.iter().zip(histogram.counts) {
+            below += n;
+            let _ = writeln!(
+                out,
+                "parley_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {below}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "parley_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}\n\
+             parley_http_request_duration_seconds_sum{{route=\"{route}\"}} {}\n\
+             parley_http_request_duration_seconds_count{{route=\"{route}\"}} {}",
+            histogram.count, histogram.sum, histogram.count
+        );
+    }
+}
+
+fn render_store(out: &mut String, store: &parley_store::Telemetry) {
+    if let Some(writes) = store.write_groups {
+        let _ = writeln!(
+            out,
+            "# HELP parley_store_write_groups_total Transactions the embedded store's writer committed (one log sync each).\n\
+             # TYPE parley_store_write_groups_total counter\nparley_store_write_groups_total {}\n\
+             # HELP parley_store_writes_total Writes committed in those transactions.\n\
+             # TYPE parley_store_writes_total counter\nparley_store_writes_total {}",
+            writes.groups, writes.writes
+        );
+    }
+    if let Some(pool) = store.pool {
+        let _ = writeln!(
+            out,
+            "# HELP parley_store_pool_connections PostgreSQL connections of this node, by state.\n\
+             # TYPE parley_store_pool_connections gauge\n\
+             parley_store_pool_connections{{state=\"in_use\"}} {}\n\
+             parley_store_pool_connections{{state=\"idle\"}} {}\n\
+             # HELP parley_store_pool_size_max The most connections the pool opens.\n\
+             # TYPE parley_store_pool_size_max gauge\nparley_store_pool_size_max {}",
+            pool.size - pool.available,
+            pool.available,
+            pool.max_size
+        );
+    }
+}
+
+/// A label value as the format escapes it.
+fn label(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// `GET /metrics`.
+pub async fn serve(State(state): State<AppState>) -> Response {
+    let page = state.metrics.render(&state.store.telemetry());
+    ([(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], page).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_count_up_and_labels_are_escaped() {
+        let metrics = Metrics::default();
+        metrics.request("GET", "/a\"b", 200, 0.003);
+        metrics.request("GET", "/a\"b", 200, 20.0);
+        let page = metrics.render(&parley_store::Telemetry::default());
+        assert!(page.contains("route=\"/a\\\"b\",le=\"0.0025\"} 0\n"), "{page}");
+        assert!(page.contains("route=\"/a\\\"b\",le=\"0.005\"} 1\n"), "{page}");
+        assert!(page.contains("route=\"/a\\\"b\",le=\"10\"} 1\n"), "{page}");
+        assert!(page.contains("route=\"/a\\\"b\",le=\"+Inf\"} 2\n"), "{page}");
+    }
+}
