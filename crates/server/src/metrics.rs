@@ -6,7 +6,7 @@
 //! Each node (each [`crate::AppState`]) has its own [`Metrics`]: nothing is global, so that two
 //! servers in one process (as the tests run them) count apart.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::Instant;
@@ -20,17 +20,23 @@ use crate::state::AppState;
 /// The upper bounds of the request duration buckets, in seconds.
 const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
 
-/// What is counted. Locks are held for an addition only.
+/// What is counted. Locks are held for an addition only, and a request allocates nothing once
+/// its route, method and status have been seen.
 #[derive(Debug)]
 pub struct Metrics {
     started: Instant,
-    /// Requests by method, route and status.
-    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
-    /// Request durations by route.
-    durations: Mutex<BTreeMap<String, Histogram>>,
+    /// Requests by route: how many by method and status, and their durations.
+    routes: Mutex<HashMap<String, RouteStats>>,
     /// Rows by collection and what became of them (`inserted`, `duplicate`, `dropped`,
     /// `updated`, `deleted`).
     rows: Mutex<BTreeMap<(String, &'static str), u64>>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct RouteStats {
+    /// Method, status and how many.
+    answered: Vec<(String, u16, u64)>,
+    durations: Histogram,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -43,29 +49,28 @@ struct Histogram {
 
 impl Default for Metrics {
     fn default() -> Self {
-        Metrics {
-            started: Instant::now(),
-            requests: Mutex::default(),
-            durations: Mutex::default(),
-            rows: Mutex::default(),
-        }
+        Metrics { started: Instant::now(), routes: Mutex::default(), rows: Mutex::default() }
     }
 }
 
 impl Metrics {
     /// One request answered.
     pub fn request(&self, method: &str, route: &str, status: u16, seconds: f64) {
-        if let Ok(mut requests) = self.requests.lock() {
-            *requests.entry((method.to_owned(), route.to_owned(), status)).or_default() += 1;
+        let Ok(mut routes) = self.routes.lock() else { return };
+        let stats = match routes.get_mut(route) {
+            Some(stats) => stats,
+            None => routes.entry(route.to_owned()).or_default(),
+        };
+        match stats.answered.iter_mut().find(|(m, s, _)| *s == status && m == method) {
+            Some((_, _, n)) => *n += 1,
+            None => stats.answered.push((method.to_owned(), status, 1)),
         }
-        if let Ok(mut durations) = self.durations.lock() {
-            let histogram = durations.entry(route.to_owned()).or_default();
-            if let Some(bucket) = BUCKETS.iter().position(|bound| seconds <= *bound) {
-                histogram.counts[bucket] += 1;
-            }
-            histogram.sum += seconds;
-            histogram.count += 1;
+        let histogram = &mut stats.durations;
+        if let Some(bucket) = BUCKETS.iter().position(|bound| seconds <= *bound) {
+            histogram.counts[bucket] += 1;
         }
+        histogram.sum += seconds;
+        histogram.count += 1;
     }
 
     /// `n` rows of `collection` that had the `outcome` named.
@@ -86,8 +91,19 @@ impl Metrics {
         };
         family("parley_uptime_seconds", "gauge", "Seconds since this node started.");
         let _ = writeln!(out, "parley_uptime_seconds {:.3}", self.started.elapsed().as_secs_f64());
-        render_requests(&mut out, &self.requests.lock().map(|r| r.clone()).unwrap_or_default());
-        render_durations(&mut out, &self.durations.lock().map(|d| d.clone()).unwrap_or_default());
+        // In a stable order: by route, then method and status.
+        let routes: BTreeMap<String, RouteStats> =
+            self.routes.lock().map(|r| r.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default();
+        let requests: BTreeMap<(String, String, u16), u64> = routes
+            .iter()
+            .flat_map(|(route, stats)| {
+                stats.answered.iter().map(move |(method, status, n)| ((method.clone(), route.clone(), *status), *n))
+            })
+            .collect();
+        render_requests(&mut out, &requests);
+        let durations: BTreeMap<String, Histogram> =
+            routes.into_iter().map(|(route, stats)| (route, stats.durations)).collect();
+        render_durations(&mut out, &durations);
         let _ = writeln!(
             out,
             "# HELP parley_rows_total Rows written, by collection and what became of them.\n# TYPE parley_rows_total counter"
