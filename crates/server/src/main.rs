@@ -77,28 +77,34 @@ struct DatabaseArgs {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the server.
+    #[command(after_help = "Example: parley serve --listen 127.0.0.1:8080 --data-dir ./parley-data")]
     Serve(ServerArgs),
     /// Print the effective configuration, secrets hidden.
+    #[command(after_help = "Example: parley config --data-dir ./parley-data")]
     Config(ServerArgs),
     /// Apply schema migrations and exit.
+    #[command(after_help = "Example: parley migrate --database postgres://parley@localhost/parley --create-database")]
     Migrate(MigrateArgs),
     /// Manage organisations (tenants).
-    #[command(subcommand)]
+    #[command(subcommand, after_help = "Example: parley organisations create Acme --admin-email admin@acme.example")]
     Organisations(OrganisationsCommand),
     /// Manage users.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = "Example: parley users list --data-dir ./parley-data")]
     Users(UsersCommand),
     /// Manage API keys.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = "Example: parley keys create --user ana@acme.example --name powerbi")]
     Keys(KeysCommand),
     /// Manage OAuth2 clients.
-    #[command(subcommand, name = "oauth-clients")]
+    #[command(
+        subcommand,
+        name = "oauth-clients",
+        after_help = "Example: parley oauth-clients create \"nightly export\" --roles odata"
+    )]
     OauthClients(ClientsCommand),
     /// Copy the embedded store to FILE, consistently, while the server runs and takes writes.
     ///
-    /// Example: parley backup --data-dir ./parley-data ./parley-2026-12-01.db
-    ///
     /// On PostgreSQL, use the database's own tools (pg_dump, or a base backup).
+    #[command(after_help = "Example: parley backup --data-dir ./parley-data ./parley-2026-12-01.db")]
     Backup {
         /// Where the copy goes (replaced if it exists).
         file: PathBuf,
@@ -107,10 +113,9 @@ enum Command {
     },
     /// Put a copy made by `parley backup` in place of a stopped embedded store.
     ///
-    /// Example: parley restore --data-dir ./parley-data ./parley-2026-12-01.db
-    ///
     /// The file it replaces is kept beside it as parley.db.before-restore. A store in use by a
     /// running parley is refused.
+    #[command(after_help = "Example: parley restore --data-dir ./parley-data ./parley-2026-12-01.db")]
     Restore {
         /// The copy to put back.
         file: PathBuf,
@@ -122,6 +127,9 @@ enum Command {
 #[derive(Debug, Subcommand)]
 enum OrganisationsCommand {
     /// Create an organisation with an admin; prints its id, the admin's API key and password.
+    #[command(
+        after_help = "Example: parley organisations create Acme --admin-email admin@acme.example --data-dir ./parley-data"
+    )]
     Create {
         name: String,
         #[arg(long, value_name = "EMAIL")]
@@ -134,6 +142,9 @@ enum OrganisationsCommand {
 #[derive(Debug, Subcommand)]
 enum UsersCommand {
     /// Create a user; prints their id, and their password when it was generated.
+    #[command(
+        after_help = "Example: parley users create --email ana@acme.example --name Ana --roles odata --data-dir ./parley-data"
+    )]
     Create {
         #[arg(long, value_name = "EMAIL")]
         email: String,
@@ -151,6 +162,7 @@ enum UsersCommand {
         db: DatabaseArgs,
     },
     /// List the users of an organisation.
+    #[command(after_help = "Example: parley users list --data-dir ./parley-data")]
     List {
         /// The organisation (required when there are several).
         #[arg(long, value_name = "ID")]
@@ -159,6 +171,7 @@ enum UsersCommand {
         db: DatabaseArgs,
     },
     /// Give a person a new password (printed when generated); their OAuth2 sessions end.
+    #[command(after_help = "Example: parley users reset-password --email ana@acme.example --data-dir ./parley-data")]
     ResetPassword {
         #[arg(long, value_name = "EMAIL")]
         email: String,
@@ -175,6 +188,9 @@ enum UsersCommand {
 #[derive(Debug, Subcommand)]
 enum KeysCommand {
     /// Create an API key for a user; prints its id and the key, once.
+    #[command(
+        after_help = "Example: parley keys create --user ana@acme.example --name powerbi --data-dir ./parley-data"
+    )]
     Create {
         #[arg(long, value_name = "EMAIL")]
         user: String,
@@ -186,6 +202,7 @@ enum KeysCommand {
         db: DatabaseArgs,
     },
     /// List a user's API keys, without their secrets.
+    #[command(after_help = "Example: parley keys list --user ana@acme.example --data-dir ./parley-data")]
     List {
         #[arg(long, value_name = "EMAIL")]
         user: String,
@@ -195,6 +212,7 @@ enum KeysCommand {
         db: DatabaseArgs,
     },
     /// Revoke an API key at once.
+    #[command(after_help = "Example: parley keys revoke 6b0f3edb217de9e42d9118ed --data-dir ./parley-data")]
     Revoke {
         key_id: String,
         #[command(flatten)]
@@ -205,6 +223,9 @@ enum KeysCommand {
 #[derive(Debug, Subcommand)]
 enum ClientsCommand {
     /// Register a confidential client for the client_credentials grant; prints its id and secret.
+    #[command(
+        after_help = "Example: parley oauth-clients create \"nightly export\" --roles odata --data-dir ./parley-data"
+    )]
     Create {
         name: String,
         /// Organisation roles of the service user it acts as, comma-separated: admin, odata, apiKeys.

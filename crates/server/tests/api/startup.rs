@@ -263,3 +263,39 @@ async fn the_root_leads_to_the_reference_and_the_version_is_told() {
     assert_eq!(version["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(version["engine"], "sqlite");
 }
+
+/// The subcommands a `--help` page lists under "Commands:" (without `help`).
+fn subcommands(help: &str) -> Vec<String> {
+    let Some(start) = help.find("Commands:\n") else { return Vec::new() };
+    help[start + "Commands:\n".len()..]
+        .lines()
+        .take_while(|line| line.starts_with("  "))
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Every command and subcommand answers `--help` with an example of itself, found by walking
+/// the commands `parley --help` lists (so a new command without one fails here).
+#[test]
+fn every_command_has_help_with_an_example() {
+    let (ok, top) = parley(&["--help"]);
+    assert!(ok, "{top}");
+    let mut pending: Vec<Vec<String>> = subcommands(&top).into_iter().map(|c| vec![c]).collect();
+    assert!(pending.len() >= 9, "{top}");
+    let mut seen = 0;
+    while let Some(path) = pending.pop() {
+        let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+        args.push("--help");
+        let (ok, help) = parley(&args);
+        assert!(ok, "{path:?}: {help}");
+        let example = format!("Example: parley {}", path.join(" "));
+        assert!(help.contains(&example), "`parley {} --help` gives no example:\n{help}", path.join(" "));
+        for sub in subcommands(&help) {
+            pending.push(path.iter().cloned().chain([sub]).collect());
+        }
+        seen += 1;
+    }
+    assert!(seen >= 17, "every command and subcommand: {seen}");
+}
