@@ -4,7 +4,7 @@ use crate::error::ParseError;
 use crate::model::EntityType;
 use crate::parser::{Applied, Parser, Scope};
 use crate::skiptoken;
-use crate::tree::{Computed, Format, Operand, OrderKey, Query, Step, conjoin};
+use crate::tree::{Computed, Format, Operand, OrderKey, Query, Step, computed_by, conjoin};
 use parley_core::field::FieldType;
 
 /// The options parley implements.
@@ -92,7 +92,7 @@ pub fn parse_query(entity: &EntityType, pairs: &[(String, String)]) -> Result<Qu
             let scope = match &aggregation {
                 Some(aggregation) => Scope::Output {
                     entity,
-                    computed_after: applied.len() - steps_computed(&steps),
+                    computed_after: applied.len() - computed_by(&steps).len(),
                     computed: names,
                     aggregation: aggregation.clone(),
                 },
@@ -111,7 +111,7 @@ pub fn parse_query(entity: &EntityType, pairs: &[(String, String)]) -> Result<Qu
     };
     let names = names(&computed);
     let output = aggregation.clone();
-    let computed_after = computed.len() - steps_computed(&steps);
+    let computed_after = computed.len() - computed_by(&steps).len();
     let scope = || match &output {
         Some(aggregation) => {
             Scope::Output { entity, computed: names.clone(), aggregation: aggregation.clone(), computed_after }
@@ -245,9 +245,4 @@ fn format_of(text: &str) -> Option<Format> {
         "csv" | "text/csv" => Some(Format::Csv),
         _ => None,
     }
-}
-
-/// How many properties the steps compute (after the grouping); they come last.
-fn steps_computed(steps: &[Step]) -> usize {
-    steps.iter().map(|step| if let Step::Compute(positions) = step { positions.len() } else { 0 }).sum()
 }

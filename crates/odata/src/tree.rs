@@ -258,6 +258,18 @@ impl Branch {
     }
 }
 
+/// The positions in [`Query::computed`] that the `compute(…)` steps among `steps` compute.
+pub(crate) fn computed_by(steps: &[Step]) -> Vec<usize> {
+    steps
+        .iter()
+        .filter_map(|step| match step {
+            Step::Compute(positions) => Some(positions.iter().copied()),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
 /// The conjunction of conditions (nested conjunctions spliced in); none when there are none.
 pub fn conjoin(conditions: Vec<Expr>) -> Option<Expr> {
     let mut flat = Vec::new();
@@ -350,14 +362,22 @@ impl Query {
 
     /// The positions in [`Query::computed`] of the properties computed after the grouping.
     pub fn computed_after(&self) -> Vec<usize> {
-        self.steps
-            .iter()
-            .filter_map(|step| match step {
-                Step::Compute(positions) => Some(positions.iter().copied()),
-                _ => None,
-            })
-            .flatten()
-            .collect()
+        computed_by(&self.steps)
+    }
+
+    /// The properties computed on the set's rows: those before the ones computed after the
+    /// grouping, which always come last.
+    pub fn computed_on_rows(&self) -> &[Computed] {
+        &self.computed[..self.computed.len() - self.computed_after().len()]
+    }
+
+    /// Whether a row of the `sequence`-th sequence of `concat(…)` has `operand`: the grouping
+    /// properties and aggregates of the other sequences are not its own (what is computed after
+    /// `concat` is every row's).
+    pub fn sequence_has(&self, sequence: usize, operand: Operand) -> bool {
+        let (Some(whole), Some(branch)) = (&self.aggregation, self.branches.get(sequence)) else { return true };
+        let of_the_whole = whole.group_by.contains(&operand) || matches!(operand, Operand::Aggregate(_));
+        !of_the_whole || branch.columns().contains(&operand)
     }
 
     /// The columns of every row of the answer, before `$select`: the properties of the entity

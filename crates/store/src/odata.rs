@@ -16,8 +16,7 @@ use std::borrow::Cow;
 use parley_core::field::FieldType;
 use parley_core::{ObjectId, Value};
 use parley_odata::{
-    Arith, ArithOp, CompareOp, Computed, EntityType, Expr, Function, Lambda, Method, Operand, OrderKey, Query, Step,
-    conjoin,
+    Arith, ArithOp, CompareOp, EntityType, Expr, Function, Lambda, Method, Operand, OrderKey, Query, Step, conjoin,
 };
 
 use parley_odata::cast::{self, Kind as ValueKind, Target};
@@ -303,9 +302,8 @@ fn push_pipeline(s: &mut Statement, entity: &EntityType, query: &Query, projects
 /// The query of the set's rows only: its filters and the properties computed on them, without
 /// the aggregation and what follows it (whose computed properties come last, and are dropped).
 fn on_rows(query: &Query) -> Query {
-    let computed = query.computed.len() - query.computed_after().len();
     Query {
-        computed: query.computed[..computed].to_vec(),
+        computed: query.computed_on_rows().to_vec(),
         aggregation: None,
         branches: Vec::new(),
         row_steps: Vec::new(),
@@ -320,14 +318,7 @@ fn on_rows(query: &Query) -> Query {
 /// none, and the sequence's position as `concat_branch`.
 fn push_concatenated(s: &mut Statement, entity: &EntityType, query: &Query, projects: &[ObjectId]) {
     let Some(whole) = &query.aggregation else { return };
-    // As in push_grouped, a column two properties share is named once.
-    let mut group_columns: Vec<String> = Vec::new();
-    for &operand in &whole.group_by {
-        let column = output_name(entity, operand);
-        if !group_columns.contains(&column) {
-            group_columns.push(column);
-        }
-    }
+    let group_columns = group_columns(entity, &whole.group_by);
     for (i, branch) in query.branches.iter().enumerate() {
         if i > 0 {
             s.push(" UNION ALL ");
@@ -371,10 +362,8 @@ fn push_concatenated(s: &mut Statement, entity: &EntityType, query: &Query, proj
 /// use what `compute(…)` of `$apply` computed).
 fn push_source(s: &mut Statement, entity: &EntityType, query: &Query, projects: &[ObjectId]) {
     s.push(" FROM ");
-    let after = query.computed_after();
-    let on_rows: Vec<(usize, &Computed)> =
-        query.computed.iter().enumerate().filter(|(i, _)| !after.contains(i)).collect();
-    for &(i, computed) in on_rows.iter().rev() {
+    let on_rows = query.computed_on_rows();
+    for (i, computed) in on_rows.iter().enumerate().rev() {
         s.push("(SELECT *, ");
         // PostgreSQL's functions count in `int4`; the column is read as the type says.
         let cast = match (s.dialect(), computed.ty) {
@@ -392,7 +381,7 @@ fn push_source(s: &mut Statement, entity: &EntityType, query: &Query, projects: 
     }
     s.push(" WHERE ");
     push_projects(s, entity, projects);
-    for _ in &on_rows {
+    for _ in on_rows {
         s.push(") ").push(entity.table);
     }
 }
@@ -409,15 +398,7 @@ fn push_grouped(s: &mut Statement, entity: &EntityType, query: &Query, projects:
         }
         first = false;
     };
-    // Two properties may share a column (`userId` and `contactId` of a session): each column is
-    // grouped once, or the outer select could not name it (PostgreSQL finds it ambiguous).
-    let mut group_columns: Vec<String> = Vec::new();
-    for &operand in &aggregation.group_by {
-        let column = output_name(entity, operand);
-        if !group_columns.contains(&column) {
-            group_columns.push(column);
-        }
-    }
+    let group_columns = group_columns(entity, &aggregation.group_by);
     for column in &group_columns {
         comma(s);
         s.push(column);
@@ -454,6 +435,20 @@ fn push_grouped(s: &mut Statement, entity: &EntityType, query: &Query, projects:
     if !group_columns.is_empty() {
         s.push(" GROUP BY ").push(&group_columns.join(", "));
     }
+}
+
+/// The columns of the grouping properties. Two properties may share a column (`userId` and
+/// `contactId` of a session): each column is named once, or the outer select could not name it
+/// (PostgreSQL finds it ambiguous).
+fn group_columns(entity: &EntityType, group_by: &[Operand]) -> Vec<String> {
+    let mut columns: Vec<String> = Vec::new();
+    for &operand in group_by {
+        let column = output_name(entity, operand);
+        if !columns.contains(&column) {
+            columns.push(column);
+        }
+    }
+    columns
 }
 
 /// `project_id IN (…)`; nothing matches when there are no projects.

@@ -71,15 +71,10 @@ pub fn backup(database: &Path, target: &Path) -> Result<Copied, String> {
         let mut copy = Connection::open(&partial)?;
         {
             let backup = Backup::new(&source, &mut copy)?;
-            // Every page in one step: one read transaction, one moment of the store.
-            loop {
-                match backup.step(-1)? {
-                    StepResult::Done => break,
-                    StepResult::More | StepResult::Busy | StepResult::Locked => {
-                        std::thread::sleep(Duration::from_millis(50));
-                    }
-                    _ => std::thread::sleep(Duration::from_millis(50)),
-                }
+            // Every page in one step: one read transaction, one moment of the store. A step the
+            // store is too busy for is tried again.
+            while backup.step(-1)? != StepResult::Done {
+                std::thread::sleep(Duration::from_millis(50));
             }
         }
         // A copy that needs no WAL beside it: one file.
@@ -181,6 +176,16 @@ mod tests {
         let database = dir.path().join("parley.db");
         let error = restore(&junk, &database, &lock).unwrap_err();
         assert!(error.contains("is not a parley backup"), "{error}");
+        assert!(!database.exists(), "nothing was put in place");
+        // A database, but not parley's: without its migrations, or with none applied.
+        let other = dir.path().join("other.db");
+        Connection::open(&other).unwrap().execute_batch("CREATE TABLE t (x INTEGER)").unwrap();
+        let error = restore(&other, &database, &lock).unwrap_err();
+        assert!(error.contains("is not a parley backup: no such table: parley_migrations"), "{error}");
+        let empty = dir.path().join("empty.db");
+        Connection::open(&empty).unwrap().execute_batch("CREATE TABLE parley_migrations (version INTEGER)").unwrap();
+        let error = restore(&empty, &database, &lock).unwrap_err();
+        assert!(error.contains("it has no schema"), "{error}");
         assert!(!database.exists(), "nothing was put in place");
         let error = backup(&dir.path().join("missing.db"), &dir.path().join("copy.db")).unwrap_err();
         assert!(error.contains("there is no store"), "{error}");

@@ -123,23 +123,13 @@ impl Representation {
             object.insert("@odata.id".into(), id);
             object.insert("@odata.type".into(), Json::String(format!("#{}", entity.qualified_name())));
         }
-        // A row of concat(…) has the properties of its own sequence only (and those computed
-        // after it).
+        // A row of concat(…) has the properties of its own sequence only.
         let sequence = columns.iter().position(|c| *c == Operand::Branch).and_then(|i| match row[i] {
-            Value::Integer(b) => query.branches.get(usize::try_from(b).ok()?).map(|branch| branch.columns()),
+            Value::Integer(b) => usize::try_from(b).ok(),
             _ => None,
         });
-        let others = |operand: Operand| {
-            sequence.as_ref().is_some_and(|own| {
-                let whole = query
-                    .aggregation
-                    .as_ref()
-                    .is_some_and(|a| a.group_by.contains(&operand) || matches!(operand, Operand::Aggregate(_)));
-                whole && !own.contains(&operand)
-            })
-        };
         for (&operand, value) in query.select.iter().zip(row) {
-            if others(operand) {
+            if sequence.is_some_and(|b| !query.sequence_has(b, operand)) {
                 continue;
             }
             let ty = query.ty(entity, operand);
