@@ -12,6 +12,7 @@ pub mod chart;
 pub mod config;
 pub mod connections;
 pub mod extract;
+pub mod ingest;
 pub mod json;
 pub mod logsink;
 pub mod metrics;

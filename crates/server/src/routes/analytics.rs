@@ -9,12 +9,12 @@ use parley_core::{
 };
 
 use super::tasks::TaskView;
-use super::{IngestResult, require_project, writable_projects};
+use super::{IngestResult, require_project};
 use crate::extract::{ApiJson, IngestBody, PathId, QueryParams};
 use crate::negotiate::Format;
 use crate::openapi::{ErasureRequestSchema, NewRecordSchema, RecordSchema, UpdateRequestSchema};
 use crate::problem::{ApiError, BodyRejection};
-use crate::represent::{Body, Collection, Page, PageRef, fields_of, respond};
+use crate::represent::{Body, Collection, Page, PageRef, respond};
 use crate::state::AppState;
 
 #[utoipa::path(
@@ -77,34 +77,7 @@ pub async fn ingest_records(
     OriginalUri(uri): OriginalUri,
     body: IngestBody,
 ) -> Result<Response, ApiError> {
-    let records = body.parse_rows(NewRecord::parse)?;
-    let projects = writable_projects(&state, &caller, records.iter().map(NewRecord::project_id)).await?;
-    let stamped_at = now();
-    let total = records.len();
-    let stamped: Vec<Record> = records
-        .into_iter()
-        .filter_map(|record| {
-            let project = &projects[&record.project_id()];
-            project
-                .settings
-                .collect_analytics
-                .then(|| record.stamp(project.organisation, &project.settings, stamped_at))
-        })
-        .collect();
-    let dropped = total - stamped.len();
-    let counts =
-        if stamped.is_empty() { Default::default() } else { state.store.insert_records(stamped, stamped_at).await? };
-    state.metrics.rows("records", "inserted", counts.inserted);
-    state.metrics.rows("records", "duplicate", counts.duplicates);
-    state.metrics.rows("records", "dropped", dropped as u64);
-    let status = if counts.inserted > 0 { StatusCode::CREATED } else { StatusCode::OK };
-    let value = fields_of(&IngestResult {
-        inserted: counts.inserted,
-        duplicates: counts.duplicates,
-        dropped: dropped as u64,
-        updated: None,
-    });
-    Ok(respond(format, status, Body::Resource { value, self_href: uri.path().to_owned() }))
+    super::ingest::<NewRecord>(&state, &caller, format, &uri, body).await
 }
 
 #[utoipa::path(

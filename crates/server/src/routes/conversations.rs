@@ -10,12 +10,12 @@ use parley_core::conversations::SUMMARY_COLUMNS;
 use parley_core::field::idx;
 use parley_core::message::idx as message_idx;
 use parley_core::{
-    Caller, ConversationQuery, ConversationSummary, Error, MESSAGE_FIELDS, Message, NewMessage, ObjectId, Project,
+    Caller, ConversationQuery, ConversationSummary, Error, MESSAGE_FIELDS, Message, NewMessage, ObjectId,
     ProjectAccess, RecordFilter, SortKey,
 };
 use serde_json::{Map, Value as Json};
 
-use super::{IngestResult, NewRow, query_pairs, require_project};
+use super::{IngestResult, query_pairs, require_project};
 use crate::extract::IngestBody;
 use crate::negotiate::Format;
 use crate::openapi::{MessageSchema, NewMessageSchema};
@@ -31,26 +31,6 @@ const EXPERT_FIELDS: [(usize, &str); 5] = [
     (idx::STATE, "state"),
     (idx::UNDERSTOOD, "understood"),
 ];
-
-impl NewRow for NewMessage {
-    type Stamped = Message;
-
-    fn parse(json: Json) -> parley_core::Result<Self> {
-        NewMessage::parse(json)
-    }
-
-    fn project_id(&self) -> ObjectId {
-        NewMessage::project_id(self)
-    }
-
-    fn collected(project: &Project) -> bool {
-        project.settings.collect_conversations
-    }
-
-    fn stamp(self, project: &Project, now: time::OffsetDateTime) -> Message {
-        NewMessage::stamp(self, project, now)
-    }
-}
 
 /// The most messages one transcript answer holds.
 const MAX_TRANSCRIPT: u32 = 100_000;
@@ -79,10 +59,7 @@ pub async fn ingest_messages(
     OriginalUri(uri): OriginalUri,
     body: IngestBody,
 ) -> Result<Response, ApiError> {
-    super::ingest::<NewMessage>(&state, &caller, format, &uri, body, async |messages| {
-        state.store.insert_messages(messages).await
-    })
-    .await
+    super::ingest::<NewMessage>(&state, &caller, format, &uri, body).await
 }
 
 /// A session's summary in the conversations index (docs/contract/conversations.md, "Reading").

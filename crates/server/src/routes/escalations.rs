@@ -3,37 +3,14 @@
 
 use axum::extract::{OriginalUri, State};
 use axum::response::Response;
-use parley_core::{Caller, EscalationWrite, NewEscalation, ObjectId, Project};
-use serde_json::Value as Json;
+use parley_core::{Caller, NewEscalation};
 
-use super::{IngestResult, NewRow};
+use super::IngestResult;
 use crate::extract::IngestBody;
 use crate::negotiate::Format;
 use crate::openapi::EscalationWriteSchema;
 use crate::problem::{ApiError, BodyRejection};
 use crate::state::AppState;
-
-impl NewRow for NewEscalation {
-    type Stamped = EscalationWrite;
-    const UPDATES: bool = true;
-
-    fn parse(json: Json) -> parley_core::Result<Self> {
-        NewEscalation::parse(json)
-    }
-
-    fn project_id(&self) -> ObjectId {
-        NewEscalation::project_id(self)
-    }
-
-    /// Escalations are analytics: a project that collects none drops them.
-    fn collected(project: &Project) -> bool {
-        project.settings.collect_analytics
-    }
-
-    fn stamp(self, project: &Project, now: time::OffsetDateTime) -> EscalationWrite {
-        NewEscalation::stamp(self, project, now)
-    }
-}
 
 #[utoipa::path(
     post,
@@ -59,8 +36,5 @@ pub async fn ingest_escalations(
     OriginalUri(uri): OriginalUri,
     body: IngestBody,
 ) -> Result<Response, ApiError> {
-    super::ingest::<NewEscalation>(&state, &caller, format, &uri, body, async |writes| {
-        state.store.insert_escalations(writes).await
-    })
-    .await
+    super::ingest::<NewEscalation>(&state, &caller, format, &uri, body).await
 }

@@ -2,56 +2,16 @@
 //! under the current version of its goal. They are read over OData, with the goal cycles they
 //! make up.
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
-
 use axum::extract::{OriginalUri, State};
 use axum::response::Response;
-use parley_core::goal::Goal;
-use parley_core::{Caller, GoalEvent, NewGoalEvent, ObjectId, Project};
-use serde_json::Value as Json;
+use parley_core::{Caller, NewGoalEvent};
 
-use super::{IngestResult, NewRow};
+use super::IngestResult;
 use crate::extract::IngestBody;
 use crate::negotiate::Format;
 use crate::openapi::NewGoalEventSchema;
 use crate::problem::{ApiError, BodyRejection};
 use crate::state::AppState;
-
-impl NewRow for NewGoalEvent {
-    type Stamped = GoalEvent;
-
-    fn parse(json: Json) -> parley_core::Result<Self> {
-        NewGoalEvent::parse(json)
-    }
-
-    fn project_id(&self) -> ObjectId {
-        NewGoalEvent::project_id(self)
-    }
-
-    /// Goal events are analytics: a project that collects none drops them.
-    fn collected(project: &Project) -> bool {
-        project.settings.collect_analytics
-    }
-
-    /// Each event names a goal of its project and a step of that goal: it takes the step's type
-    /// and, unless sent, the goal's version.
-    async fn prepare(state: &AppState, rows: &mut [Self]) -> Result<(), (usize, parley_core::Error)> {
-        let mut goals: HashMap<(ObjectId, ObjectId), Option<Goal>> = HashMap::new();
-        for (index, row) in rows.iter_mut().enumerate() {
-            let key = (row.project_id(), row.goal_id());
-            if let Entry::Vacant(slot) = goals.entry(key) {
-                slot.insert(state.store.goals(key.0, Some(key.1)).await.map_err(|e| (index, e.into()))?.pop());
-            }
-            row.record_under(goals[&key].as_ref()).map_err(|e| (index, e))?;
-        }
-        Ok(())
-    }
-
-    fn stamp(self, project: &Project, now: time::OffsetDateTime) -> GoalEvent {
-        NewGoalEvent::stamp(self, project, now)
-    }
-}
 
 #[utoipa::path(
     post,
@@ -77,8 +37,5 @@ pub async fn ingest_goal_events(
     OriginalUri(uri): OriginalUri,
     body: IngestBody,
 ) -> Result<Response, ApiError> {
-    super::ingest::<NewGoalEvent>(&state, &caller, format, &uri, body, async |events| {
-        state.store.insert_goal_events(events).await
-    })
-    .await
+    super::ingest::<NewGoalEvent>(&state, &caller, format, &uri, body).await
 }

@@ -22,13 +22,11 @@ use std::collections::hash_map::Entry;
 use axum::http::{StatusCode, Uri};
 use axum::response::Response;
 use parley_core::{Caller, ObjectId, Project, ProjectAccess};
-use parley_store::{IngestCounts, StoreResult};
 use serde::Serialize;
-use serde_json::Value as Json;
-use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use crate::extract::{IngestBody, at_row};
+use crate::ingest::{NewRow, Refused, Stored, store_rows};
 use crate::negotiate::Format;
 use crate::problem::{ApiError, ErrorCode};
 use crate::represent::{Body, fields_of, respond};
@@ -101,67 +99,31 @@ pub struct IngestResult {
     pub updated: Option<u64>,
 }
 
-/// A row of a collection that clients ingest in batches, as it arrives.
-pub trait NewRow: Sized {
-    /// The row as it is stored.
-    type Stamped;
-    /// Validates one row of the body.
-    fn parse(json: Json) -> parley_core::Result<Self>;
-    /// The project the row names.
-    fn project_id(&self) -> ObjectId;
-    /// Whether the project keeps rows of this collection (else they are dropped and counted).
-    fn collected(project: &Project) -> bool;
-    /// Completes the row for storage.
-    fn stamp(self, project: &Project, now: OffsetDateTime) -> Self::Stamped;
-    /// Whether the answer says how many existing rows the batch changed (`updated`).
-    const UPDATES: bool = false;
-    /// Checks the rows against what is stored, and completes them from it, before they are
-    /// stamped; a row refused answers its position in the batch and why. Most rows need nothing
-    /// stored.
-    fn prepare(
-        _state: &AppState,
-        _rows: &mut [Self],
-    ) -> impl Future<Output = Result<(), (usize, parley_core::Error)>> + Send {
-        async { Ok(()) }
-    }
-}
-
-/// An ingest of rows other than records (rest.md §2 as conversations.md applies it): validates
-/// the whole batch, checks that the caller may write every project it names, stamps the rows
-/// their projects collect, stores them in one transaction (`insert`) and answers the counts,
-/// `201` when anything was inserted.
+/// An ingest (rest.md §2, and conversations.md for the other collections): validates the whole
+/// batch, checks that the caller may write every project it names, then has [`store_rows`] stamp
+/// and store it in one transaction, and answers the counts, `201` when anything was inserted.
 pub async fn ingest<R: NewRow>(
     state: &AppState,
     caller: &Caller,
     format: Format,
     uri: &Uri,
     body: IngestBody,
-    insert: impl AsyncFnOnce(Vec<R::Stamped>) -> StoreResult<IngestCounts>,
 ) -> Result<Response, ApiError> {
     let lines = body.lines();
-    let mut rows = body.parse_rows(R::parse)?;
+    let rows = body.parse_rows(R::parse)?;
     let projects = writable_projects(state, caller, rows.iter().map(R::project_id)).await?;
-    R::prepare(state, &mut rows).await.map_err(|(index, e)| ApiError::from(at_row(e, index, lines.as_deref())))?;
-    let stamped_at = parley_core::value::now();
-    let total = rows.len();
-    let stamped: Vec<R::Stamped> = rows
-        .into_iter()
-        .filter_map(|row| {
-            let project = &projects[&row.project_id()];
-            R::collected(project).then(|| row.stamp(project, stamped_at))
-        })
-        .collect();
-    let dropped = (total - stamped.len()) as u64;
-    let counts = if stamped.is_empty() { IngestCounts::default() } else { insert(stamped).await? };
-    // The collection is the last part of the address (`…/conversations`, `…/steps`).
-    let collection = uri.path().trim_end_matches('/').rsplit('/').next().unwrap_or_default();
+    let Stored { counts, dropped } =
+        store_rows(state.store.as_ref(), &projects, rows).await.map_err(|refused| match refused {
+            Refused::Row(index, e) => ApiError::from(at_row(e, index, lines.as_deref())),
+            Refused::Store(e) => ApiError::from(e),
+        })?;
     for (outcome, n) in [
         ("inserted", counts.inserted),
         ("duplicate", counts.duplicates),
         ("dropped", dropped),
         ("updated", counts.updated),
     ] {
-        state.metrics.rows(collection, outcome, n);
+        state.metrics.rows(R::COLLECTION, outcome, n);
     }
     let status = if counts.inserted > 0 { StatusCode::CREATED } else { StatusCode::OK };
     let updated = R::UPDATES.then_some(counts.updated);

@@ -3,36 +3,14 @@
 
 use axum::extract::{OriginalUri, State};
 use axum::response::Response;
-use parley_core::{Caller, ExecutedStep, NewStep, ObjectId, Project};
-use serde_json::Value as Json;
+use parley_core::{Caller, NewStep};
 
-use super::{IngestResult, NewRow};
+use super::IngestResult;
 use crate::extract::IngestBody;
 use crate::negotiate::Format;
 use crate::openapi::NewExecutedStepSchema;
 use crate::problem::{ApiError, BodyRejection};
 use crate::state::AppState;
-
-impl NewRow for NewStep {
-    type Stamped = ExecutedStep;
-
-    fn parse(json: Json) -> parley_core::Result<Self> {
-        NewStep::parse(json)
-    }
-
-    fn project_id(&self) -> ObjectId {
-        NewStep::project_id(self)
-    }
-
-    /// Steps are analytics: a project that collects none drops them.
-    fn collected(project: &Project) -> bool {
-        project.settings.collect_analytics
-    }
-
-    fn stamp(self, project: &Project, now: time::OffsetDateTime) -> ExecutedStep {
-        NewStep::stamp(self, project, now)
-    }
-}
 
 #[utoipa::path(
     post,
@@ -58,6 +36,5 @@ pub async fn ingest_steps(
     OriginalUri(uri): OriginalUri,
     body: IngestBody,
 ) -> Result<Response, ApiError> {
-    super::ingest::<NewStep>(&state, &caller, format, &uri, body, async |steps| state.store.insert_steps(steps).await)
-        .await
+    super::ingest::<NewStep>(&state, &caller, format, &uri, body).await
 }
