@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use parley_core::{FieldType, RECORD_FIELDS, Value};
+use parley_core::{RECORD_FIELDS, Value};
+
+#[path = "../peer/cds.rs"]
+mod cds;
 
 use crate::Result;
 use crate::process::Server;
@@ -28,30 +31,9 @@ pub fn setup(dir: &Path) -> Result<()> {
 /// The key of the peer's entity: the same pair that identifies an input in parley.
 const KEYS: [&str; 2] = ["projectId", "inputId"];
 
-fn cds_type(ty: FieldType) -> &'static str {
-    match ty {
-        FieldType::Id => "String(24)",
-        FieldType::Text { .. } => "String(1024)",
-        FieldType::LongText { .. } | FieldType::Json { .. } | FieldType::TextList => "LargeString",
-        FieldType::DateTime => "Timestamp",
-        FieldType::Number { .. } => "Double",
-        FieldType::Integer { .. } => "Integer64",
-        FieldType::Boolean => "Boolean",
-    }
-}
-
 /// The CDS model: every field of the record, keyed by project and input.
 fn schema() -> String {
-    let mut cds = String::from("namespace parley.bench;\n\nentity Records {\n");
-    for key in KEYS {
-        let field = RECORD_FIELDS.iter().find(|f| f.name == key).unwrap_or_else(|| unreachable!("{key} exists"));
-        cds.push_str(&format!("  key {} : {};\n", field.name, cds_type(field.ty)));
-    }
-    for field in RECORD_FIELDS.iter().filter(|f| !KEYS.contains(&f.name)) {
-        cds.push_str(&format!("  {} : {};\n", field.name, cds_type(field.ty)));
-    }
-    cds.push_str("}\n");
-    cds
+    cds::model("parley.bench", "Records", RECORD_FIELDS, &KEYS)
 }
 
 const SERVICE: &str = "using parley.bench as db from '../db/schema';\n\n\

@@ -8,6 +8,11 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use parley_server::admin;
 use parley_server::config::{Config, Overrides};
+use parley_server::ops::export::{ExportFormat, ExportOptions};
+use parley_server::ops::import::ImportOptions;
+use parley_server::ops::source::Format;
+use parley_server::ops::{Collection, Interrupt};
+use parley_server::shutdown_signal;
 use parley_store::Store;
 use parley_store::sqlite::backup;
 
@@ -111,6 +116,40 @@ enum Command {
         #[command(flatten)]
         db: DatabaseArgs,
     },
+    /// Load a generated data set (three projects, a year of sessions with their messages, steps,
+    /// goals and handovers) so that the reports, OData and the dashboard show something at once.
+    ///
+    /// On a store without an organisation it first makes one, as the first `parley serve` would,
+    /// and prints the admin's API key and password.
+    #[command(after_help = "Example: parley demo --records 50000 --days 365 --data-dir ./parley-data")]
+    Demo {
+        /// Analytics records to generate (each with its messages, and steps and goal events).
+        #[arg(long, default_value_t = 20_000)]
+        records: u64,
+        /// Days of history, ending now.
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+        /// Seed of the generator: the same seed gives the same data (apart from ids and the end time).
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        #[arg(long, value_name = "ID")]
+        organisation: Option<String>,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// Import rows of a collection from NDJSON, JSON or CSV files, standard input, or an OData feed.
+    ///
+    /// Rows go through the same validation and masking as the ingest API. A refused row is
+    /// reported with its line and reason and the rest are imported. Interrupted (Ctrl-C), the same
+    /// command goes on where it stopped, without duplicates.
+    #[command(after_help = "Example: parley import --collection records history.ndjson --data-dir ./parley-data
+From a CSV file, into one project: parley import --collection messages --project 5f0c6bc4ad4f8b0011b2e0e1 transcripts.csv
+From an OData feed: parley import --from-odata https://odata-trial.cognigy.ai/v2.4 --apikey KEY --project 5f0c6bc4ad4f8b0011b2e0e1")]
+    Import(ImportArgs),
+    /// Export a collection, for one project or all, optionally between two times, as NDJSON, CSV or Parquet.
+    #[command(after_help = "Example: parley export --collection records --project 5f0c6bc4ad4f8b0011b2e0e1 \
+    --from 2026-01-01T00:00:00Z --to 2026-02-01T00:00:00Z --output january.parquet")]
+    Export(ExportArgs),
     /// Put a copy made by `parley backup` in place of a stopped embedded store.
     ///
     /// The file it replaces is kept beside it as parley.db.before-restore. A store in use by a
@@ -122,6 +161,68 @@ enum Command {
         #[command(flatten)]
         db: DatabaseArgs,
     },
+}
+
+#[derive(Debug, clap::Args)]
+struct ImportArgs {
+    /// Files to import in turn; `-` (or none) reads standard input.
+    files: Vec<PathBuf>,
+    /// What the rows are.
+    #[arg(long, value_enum, default_value = "records")]
+    collection: Collection,
+    /// How the files hold rows; by default from each file's extension (.ndjson, .jsonl, .json, .csv),
+    /// NDJSON on standard input.
+    #[arg(long, value_enum)]
+    format: Option<Format>,
+    /// An OData v4 feed to read instead of files: a service root (the collection picks the entity
+    /// set) or an entity set's address, with any `$filter` of its own.
+    #[arg(long, value_name = "URL")]
+    from_odata: Option<String>,
+    /// The feed's API key, sent as its `apikey` parameter.
+    #[arg(long, env = "PARLEY_IMPORT_APIKEY", hide_env_values = true, value_name = "KEY")]
+    apikey: Option<String>,
+    /// Put every row in this project, whatever project it names (rows from another installation).
+    #[arg(long, value_name = "ID")]
+    project: Option<String>,
+    /// Stop at the first refused row instead of reporting it and going on.
+    #[arg(long)]
+    strict: bool,
+    /// Rows per stored batch, and per page of a feed.
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    batch: u64,
+    /// Start over, forgetting where an interrupted run of the same import stopped.
+    #[arg(long)]
+    restart: bool,
+    #[arg(long, value_name = "ID")]
+    organisation: Option<String>,
+    #[command(flatten)]
+    db: DatabaseArgs,
+}
+
+#[derive(Debug, clap::Args)]
+struct ExportArgs {
+    /// What to export.
+    #[arg(long, value_enum, default_value = "records")]
+    collection: Collection,
+    /// One project; by default every project of the organisation.
+    #[arg(long, value_name = "ID")]
+    project: Option<String>,
+    /// Rows at or after this time (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    from: Option<String>,
+    /// Rows before this time (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    to: Option<String>,
+    /// The format; by default from the output file's extension (.ndjson, .csv, .parquet), else NDJSON.
+    #[arg(long, value_enum)]
+    format: Option<ExportFormat>,
+    /// The file to write (it appears when the export is whole); `-` or none is standard output.
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+    #[arg(long, value_name = "ID")]
+    organisation: Option<String>,
+    #[command(flatten)]
+    db: DatabaseArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -245,8 +346,30 @@ fn load(cli_config: Option<&PathBuf>, args: ServerArgs) -> Result<Config, String
 
 /// Opens the store an operator's subcommand works on.
 async fn open_store(cli_config: Option<&PathBuf>, db: DatabaseArgs) -> Result<Arc<dyn Store>, String> {
+    Ok(open_configured(cli_config, db).await?.1)
+}
+
+/// The effective configuration of an operator's subcommand, and the store it names.
+async fn open_configured(cli_config: Option<&PathBuf>, db: DatabaseArgs) -> Result<(Config, Arc<dyn Store>), String> {
     let config = load(cli_config, ServerArgs { listen: None, data_dir: db.data_dir, database: db.database })?;
-    parley_store::open(&config.effective_database_url(), 2).await.map_err(|e| format!("cannot open the database: {e}"))
+    let store = parley_store::open(&config.effective_database_url(), 2)
+        .await
+        .map_err(|e| format!("cannot open the database: {e}"))?;
+    Ok((config, store))
+}
+
+/// An id given on the command line as `flag`.
+fn id_arg(flag: &str, text: Option<&str>) -> Result<Option<parley_core::ObjectId>, String> {
+    text.map(|t| parley_core::ObjectId::parse(t).map_err(|e| format!("{flag} {t}: {e}"))).transpose()
+}
+
+/// A time given on the command line as `flag`.
+fn time_arg(flag: &str, text: Option<&str>) -> Result<Option<time::OffsetDateTime>, String> {
+    text.map(|t| {
+        time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+            .map_err(|e| format!("{flag} {t}: not an RFC 3339 time such as 2026-01-31T00:00:00Z ({e})"))
+    })
+    .transpose()
 }
 
 /// The file of the embedded store a command works on; PostgreSQL has its own tools for `what`.
@@ -346,9 +469,20 @@ async fn administer(cli_config: Option<&PathBuf>, command: Command) -> Result<()
         Command::Backup { file, db } => {
             let database = embedded_store(cli_config, db, "back up")?;
             let target = file.clone();
-            let copied = tokio::task::spawn_blocking(move || backup::backup(&database, &target))
-                .await
-                .map_err(|e| e.to_string())??;
+            let copying = tokio::task::spawn_blocking(move || backup::backup(&database, &target));
+            // Ctrl-C leaves no copy, whole or partial: the copy is made under another name and
+            // renamed when whole.
+            let copied = tokio::select! {
+                copied = copying => copied.map_err(|e| e.to_string())??,
+                () = shutdown_signal() => {
+                    let partial = backup::partial_copy(&file);
+                    let mut journal = partial.clone().into_os_string();
+                    journal.push("-journal");
+                    let _ = std::fs::remove_file(&partial);
+                    let _ = std::fs::remove_file(journal);
+                    return Err("interrupted; no copy was made".into());
+                }
+            };
             println!(
                 "backed up {:.1} MB to {} in {:.1} s",
                 copied.bytes as f64 / 1e6,
@@ -365,6 +499,98 @@ async fn administer(cli_config: Option<&PathBuf>, command: Command) -> Result<()
             if let Some(kept) = kept {
                 println!("the store it replaced is kept as {}", kept.display());
             }
+        }
+        Command::Demo { records, days, seed, organisation, db } => {
+            let (config, store) = open_configured(cli_config, db).await?;
+            if let Some(first) =
+                parley_server::bootstrap::bootstrap(store.as_ref(), &config).await.map_err(|e| e.to_string())?
+            {
+                print_first_start(&first, None);
+            }
+            let org = admin::organisation(store.as_ref(), organisation.as_deref()).await.map_err(failed)?;
+            let options = parley_server::ops::demo::DemoOptions { records, days, seed };
+            let result = parley_server::ops::demo::demo(store.as_ref(), org.id, options, &Interrupt::listen()).await;
+            store.close().await;
+            let summary = result?;
+            for (id, name) in &summary.projects {
+                println!("project {id}: {name}");
+            }
+            println!(
+                "stored {} records, {} messages, {} steps, {} goal events and {} handovers",
+                summary.records, summary.messages, summary.steps, summary.goal_events, summary.escalations
+            );
+            if summary.interrupted {
+                return Err("interrupted; what is stored is whole, and the demo projects can be deleted".into());
+            }
+            println!("next: parley serve, then open the API reference at the address it prints");
+        }
+        Command::Import(args) => {
+            let (config, store) = open_configured(cli_config, args.db).await?;
+            let org = admin::organisation(store.as_ref(), args.organisation.as_deref()).await.map_err(failed)?;
+            let options = ImportOptions {
+                collection: args.collection,
+                files: args.files,
+                format: args.format,
+                from_odata: args.from_odata,
+                apikey: args.apikey,
+                project: id_arg("--project", args.project.as_deref())?,
+                strict: args.strict,
+                batch: args.batch as usize,
+                restart: args.restart,
+                state_dir: config.data_dir.clone(),
+            };
+            let result =
+                parley_server::ops::import::import(store.as_ref(), org.id, &options, &Interrupt::listen()).await;
+            store.close().await;
+            let summary = result?;
+            let rate = if summary.seconds > 0.0 { summary.read as f64 / summary.seconds } else { 0.0 };
+            println!(
+                "read {} rows in {:.1} s ({:.0} rows/s): {} inserted, {} duplicates, {} updated, {} dropped, {} refused",
+                summary.read,
+                summary.seconds,
+                rate,
+                summary.inserted,
+                summary.duplicates,
+                summary.updated,
+                summary.dropped,
+                summary.refused
+            );
+            if summary.interrupted {
+                return Err("interrupted; every batch read is stored whole: run the same command again to go on".into());
+            }
+            if summary.refused > 0 {
+                return Err(format!("{} rows were refused (see above); the others are imported", summary.refused));
+            }
+        }
+        Command::Export(args) => {
+            let (_, store) = open_configured(cli_config, args.db).await?;
+            let org = admin::organisation(store.as_ref(), args.organisation.as_deref()).await.map_err(failed)?;
+            let by_extension =
+                args.output.as_deref().and_then(|p| p.extension()).and_then(|e| e.to_str()).and_then(|e| {
+                    match e.to_ascii_lowercase().as_str() {
+                        "ndjson" | "jsonl" => Some(ExportFormat::Ndjson),
+                        "csv" => Some(ExportFormat::Csv),
+                        "parquet" => Some(ExportFormat::Parquet),
+                        _ => None,
+                    }
+                });
+            let options = ExportOptions {
+                collection: args.collection,
+                project: id_arg("--project", args.project.as_deref())?,
+                from: time_arg("--from", args.from.as_deref())?,
+                to: time_arg("--to", args.to.as_deref())?,
+                format: args.format.or(by_extension).unwrap_or(ExportFormat::Ndjson),
+                output: args.output.clone(),
+            };
+            let result =
+                parley_server::ops::export::export(store.as_ref(), org.id, &options, &Interrupt::listen()).await;
+            store.close().await;
+            let summary = result?;
+            if summary.interrupted {
+                return Err("interrupted; nothing was written".into());
+            }
+            let rate = if summary.seconds > 0.0 { summary.rows as f64 / summary.seconds } else { 0.0 };
+            eprintln!("exported {} rows in {:.1} s ({:.0} rows/s)", summary.rows, summary.seconds, rate);
         }
         Command::Serve(_) | Command::Config(_) | Command::Migrate(_) => {}
     }
@@ -425,30 +651,7 @@ async fn serve(config: Config) -> Result<(), String> {
     let running = parley_server::start(&config).await.map_err(|e| e.to_string())?;
     let base = format!("http://{}", running.addr);
     match &running.first_start {
-        Some(first) => {
-            println!(
-                "parley: first start. Created organisation {} with admin user {}.",
-                first.organisation, first.admin_email
-            );
-            let key = match &first.generated_api_key {
-                Some(key) => {
-                    println!("parley: admin API key (shown only now, keep it safe): {key}");
-                    key.clone()
-                }
-                None => {
-                    println!("parley: the admin API key is the one given in PARLEY_ADMIN_API_KEY.");
-                    "$PARLEY_ADMIN_API_KEY".to_owned()
-                }
-            };
-            match &first.generated_password {
-                Some(password) => println!("parley: admin password (shown only now, keep it safe): {password}"),
-                None => println!("parley: the admin password is the one given in PARLEY_ADMIN_PASSWORD."),
-            }
-            println!(
-                "parley: try  curl -s -H \"X-API-Key: {key}\" -H 'Content-Type: application/json' \
-                 -d '{{\"name\": \"my bot\"}}' {base}/new/v2.0/projects"
-            );
-        }
+        Some(first) => print_first_start(first, Some(&base)),
         None => println!(
             "parley: listening on {base}. A new API key: parley keys create --user EMAIL; a new password: \
              parley users reset-password --email EMAIL"
@@ -458,22 +661,27 @@ async fn serve(config: Config) -> Result<(), String> {
     running.until(shutdown_signal()).await.map_err(|e| e.to_string())
 }
 
-/// SIGINT or SIGTERM. What follows is [`parley_server::Running::stop`]: stop accepting, finish
-/// requests in flight, stop background work between two transactions, flush the store, exit 0.
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(_) => return interrupt.await.unwrap_or_default(),
-        };
-        tokio::select! {
-            _ = interrupt => {}
-            _ = terminate.recv() => {}
+/// What the first start made, shown once; with the server's address, how to try it.
+fn print_first_start(first: &parley_server::bootstrap::FirstStart, base: Option<&str>) {
+    println!("parley: first start. Created organisation {} with admin user {}.", first.organisation, first.admin_email);
+    let key = match &first.generated_api_key {
+        Some(key) => {
+            println!("parley: admin API key (shown only now, keep it safe): {key}");
+            key.clone()
         }
+        None => {
+            println!("parley: the admin API key is the one given in PARLEY_ADMIN_API_KEY.");
+            "$PARLEY_ADMIN_API_KEY".to_owned()
+        }
+    };
+    match &first.generated_password {
+        Some(password) => println!("parley: admin password (shown only now, keep it safe): {password}"),
+        None => println!("parley: the admin password is the one given in PARLEY_ADMIN_PASSWORD."),
     }
-    #[cfg(not(unix))]
-    interrupt.await.unwrap_or_default();
-    tracing::info!("shutting down: finishing requests in flight");
+    if let Some(base) = base {
+        println!(
+            "parley: try  curl -s -H \"X-API-Key: {key}\" -H 'Content-Type: application/json' \
+             -d '{{\"name\": \"my bot\"}}' {base}/new/v2.0/projects"
+        );
+    }
 }

@@ -319,6 +319,15 @@ fn escape_text(out: &mut String, text: &str) {
     }
 }
 
+/// A value as a CSV cell: null is empty, text is itself, anything else its JSON.
+pub fn csv_cell(value: &Json) -> String {
+    match value {
+        Json::Null => String::new(),
+        Json::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
 /// RFC 4180 CSV: a header row, one row per item; a single resource is a one-row table.
 fn to_csv(body: Body) -> Vec<u8> {
     let (columns, rows): (Vec<String>, Vec<Map<String, Json>>) = match body {
@@ -328,11 +337,7 @@ fn to_csv(body: Body) -> Vec<u8> {
     let mut writer = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
     let _ = writer.write_record(&columns);
     for row in &rows {
-        let cells = columns.iter().map(|column| match row.get(column) {
-            None | Some(Json::Null) => String::new(),
-            Some(Json::String(text)) => text.clone(),
-            Some(other) => other.to_string(),
-        });
+        let cells = columns.iter().map(|column| row.get(column).map(csv_cell).unwrap_or_default());
         let _ = writer.write_record(cells);
     }
     writer.into_inner().unwrap_or_default()

@@ -28,6 +28,7 @@ mod list;
 mod logs;
 mod members;
 mod metrics;
+mod moving;
 mod oauth;
 mod odata;
 mod openapi_conformance;

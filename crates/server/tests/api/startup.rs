@@ -297,5 +297,5 @@ fn every_command_has_help_with_an_example() {
         }
         seen += 1;
     }
-    assert!(seen >= 17, "every command and subcommand: {seen}");
+    assert!(seen >= 20, "every command and subcommand: {seen}");
 }

@@ -65,7 +65,7 @@ pub fn backup(database: &Path, target: &Path) -> Result<Copied, String> {
     let source = Connection::open_with_flags(database, OpenFlags::SQLITE_OPEN_READ_ONLY)
         .map_err(|e| format!("cannot open {}: {e}", database.display()))?;
     source.busy_timeout(Duration::from_secs(30)).map_err(|e| e.to_string())?;
-    let partial = beside(target, "partial");
+    let partial = partial_copy(target);
     let _ = std::fs::remove_file(&partial);
     let copied = (|| -> rusqlite::Result<()> {
         let mut copy = Connection::open(&partial)?;
@@ -142,6 +142,11 @@ fn put_in_place(from: &Path, to: &Path) -> Result<(), String> {
         let _ = File::open(dir).and_then(|d| d.sync_all());
     }
     Ok(())
+}
+
+/// Where a backup to `target` is written until it is whole; an interrupted backup removes it.
+pub fn partial_copy(target: &Path) -> PathBuf {
+    beside(target, "partial")
 }
 
 fn beside(path: &Path, what: &str) -> PathBuf {

@@ -109,6 +109,16 @@ impl TestApp {
         self.server = Some(server);
     }
 
+    /// The database the server uses, as `--database` names it.
+    pub fn database_url(&self) -> &str {
+        &self.database_url
+    }
+
+    /// The server's data directory.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
     /// The SQLite file of a server on SQLite.
     pub fn db_path(&self) -> PathBuf {
         self.dir.path().join("parley.db")

@@ -15,26 +15,23 @@ pub fn run_checked(command: &mut Command) {
     );
 }
 
-/// The `bin` directory of a virtual environment named after `requirement` (`name==version`)
-/// with it installed; `check` is Python code that succeeds once it is.
+/// The `bin` directory of a virtual environment named after `requirement` (`name==version`, or
+/// several separated by spaces) with it installed; `check` is Python code that succeeds once it is.
 pub fn python_with(requirement: &str, check: &str) -> PathBuf {
     // Tests on several engines ask at once: one makes the environment, the others wait for it.
     static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _making = MAKING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join(requirement.replace("==", "-"));
+    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join(requirement.replace("==", "-").replace(' ', "+"));
     let bin = venv.join("bin");
     let python = bin.join("python");
     let ready = python.exists() && Command::new(&python).args(["-c", check]).output().is_ok_and(|o| o.status.success());
     if !ready {
         run_checked(Command::new("python3").arg("-m").arg("venv").arg("--clear").arg(&venv));
-        run_checked(Command::new(&python).args([
-            "-m",
-            "pip",
-            "install",
-            "--disable-pip-version-check",
-            "--quiet",
-            requirement,
-        ]));
+        run_checked(
+            Command::new(&python)
+                .args(["-m", "pip", "install", "--disable-pip-version-check", "--quiet"])
+                .args(requirement.split_whitespace()),
+        );
         run_checked(Command::new(&python).args(["-c", check]));
     }
     bin
