@@ -1,9 +1,11 @@
 //! The README's first steps, run as written: every `sh` block of its "First steps" section, in
 //! order, in one shell, against a real server (the block that builds and starts parley is marked
-//! `sh-start` and stands for the server this test starts). Each step must succeed and show what
-//! the README says it shows; the field table names only fields that exist.
+//! `sh-start` and stands for the server this test starts; the one that loads the demo, `sh-demo`,
+//! runs the built binary on that server's store). Each step must succeed and show what the README
+//! says it shows; the field table names only fields that exist.
 
 use parley_core::RECORD_FIELDS;
+use serde_json::Value as Json;
 
 use crate::helpers::spawn_app;
 
@@ -14,13 +16,14 @@ fn first_steps() -> String {
     rest[..rest.find("\n## ").unwrap_or(rest.len())].to_owned()
 }
 
-/// The `sh` blocks of a section, in order.
-fn shell_blocks(section: &str) -> Vec<String> {
+/// The blocks of a section fenced as `fence` (`sh`, `sh-demo`), in order.
+fn shell_blocks(section: &str, fence: &str) -> Vec<String> {
     let mut blocks = Vec::new();
     let mut current: Option<Vec<&str>> = None;
+    let opening = format!("```{fence}");
     for line in section.lines() {
         match (&mut current, line.trim_end()) {
-            (None, "```sh") => current = Some(Vec::new()),
+            (None, open) if open == opening => current = Some(Vec::new()),
             (Some(block), "```") => {
                 blocks.push(block.join("\n"));
                 current = None;
@@ -36,7 +39,22 @@ fn shell_blocks(section: &str) -> Vec<String> {
 async fn the_first_steps_run_as_written() {
     let app = spawn_app().await;
     let section = first_steps();
-    let blocks = shell_blocks(&section);
+    // The demo, as the README loads it, with the binary the tests built, into the server's store.
+    let demo = shell_blocks(&section, "sh-demo");
+    assert_eq!(demo.len(), 1, "{demo:?}");
+    let args = demo[0].trim().strip_prefix("cargo run --release -p parley-server -- ").expect("a parley command");
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_parley"))
+        .args(args.split_whitespace())
+        .args(["--database", app.database_url(), "--data-dir", &app.data_dir().display().to_string()])
+        .env_remove("PARLEY_DATABASE_URL")
+        .env_remove("PARLEY_CONFIG")
+        .output()
+        .await
+        .expect("the demo runs");
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{printed}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(printed.contains("stored 20000 records"), "{printed}");
+    let blocks = shell_blocks(&section, "sh");
     assert!(blocks.len() >= 6, "{blocks:?}");
     // The reader sets these two from what parley printed; the test from the server it started.
     let steps: Vec<String> =
@@ -53,6 +71,11 @@ async fn the_first_steps_run_as_written() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "the first steps failed:\n{script}\n--- out\n{stdout}\n--- err\n{stderr}");
 
+    let by_channel = stdout.lines().find(|l| l.contains("\"sessions\":")).expect("the demo's sessions per channel");
+    let sessions: Vec<Json> = serde_json::from_str::<Json>(by_channel).unwrap()["value"].as_array().unwrap().clone();
+    assert!(sessions.len() >= 4 && sessions.iter().any(|s| s["channel"] == "webchat3"), "{by_channel}");
+    let counts: Vec<u64> = sessions.iter().map(|s| s["sessions"].as_u64().unwrap()).collect();
+    assert!(counts.windows(2).all(|w| w[0] >= w[1]) && counts.iter().sum::<u64>() > 2000, "{by_channel}");
     let project = stdout.lines().find_map(|l| l.strip_prefix("project ")).expect("the project id is echoed");
     assert!(parley_core::ObjectId::parse(project).is_ok(), "{stdout}");
     assert_eq!(stdout.matches(r#"{"inserted":2,"duplicates":0,"dropped":0"#).count(), 2, "JSON and NDJSON: {stdout}");
