@@ -137,15 +137,38 @@ async fn run_task(
     if task.status == TaskStatus::Queued {
         tracing::info!(task = %task.id, project = %task.project_id, "erasure task started");
     }
+    metrics.background("erasure", "task_started");
+    let outcome = erase(store, &task, batch, stopping, metrics).await;
+    metrics.background(
+        "erasure",
+        match outcome {
+            Ok(true) => "task_done",
+            Ok(false) => "task_failed",
+            Err(()) => "task_paused",
+        },
+    );
+    outcome.map(|_| ())
+}
+
+/// Erases a task's rows batch by batch and records its end: `Ok(true)` when it finished,
+/// `Ok(false)` when it failed or the node stopped first, `Err` when storage is unavailable.
+async fn erase(
+    store: &dyn Store,
+    task: &Task,
+    batch: u32,
+    stopping: &watch::Receiver<bool>,
+    metrics: &Metrics,
+) -> Result<bool, ()> {
     let mut deleted = task.deleted;
     loop {
         if *stopping.borrow() {
-            return Ok(());
+            return Ok(false);
         }
         let started = Instant::now();
-        let erased = store.erase_batch(&task, batch, now()).await;
+        let erased = store.erase_batch(task, batch, now()).await;
         if let Ok(n) = erased {
             metrics.rows("records", "deleted", n);
+            metrics.background("erasure", "batch");
         }
         let failure = match erased {
             Ok(n) if n < u64::from(batch) => None,
@@ -166,12 +189,12 @@ async fn run_task(
                 ))
             }
         };
-        return match store.finish_task(&task, failure.clone(), now()).await {
+        return match store.finish_task(task, failure.clone(), now()).await {
             Ok(()) if failure.is_none() => {
                 tracing::info!(task = %task.id, project = %task.project_id, "erasure task done");
-                Ok(())
+                Ok(true)
             }
-            Ok(()) => Ok(()),
+            Ok(()) => Ok(false),
             Err(e) => {
                 tracing::warn!(task = %task.id, error = %e, "cannot record the end of an erasure task");
                 Err(())
@@ -193,8 +216,11 @@ async fn retention_purge(
             _ = stopped(&mut stopping) => return,
             _ = ticks.tick() => {}
         }
-        match purge_once(store.as_ref(), settings.delete_batch, &stopping).await {
-            Ok(records) => metrics.rows("records", "expired", records),
+        match purge_once(store.as_ref(), settings.delete_batch, &stopping, &metrics).await {
+            Ok(records) => {
+                metrics.rows("records", "expired", records);
+                metrics.background("retention", "pass");
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "the retention purge did not finish; it runs again at the next interval");
             }
@@ -204,7 +230,12 @@ async fn retention_purge(
 
 /// One run of the retention purge: expired pending updates, then each project's expired records,
 /// a batch at a time. Answers how many records it deleted.
-async fn purge_once(store: &dyn Store, batch: u32, stopping: &watch::Receiver<bool>) -> Result<u64, StoreError> {
+async fn purge_once(
+    store: &dyn Store,
+    batch: u32,
+    stopping: &watch::Receiver<bool>,
+    metrics: &Metrics,
+) -> Result<u64, StoreError> {
     let started = now();
     let pending = store.purge_expired_pending_updates(started).await?;
     let mut records = 0;
@@ -215,6 +246,7 @@ async fn purge_once(store: &dyn Store, batch: u32, stopping: &watch::Receiver<bo
             }
             let batch_started = Instant::now();
             let deleted = store.purge_expired_records(project, started, batch).await?;
+            metrics.background("retention", "batch");
             records += deleted;
             if deleted < u64::from(batch) {
                 break;

@@ -30,6 +30,10 @@ pub struct Metrics {
     /// Rows by collection and what became of them (`inserted`, `duplicate`, `dropped`,
     /// `updated`, `deleted`).
     rows: Mutex<BTreeMap<(String, &'static str), u64>>,
+    /// Steps of the background work, by work (`erasure`, `retention`) and step.
+    background: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    /// Erasure tasks running on this node now.
+    tasks_running: std::sync::atomic::AtomicI64,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -49,7 +53,13 @@ struct Histogram {
 
 impl Default for Metrics {
     fn default() -> Self {
-        Metrics { started: Instant::now(), routes: Mutex::default(), rows: Mutex::default() }
+        Metrics {
+            started: Instant::now(),
+            routes: Mutex::default(),
+            rows: Mutex::default(),
+            background: Mutex::default(),
+            tasks_running: std::sync::atomic::AtomicI64::new(0),
+        }
     }
 }
 
@@ -83,6 +93,21 @@ impl Metrics {
         }
     }
 
+    /// One step of background work: `work` is `erasure` or `retention`; `step` is `batch` (one
+    /// batch deleted), `pass` (a retention pass done), `task_started`, `task_done` or
+    /// `task_failed`.
+    pub fn background(&self, work: &'static str, step: &'static str) {
+        if let Ok(mut background) = self.background.lock() {
+            *background.entry((work, step)).or_default() += 1;
+        }
+        let change = match step {
+            "task_started" => 1,
+            "task_done" | "task_failed" | "task_paused" => -1,
+            _ => 0,
+        };
+        self.tasks_running.fetch_add(change, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// The page, with the store's figures given.
     pub fn render(&self, store: &parley_store::Telemetry) -> String {
         let mut out = String::new();
@@ -112,6 +137,20 @@ impl Metrics {
             let _ =
                 writeln!(out, "parley_rows_total{{collection=\"{}\",outcome=\"{outcome}\"}} {n}", label(&collection));
         }
+        let _ = writeln!(
+            out,
+            "# HELP parley_background_steps_total Steps of the background work: batches deleted, retention passes, erasure tasks started and ended.\n\
+             # TYPE parley_background_steps_total counter"
+        );
+        for ((work, step), n) in self.background.lock().map(|b| b.clone()).unwrap_or_default() {
+            let _ = writeln!(out, "parley_background_steps_total{{work=\"{work}\",step=\"{step}\"}} {n}");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP parley_background_tasks_running Erasure tasks this node is running now.\n\
+             # TYPE parley_background_tasks_running gauge\nparley_background_tasks_running {}",
+            self.tasks_running.load(std::sync::atomic::Ordering::Relaxed).max(0)
+        );
         render_store(&mut out, store);
         out
     }
@@ -168,6 +207,36 @@ fn render_store(out: &mut String, store: &parley_store::Telemetry) {
              # HELP parley_store_writes_total Writes committed in those transactions.\n\
              # TYPE parley_store_writes_total counter\nparley_store_writes_total {}",
             writes.groups, writes.writes
+        );
+        let _ = writeln!(
+            out,
+            "# HELP parley_store_commit_duration_seconds How long the embedded store's transactions took, from BEGIN to a durable COMMIT.\n\
+             # TYPE parley_store_commit_duration_seconds histogram"
+        );
+        let mut cumulative = 0;
+        for (bound, n) in parley_store::sqlite::COMMIT_BUCKETS.iter().zip(writes.commit_buckets) {
+            cumulative += n;
+            let _ = writeln!(out, "parley_store_commit_duration_seconds_bucket{{le=\"{bound}\"}} {cumulative}");
+        }
+        let _ = writeln!(
+            out,
+            "parley_store_commit_duration_seconds_bucket{{le=\"+Inf\"}} {}\n\
+             parley_store_commit_duration_seconds_sum {:.6}\nparley_store_commit_duration_seconds_count {}",
+            writes.groups,
+            writes.commit_micros as f64 / 1e6,
+            writes.groups
+        );
+    }
+    if let Some(cache) = store.cache {
+        let _ = writeln!(
+            out,
+            "# HELP parley_cache_lookups_total Lookups of the node's access cache, by kind and whether memory answered.\n\
+             # TYPE parley_cache_lookups_total counter\n\
+             parley_cache_lookups_total{{kind=\"api_key\",result=\"hit\"}} {}\n\
+             parley_cache_lookups_total{{kind=\"api_key\",result=\"miss\"}} {}\n\
+             parley_cache_lookups_total{{kind=\"project\",result=\"hit\"}} {}\n\
+             parley_cache_lookups_total{{kind=\"project\",result=\"miss\"}} {}",
+            cache.caller_hits, cache.caller_misses, cache.project_hits, cache.project_misses
         );
     }
     if let Some(pool) = store.pool {

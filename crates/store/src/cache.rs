@@ -90,7 +90,14 @@ pub struct CachedStore {
     inner: Arc<dyn Store>,
     ttl: Duration,
     state: Mutex<State>,
+    /// Lookups answered from memory, and those that went to the database, by kind.
+    hits: [std::sync::atomic::AtomicU64; 2],
+    misses: [std::sync::atomic::AtomicU64; 2],
 }
+
+/// The kinds of lookup, as [`crate::traits::CacheTelemetry`] counts them.
+const CALLERS: usize = 0;
+const PROJECTS: usize = 1;
 
 #[derive(Default)]
 struct State {
@@ -143,7 +150,19 @@ impl<K: std::hash::Hash + Eq, V> Remembered<K, V> {
 impl CachedStore {
     /// Wraps `inner`; a `ttl` of zero gives a store that remembers nothing.
     pub fn new(inner: Arc<dyn Store>, ttl: Duration) -> Self {
-        CachedStore { inner, ttl, state: Mutex::new(State::default()) }
+        CachedStore {
+            inner,
+            ttl,
+            state: Mutex::new(State::default()),
+            hits: Default::default(),
+            misses: Default::default(),
+        }
+    }
+
+    /// Counts a lookup of `kind`, answered from memory (`hit`) or not.
+    fn counted(&self, kind: usize, hit: bool) {
+        let counters = if hit { &self.hits } else { &self.misses };
+        counters[kind].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -190,10 +209,12 @@ impl IdentityStore for CachedStore {
         let generation = {
             let state = self.state();
             if let Some(caller) = state.callers.fresh(&secret_hash, self.ttl) {
+                self.counted(CALLERS, true);
                 return Ok(Some(caller.clone()));
             }
             state.generation
         };
+        self.counted(CALLERS, false);
         let found = self.inner.caller_by_key_hash(secret_hash).await?;
         if let Some(caller) = &found {
             let mut state = self.state();
@@ -336,10 +357,12 @@ impl ProjectStore for CachedStore {
                 && entry.roles == caller.org_roles
                 && entry.project.organisation == caller.organisation
             {
+                self.counted(PROJECTS, true);
                 return Ok(Some((entry.project.clone(), entry.access)));
             }
             state.generation
         };
+        self.counted(PROJECTS, false);
         let found = self.inner.project_for(caller, id).await?;
         if let Some((project, access)) = &found {
             let mut state = self.state();
@@ -539,7 +562,16 @@ impl Store for CachedStore {
     }
 
     fn telemetry(&self) -> crate::traits::Telemetry {
-        self.inner.telemetry()
+        let load = |counters: &[std::sync::atomic::AtomicU64; 2], kind: usize| {
+            counters[kind].load(std::sync::atomic::Ordering::Relaxed)
+        };
+        let cache = crate::traits::CacheTelemetry {
+            caller_hits: load(&self.hits, CALLERS),
+            caller_misses: load(&self.misses, CALLERS),
+            project_hits: load(&self.hits, PROJECTS),
+            project_misses: load(&self.misses, PROJECTS),
+        };
+        crate::traits::Telemetry { cache: Some(cache), ..self.inner.telemetry() }
     }
 
     async fn close(&self) {

@@ -29,8 +29,8 @@ pub use model::{
 };
 pub use odata::ODataRead;
 pub use traits::{
-    ConversationStore, GoalStore, IdentityStore, InsightStore, LifecycleStore, OAuthStore, ODataStore, PoolTelemetry,
-    ProjectStore, RecordStore, Store, Telemetry,
+    CacheTelemetry, ConversationStore, GoalStore, IdentityStore, InsightStore, LifecycleStore, OAuthStore, ODataStore,
+    PoolTelemetry, ProjectStore, RecordStore, Store, Telemetry,
 };
 
 /// Opens the store a database URL names and brings its schema up to date:

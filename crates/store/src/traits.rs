@@ -354,12 +354,25 @@ pub trait Store:
     }
 }
 
-/// What an engine tells about its work: the embedded writer's transactions, or the PostgreSQL
-/// pool's connections.
+/// What a store tells about its work: the embedded writer's transactions, or the PostgreSQL
+/// pool's connections, and the access cache's lookups.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Telemetry {
     pub write_groups: Option<crate::sqlite::WriteStats>,
     pub pool: Option<PoolTelemetry>,
+    /// The node's cache of credentials and project rights, when it has one.
+    pub cache: Option<CacheTelemetry>,
+}
+
+/// Lookups of the access cache ([`crate::cache::CachedStore`]) since the node started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheTelemetry {
+    /// API keys resolved from memory, and from the database.
+    pub caller_hits: u64,
+    pub caller_misses: u64,
+    /// A caller's rights in a project, from memory and from the database.
+    pub project_hits: u64,
+    pub project_misses: u64,
 }
 
 /// A connection pool at one moment.

@@ -5,7 +5,7 @@ use std::process::Command;
 
 use serde_json::{Value as Json, json};
 
-use crate::helpers::{Engine, on_both_engines, python_with, record, spawn_app_on};
+use crate::helpers::{Engine, erase_and_wait, on_both_engines, python_with, record, spawn_app_on};
 
 on_both_engines!(the_metrics_count_what_this_node_did);
 
@@ -61,6 +61,9 @@ async fn the_metrics_count_what_this_node_did(engine: Engine) {
     for _ in 0..3 {
         assert_eq!(app.get("/new/v2.0/nothing-here").send().await.unwrap().status(), 404);
     }
+    // An erasure task, which the background worker runs.
+    let task = erase_and_wait(&app, &project, json!({"contactIds": ["c1"]})).await;
+    assert_eq!(task["status"], "done", "{task}");
 
     let response = app.anonymous(reqwest::Method::GET, "/metrics").send().await.unwrap();
     assert_eq!(response.status(), 200);
@@ -95,7 +98,39 @@ async fn the_metrics_count_what_this_node_did(engine: Engine) {
         let groups = value(&samples, "parley_store_write_groups_total", json!({})).unwrap();
         let writes = value(&samples, "parley_store_writes_total", json!({})).unwrap();
         assert!(groups >= 3.0 && writes >= groups, "{page}");
+        // Every committed transaction's time, in a histogram whose buckets count up to all of them.
+        let commits = value(&samples, "parley_store_commit_duration_seconds_count", json!({})).unwrap();
+        let all = value(&samples, "parley_store_commit_duration_seconds_bucket", json!({"le": "+Inf"})).unwrap();
+        assert!(commits >= groups && all == commits, "{page}");
+        assert!(value(&samples, "parley_store_commit_duration_seconds_sum", json!({})).unwrap() > 0.0);
     }
+    // The access cache: the key's first lookup went to the database, the later ones did not.
+    let lookups = |kind: &str, result: &str| {
+        value(&samples, "parley_cache_lookups_total", json!({"kind": kind, "result": result})).unwrap()
+    };
+    assert!(lookups("api_key", "miss") >= 1.0 && lookups("api_key", "hit") >= 3.0, "{page}");
+    assert!(lookups("project", "miss") >= 1.0 && lookups("project", "hit") >= 2.0, "{page}");
+    // The background work: the erasure task, its batches, and nothing running now.
+    let step = |step: &str| {
+        value(&samples, "parley_background_steps_total", json!({"work": "erasure", "step": step})).unwrap_or(0.0)
+    };
+    assert_eq!((step("task_started"), step("task_done")), (1.0, 1.0), "{page}");
+    assert!(step("batch") >= 1.0, "{page}");
+    assert_eq!(value(&samples, "parley_background_tasks_running", json!({})), Some(0.0));
+    assert_eq!(rows("deleted"), Some(8.0), "the contact's records");
     assert!(value(&samples, "parley_uptime_seconds", json!({})).unwrap() > 0.0);
+    // Every metric the Grafana dashboard draws is one this page declares, on this engine or the other.
+    let dashboard =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/grafana-dashboard.json")).unwrap();
+    let engine_specific = ["parley_store_write", "parley_store_commit", "parley_store_pool"];
+    for name in dashboard.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).filter(|w| w.starts_with("parley_"))
+    {
+        let family = ["_bucket", "_sum", "_count"].iter().fold(name, |n, suffix| n.strip_suffix(suffix).unwrap_or(n));
+        let declared = page.contains(&format!("# TYPE {family} "));
+        assert!(
+            declared || engine_specific.iter().any(|p| family.starts_with(p)),
+            "the dashboard draws {name}: {page}"
+        );
+    }
     app.stop().await;
 }

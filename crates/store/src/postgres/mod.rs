@@ -76,7 +76,7 @@ impl Store for PgStore {
     }
 
     fn telemetry(&self) -> crate::traits::Telemetry {
-        crate::traits::Telemetry { write_groups: None, pool: Some(self.engine.pool_telemetry()) }
+        crate::traits::Telemetry { write_groups: None, pool: Some(self.engine.pool_telemetry()), cache: None }
     }
 
     async fn close(&self) {

@@ -66,19 +66,30 @@ pub struct Engine {
     counters: Arc<Counters>,
 }
 
-/// What the writer has done since the engine opened: how well writes are grouped.
+/// The upper bounds, in seconds, of the buckets of commit durations.
+pub const COMMIT_BUCKETS: [f64; 10] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0];
+
+/// What the writer has done since the engine opened: how well writes are grouped, and how long
+/// their transactions took from `BEGIN` to a durable `COMMIT`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WriteStats {
     /// Transactions committed (one fsync of the log each).
     pub groups: u64,
     /// Writes committed in them.
     pub writes: u64,
+    /// How many committed transactions took at most each bound of [`COMMIT_BUCKETS`] (not
+    /// cumulative; longer ones are in none).
+    pub commit_buckets: [u64; COMMIT_BUCKETS.len()],
+    /// The time all of them took, in microseconds.
+    pub commit_micros: u64,
 }
 
 #[derive(Default)]
 struct Counters {
     groups: AtomicU64,
     writes: AtomicU64,
+    commit_buckets: [AtomicU64; COMMIT_BUCKETS.len()],
+    commit_micros: AtomicU64,
 }
 
 impl Engine {
@@ -119,6 +130,8 @@ impl Engine {
         WriteStats {
             groups: self.counters.groups.load(Ordering::Relaxed),
             writes: self.counters.writes.load(Ordering::Relaxed),
+            commit_buckets: std::array::from_fn(|i| self.counters.commit_buckets[i].load(Ordering::Relaxed)),
+            commit_micros: self.counters.commit_micros.load(Ordering::Relaxed),
         }
     }
 
@@ -348,6 +361,7 @@ fn write_loop(
 }
 
 fn commit_group(conn: &mut Connection, group: &mut Vec<Job>, counters: &Counters) {
+    let began = std::time::Instant::now();
     if let Err(e) = run(conn, "BEGIN IMMEDIATE") {
         let failure = StoreError::from(e);
         for job in group.drain(..) {
@@ -361,8 +375,13 @@ fn commit_group(conn: &mut Connection, group: &mut Vec<Job>, counters: &Counters
         StoreError::from(e)
     });
     if failure.is_none() {
+        let took = began.elapsed();
         counters.groups.fetch_add(1, Ordering::Relaxed);
         counters.writes.fetch_add(answers.len() as u64, Ordering::Relaxed);
+        counters.commit_micros.fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+        if let Some(bucket) = COMMIT_BUCKETS.iter().position(|bound| took.as_secs_f64() <= *bound) {
+            counters.commit_buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        }
     }
     for answer in answers {
         answer(failure.clone());

@@ -12,7 +12,7 @@ use std::path::Path;
 use async_trait::async_trait;
 
 use self::engine::Engine;
-pub use self::engine::WriteStats;
+pub use self::engine::{COMMIT_BUCKETS, WriteStats};
 use self::exec::SqliteExec;
 use crate::error::StoreResult;
 use crate::exec::{BoxFuture, run_ready};
@@ -67,7 +67,7 @@ impl Store for SqliteStore {
     }
 
     fn telemetry(&self) -> crate::traits::Telemetry {
-        crate::traits::Telemetry { write_groups: Some(self.engine.stats()), pool: None }
+        crate::traits::Telemetry { write_groups: Some(self.engine.stats()), pool: None, cache: None }
     }
 
     async fn close(&self) {
