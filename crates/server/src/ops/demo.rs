@@ -289,22 +289,36 @@ fn session(
             "escalationId": format!("e-{session}"), "timestamp": iso(at), "channel": channel, "localeName": locale,
             "inboxName": "Support", "teamName": team, "labels": ["demo"],
         });
-        if resolved < parley_core::value::now() {
-            escalation["status"] = json!("resolved");
-            escalation["assignedAt"] = json!(iso(assigned));
-            escalation["firstResponseAt"] = json!(iso(assigned + time::Duration::seconds(20)));
-            escalation["resolvedAt"] = json!(iso(resolved));
+        let now = parley_core::value::now();
+        handed_over(&mut escalation, assigned, resolved, now);
+        if resolved < now {
             pending.messages.push(json!({
                 "projectId": project.to_string(), "contactId": contact, "sessionId": session,
                 "messageId": format!("a-{session}"), "type": "output", "source": "agent",
                 "inputText": "Hi, this is Sam from support. Let me look into it.",
                 "timestamp": iso(assigned + time::Duration::seconds(20)), "channel": channel,
             }));
-        } else {
-            escalation["status"] = json!("open");
         }
         pending.escalations.push(escalation);
     }
+}
+
+/// A handover as it stands at `now`: waiting for an agent until `assigned`, with one until
+/// `resolved`, then resolved.
+fn handed_over(escalation: &mut Json, assigned: OffsetDateTime, resolved: OffsetDateTime, now: OffsetDateTime) {
+    let status = if resolved < now {
+        escalation["firstResponseAt"] = json!(iso(assigned + time::Duration::seconds(20)));
+        escalation["resolvedAt"] = json!(iso(resolved));
+        "resolved"
+    } else if assigned < now {
+        "assigned"
+    } else {
+        "opened"
+    };
+    if assigned < now {
+        escalation["assignedAt"] = json!(iso(assigned));
+    }
+    escalation["status"] = json!(status);
 }
 
 /// Stores what is pending of each collection (all of it when `all`, else full batches).
@@ -340,4 +354,74 @@ async fn put<R: NewRow>(
         .map_err(|e| format!("a generated {} row is not valid: {e}", R::COLLECTION))?;
     let stored = store_rows(store, projects, parsed).await.map_err(|e| format!("cannot store the demo: {e:?}"))?;
     Ok(stored.counts.inserted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every row the generator makes passes the ingest validation, recent sessions (whose
+    /// handovers are still open) among them.
+    #[test]
+    fn every_generated_row_is_valid() {
+        let now = parley_core::value::now();
+        let project = ObjectId::generate();
+        let change = Change::parse(
+            json!({"name": "g", "steps": [{"name": "a", "type": "start", "order": 1}, {"name": "b", "type": "step", "order": 2},
+                {"name": "c", "type": "completion", "order": 3}]}),
+            true,
+        )
+        .unwrap();
+        let goal = Goal {
+            id: ObjectId::generate(),
+            project_id: project,
+            organisation: project,
+            version: new_version(),
+            definition: change.into_definition(),
+            created_at: now,
+            last_changed: now,
+            created_by: project,
+            last_changed_by: project,
+        };
+        let mut rng = StdRng::seed_from_u64(1);
+        let mut pending = Pending::default();
+        for n in 0..3000 {
+            let shape = Shape { contacts: 50, n, most_inputs: 8 };
+            session(
+                &mut rng,
+                now,
+                time::Duration::days(1),
+                &BOTS[(n % 3) as usize],
+                &goal,
+                project,
+                shape,
+                &mut pending,
+            );
+        }
+        fn all<R: NewRow>(rows: &[Json]) {
+            for row in rows {
+                if let Err(e) = R::parse(row.clone()) {
+                    panic!("{}: {e}: {row}", R::COLLECTION);
+                }
+            }
+        }
+        all::<NewRecord>(&pending.records);
+        all::<NewMessage>(&pending.messages);
+        all::<NewStep>(&pending.steps);
+        all::<NewGoalEvent>(&pending.goal_events);
+        all::<NewEscalation>(&pending.escalations);
+        assert!(!pending.escalations.is_empty());
+        // A handover in each of its states is valid.
+        let (assigned, resolved) = (now, now + time::Duration::minutes(10));
+        for (at, status) in [
+            (now - time::Duration::minutes(1), "opened"),
+            (now + time::Duration::minutes(1), "assigned"),
+            (now + time::Duration::hours(1), "resolved"),
+        ] {
+            let mut escalation = pending.escalations[0].clone();
+            handed_over(&mut escalation, assigned, resolved, at);
+            assert_eq!(escalation["status"], status);
+            all::<NewEscalation>(&[escalation]);
+        }
+    }
 }

@@ -261,7 +261,9 @@ impl RowWriter {
             let levels: Vec<i16> = values.iter().map(|v| i16::from(*v != Value::Null)).collect();
             let present = values.iter().filter(|v| **v != Value::Null);
             match parquet_type(*ty) {
-                Physical::Text => write::<ByteArrayType>(&mut column, present, &levels, |v| text_of(v).into_bytes().into()),
+                Physical::Text => {
+                    write::<ByteArrayType>(&mut column, present, &levels, |v| text_of(v).into_bytes().into())
+                }
                 Physical::Millis => write::<Int64Type>(&mut column, present, &levels, |v| match v {
                     Value::Time(t) => (t.unix_timestamp_nanos() / 1_000_000) as i64,
                     _ => 0,
@@ -276,7 +278,9 @@ impl RowWriter {
                     Value::Integer(i) => *i as f64,
                     _ => 0.0,
                 }),
-                Physical::Boolean => write::<BoolType>(&mut column, present, &levels, |v| matches!(v, Value::Bool(true))),
+                Physical::Boolean => {
+                    write::<BoolType>(&mut column, present, &levels, |v| matches!(v, Value::Bool(true)))
+                }
             }
             .map_err(failed)?;
             column.close().map_err(failed)?;
