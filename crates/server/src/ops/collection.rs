@@ -74,6 +74,13 @@ impl Collection {
         }
     }
 
+    /// Whether the store keeps its rows by project and time (an index), so that an export reads
+    /// them in time order a page at a time. Executed steps have no such index, and go out in the
+    /// order of their ids.
+    pub fn kept_by_time(self) -> bool {
+        self != Collection::Steps
+    }
+
     /// Whether rows of it can be imported (sessions are derived from the rest).
     pub fn importable(self) -> bool {
         self != Collection::Sessions

@@ -58,7 +58,7 @@ pub struct ExportSummary {
 /// Rows read from the store per page.
 const PAGE: u64 = 5000;
 /// Rows per Parquet row group.
-const ROW_GROUP: usize = 50_000;
+const ROW_GROUP: usize = 16_384;
 
 /// Exports a collection of `organisation`.
 pub async fn export(
@@ -81,16 +81,17 @@ pub async fn export(
     let entities = EntityType::all(IdName::Id);
     let set = options.collection.entity_set();
     let entity = entities.iter().find(|e| e.set == set).ok_or_else(|| format!("no entity set {set}"))?;
-    let mut query = query(entity, options)?;
-    let mut columns = query.select.clone();
+    // The columns are those of every project's query.
+    let first = query(entity, options, ObjectId::generate())?;
+    let mut columns = first.select.clone();
     let shown = columns.len();
-    for key in &query.order {
+    for key in &first.order {
         if !columns.contains(&key.operand) {
             columns.push(key.operand);
         }
     }
-    let names: Vec<&str> = columns[..shown].iter().map(|&c| query.name(entity, c)).collect();
-    let types: Vec<FieldType> = columns[..shown].iter().map(|&c| query.ty(entity, c)).collect();
+    let names: Vec<&str> = columns[..shown].iter().map(|&c| first.name(entity, c)).collect();
+    let types: Vec<FieldType> = columns[..shown].iter().map(|&c| first.ty(entity, c)).collect();
 
     let stdout = options.output.as_deref().is_none_or(|p| p.as_os_str() == "-");
     if stdout && options.format == ExportFormat::Parquet {
@@ -101,27 +102,31 @@ pub async fn export(
     let mut progress = Progress::new(format!("exporting {}", options.collection.name()), None);
     let started = std::time::Instant::now();
     let mut summary = ExportSummary::default();
-    loop {
-        if interrupt.raised() {
-            progress.finish();
-            target.abandon();
-            summary.interrupted = true;
-            return Ok(summary);
+    // Project by project: each read then follows one project's index, page after page.
+    for project in projects {
+        let mut query = query(entity, options, project)?;
+        loop {
+            if interrupt.raised() {
+                progress.finish();
+                target.abandon();
+                summary.interrupted = true;
+                return Ok(summary);
+            }
+            let read = ODataRead { entity, query: &query, projects: &[project], columns: &columns, limit: PAGE };
+            let rows = store.odata_rows(read).await.map_err(|e| format!("cannot read {set}: {e}"))?;
+            for row in &rows {
+                writer.row(&row[..shown])?;
+            }
+            summary.rows += rows.len() as u64;
+            progress.advance(rows.len() as u64, summary.rows);
+            let Some(last) = rows.last().filter(|_| rows.len() as u64 == PAGE) else { break };
+            let after = query
+                .order
+                .iter()
+                .map(|key| last[columns.iter().position(|c| *c == key.operand).unwrap_or_default()].clone())
+                .collect();
+            query.after = Some(after);
         }
-        let read = ODataRead { entity, query: &query, projects: &projects, columns: &columns, limit: PAGE };
-        let rows = store.odata_rows(read).await.map_err(|e| format!("cannot read {set}: {e}"))?;
-        for row in &rows {
-            writer.row(&row[..shown])?;
-        }
-        summary.rows += rows.len() as u64;
-        progress.advance(rows.len() as u64, summary.rows);
-        let Some(last) = rows.last().filter(|_| rows.len() as u64 == PAGE) else { break };
-        let after = query
-            .order
-            .iter()
-            .map(|key| last[columns.iter().position(|c| *c == key.operand).unwrap_or_default()].clone())
-            .collect();
-        query.after = Some(after);
     }
     writer.finish()?;
     progress.finish();
@@ -130,24 +135,19 @@ pub async fn export(
     Ok(summary)
 }
 
-/// The query of an export: the project and time range as a filter, in time order.
-fn query(entity: &EntityType, options: &ExportOptions) -> OpsResult<Query> {
+/// The query of one project's part of an export: the project and the time range as a filter;
+/// in time order where the store keeps the collection by time, else in key order.
+fn query(entity: &EntityType, options: &ExportOptions, project: ObjectId) -> OpsResult<Query> {
     let time = ["timestamp", "startedAt"].into_iter().find(|name| entity.property(name).is_some());
-    let mut conditions = Vec::new();
-    if let Some(project) = options.project {
-        conditions.push(format!("projectId eq '{project}'"));
-    }
+    let mut conditions = vec![format!("projectId eq '{project}'")];
     for (bound, operator) in [(options.from, "ge"), (options.to, "lt")] {
         if let Some(bound) = bound {
             let time = time.ok_or_else(|| format!("{} have no time to bound", options.collection.name()))?;
             conditions.push(format!("{time} {operator} {}", parley_core::value::format_time(bound)));
         }
     }
-    let mut pairs = Vec::new();
-    if !conditions.is_empty() {
-        pairs.push(("$filter".to_owned(), conditions.join(" and ")));
-    }
-    if let Some(time) = time {
+    let mut pairs = vec![("$filter".to_owned(), conditions.join(" and "))];
+    if let Some(time) = time.filter(|_| options.collection.kept_by_time()) {
         pairs.push(("$orderby".to_owned(), format!("{time} asc")));
     }
     parse_query(entity, &pairs).map_err(|e| format!("cannot build the export's query: {e}"))

@@ -300,8 +300,9 @@ fn shown(url: &Url) -> String {
     let pairs: Vec<(String, String)> =
         url.query_pairs().filter(|(k, _)| k != "apikey").map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
     shown.set_query(None);
+    let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     if !pairs.is_empty() {
-        shown.query_pairs_mut().extend_pairs(pairs);
+        append(&mut shown, &pairs);
     }
     shown.to_string()
 }

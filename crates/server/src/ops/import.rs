@@ -13,7 +13,7 @@ use parley_core::{
 use parley_store::{IngestCounts, Store};
 use serde_json::Value as Json;
 
-use super::checkpoint::Checkpoints;
+use super::checkpoint::{Checkpoints, Position};
 use super::feed::Feed;
 use super::progress::Progress;
 use super::source::{Batch, FileSource, Format, SourceRow};
@@ -70,33 +70,63 @@ impl ImportSummary {
 /// The refused rows printed at most; the rest are counted.
 const SHOWN_REFUSALS: u64 = 1000;
 
-/// Where rows come from.
-enum Reader {
-    File(FileSource),
-    Feed(Feed),
+/// Where rows come from, read a batch ahead of the one being stored (a file on a thread of its
+/// own, a feed in a task), so that reading and parsing the next batch overlaps storing this one.
+struct Reader {
+    batches: tokio::sync::mpsc::Receiver<OpsResult<Batch>>,
+    /// What progress is measured against: a file's bytes, or the entities a feed counts.
+    total: Option<u64>,
+    /// A file's progress is its bytes; a feed's, its rows.
+    by_bytes: bool,
+    /// The byte the last batch received ends at.
+    byte: u64,
 }
 
+/// Batches read ahead of the one being stored: one is enough to keep the store busy, and each
+/// holds its rows parsed.
+const READ_AHEAD: usize = 1;
+
 impl Reader {
-    async fn next_batch(&mut self, max: usize) -> OpsResult<Option<Batch>> {
-        match self {
-            Reader::File(file) => file.next_batch(max),
-            Reader::Feed(feed) => feed.next_batch().await,
+    fn file(mut source: FileSource, batch: usize) -> Reader {
+        let total = source.total_bytes;
+        let (sender, batches) = tokio::sync::mpsc::channel(READ_AHEAD);
+        std::thread::spawn(move || {
+            // Until the end, a failure, or the receiver gone (the import stopped).
+            while let Some(next) = source.next_batch(batch).transpose() {
+                let failed = next.is_err();
+                if sender.blocking_send(next).is_err() || failed {
+                    return;
+                }
+            }
+        });
+        Reader { batches, total, by_bytes: total.is_some(), byte: 0 }
+    }
+
+    fn feed(mut feed: Feed) -> Reader {
+        let total = feed.total;
+        let (sender, batches) = tokio::sync::mpsc::channel(READ_AHEAD);
+        tokio::spawn(async move {
+            while let Some(next) = feed.next_batch().await.transpose() {
+                let failed = next.is_err();
+                if sender.send(next).await.is_err() || failed {
+                    return;
+                }
+            }
+        });
+        Reader { batches, total, by_bytes: false, byte: 0 }
+    }
+
+    async fn next_batch(&mut self) -> OpsResult<Option<Batch>> {
+        let batch = self.batches.recv().await.transpose()?;
+        if let Some(Batch { end: Position::Offset { byte, .. }, .. }) = &batch {
+            self.byte = *byte;
         }
+        Ok(batch)
     }
 
     /// How far the reading is, in the units of [`Reader::total`].
     fn done(&self, rows: u64) -> u64 {
-        match self {
-            Reader::File(file) if file.total_bytes.is_some() => file.bytes_read(),
-            _ => rows,
-        }
-    }
-
-    fn total(&self) -> Option<u64> {
-        match self {
-            Reader::File(file) => file.total_bytes,
-            Reader::Feed(feed) => feed.total,
-        }
+        if self.by_bytes { self.byte } else { rows }
     }
 }
 
@@ -214,16 +244,17 @@ impl<'a> Importer<'a> {
         }
         let from = resumed.as_ref().map(|c| &c.position);
         let mut reader = match &path {
-            Some(_) if stdin => {
-                Reader::File(FileSource::stdin(options.format.unwrap_or(Format::Ndjson), collection.fields())?)
-            }
+            Some(_) if stdin => Reader::file(
+                FileSource::stdin(options.format.unwrap_or(Format::Ndjson), collection.fields())?,
+                options.batch,
+            ),
             Some(path) => {
                 let format = options.format.or_else(|| Format::of_path(path)).ok_or_else(|| {
                     format!("{}: name the format with --format (ndjson, json or csv)", path.display())
                 })?;
-                Reader::File(FileSource::open(path, format, collection.fields(), from)?)
+                Reader::file(FileSource::open(path, format, collection.fields(), from)?, options.batch)
             }
-            None => Reader::Feed(
+            None => Reader::feed(
                 Feed::open(
                     options.from_odata.as_deref().unwrap_or_default(),
                     options.apikey.clone(),
@@ -235,14 +266,14 @@ impl<'a> Importer<'a> {
             ),
         };
         let mut read = resumed.as_ref().map_or(0, |c| c.rows);
-        let mut progress = Progress::new(format!("importing {label}"), reader.total());
+        let mut progress = Progress::new(format!("importing {label}"), reader.total);
         loop {
             if interrupt.raised() {
                 progress.finish();
                 summary.interrupted = true;
                 return Ok(true);
             }
-            let Some(batch) = reader.next_batch(options.batch).await? else { break };
+            let Some(batch) = reader.next_batch().await? else { break };
             let rows = batch.rows.len() as u64;
             let outcome = self.store_batch(batch.rows, (&label, &at), summary, &progress).await;
             let stop = match outcome {
