@@ -362,3 +362,61 @@ async fn an_interrupted_import_goes_on_and_an_interrupted_export_leaves_nothing(
     assert!(String::from_utf8_lossy(&output.stderr).contains("interrupted; nothing was written"));
     assert!(!out.exists() && !partial.exists());
 }
+
+/// A JSON array and standard input import as files do; a CSV import stopped by `--strict` goes on
+/// from the batch that stopped it, and names its rows by their lines in the file still;
+/// `--restart` forgets where an import stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn arrays_standard_input_and_a_resumed_csv_import() {
+    let app = spawn_app().await;
+    let project = app.create_project().await;
+    let dir = tempfile::tempdir().unwrap();
+    let record = |input: &str| json!({"projectId": project, "contactId": "c", "sessionId": "s", "inputId": input});
+
+    let array = dir.path().join("rows.json");
+    std::fs::write(&array, json!([record("a1"), record("a2")]).to_string()).unwrap();
+    let run = parley_ok(&app, &["import", &path_text(&array)]).await;
+    assert!(run.stdout.contains("read 2 rows") && run.stdout.contains("2 inserted"), "{run:?}");
+    let object = dir.path().join("object.json");
+    std::fs::write(&object, record("a3").to_string()).unwrap();
+    let run = parley(&app, &["import", &path_text(&object)]).await;
+    assert!(run.stderr.contains("a JSON file must hold one array of rows; use NDJSON"), "{run:?}");
+
+    let mut child = command(&app, &["import", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = format!("{}\n{}\n", record("s1"), record("s2"));
+    tokio::io::AsyncWriteExt::write_all(&mut child.stdin.take().unwrap(), lines.as_bytes()).await.unwrap();
+    let output = child.wait_with_output().await.unwrap();
+    assert!(output.status.success());
+    assert!(String::from_utf8_lossy(&output.stdout).contains("2 inserted"));
+    assert_eq!(count(&app, "Analytics", &project).await, 4);
+
+    // Line 6 holds a bad row; batches of 3 rows: the first batch is stored, the second stops.
+    let csv = dir.path().join("rows.csv");
+    let mut text = String::from("projectId,contactId,sessionId,inputId,inputText,intentScore\n");
+    for n in 1..=8 {
+        let score = if n == 5 { "high" } else { "0.5" };
+        // A quoted cell over two lines, so that lines and rows differ.
+        let input_text = if n == 2 { "\"two\nlines\"" } else { "one line" };
+        text.push_str(&format!("{project},c,s,r{n},{input_text},{score}\n"));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let run = parley(&app, &["import", "--strict", "--batch", "3", &path_text(&csv)]).await;
+    assert!(run.stderr.contains(&format!("{}:7: refused: 'intentScore'", csv.display())), "{run:?}");
+    let run = parley(&app, &["import", "--batch", "3", &path_text(&csv)]).await;
+    assert!(run.stderr.contains("going on where an earlier import stopped, after 3 rows"), "{run:?}");
+    assert!(run.stderr.contains(&format!("{}:7: refused: 'intentScore'", csv.display())), "{run:?}");
+    assert!(run.stdout.contains("read 5 rows") && run.stdout.contains("4 inserted, 0 duplicates"), "{run:?}");
+    let rows = crate::helpers::odata_values(&app, "/v2.4/Analytics?$filter=inputId%20eq%20'r2'").await;
+    assert_eq!(rows[0]["inputText"], "two\nlines");
+
+    // Stopped again at the same row, then --restart: the whole file is read again, not its rest.
+    let run = parley(&app, &["import", "--strict", "--batch", "3", &path_text(&csv)]).await;
+    assert!(!run.ok, "{run:?}");
+    let run = parley(&app, &["import", "--restart", "--batch", "3", &path_text(&csv)]).await;
+    assert!(!run.stderr.contains("going on where"), "{run:?}");
+    assert!(run.stdout.contains("read 8 rows") && run.stdout.contains("0 inserted, 7 duplicates"), "{run:?}");
+}
