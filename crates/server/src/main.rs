@@ -565,21 +565,15 @@ async fn administer(cli_config: Option<&PathBuf>, command: Command) -> Result<()
         Command::Export(args) => {
             let (_, store) = open_configured(cli_config, args.db).await?;
             let org = admin::organisation(store.as_ref(), args.organisation.as_deref()).await.map_err(failed)?;
-            let by_extension =
-                args.output.as_deref().and_then(|p| p.extension()).and_then(|e| e.to_str()).and_then(|e| {
-                    match e.to_ascii_lowercase().as_str() {
-                        "ndjson" | "jsonl" => Some(ExportFormat::Ndjson),
-                        "csv" => Some(ExportFormat::Csv),
-                        "parquet" => Some(ExportFormat::Parquet),
-                        _ => None,
-                    }
-                });
             let options = ExportOptions {
                 collection: args.collection,
                 project: id_arg("--project", args.project.as_deref())?,
                 from: time_arg("--from", args.from.as_deref())?,
                 to: time_arg("--to", args.to.as_deref())?,
-                format: args.format.or(by_extension).unwrap_or(ExportFormat::Ndjson),
+                format: args
+                    .format
+                    .or(args.output.as_deref().and_then(ExportFormat::of_path))
+                    .unwrap_or(ExportFormat::Ndjson),
                 output: args.output.clone(),
             };
             let result =

@@ -76,8 +76,4 @@ impl Checkpoints {
             Err(e) => Err(format!("cannot remove the checkpoint {}: {e}", self.path.display())),
         }
     }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
 }

@@ -32,6 +32,18 @@ pub enum ExportFormat {
     Parquet,
 }
 
+impl ExportFormat {
+    /// The format a file's name says, if it says one.
+    pub fn of_path(path: &Path) -> Option<ExportFormat> {
+        match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
+            "ndjson" | "jsonl" => Some(ExportFormat::Ndjson),
+            "csv" => Some(ExportFormat::Csv),
+            "parquet" => Some(ExportFormat::Parquet),
+            _ => None,
+        }
+    }
+}
+
 /// What to export.
 #[derive(Debug, Clone)]
 pub struct ExportOptions {

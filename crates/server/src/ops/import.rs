@@ -217,16 +217,16 @@ impl<'a> Importer<'a> {
         // How a refused row is named: `file:line`, or the feed's entity by its number.
         let at = if path.is_some() { format!("{label}:") } else { format!("{label}, entity ") };
         // A checkpoint is kept per source and collection; standard input cannot be read twice.
-        let identity = match &path {
-            Some(path) if !stdin => {
+        let checkpoints = match &path {
+            Some(_) if stdin => None,
+            Some(path) => {
                 let absolute =
                     std::fs::canonicalize(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-                format!("{} from {}", collection.name(), absolute.display())
+                let identity = format!("{} from {}", collection.name(), absolute.display());
+                Some(Checkpoints::new(&options.state_dir, identity))
             }
-            Some(_) => String::new(),
-            None => format!("{} from {}", collection.name(), label),
+            None => Some(Checkpoints::new(&options.state_dir, format!("{} from {label}", collection.name()))),
         };
-        let checkpoints = (!stdin).then(|| Checkpoints::new(&options.state_dir, identity));
         if let Some(checkpoints) = &checkpoints
             && options.restart
         {
@@ -349,31 +349,21 @@ impl<'a> Importer<'a> {
                 }
                 (json, _) => json,
             };
-            let row = match json.map(R::parse) {
-                Ok(Ok(row)) => row,
-                Ok(Err(e)) => {
-                    refuse(summary, line, &e.to_string());
-                    if strict {
-                        return Ok(true);
+            // Valid, and of a project of the organisation, or refused with the reason.
+            let checked = match json.and_then(|json| R::parse(json).map_err(|e| e.to_string())) {
+                Ok(row) => match self.project(row.project_id()).await? {
+                    Some(project) => {
+                        projects.entry(project.id).or_insert_with(|| project.clone());
+                        Ok(row)
                     }
-                    continue;
-                }
+                    None => Err(format!("'projectId' {} is not a project of this organisation", row.project_id())),
+                },
+                Err(reason) => Err(reason),
+            };
+            match checked {
+                Ok(row) => valid.push((line, row)),
                 Err(reason) => {
                     refuse(summary, line, &reason);
-                    if strict {
-                        return Ok(true);
-                    }
-                    continue;
-                }
-            };
-            let id = row.project_id();
-            match self.project(id).await? {
-                Some(project) => {
-                    projects.entry(id).or_insert_with(|| project.clone());
-                    valid.push((line, row));
-                }
-                None => {
-                    refuse(summary, line, &format!("'projectId' {id} is not a project of this organisation"));
                     if strict {
                         return Ok(true);
                     }

@@ -37,11 +37,6 @@ impl Interrupt {
     pub fn raised(&self) -> bool {
         self.0.load(Ordering::SeqCst)
     }
-
-    /// Raises it by hand (tests, and a source that ends the command early).
-    pub fn raise(&self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
 }
 
 /// Why a data command failed, in words for the operator.

@@ -71,17 +71,9 @@ impl Progress {
     }
 
     /// Rows a second since the start.
-    pub fn rate(&self) -> u64 {
+    fn rate(&self) -> u64 {
         let seconds = self.started.elapsed().as_secs_f64();
         if seconds > 0.0 { (self.rows as f64 / seconds) as u64 } else { 0 }
-    }
-
-    pub fn rows(&self) -> u64 {
-        self.rows
-    }
-
-    pub fn elapsed(&self) -> Duration {
-        self.started.elapsed()
     }
 
     /// Clears the bar, leaving the terminal to the summary that follows.

@@ -103,19 +103,16 @@ impl FileSource {
                 Reader::Array(rows)
             }
             Format::Csv => {
-                let headers = csv_headers(File::open(path).map_err(failed)?)?;
-                // A fresh start skips the header row; a resumed one starts where it stopped.
-                let (base_byte, base_line) = if byte == 0 {
-                    let mut header = csv::Reader::from_reader(File::open(path).map_err(failed)?);
-                    header.headers().map_err(|e| format!("{}: {e}", path.display()))?;
-                    (header.position().byte(), 2)
-                } else {
-                    (byte, line + 1)
+                // A fresh start reads the header row first; a resumed one reads it aside, then
+                // starts where it stopped (its next line is line + 1).
+                let headers = match byte {
+                    0 => None,
+                    _ => Some(header_row(&mut csv_reader(Box::new(File::open(path).map_err(failed)?)))?),
                 };
-                file.seek(SeekFrom::Start(base_byte)).map_err(failed)?;
-                let reader = csv_reader(Box::new(BufReader::with_capacity(1 << 20, file)));
-                let reader = Reader::Csv { reader, headers, fields, base_byte, base_line };
-                return Ok(FileSource { reader, byte: base_byte, line: base_line - 1, total_bytes });
+                file.seek(SeekFrom::Start(byte)).map_err(failed)?;
+                let input = Box::new(BufReader::with_capacity(1 << 20, file));
+                let reader = csv_source(input, fields, headers, byte, line + 1)?;
+                return Ok(FileSource::at_csv_start(reader, total_bytes));
             }
         };
         Ok(FileSource { reader, byte, line, total_bytes })
@@ -132,15 +129,19 @@ impl FileSource {
                 input.read_to_end(&mut bytes).map_err(|e| format!("cannot read standard input: {e}"))?;
                 Reader::Array(array(&bytes)?.into_iter())
             }
-            Format::Csv => {
-                let mut reader = csv_reader(Box::new(input));
-                let headers =
-                    reader.headers().map_err(|e| format!("standard input: {e}"))?.iter().map(str::to_owned).collect();
-                Reader::Csv { reader, headers, fields, base_byte: 0, base_line: 2 }
-            }
+            Format::Csv => return Ok(FileSource::at_csv_start(csv_source(input, fields, None, 0, 1)?, None)),
         };
-        let line = if format == Format::Csv { 1 } else { 0 };
-        Ok(FileSource { reader, byte: 0, line, total_bytes: None })
+        Ok(FileSource { reader, byte: 0, line: 0, total_bytes: None })
+    }
+
+    /// A CSV source where its reader stands: past the header row, or where a resumed import went on.
+    fn at_csv_start(reader: Reader, total_bytes: Option<u64>) -> FileSource {
+        let Reader::Csv { reader: csv, base_byte, base_line, .. } = &reader else {
+            unreachable!("only CSV readers are placed by their position")
+        };
+        let next = csv.position();
+        let (byte, line) = (base_byte + next.byte(), base_line + next.line() - 2);
+        FileSource { reader, byte, line, total_bytes }
     }
 
     /// Up to `max` rows, or `None` at the end.
@@ -199,20 +200,36 @@ impl FileSource {
         }
         Ok(Some(Batch { rows, end: Position::Offset { byte: self.byte, line: self.line } }))
     }
-
-    /// Bytes read so far.
-    pub fn bytes_read(&self) -> u64 {
-        self.byte
-    }
 }
 
 fn csv_reader(input: Box<dyn Read + Send>) -> csv::Reader<Box<dyn Read + Send>> {
     csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(input)
 }
 
-fn csv_headers(file: File) -> Result<Vec<String>, String> {
-    let mut reader = csv::Reader::from_reader(file);
-    Ok(reader.headers().map_err(|e| format!("the header row: {e}"))?.iter().map(str::to_owned).collect())
+/// A CSV reader over `input`, which starts at byte `base_byte` and line `base_line` of its source,
+/// with the field names of `headers` (or, when they are not known yet, of the row it starts with).
+fn csv_source(
+    input: Box<dyn Read + Send>,
+    fields: &'static [Field],
+    headers: Option<Vec<String>>,
+    base_byte: u64,
+    base_line: u64,
+) -> Result<Reader, String> {
+    let mut reader = csv_reader(input);
+    let headers = match headers {
+        Some(headers) => headers,
+        None => header_row(&mut reader)?,
+    };
+    Ok(Reader::Csv { reader, headers, fields, base_byte, base_line })
+}
+
+/// The field names of a CSV source's first row (none in an empty one).
+fn header_row(reader: &mut csv::Reader<Box<dyn Read + Send>>) -> Result<Vec<String>, String> {
+    let mut record = csv::StringRecord::new();
+    match reader.read_record(&mut record) {
+        Ok(_) => Ok(record.iter().map(str::to_owned).collect()),
+        Err(e) => Err(format!("the header row: {e}")),
+    }
 }
 
 /// A JSON array of rows.
@@ -240,7 +257,7 @@ fn csv_row(headers: &[String], record: &csv::StringRecord, fields: &[Field]) -> 
 
 /// A text cell as the JSON value its field's type reads; a cell that does not read as that type
 /// stays text, so that validation refuses it with the field's own message.
-pub fn typed(ty: Option<FieldType>, text: &str) -> Json {
+fn typed(ty: Option<FieldType>, text: &str) -> Json {
     let parsed = || serde_json::from_str::<Json>(text).ok();
     let value = match ty {
         Some(FieldType::Number { .. } | FieldType::Integer { .. }) => parsed().filter(Json::is_number),

@@ -287,6 +287,13 @@ async fn mistaken_commands_are_refused_in_words() {
         assert!(!run.ok, "{args:?}");
         assert!(run.stderr.contains(message), "{args:?}: {run:?}");
     }
+    // An address that answers, but is no OData service.
+    let rest = app.url("/new/v2.0");
+    let run = parley(&app, &["import", "--from-odata", &rest, "--apikey", &app.api_key]).await;
+    assert!(
+        !run.ok && run.stderr.contains("not an OData v4 entity set or service root with a set of records"),
+        "{run:?}"
+    );
     let run = parley_ok(&app, &["import", &file]).await;
     assert!(run.stdout.contains("read 0 rows"), "an empty file imports nothing: {run:?}");
 }
@@ -392,7 +399,18 @@ async fn arrays_standard_input_and_a_resumed_csv_import() {
     let output = child.wait_with_output().await.unwrap();
     assert!(output.status.success());
     assert!(String::from_utf8_lossy(&output.stdout).contains("2 inserted"));
-    assert_eq!(count(&app, "Analytics", &project).await, 4);
+    // CSV on standard input: its first row names the fields, and is no record.
+    let mut child = command(&app, &["import", "--format", "csv"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rows = format!("projectId,contactId,sessionId,inputId\n{project},c,s,s3\n");
+    tokio::io::AsyncWriteExt::write_all(&mut child.stdin.take().unwrap(), rows.as_bytes()).await.unwrap();
+    let output = child.wait_with_output().await.unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success() && stdout.contains("read 1 rows") && stdout.contains("1 inserted"), "{stdout}");
+    assert_eq!(count(&app, "Analytics", &project).await, 5);
 
     // Line 6 holds a bad row; batches of 3 rows: the first batch is stored, the second stops.
     let csv = dir.path().join("rows.csv");
