@@ -116,6 +116,48 @@ impl Report {
         }
     }
 
+    /// What a person calls it: the title of its chart.
+    pub fn title(self) -> &'static str {
+        match self {
+            Report::Overview => "Overview",
+            Report::Sessions => "Sessions",
+            Report::Contacts => "Contacts",
+            Report::Inputs => "Inputs",
+            Report::ActiveSessions => "Active sessions",
+            Report::SessionsByChannel => "Sessions by channel",
+            Report::ContactsByLocale => "Contacts by locale",
+            Report::SessionsByEndpoint => "Sessions by endpoint",
+            Report::TopIntents => "Top intents",
+            Report::TopSlots => "Top slots",
+            Report::TopGoals => "Top goals",
+            Report::TopMessages => "Top messages",
+            Report::TopExitMessages => "Top exit messages",
+            Report::SessionLength => "Session length (seconds)",
+            Report::ContainmentRate => "Containment rate",
+            Report::HandoverRate => "Handover rate",
+            Report::HandoversByHour => "Handovers by weekday and hour",
+            Report::Ratings => "Ratings",
+            Report::ExecutionTime => "Execution time",
+            Report::IntentScore => "Intent scores",
+            Report::Goals => "Goal cycles",
+            Report::LiveAgent => "Handovers by status and label",
+            Report::Steps => "Step funnel",
+            Report::Understood => "Understood inputs",
+        }
+    }
+
+    /// Whether its chart draws an item of this measure. Each chart draws numbers of one kind on
+    /// one axis: goals draw their cycles (times and money are in the answer, not on the bars),
+    /// the live-agent report its counts by status and label (its averages are tiles).
+    pub fn draws(self, measure: &str) -> bool {
+        match self {
+            Report::Goals => matches!(measure, "completed" | "partial" | "incomplete"),
+            Report::LiveAgent => measure == "count",
+            Report::IntentScore => measure == "count",
+            _ => true,
+        }
+    }
+
     /// The report named `name`, exactly as written.
     pub fn parse(name: &str) -> Option<Report> {
         Report::ALL.into_iter().find(|r| r.name() == name)

@@ -24,15 +24,16 @@ pub fn svg(report: Report, title: &str, items: &[Item], series_name: &dyn Fn(&It
          <text x=\"16\" y=\"26\" font-size=\"16\" font-weight=\"bold\" fill=\"#111827\">{}</text>",
         escape(title)
     );
-    if items.is_empty() {
+    let drawn: Vec<Item> = items.iter().filter(|item| report.draws(&item.measure)).cloned().collect();
+    if drawn.is_empty() {
         let _ = write!(out, "<text x=\"16\" y=\"70\" fill=\"#4b5563\">Nothing to show in this range.</text>");
     } else {
         match report.chart() {
-            Chart::Line => line(&mut out, items, series_name),
-            Chart::Bars => bars(&mut out, items, series_name),
-            Chart::Ring => ring(&mut out, items, series_name),
-            Chart::HeatMap => heat_map(&mut out, items, series_name),
-            Chart::Tiles => tiles(&mut out, items, series_name),
+            Chart::Line => line(&mut out, &drawn, series_name),
+            Chart::Bars => bars(&mut out, &drawn, series_name),
+            Chart::Ring => ring(&mut out, &drawn, series_name),
+            Chart::HeatMap => heat_map(&mut out, &drawn, series_name),
+            Chart::Tiles => tiles(&mut out, &drawn, series_name),
         }
     }
     out.push_str("</svg>");
@@ -172,13 +173,30 @@ fn line(out: &mut String, items: &[Item], series_name: &dyn Fn(&Item) -> String)
         );
     }
     let ticks = buckets.len().min(6);
+    // Days and longer buckets start at local midnight: their dates say enough.
+    let daily = buckets.iter().all(|b| b.get(10..16) == Some("T00:00"));
     for t in 0..ticks {
         let i = if ticks <= 1 { 0 } else { t * (buckets.len() - 1) / (ticks - 1) };
-        let text: String = buckets[i].chars().take(16).collect::<String>().replace('T', " ");
+        let text: String = if daily {
+            buckets[i].chars().take(10).collect()
+        } else {
+            buckets[i].chars().skip(5).take(11).collect::<String>().replace('T', " ")
+        };
+        // The first and last labels end inside the drawing.
+        let anchor = match (t, ticks) {
+            (_, 1) => "middle",
+            (0, _) => "start",
+            (t, n) if t + 1 == n => "end",
+            _ => "middle",
+        };
+        let x = match anchor {
+            "start" => x_of(i) - 8.0,
+            "end" => x_of(i) + 8.0,
+            _ => x_of(i),
+        };
         let _ = write!(
             out,
-            "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\" fill=\"#6b7280\">{}</text>",
-            x_of(i),
+            "<text x=\"{x:.1}\" y=\"{}\" text-anchor=\"{anchor}\" fill=\"#6b7280\">{}</text>",
             bottom + 18.0,
             escape(&text)
         );
@@ -224,6 +242,7 @@ fn bars(out: &mut String, items: &[Item], series_name: &dyn Fn(&Item) -> String)
     let bottom = HEIGHT - 34.0;
     let row = ((bottom - top) / rows.max(1) as f64).min(28.0);
     let max = nice_max(items.iter().filter_map(value_of).fold(0.0, f64::max));
+    let measures = items.iter().map(|i| i.measure.as_str()).collect::<std::collections::BTreeSet<_>>().len();
     let mut drawn = 0;
     for (n, (_, members)) in all.iter().enumerate() {
         for item in members {
@@ -241,7 +260,7 @@ fn bars(out: &mut String, items: &[Item], series_name: &dyn Fn(&Item) -> String)
                  <text x=\"{:.1}\" y=\"{:.1}\" fill=\"#111827\">{}</text>",
                 left - 8.0,
                 y + row * 0.65,
-                escape(&clip(&format!("{name} · {}", item.measure), 34)),
+                escape(&clip(&if measures > 1 { format!("{name} · {}", item.measure) } else { name }, 34)),
                 y + row * 0.15,
                 row * 0.7,
                 PALETTE[n % PALETTE.len()],

@@ -114,7 +114,7 @@ pub async fn read_report(
                     .and_then(|id| projects.iter().find(|p| p.id == id))
                     .map_or_else(String::new, |p| p.name.clone())
             };
-            let title = format!("{} · {}", report.name(), range_title(&query));
+            let title = format!("{} · {}", report.title(), range_title(&query));
             let svg = chart::svg(report, &title, &items, &name_of);
             if format == ReportFormat::Svg {
                 ([(header::CONTENT_TYPE, ReportFormat::SVG)], svg).into_response()
@@ -205,5 +205,5 @@ fn sessions_of(query: &ReportQuery, item: &Item) -> String {
     );
     let encoded: String =
         percent_encoding::utf8_percent_encode(&filter, percent_encoding::NON_ALPHANUMERIC).to_string();
-    format!("/new/v2.4/Sessions?$filter={encoded}")
+    format!("/v2.4/Sessions?$filter={encoded}")
 }

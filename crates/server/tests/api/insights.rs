@@ -1195,7 +1195,7 @@ async fn every_report_matches_a_recomputation_from_the_raw_rows(engine: Engine) 
         // Each node links to its sessions, which OData lists.
         let first = &body["items"][0];
         let link = first["_links"]["sessions"]["href"].as_str().unwrap();
-        let listed = crate::helpers::odata_values(&app, link.strip_prefix("/new").unwrap()).await;
+        let listed = crate::helpers::odata_values(&app, link).await;
         assert!(listed.len() as u64 >= first["value"].as_u64().unwrap(), "{link}");
     }
 }
@@ -1317,7 +1317,7 @@ async fn reports_come_in_every_format(engine: Engine) {
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(header(&response, "content-type").as_deref(), Some("image/svg+xml"));
     let svg = response.text().await.unwrap();
-    assert!(svg.contains("a &amp; b") && svg.contains("&lt;c&gt;") && svg.contains("topIntents"), "{svg}");
+    assert!(svg.contains("a &amp; b") && svg.contains("&lt;c&gt;") && svg.contains("Top intents"), "{svg}");
     let mut reader = quick_xml::Reader::from_str(&svg);
     while reader.read_event().expect("well-formed SVG") != quick_xml::events::Event::Eof {}
     for report_name in ["inputs", "sessionsByChannel", "handoversByHour", "overview", "topIntents"] {
