@@ -136,8 +136,11 @@ pub async fn demo(
             json!({"name": "Order resolved", "description": "The customer's question about an order was answered",
             "steps": [
                 {"name": "Asked about an order", "type": "start", "order": 1},
-                {"name": "Order found", "type": "step", "order": 2},
-                {"name": "Resolved", "type": "completion", "order": 3}
+                {"name": "Order found", "type": "step", "order": 2,
+                 "metrics": [{"name": "Agent time saved", "type": "duration", "value": 120}]},
+                {"name": "Resolved", "type": "completion", "order": 3,
+                 "metrics": [{"name": "Agent time saved", "type": "duration", "value": 240},
+                             {"name": "Support cost saved", "type": "currency", "value": 4.5}]}
             ]}),
             true,
         )
@@ -233,21 +236,30 @@ fn session(
     let inputs = (1 + skewed(rng, 8)).min(most_inputs);
     let escalated = rng.random_bool(0.06);
     let with_goal = rng.random_bool(0.35);
+    // A release a third of the way back replaced the one before; one session in four runs the
+    // billing flow.
+    let snapshot = if days_back * 3 > span.whole_days() { "Release 41" } else { "Release 42" };
+    let flow = if rng.random_bool(0.25) { "Billing" } else { "Main" };
     let steps = &goal.definition.steps;
     for i in 0..inputs {
         let input = format!("{session}-{i}");
         let k = skewed(rng, INTENTS.len());
         let understood = rng.random_bool(0.85);
+        let reached = with_goal && i < steps.len() && (i == 0 || rng.random_bool(0.75));
         let mut record = json!({
             "projectId": project.to_string(), "contactId": contact, "sessionId": session, "inputId": input,
             "timestamp": iso(at), "inputText": TEXTS[k], "channel": channel, "localeName": locale,
-            "flowName": "Main", "endpointName": format!("{channel} endpoint"), "endpointUrlToken": format!("ep-{channel}"),
+            "flowName": flow, "snapshotName": snapshot, "endpointName": format!("{channel} endpoint"),
+            "endpointUrlToken": format!("ep-{channel}"),
             "mode": "TextOnly", "userType": "external", "state": "default", "understood": understood,
             "intent": if understood { Json::from(INTENTS[k]) } else { Json::Null },
             "intentScore": if understood { 0.55 + 0.45 * rng.random::<f64>() } else { 0.2 * rng.random::<f64>() },
             "executionTime": rng.random_range(20..900), "execution": i + 1,
             "inHandoverRequest": escalated && i + 1 == inputs,
         });
+        if reached && i + 1 == steps.len() {
+            record["completedGoals"] = json!([goal.definition.name]);
+        }
         if i + 1 == inputs && rng.random_bool(0.12) {
             record["rating"] = json!(if rng.random_bool(0.7) { 1 } else { -1 });
             record["ratingComment"] = json!(if record["rating"] == 1 { "quick and helpful" } else { "did not help" });
@@ -256,7 +268,8 @@ fn session(
         pending.messages.push(json!({
             "projectId": project.to_string(), "contactId": contact, "sessionId": session, "messageId": format!("u-{input}"),
             "inputId": input, "type": "input", "source": "user", "inputText": TEXTS[k], "timestamp": iso(at),
-            "channel": channel, "localeName": locale,
+            "channel": channel, "localeName": locale, "flowName": flow, "snapshotName": snapshot,
+            "endpointName": format!("{channel} endpoint"), "endpointUrlToken": format!("ep-{channel}"),
         }));
         pending.messages.push(json!({
             "projectId": project.to_string(), "contactId": contact, "sessionId": session, "messageId": format!("b-{input}"),
@@ -270,7 +283,7 @@ fn session(
             "entityReferenceId": step.to_lowercase().replace(' ', "-"), "stepLabel": step, "type": "node",
             "timestamp": iso(at + time::Duration::milliseconds(100)),
         }));
-        if with_goal && i < steps.len() && (i == 0 || rng.random_bool(0.75)) {
+        if reached {
             pending.goal_events.push(json!({
                 "projectId": project.to_string(), "contactId": contact, "sessionId": session,
                 "eventId": format!("g-{input}"), "goalCycleId": format!("cycle-{session}"), "goalId": goal.id.to_string(),
