@@ -63,7 +63,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(apikeys::revoke_api_key))
 }
 
-/// The routes outside the prefixes: OAuth2, health, and this document.
+/// The routes outside the prefixes: OAuth2, health, this document, the reference and the dashboard.
 fn root() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(oauth::token))
@@ -74,6 +74,10 @@ fn root() -> OpenApiRouter<AppState> {
         .routes(routes!(crate::openapi::document))
         .routes(routes!(crate::reference::page))
         .routes(routes!(crate::reference::home))
+        .routes(routes!(crate::dashboard::page))
+        .routes(routes!(crate::dashboard::script))
+        .routes(routes!(crate::dashboard::style))
+        .routes(routes!(crate::dashboard::icon))
 }
 
 /// The documented routes and the OpenAPI document that lists them. The document lists the

@@ -11,6 +11,7 @@ pub mod bootstrap;
 pub mod chart;
 pub mod config;
 pub mod connections;
+pub mod dashboard;
 pub mod extract;
 pub mod ingest;
 pub mod json;

@@ -522,7 +522,7 @@ async fn administer(cli_config: Option<&PathBuf>, command: Command) -> Result<()
             if summary.interrupted {
                 return Err("interrupted; what is stored is whole, and the demo projects can be deleted".into());
             }
-            println!("next: parley serve, then open the API reference at the address it prints");
+            println!("next: parley serve, then open the dashboard at the address it prints");
         }
         Command::Import(args) => {
             let (config, store) = open_configured(cli_config, args.db).await?;
@@ -651,7 +651,10 @@ async fn serve(config: Config) -> Result<(), String> {
              parley users reset-password --email EMAIL"
         ),
     }
-    println!("parley: the API reference is at {base}/ and the README's first steps go on from here.");
+    println!(
+        "parley: the dashboard is at {base}/insights, the API reference at {base}/reference, and the README's \
+         first steps go on from here."
+    );
     running.until(shutdown_signal()).await.map_err(|e| e.to_string())
 }
 

@@ -1,6 +1,6 @@
 //! The API reference page: the OpenAPI document rendered as one HTML page by parley itself
-//! (nothing fetched from another host), served at `/reference`, and at `/` until there is a
-//! dashboard to show there. It is written once, when the router is built.
+//! (nothing fetched from another host), served at `/reference`. It is written once, when the
+//! router is built.
 
 use axum::Extension;
 use axum::body::Bytes;
@@ -146,11 +146,11 @@ pub async fn page(Extension(Reference(bytes)): Extension<Reference>) -> Response
 }
 
 #[utoipa::path(get, path = "/", tag = "meta", security(), responses(
-    (status = 307, description = "To the API reference", headers(("location" = String, description = "/reference"))),
+    (status = 307, description = "To the dashboard", headers(("location" = String, description = "/insights"))),
 ))]
-/// `GET /`: the API reference, until there is a dashboard to show.
+/// `GET /`: the dashboard, which links to this reference.
 pub async fn home() -> Redirect {
-    Redirect::temporary("/reference")
+    Redirect::temporary("/insights")
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ mod compression;
 mod connections;
 mod conversations;
 mod credentials;
+mod dashboard;
 mod disk_full;
 mod duplicate_keys;
 mod erasure;

@@ -177,7 +177,7 @@ async fn banner(data_dir: &std::path::Path) -> Vec<String> {
     let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
     let mut printed = Vec::new();
     while let Some(line) = lines.next_line().await.unwrap() {
-        let done = line.contains("the API reference is at");
+        let done = line.contains("the API reference at");
         printed.push(line);
         if done {
             break;
@@ -242,7 +242,7 @@ async fn the_banner_shows_a_call_that_works_and_the_cli_recovers_access() {
 
 /// The address the first start printed its call to.
 fn first_address(printed: &[String]) -> String {
-    let line = printed.iter().find(|l| l.contains("the API reference is at")).unwrap();
+    let line = printed.iter().find(|l| l.contains("the API reference at")).unwrap();
     let start = line.find("http://").unwrap();
     line[start..].split('/').take(3).collect::<Vec<_>>().join("/")
 }
@@ -253,7 +253,7 @@ async fn the_root_leads_to_the_reference_and_the_version_is_told() {
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let response = client.get(app.url("/")).send().await.unwrap();
     assert_eq!(response.status(), 307);
-    assert_eq!(response.headers()["location"], "/reference");
+    assert_eq!(response.headers()["location"], "/insights");
     let response = reqwest::get(app.url("/reference")).await.unwrap();
     assert_eq!(response.headers()["content-type"], "text/html; charset=utf-8");
     let html = response.text().await.unwrap();
