@@ -14,7 +14,12 @@ use crate::moving::parley_ok;
 #[tokio::test]
 async fn the_dashboard_shows_what_the_report_api_answers_in_a_real_browser() {
     let app = spawn_app().await;
-    parley_ok(&app, &["demo", "--records", "2400", "--days", "30"]).await;
+    let demo = parley_ok(&app, &["demo", "--records", "2400", "--days", "30"]).await;
+    // A member of one demo project only, who must see that one alone.
+    let member = app.user("").await;
+    let second = demo.stdout.lines().filter_map(|l| l.strip_prefix("project ")).nth(1).expect("three projects");
+    let second = second.split(':').next().expect("project ID: name");
+    app.add_member(second, &member.id, &["basic"]).await;
     let empty = app.create_project_with(serde_json::json!({ "name": "Empty bot" })).await["_id"]
         .as_str()
         .expect("an _id")
@@ -35,6 +40,9 @@ async fn the_dashboard_shows_what_the_report_api_answers_in_a_real_browser() {
         .env("PARLEY_EMAIL", ADMIN_EMAIL)
         .env("PARLEY_PASSWORD", &app.admin_password)
         .env("PARLEY_EMPTY_PROJECT", &empty)
+        .env("PARLEY_MEMBER_EMAIL", &member.email)
+        .env("PARLEY_MEMBER_PASSWORD", &member.password)
+        .env("PARLEY_MEMBER_PROJECT", second)
         .env("PARLEY_SHOTS", &shots)
         .kill_on_drop(true)
         .output()

@@ -15,6 +15,9 @@ const EMAIL = process.env.PARLEY_EMAIL;
 const PASSWORD = process.env.PARLEY_PASSWORD;
 const EMPTY = process.env.PARLEY_EMPTY_PROJECT;
 const SHOTS = process.env.PARLEY_SHOTS;
+const MEMBER = {
+  email: process.env.PARLEY_MEMBER_EMAIL, password: process.env.PARLEY_MEMBER_PASSWORD, project: process.env.PARLEY_MEMBER_PROJECT,
+};
 const ZONE = 'Asia/Kolkata';
 mkdirSync(SHOTS, { recursive: true });
 
@@ -338,6 +341,14 @@ if (found.nextCursor) {
   assert.equal(await page.locator('.sessions li a').first().getAttribute('data-session'), next.items[0].sessionId);
 }
 
+// A session handed over to an agent shows the agent's words apart from the bot's.
+const handedOver = (await api(`/v2.4/Conversations?$filter=projectId eq '${withData[0]._id}' and source eq 'agent'&$top=1&$select=sessionId`)).value;
+assert.equal(handedOver.length, 1, 'the demo has agents answering');
+await page.goto(`${BASE}/insights?view=transcripts&projectId=${withData[0]._id}&range=365d&session=${handedOver[0].sessionId}`);
+await settled();
+assert.ok(await page.locator('.conversation .message.agent').count() > 0, 'agent messages');
+assert.equal(await page.locator('.conversation .message.agent .speaker').first().textContent(), 'Agent');
+
 // ---- Steps ----
 step('Steps');
 
@@ -472,6 +483,21 @@ await page.click('#key-form button');
 await page.locator('#board').waitFor();
 await settled();
 assert.equal(await page.locator('input[name=projectId]').count(), projects.length);
+await page.click('#sign-out');
+await page.locator('#sign-in').waitFor();
+
+// A member of one project sees that project alone, even when an address names another.
+const another = withData.find((p) => p._id !== MEMBER.project)._id;
+await page.goto(`${BASE}/insights?projectId=${another}`);
+await page.fill('#password-form input[name=username]', MEMBER.email);
+await page.fill('#password-form input[name=password]', MEMBER.password);
+await page.click('#password-form button');
+await page.locator('#board').waitFor();
+await settled();
+assert.deepEqual(await page.locator('input[name=projectId]').evaluateAll((boxes) => boxes.map((b) => b.value)), [MEMBER.project]);
+assert.deepEqual(query().getAll('projectId'), [MEMBER.project]);
+assert.match(await page.locator('#board-error').textContent(), /not one this sign-in may read/);
+await tilesAgree('a member of one project');
 
 }
 
