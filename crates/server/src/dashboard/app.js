@@ -489,80 +489,68 @@
     );
   }
 
-  async function overview(view, mine) {
-    const head = el('div', { class: 'tile-slot', 'aria-busy': 'true' });
-    const grid = el('div', { class: 'charts' }, CHARTS.overview.map(([report, title]) => chart(report, title)));
-    view.append(head, grid);
-    const path = reportPath('overview');
-    head.dataset.query = path;
-    try {
-      const answer = await json(path);
-      if (mine !== generation) return;
-      noteAsOf(answer.asOf);
-      head.replaceChildren(tiles(answer.items, TILES, 'Headline numbers'));
-      const nothing = answer.items.every((item) => !item.value);
-      if (nothing && !(await holdsAnything()) && mine === generation) view.replaceChildren(empty());
-    } catch (error) {
-      head.replaceChildren(failure(error));
-    } finally {
-      head.setAttribute('aria-busy', 'false');
-    }
+  // A part of a view filled from one report: busy while it loads, its question kept in
+  // `data-query`, and a failure said in its place.
+  function slot(kind, path, fill, mine) {
+    const node = el('div', { class: kind, 'aria-busy': 'true', 'data-query': path });
+    (async () => {
+      try {
+        const answer = await json(path);
+        if (mine !== generation) return;
+        noteAsOf(answer.asOf);
+        await fill(node, answer);
+      } catch (error) {
+        node.replaceChildren(failure(error));
+      } finally {
+        node.setAttribute('aria-busy', 'false');
+      }
+    })();
+    return node;
   }
 
-  async function goals(view, mine) {
-    const table = el('div', { class: 'table-slot', 'aria-busy': 'true' });
-    view.append(table, el('div', { class: 'charts' }, CHARTS.goals.map(([report, title]) => chart(report, title))));
-    const path = reportPath('goals');
-    table.dataset.query = path;
-    try {
-      const answer = await json(path);
-      if (mine !== generation) return;
-      noteAsOf(answer.asOf);
+  const charts = (list) => el('div', { class: 'charts' }, list.map(([report, title]) => chart(report, title)));
+
+  function overview(view, mine) {
+    const head = slot('tile-slot', reportPath('overview'), async (node, answer) => {
+      node.replaceChildren(tiles(answer.items, TILES, 'Headline numbers'));
+      const nothing = answer.items.every((item) => !item.value);
+      if (nothing && !(await holdsAnything()) && mine === generation) view.replaceChildren(empty());
+    }, mine);
+    view.append(head, charts(CHARTS.overview));
+  }
+
+  function goals(view, mine) {
+    const compared = state.projects.length > 1;
+    const table = slot('table-slot', reportPath('goals'), (node, answer) => {
       const rows = new Map();
       for (const item of answer.items) {
         const key = `${item.projectId || ''}\u0000${item.dimension}`;
         if (!rows.has(key)) rows.set(key, { project: item.projectId, goal: item.dimension, values: {} });
         rows.get(key).values[item.measure] = item.value;
       }
-      const compared = state.projects.length > 1;
-      table.replaceChildren(
-        rows.size === 0
-          ? el('p', { class: 'note', text: 'No goal was reached in this range.' })
-          : el(
-            'table',
-            { class: 'data', 'aria-label': 'Goals' },
-            el('thead', {}, el('tr', {}, compared ? el('th', { text: 'Project' }) : null, el('th', { text: 'Goal' }),
-              GOAL_COLUMNS.map(([, name]) => el('th', { class: 'number', text: name })))),
-            el('tbody', {}, [...rows.values()].map((row) =>
-              el('tr', { 'data-goal': row.goal },
-                compared ? el('td', { text: projectName(row.project) }) : null,
-                el('th', { scope: 'row', text: row.goal }),
-                GOAL_COLUMNS.map(([measure, , shown]) =>
-                  el('td', { class: 'number', 'data-measure': measure, 'data-value': row.values[measure] ?? '', text: shown(row.values[measure]) }))))),
-          ),
-      );
-    } catch (error) {
-      table.replaceChildren(failure(error));
-    } finally {
-      table.setAttribute('aria-busy', 'false');
-    }
+      if (rows.size === 0) {
+        node.replaceChildren(el('p', { class: 'note', text: 'No goal was reached in this range.' }));
+        return;
+      }
+      node.replaceChildren(el('table', { class: 'data', 'aria-label': 'Goals' },
+        el('thead', {}, el('tr', {}, compared ? el('th', { text: 'Project' }) : null, el('th', { text: 'Goal' }),
+          GOAL_COLUMNS.map(([, name]) => el('th', { class: 'number', text: name })))),
+        el('tbody', {}, [...rows.values()].map((row) =>
+          el('tr', { 'data-goal': row.goal },
+            compared ? el('td', { text: projectName(row.project) }) : null,
+            el('th', { scope: 'row', text: row.goal }),
+            GOAL_COLUMNS.map(([measure, , shown]) => el('td', {
+              class: 'number', 'data-measure': measure, 'data-value': row.values[measure] ?? '', text: shown(row.values[measure]),
+            })))))));
+    }, mine);
+    view.append(table, charts(CHARTS.goals));
   }
 
-  async function agents(view, mine) {
-    const head = el('div', { class: 'tile-slot', 'aria-busy': 'true' });
-    view.append(head, el('div', { class: 'charts' }, CHARTS.agents.map(([report, title]) => chart(report, title))));
-    const path = reportPath('liveAgent');
-    head.dataset.query = path;
-    try {
-      const answer = await json(path);
-      if (mine !== generation) return;
-      noteAsOf(answer.asOf);
-      head.replaceChildren(tiles(answer.items.filter((i) => i.dimension === 'all'), AGENT_TILES, 'Live agent'));
-    } catch (error) {
-      head.replaceChildren(failure(error));
-    } finally {
-      head.setAttribute('aria-busy', 'false');
-    }
+  function agents(view, mine) {
+    const head = slot('tile-slot', reportPath('liveAgent'), (node, answer) => {
+      node.replaceChildren(tiles(answer.items.filter((i) => i.dimension === 'all'), AGENT_TILES, 'Live agent'));
+    }, mine);
+    view.append(head, charts(CHARTS.agents));
   }
 
   // The project a one-project view (transcripts, steps) reads: the first one picked.
