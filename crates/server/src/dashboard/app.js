@@ -370,8 +370,10 @@
     $('#as-of').dataset.asOf = value;
   }
 
-  function failure(error) {
-    return el('p', { class: 'error', role: 'alert', text: error.message || String(error) });
+  // An error in words, in place of what could not be shown; `what` names that.
+  function failure(error, what) {
+    const said = error.message || String(error);
+    return el('p', { class: 'error', role: 'alert', text: what ? `${what}: ${said}` : said });
   }
 
   function projectName(id) {
@@ -408,7 +410,7 @@
           try {
             await download(path, accept, `${report}.${extension}`);
           } catch (error) {
-            body.append(failure(error));
+            body.append(failure(error, title));
           } finally {
             button.disabled = false;
           }
@@ -428,7 +430,7 @@
           drawing.setAttribute('aria-label', title);
         }
       } catch (error) {
-        body.replaceChildren(failure(error));
+        body.replaceChildren(failure(error, title));
       } finally {
         figure.setAttribute('aria-busy', 'false');
       }

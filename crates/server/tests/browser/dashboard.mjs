@@ -405,6 +405,7 @@ const apiSaid = await fetch(`${BASE}/new/v2.0/insights/overview?projectId=${with
   { headers: { 'X-API-Key': KEY, Accept: 'application/json' } }).then((r) => r.json());
 assert.equal(said, apiSaid.detail, 'the API error in its words');
 assert.equal(await page.locator('#view figure.chart .error').count(), await page.locator('#view figure.chart').count(), 'no blank chart');
+assert.equal(await page.locator('figure[data-report=topIntents] .error').textContent(), `Top intents: ${apiSaid.detail}`);
 await shot('error');
 expected = [];
 
