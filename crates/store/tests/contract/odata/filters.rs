@@ -144,7 +144,7 @@ pub async fn odata_filter_transcript(db: &TestDb) -> Vec<String> {
         format!("projectId eq '{}'", noise.id),
     ];
     // A lambda inside a lambda. Citus plans the inner one's correlation when the projects' rows
-    // are on one node and refuses it (answered 501) when they are spread; the other engines
+    // are on one shard and refuses it (answered 501) when they are on several; the other engines
     // always answer it.
     let across = [
         "trackedGoals/any(g: trackedGoals/any(g: g eq 'x'))",
