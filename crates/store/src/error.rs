@@ -47,14 +47,16 @@ impl StoreError {
 
 /// The uniqueness rules of the schema that a caller can run into, known by their constraint name
 /// in the migrations. The names live here and in the schema only.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Constraint {
     /// `users_organisation_email`: an email is used once per organisation.
     UserEmail,
     /// `goal_steps_pkey`: a goal step's id is used once per project.
     GoalStep,
-    /// Any other uniqueness rule: a clash of generated ids or secrets, which a retry resolves.
-    Other,
+    /// Any other rule: a clash of generated ids or secrets, which a retry resolves, or a race the
+    /// rules do not expect. It holds the constraint's name (what the engine said when it names
+    /// none), so that the logs say which rule it was; clients are never told.
+    Other(String),
 }
 
 impl Constraint {
@@ -63,7 +65,7 @@ impl Constraint {
         match name {
             "users_organisation_email" => Constraint::UserEmail,
             "goal_steps_pkey" => Constraint::GoalStep,
-            _ => Constraint::Other,
+            other => Constraint::Other(other.to_owned()),
         }
     }
 }
@@ -85,7 +87,8 @@ impl From<StoreError> for parley_core::Error {
             StoreError::Conflict(Constraint::GoalStep) => {
                 parley_core::Error::Conflict("A stepId of this goal is used by another goal of the project.".into())
             }
-            StoreError::Conflict(Constraint::Other) => {
+            StoreError::Conflict(Constraint::Other(constraint)) => {
+                tracing::warn!(%constraint, "a write was refused by a uniqueness rule no caller expects");
                 parley_core::Error::Conflict("The request conflicts with stored data.".into())
             }
             StoreError::Stale(what) => parley_core::Error::Conflict(what.into()),

@@ -82,20 +82,15 @@ pub fn record_columns() -> String {
     columns_of(RECORD_FIELDS)
 }
 
-/// `INSERT` of one row of a catalogue's table that skips it when its `conflict` key exists.
-pub fn insert_row(dialect: Dialect, table: &str, fields: &[Field], conflict: &str) -> String {
-    insert_row_copying(dialect, table, fields, &[], conflict)
+/// `INSERT` of one row of a catalogue's table that skips it when a stored row holds its key or its
+/// id (see [`insert_batch`]).
+pub fn insert_row(dialect: Dialect, table: &str, fields: &[Field]) -> String {
+    insert_row_copying(dialect, table, fields, &[])
 }
 
 /// [`insert_row`] that also writes each `(column, field)` of `copies`: a column the catalogue does
 /// not show, which starts with the value of one of its fields.
-pub fn insert_row_copying(
-    dialect: Dialect,
-    table: &str,
-    fields: &[Field],
-    copies: &[(&str, usize)],
-    conflict: &str,
-) -> String {
+pub fn insert_row_copying(dialect: Dialect, table: &str, fields: &[Field], copies: &[(&str, usize)]) -> String {
     let placeholder = |n: usize| match dialect {
         Dialect::Sqlite => format!("?{n}"),
         Dialect::Postgres => format!("${n}"),
@@ -103,7 +98,7 @@ pub fn insert_row_copying(
     let placeholders: Vec<String> =
         (1..=fields.len()).chain(copies.iter().map(|(_, field)| field + 1)).map(placeholder).collect();
     format!(
-        "INSERT INTO {table} ({}) VALUES ({}) ON CONFLICT ({conflict}) DO NOTHING",
+        "INSERT INTO {table} ({}) VALUES ({}) ON CONFLICT DO NOTHING",
         columns_with(fields, copies),
         placeholders.join(", ")
     )
@@ -120,41 +115,40 @@ fn columns_with(fields: &[Field], copies: &[(&str, usize)]) -> String {
 
 /// PostgreSQL's `INSERT` of a whole batch into a catalogue's table: one row per element of
 /// parallel arrays, one per field, so that a batch of any size is one prepared statement and one
-/// round trip. It skips rows whose `conflict` key exists and returns `returning` of those it
-/// inserted.
-pub fn insert_batch(table: &str, fields: &[Field], conflict: &str, returning: &str) -> String {
-    insert_batch_copying(table, fields, &[], conflict, returning)
+/// round trip. It skips rows whose key or id a stored row (or an earlier row of the batch) holds,
+/// and returns `returning` of those it inserted.
+///
+/// A row skipped is one sent again: the same stamped row, its id included (ids are generated when
+/// a row is stamped). No conflict target is named, so that a row is skipped on either unique key,
+/// and so waits for a writer inserting the same row at that moment: with a target, PostgreSQL
+/// waits and skips only on the key it names and checks the other (the id's) as a plain insert
+/// does, which fails the second writer with a unique violation once the first commits.
+pub fn insert_batch(table: &str, fields: &[Field], returning: &str) -> String {
+    insert_batch_copying(table, fields, &[], returning)
 }
 
 /// [`insert_batch`] that also writes the `copies` of [`insert_row_copying`].
-pub fn insert_batch_copying(
-    table: &str,
-    fields: &[Field],
-    copies: &[(&str, usize)],
-    conflict: &str,
-    returning: &str,
-) -> String {
+pub fn insert_batch_copying(table: &str, fields: &[Field], copies: &[(&str, usize)], returning: &str) -> String {
     let arrays: Vec<String> = (0..fields.len())
         .chain(copies.iter().map(|(_, field)| *field))
         .map(|i| format!("${}::{}[]", i + 1, postgres_type(fields[i].ty)))
         .collect();
     format!(
-        "INSERT INTO {table} ({}) SELECT * FROM unnest({}) ON CONFLICT ({conflict}) DO NOTHING RETURNING {returning}",
+        "INSERT INTO {table} ({}) SELECT * FROM unnest({}) ON CONFLICT DO NOTHING RETURNING {returning}",
         columns_with(fields, copies),
         arrays.join(", ")
     )
 }
 
-/// `INSERT` of one record that skips it when its `(projectId, inputId)` exists.
+/// `INSERT` of one record that skips it when its `(projectId, inputId)` or its id exists.
 pub fn insert_record(dialect: Dialect) -> String {
-    insert_row(dialect, "records", RECORD_FIELDS, "project_id, input_id")
+    insert_row(dialect, "records", RECORD_FIELDS)
 }
 
 /// PostgreSQL's `INSERT` of a batch of records; returns the project and input of each record
 /// inserted.
 pub fn insert_batch_postgres() -> &'static str {
-    static SQL: LazyLock<String> =
-        LazyLock::new(|| insert_batch("records", RECORD_FIELDS, "project_id, input_id", "project_id, input_id"));
+    static SQL: LazyLock<String> = LazyLock::new(|| insert_batch("records", RECORD_FIELDS, "project_id, input_id"));
     &SQL
 }
 
@@ -392,7 +386,7 @@ mod tests {
         assert_eq!(sql.matches("[]").count(), super::RECORD_FIELDS.len());
         assert!(sql.contains("$7::timestamptz[]"), "{sql}");
         assert!(sql.contains("$9::json[]"), "{sql}");
-        assert!(sql.ends_with("ON CONFLICT (project_id, input_id) DO NOTHING RETURNING project_id, input_id"), "{sql}");
+        assert!(sql.ends_with("ON CONFLICT DO NOTHING RETURNING project_id, input_id"), "{sql}");
     }
 
     use super::*;

@@ -260,7 +260,10 @@ fn classify(error: &tokio_postgres::Error) -> Class {
     if let Some(db) = error.as_db_error() {
         let code = db.code();
         if *code == SqlState::UNIQUE_VIOLATION {
-            return Class::Conflict(Constraint::named(db.constraint().unwrap_or_default()));
+            return Class::Conflict(match db.constraint() {
+                Some(name) => Constraint::named(name),
+                None => Constraint::Other(one_line(&db.message())),
+            });
         }
         let evaluation = [
             SqlState::DIVISION_BY_ZERO,

@@ -196,14 +196,14 @@ pub(crate) struct RowTable {
 }
 
 impl RowTable {
-    /// Inserts the rows (values in catalogue order) whose key does not exist yet and answers the
-    /// positions of those it inserted. A key sent twice in one batch is inserted from its first
-    /// row.
+    /// Inserts the rows (values in catalogue order) whose key and id do not exist yet and answers
+    /// the positions of those it inserted. A key sent twice in one batch is inserted from its
+    /// first row; a row another writer inserts at the same moment is skipped (see
+    /// [`sql::insert_batch`]).
     pub(crate) async fn insert_new(&self, x: &mut impl Executor, rows: &[&[Value]]) -> StoreResult<Vec<usize>> {
-        let conflict = format!("project_id, {}", self.key_column);
         match x.dialect() {
             Dialect::Sqlite => {
-                let insert = sql::insert_row_copying(Dialect::Sqlite, self.table, self.fields, self.copies, &conflict);
+                let insert = sql::insert_row_copying(Dialect::Sqlite, self.table, self.fields, self.copies);
                 let mut inserted = Vec::new();
                 for (i, row) in rows.iter().enumerate() {
                     if x.execute(&insert, row).await? > 0 {
@@ -213,7 +213,8 @@ impl RowTable {
                 Ok(inserted)
             }
             Dialect::Postgres => {
-                let insert = sql::insert_batch_copying(self.table, self.fields, self.copies, &conflict, &conflict);
+                let key = format!("project_id, {}", self.key_column);
+                let insert = sql::insert_batch_copying(self.table, self.fields, self.copies, &key);
                 let columns: Vec<Vec<&Value>> =
                     (0..self.fields.len()).map(|i| rows.iter().map(|row| &row[i]).collect()).collect();
                 let answered = x.query_columns(&insert, &columns, &[Kind::Text, Kind::Text]).await?;

@@ -436,7 +436,7 @@ impl From<rusqlite::Error> for StoreError {
             return StoreError::Evaluation(reason.to_owned());
         }
         match code {
-            Some(ErrorCode::ConstraintViolation) => StoreError::Conflict(Constraint::Other),
+            Some(ErrorCode::ConstraintViolation) => StoreError::Conflict(Constraint::Other(error.to_string())),
             Some(ErrorCode::DiskFull) => StoreError::Full(Cause::with_source("", error)),
             Some(
                 ErrorCode::DatabaseBusy

@@ -18,6 +18,7 @@ on_both_engines!(
     masked_records_read_back,
     ingest_skips_duplicates,
     concurrent_ingests_of_one_batch_store_it_once,
+    concurrent_sends_of_one_stamped_batch_store_it_once,
     updates_change_only_named_fields_of_matching_records,
     records_are_found_only_in_the_given_projects,
 );
@@ -133,6 +134,33 @@ async fn concurrent_ingests_of_one_batch_store_it_once(db: &TestDb) {
     }
     assert_eq!(total, IngestCounts { inserted: 10, duplicates: 50, pending_applied: 0, updated: 0 });
     assert_eq!(db.store.count_records(&filter_of(&project)).await.unwrap(), 10);
+}
+
+/// The same stamped batch, ids included, sent by several writers at once (a sender trying again
+/// while its first attempt still runs) is stored once, and every writer is answered: each row
+/// clashes with the other writers' on its id as well as on its key. Two writers seldom reach one
+/// row at the same moment, so the test sends a hundred batches, each by as many writers as the
+/// pool has connections.
+async fn concurrent_sends_of_one_stamped_batch_store_it_once(db: &TestDb) {
+    let org = bootstrap(db).await;
+    let project = create_project(db, &org, 1).await;
+    for round in 0..100u64 {
+        let batch: Vec<Record> = (0..10u64).map(|i| record(&project, round * 100 + i, json!({}))).collect();
+        let sends: Vec<_> = (0..4)
+            .map(|_| {
+                let (store, batch) = (Arc::clone(&db.store), batch.clone());
+                tokio::spawn(async move { store.insert_records(batch, BASE).await })
+            })
+            .collect();
+        let mut total = IngestCounts::default();
+        for send in sends {
+            let counts = send.await.unwrap().unwrap_or_else(|e| panic!("round {round}: {e:?}"));
+            total.inserted += counts.inserted;
+            total.duplicates += counts.duplicates;
+        }
+        assert_eq!(total, IngestCounts { inserted: 10, duplicates: 30, pending_applied: 0, updated: 0 }, "{round}");
+    }
+    assert_eq!(db.store.count_records(&filter_of(&project)).await.unwrap(), 1000);
 }
 
 async fn updates_change_only_named_fields_of_matching_records(db: &TestDb) {
