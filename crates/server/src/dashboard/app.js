@@ -168,11 +168,23 @@
     return refreshing;
   }
 
+  const ENDED = 'Your sign-in has ended; please sign in again.';
+
+  // A fresh access token; when the refresh token is used up or revoked, back to signing in.
+  async function renewed(held) {
+    try {
+      return await refresh(held);
+    } catch {
+      signedOut(ENDED);
+      throw new ApiError(401, ENDED);
+    }
+  }
+
   async function authorisation() {
     let held = credentials.read();
     if (!held) throw new ApiError(401, 'You are signed out.');
     if (held.key) return { 'X-API-Key': held.key };
-    if (held.expires - Date.now() < 60000) held = await refresh(held);
+    if (held.expires - Date.now() < 60000) held = await renewed(held);
     return { Authorization: `Bearer ${held.access}` };
   }
 
@@ -182,14 +194,10 @@
     if (response.status === 401 && !retried) {
       const held = credentials.read();
       if (held && held.refresh) {
-        try {
-          await refresh(held);
-          return call(path, accept, true);
-        } catch {
-          // The refresh token is used up or revoked: sign in again.
-        }
+        await renewed(held);
+        return call(path, accept, true);
       }
-      signedOut('Your sign-in has ended; please sign in again.');
+      signedOut(ENDED);
     }
     if (!response.ok) throw new ApiError(response.status, await reason(response));
     return response;
@@ -328,11 +336,12 @@
     return [instant(from, false), instant(to, true)];
   }
 
-  // The report API's query for the current state, one series per project when several are shown.
-  function reportQuery(extra = {}) {
+  // The report API's query for the current state over `projects` (those picked, by default), one
+  // series per project when there are several.
+  function reportQuery(extra = {}, projects = state.projects) {
     const query = new URLSearchParams();
-    for (const project of state.projects) query.append('projectId', project);
-    if (state.projects.length > 1) query.set('compare', 'project');
+    for (const project of projects) query.append('projectId', project);
+    if (projects.length > 1) query.set('compare', 'project');
     const [from, to] = bounds();
     if (from) query.set('from', from);
     if (to) query.set('to', to);
@@ -342,7 +351,7 @@
     for (const [name, value] of Object.entries(extra)) if (value) query.set(name, value);
     return query.toString();
   }
-  const reportPath = (report, extra) => `${API}/insights/${report}?${reportQuery(extra)}`;
+  const reportPath = (report, extra, projects) => `${API}/insights/${report}?${reportQuery(extra, projects)}`;
 
   // ---- Loading: a few requests at a time, the newest view winning ----
 
@@ -473,7 +482,7 @@
   async function holdsAnything() {
     for (const project of state.projects) {
       const page = await json(`${API}/analytics?projectId=${encodeURIComponent(project)}&limit=1`);
-      if ((page.items || page.data || []).length || page.total) return true;
+      if (page.items.length) return true;
     }
     return false;
   }
@@ -687,7 +696,8 @@
       funnel.setAttribute('aria-busy', 'false');
       return;
     }
-    const path = `${API}/insights/steps?${reportQuery({ startStep: state.startStep, endStep: state.endStep }).replace(/compare=project&?/, '')}`;
+    // The funnel of the one project whose steps are offered, as the note above it says.
+    const path = reportPath('steps', { startStep: state.startStep, endStep: state.endStep }, [project]);
     funnel.dataset.query = path;
     try {
       const answer = await json(path);

@@ -375,6 +375,17 @@ assert.equal(query().get('view'), 'transcripts');
 assert.ok(await page.locator('.conversation .message').count() > 0);
 
 // ---- Goals and live agents ----
+// With two projects picked, the funnel is the first one's, whose steps it offers.
+const funnelStep = new URL(funnelPath, BASE).searchParams.get('startStep');
+await page.goto(`${BASE}/insights?view=steps&projectId=${withData[0]._id}&projectId=${withData[1]._id}&range=30d&startStep=${funnelStep}`);
+await settled();
+const twoPicked = await page.locator('.funnel').getAttribute('data-query');
+assert.deepEqual(new URL(twoPicked, BASE).searchParams.getAll('projectId'), [withData[0]._id]);
+const firstOnly = await api(twoPicked);
+assert.equal(await page.locator('.funnel-table tbody tr').count(), new Set(firstOnly.items.map((i) => i.dimension)).size);
+await page.goto(`${BASE}/insights?view=steps&projectId=${withData[0]._id}&range=30d&timezone=Europe/Berlin`);
+await settled();
+
 step('Goals and live agents');
 
 await page.click('#views a[data-view=goals]');
@@ -480,7 +491,13 @@ assert.equal(await page.evaluate(() => sessionStorage.length), 0, 'nothing kept'
 const after = await fetch(`${BASE}/new/v2.0/projects?limit=1`, { headers: bearer });
 assert.equal(after.status, 401, 'signing out revoked the sign-in');
 
-// An API key signs in as well, and sees the same projects.
+// A wrong API key is refused in words; the right one signs in and sees the same projects.
+expect(401, '/projects');
+await page.fill('#key-form input[name=key]', 'not-a-key');
+await page.click('#key-form button');
+await page.locator('#sign-in-error').waitFor();
+assert.ok((await page.locator('#sign-in-error').textContent()).length > 10, 'the refusal in words');
+expected = [];
 await page.fill('#key-form input[name=key]', KEY);
 await page.click('#key-form button');
 await page.locator('#board').waitFor();
@@ -501,6 +518,21 @@ assert.deepEqual(await page.locator('input[name=projectId]').evaluateAll((boxes)
 assert.deepEqual(query().getAll('projectId'), [MEMBER.project]);
 assert.match(await page.locator('#board-error').textContent(), /not one this sign-in may read/);
 await tilesAgree('a member of one project');
+
+// A sign-in revoked elsewhere ends here too: the refresh is refused, and the page asks to sign in.
+const member = await page.evaluate(() => JSON.parse(sessionStorage.getItem('parley.insights.credentials')));
+await fetch(`${BASE}/auth/oauth2/revoke`, { method: 'POST', body: new URLSearchParams({ token: member.refresh, client_id: 'default' }) });
+await page.evaluate(() => {
+  const stored = JSON.parse(sessionStorage.getItem('parley.insights.credentials'));
+  stored.expires = Date.now();
+  sessionStorage.setItem('parley.insights.credentials', JSON.stringify(stored));
+});
+expect(400, '/auth/oauth2/token');
+await page.click('#views a[data-view=goals]');
+await page.locator('#sign-in').waitFor();
+assert.equal(await page.locator('#sign-in-error').textContent(), 'Your sign-in has ended; please sign in again.');
+assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+expected = [];
 
 }
 
